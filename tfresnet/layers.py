@@ -1,0 +1,65 @@
+"""The two layers no standard Keras layer provides.
+
+Both are serializable (``tfresnet>ChannelPad``, ``tfresnet>LocalResponseNormalization``),
+so saved models load in safe mode. Their quantization configs live with the export
+code (``export/quantize.py``).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+
+@keras.saving.register_keras_serializable(package="tfresnet")
+class ChannelPad(keras.layers.Layer):
+    """Appends ``pad`` all-zero channels: the parameter-free option A shortcut.
+
+    ResNet paper, Sec. 3.3 (A): "the shortcut still performs identity mapping, with
+    extra zero entries padded for increasing dimensions". The new channels are
+    appended after the existing ones. Converts to a single TFLite PAD op.
+    """
+
+    def __init__(self, pad: int, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(pad, int) or pad < 0:
+            raise ValueError(f"pad must be a non-negative integer. Received: pad={pad!r}")
+        self.pad = pad
+
+    def call(self, inputs):
+        return tf.pad(inputs, [[0, 0], [0, 0], [0, 0], [0, self.pad]])
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        shape[-1] = None if shape[-1] is None else shape[-1] + self.pad
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+@keras.saving.register_keras_serializable(package="tfresnet")
+class LocalResponseNormalization(keras.layers.Layer):
+    """AlexNet's local response normalization across channels (paper Sec. 3.3).
+
+    b = a / (k + alpha * sum_{j in n neighbours} a_j^2) ** beta with the paper's
+    k=2, n=5, alpha=1e-4, beta=0.75; ``tf.nn.local_response_normalization`` with
+    ``depth_radius=(n-1)/2`` computes exactly this (alpha is not divided by n).
+    """
+
+    def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4,
+                 beta: float = 0.75, **kwargs):
+        super().__init__(**kwargs)
+        self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
+
+    def call(self, inputs):
+        return tf.nn.local_response_normalization(
+            inputs, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha,
+            beta=self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "depth_radius": self.depth_radius,
+                "bias": self.bias, "alpha": self.alpha, "beta": self.beta}
