@@ -1,0 +1,139 @@
+"""One latency harness for TFLite models: export.tflite, export.compare and the
+benchmarks all time models with :func:`measure`.
+
+The model runs in the LiteRT interpreter (``ai_edge_litert``) with its default op
+resolver, which applies the XNNPACK delegate to every op XNNPACK supports (float32
+and 8-bit). :attr:`Latency.xnnpack` records whether it did: an interpreter whose
+graph was delegated lists an extra ``DELEGATE`` node. Inputs are random of the
+model's dtype (the time of a convolution does not depend on the pixel values);
+``warmup`` invokes are excluded, then each ``invoke()`` is timed on its own with
+``time.perf_counter``. The median is the figure to quote; p90 shows the tail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+
+@dataclasses.dataclass(frozen=True)
+class Latency:
+    """Wall time of one ``invoke()`` over ``runs`` timed runs, in milliseconds.
+
+    Attributes:
+      median_ms: median over the timed runs (the figure to quote).
+      p90_ms: 90th percentile.
+      mean_ms: arithmetic mean.
+      min_ms: fastest run.
+      runs: number of timed runs (warm-up excluded).
+      threads: interpreter threads.
+      xnnpack: True when the XNNPACK delegate took over (part of) the graph.
+    """
+
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    min_ms: float
+    runs: int
+    threads: int
+    xnnpack: bool = True
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict (JSON-ready)."""
+        return dataclasses.asdict(self)
+
+    def __str__(self) -> str:
+        return (f"median {self.median_ms:.2f} ms, p90 {self.p90_ms:.2f} ms "
+                f"({self.runs} runs, {self.threads} thread{'s' if self.threads > 1 else ''})")
+
+
+def _model_bytes(tflite) -> bytes:
+    if isinstance(tflite, (bytes, bytearray, memoryview)):
+        return bytes(tflite)
+    if isinstance(tflite, (str, os.PathLike)):
+        if not os.path.isfile(tflite):
+            raise ValueError(f"No TFLite file at {os.fspath(tflite)!r}. Received: tflite={tflite!r}")
+        with open(tflite, "rb") as f:
+            return f.read()
+    raise ValueError(f"Expected TFLite bytes or a file path. Received: tflite of type "
+                     f"{type(tflite).__name__}")
+
+
+def random_input(detail: dict, rng: np.random.Generator) -> np.ndarray:
+    """A random array of the shape and dtype of an interpreter input ``detail``."""
+    shape = [max(int(d), 1) for d in detail["shape"]]
+    dtype = np.dtype(detail["dtype"])
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        low, high = max(info.min, -128), min(info.max, 255)
+        return rng.integers(low, high, size=shape, endpoint=True).astype(dtype)
+    return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+
+
+def is_delegated(interpreter: Interpreter) -> bool:
+    """True when a delegate (XNNPACK, LiteRT's default) replaced part of the graph."""
+    return any(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
+
+
+def measure(tflite, *, threads: int = 1, warmup: int = 10, runs: int = 50,
+            min_seconds: float = 0.0, seed: int = 0, xnnpack: bool = True) -> Latency:
+    """Times ``invoke()`` of a TFLite model on random input.
+
+    Args:
+      tflite: the model as bytes, or a path to a ``.tflite`` file.
+      threads: interpreter threads (``num_threads``).
+      warmup: untimed invokes first (allocations, caches, XNNPACK packing).
+      runs: timed invokes, at least.
+      min_seconds: keep timing past ``runs`` until this much time was spent timing.
+      seed: seed of the random input.
+      xnnpack: False runs LiteRT's own kernels without the default XNNPACK delegate
+        (for comparison only).
+
+    Returns:
+      A :class:`Latency`.
+
+    Raises:
+      ValueError: on bad arguments or a missing file.
+    """
+    for key, value, low in (("threads", threads, 1), ("warmup", warmup, 0), ("runs", runs, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{key} must be an integer >= {low}. Received: {key}={value!r}")
+    if min_seconds < 0:
+        raise ValueError(f"min_seconds must be >= 0. Received: min_seconds={min_seconds!r}")
+    resolver = (OpResolverType.AUTO if xnnpack
+                else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter = Interpreter(model_content=_model_bytes(tflite), num_threads=int(threads),
+                              experimental_op_resolver_type=resolver)
+    interpreter.allocate_tensors()
+    rng = np.random.default_rng(seed)
+    for detail in interpreter.get_input_details():
+        interpreter.set_tensor(detail["index"], random_input(detail, rng))
+    for _ in range(warmup):
+        interpreter.invoke()
+    times = []
+    started = time.perf_counter()
+    while len(times) < runs or time.perf_counter() - started < min_seconds:
+        t0 = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - t0)
+    ms = np.asarray(times) * 1000.0
+    return Latency(median_ms=float(np.median(ms)), p90_ms=float(np.percentile(ms, 90)),
+                   mean_ms=float(ms.mean()), min_ms=float(ms.min()), runs=len(ms),
+                   threads=int(threads), xnnpack=is_delegated(interpreter))
+
+
+def macs_per_second(macs: float, latency: Latency | float) -> float:
+    """Effective multiply-adds per second: ``macs`` over the median latency.
+
+    Args:
+      macs: multiply-adds of one inference.
+      latency: a :class:`Latency`, or a median in milliseconds.
+    """
+    median_ms = latency.median_ms if isinstance(latency, Latency) else float(latency)
+    if median_ms <= 0:
+        raise ValueError(f"latency must be > 0 ms. Received: latency={latency!r}")
+    return float(macs) / (median_ms / 1000.0)
