@@ -23,6 +23,7 @@ import dataclasses
 import difflib
 import functools
 import os
+import tempfile
 import weakref
 
 import numpy as np
@@ -323,9 +324,34 @@ def _tfds_builder(spec, data_dir):
                 if close else "")
         raise ValueError(f"unknown tensorflow-datasets data set {name!r} in "
                          f"{spec!r}.{hint}") from None
-    except (ValueError, KeyError, AssertionError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"cannot use {spec!r}: {first}") from None
+    except Exception as err:  # noqa: BLE001 - bad config or version: say what exists
+        text = _first_line(err)
+        if "version" in text.lower() or "config" in text.lower():
+            text = _variants(name, err)
+        raise ValueError(f"cannot use {spec!r}: {text}") from None
+
+
+def _variants(name, err):
+    """One line on what a tfds name offers, for a bad config or version."""
+    import tensorflow_datasets as tfds
+
+    try:
+        cls = tfds.builder_cls(name)
+    except Exception:  # noqa: BLE001
+        return _first_line(err)
+    configs = [c.name for c in (getattr(cls, "BUILDER_CONFIGS", None) or [])]
+    versions = sorted({str(cls.VERSION)} | {str(v) for v in
+                                             getattr(cls, "SUPPORTED_VERSIONS", [])})
+    text = f"{name} has versions {', '.join(versions)}"
+    if not configs:
+        return text + " and no configs"
+    shown = ", ".join(configs[:12]) + (", ..." if len(configs) > 12 else "")
+    return text + f" and configs {shown}"
+
+
+def _first_line(err):
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _load_tfds(spec, size, data_dir, manual_dir, val_fraction):
@@ -376,6 +402,9 @@ def _how_to_prepare(builder, spec):
 def _expected_archives(builder):
     try:
         return sorted({u.filename for u in builder.url_infos.values() if u.filename})
+    except ModuleNotFoundError as err:  # tfds 4.9.10 imports it without declaring it
+        raise ValueError(f"tensorflow-datasets needs the missing package {err.name!r} to "
+                         f"prepare data: pip install {err.name}") from None
     except Exception:  # noqa: BLE001 - no checksums file: nothing to list
         return []
 
@@ -402,16 +431,21 @@ def _prepare_offline(builder, spec, manual_dir):
     if needs_manual and not os.listdir(manual_dir):
         raise ValueError(f"manual_dir {manual_dir!r} for {spec!r} is empty: "
                          f"{_how_to_prepare(builder, spec)}")
+    from tensorflow_datasets.core.download import download_manager
+
     config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
-    try:
-        with _no_downloads(spec):
-            builder.download_and_prepare(download_config=config)
+    try:  # archives are extracted to a temporary folder, deleted afterwards
+        with _no_downloads(spec), tempfile.TemporaryDirectory(prefix="tfresnet-tfds-") as tmp:
+            builder.download_and_prepare(download_dir=tmp, download_config=config)
     except ValueError:
         raise
+    except download_manager.NonMatchingChecksumError:
+        raise ValueError(f"cannot prepare {spec!r}: an archive in manual_dir "
+                         f"{manual_dir!r} is not the original one (its checksum differs "
+                         f"from the one tfds expects)") from None
     except Exception as err:  # noqa: BLE001 - tfds raises many kinds; report one line
-        text = " ".join(str(err).split())[:300] or type(err).__name__
         raise ValueError(f"cannot prepare {spec!r} from manual_dir {manual_dir!r}: "
-                         f"{text}") from None
+                         f"{_first_line(err)[:300]}") from None
 
 
 @contextlib.contextmanager
@@ -490,7 +524,7 @@ def pipeline(ds, *, batch_size, training, augment, seed=0, drop_remainder=False,
     if cache not in (True, False, "auto"):
         raise ValueError(f"cache must be True, False or 'auto'. Received: cache={cache!r}")
     if flip is None:
-        flip = _FLIP_OK.get(ds, True) and augment != "none"
+        flip = default_flip(ds, augment)
     if cache is True or (cache == "auto" and _fits_in_memory(ds)):
         ds = ds.cache()
     if training:
@@ -506,6 +540,12 @@ def pipeline(ds, *, batch_size, training, augment, seed=0, drop_remainder=False,
     ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def default_flip(ds, augment):
+    """Whether :func:`pipeline` flips by default: never for "none" or for a dataset
+    whose :class:`DataSplit` says flips change labels (digits)."""
+    return augment != "none" and _FLIP_OK.get(ds, True)
 
 
 def _fits_in_memory(ds):
