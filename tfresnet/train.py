@@ -1,0 +1,909 @@
+"""Training any registry model under ``tf.distribute`` with the papers' recipes.
+
+``fit(...)`` is what the tests call; ``python -m tfresnet.train`` is a thin CLI over it.
+
+Strategies (:func:`make_strategy`): ``"mirrored"`` (default; every local GPU, else the
+CPU, or every logical CPU device configured), ``"multiworker"``
+(MultiWorkerMirroredStrategy over the cluster in ``TF_CONFIG``), ``"one"`` (one device)
+and ``"default"`` (no distribution). ``--batch-size`` is per replica; the global batch
+is ``batch_size x replicas`` and the recipe's learning rate is scaled with it
+(:mod:`tfresnet.recipes`). The model is built inside ``strategy.scope()`` and
+``model.fit`` distributes the tf.data pipeline; under multi-worker the data is sharded
+by element (``AutoShardPolicy.DATA``), so no file-level sharding is needed.
+
+A run directory holds::
+
+    config.json    model, data, recipe and hyper-parameters (+ the results at the end)
+    labels.txt     one class name a line (label i on line i + 1)
+    history.csv    one row per epoch: loss, accuracy, val_loss, val_accuracy, lr
+    best.keras     the model of the best validation accuracy so far
+    model.keras    the final model (float32, ready for the export)
+    logs/          TensorBoard logs
+    backup/        BackupAndRestore checkpoint, only while a run is unfinished
+
+Every epoch ends with a checkpoint in ``backup/``; running the same command again
+after an interruption resumes at the next epoch with the weights, optimizer state and
+learning rate saved. Single files are written atomically. Under multi-worker only the
+chief writes the run directory (the other workers write their checkpoints in
+temporary folders, as Keras requires).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import importlib.util
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from tfresnet import cli, data, layers as _layers, recipes, registry  # noqa: F401
+
+STRATEGIES = ("mirrored", "multiworker", "one", "default")
+RUN_FILES = ("config.json", "labels.txt", "history.csv", "best.keras", "model.keras")
+RUN_DIRS = ("logs", "backup")
+PROG = "python -m tfresnet.train"
+# config.json keys that may differ when an interrupted run is resumed.
+_RESUME_FREE_KEYS = ("verbose", "result")
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+      model: the trained keras.Model.
+      run_dir: the run directory, or None when nothing was written.
+      history: per-epoch lists (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
+        ``val_accuracy``, ``lr``), including epochs of an earlier, resumed session.
+      val_accuracy: validation accuracy after the last epoch.
+      best_val_accuracy, best_epoch: the best validation accuracy and its epoch (1-based).
+      data: the DataSplit trained on.
+      labels: class names.
+      images_per_second: training throughput (the first epoch of a session, which
+        traces and compiles, is left out when there are more).
+      wall_time: seconds from the call to the end of training.
+      initial_epoch: epochs already done when this session started (0 unless resumed).
+      config: the run configuration (what config.json holds).
+    """
+
+    model: keras.Model
+    run_dir: str | None
+    history: dict
+    val_accuracy: float
+    best_val_accuracy: float
+    best_epoch: int
+    data: data.DataSplit
+    labels: list
+    images_per_second: float
+    wall_time: float
+    initial_epoch: int
+    config: dict
+
+
+# ----------------------------------------------------------------------------- strategy
+
+
+def make_strategy(name: str = "mirrored") -> tf.distribute.Strategy:
+    """The tf.distribute strategy ``name`` (one of ``STRATEGIES``).
+
+    ``"multiworker"`` needs ``TF_CONFIG`` and must be made before any other
+    TensorFlow op runs in the process (a TensorFlow rule).
+
+    Raises:
+      ValueError: for an unknown name or a missing/bad ``TF_CONFIG``.
+    """
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        _check_tf_config()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "one":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. "
+                     f"Received: strategy={name!r}")
+
+
+def _check_tf_config():
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable "
+                         "(cluster and task of this worker); see the README")
+    try:
+        config = json.loads(text)
+        workers = config["cluster"]["worker"]
+        task = config["task"]
+        ok = (isinstance(workers, list) and workers and task["type"] in ("worker", "chief")
+              and isinstance(task["index"], int))
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise ValueError(f"TF_CONFIG must be JSON like {{\"cluster\": {{\"worker\": "
+                         f"[\"host:port\", ...]}}, \"task\": {{\"type\": \"worker\", "
+                         f"\"index\": 0}}}}. Received: TF_CONFIG={text!r}")
+
+
+def strategy_name(strategy) -> str:
+    """The ``STRATEGIES`` name of a strategy object (its class name when none fits)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "multiworker"
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return "mirrored"
+    if isinstance(strategy, tf.distribute.OneDeviceStrategy):
+        return "one"
+    if strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
+        return "default"
+    return type(strategy).__name__
+
+
+def is_chief(strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def model_depth(model) -> int:
+    """Weighted layers (Conv2D, DepthwiseConv2D, Dense): 110 for resnet110."""
+    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+    return sum(isinstance(layer, kinds) for layer in model.layers)
+
+
+def prepare_model(model, *, weight_decay=0.0, depthwise_weight_decay=0.0,
+                  mixed_precision=False, sync_batchnorm=False) -> keras.Model:
+    """A trainable copy of ``model``: L2 decay on kernels, optional mixed precision/SyncBN.
+
+    Call it inside ``strategy.scope()`` so the copy's variables are distributed. The
+    copy has ``model``'s weights. Weight decay is ``kernel_regularizer=L2(wd / 2)`` on
+    Conv2D and Dense layers and ``depthwise_regularizer=L2(dw_wd / 2)`` on
+    DepthwiseConv2D (gradient ``wd * w``, the papers' weight decay); biases and BN are
+    not decayed. With ``mixed_precision`` every layer computes in float16 (GPU) or
+    bfloat16 (CPU) with float32 variables, except the softmax classifier, kept float32.
+    ``sync_batchnorm`` makes BatchNormalization use the statistics of the whole global
+    batch instead of each replica's share.
+
+    Raises:
+      ValueError: for a model Keras cannot clone (a subclassed model).
+    """
+    policy = mixed_policy_name() if mixed_precision else None
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            config["depthwise_regularizer"] = _l2(depthwise_weight_decay)
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            config["kernel_regularizer"] = _l2(weight_decay)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            config["synchronized"] = bool(sync_batchnorm)
+        if policy and not isinstance(layer, keras.layers.InputLayer):
+            softmax_head = (isinstance(layer, keras.layers.Dense)
+                            and config.get("activation") == "softmax")
+            config["dtype"] = "float32" if softmax_head else policy
+        return layer.__class__.from_config(config)
+
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone)
+    except ValueError as err:
+        raise ValueError(f"fit needs a functional or Sequential keras.Model: "
+                         f"{' '.join(str(err).split())[:200]}") from None
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _l2(decay):
+    return keras.regularizers.L2(decay / 2) if decay else None
+
+
+def mixed_policy_name() -> str:
+    """``"mixed_float16"`` with a GPU, else ``"mixed_bfloat16"`` (what CPUs run fast)."""
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+
+
+def portable_model(model) -> keras.Model:
+    """``model`` as plain float32 Keras layers (no SyncBN, no mixed precision)."""
+    needs = any(layer.dtype_policy.name != "float32" or getattr(layer, "synchronized", False)
+                for layer in model.layers)
+    if not needs:
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if not isinstance(layer, keras.layers.InputLayer):
+            config["dtype"] = "float32"
+        if isinstance(layer, keras.layers.BatchNormalization):
+            config["synchronized"] = False
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+# ----------------------------------------------------------------------------- optimizer
+
+
+def lr_schedule(recipe, *, lr, steps_per_epoch, total_steps, depth):
+    """The learning rate (a number or a keras schedule) for ``recipe``.
+
+    "steps": ``lr`` times ``decay_factor`` at each of ``boundaries`` x ``total_steps``,
+    after a warm-up for deep networks (see :mod:`tfresnet.recipes`); "exponential":
+    times ``epoch_decay`` after each epoch; "plateau" and "constant": the number ``lr``
+    (plateau decays through a callback).
+    """
+    total = total_steps
+    if recipe.schedule == "steps":
+        bounds = [max(1, round(f * total)) for f in recipe.boundaries]
+        values = [lr * recipe.decay_factor ** i for i in range(len(bounds) + 1)]
+        if recipe.warmup_depth and depth >= recipe.warmup_depth and recipe.warmup_fraction:
+            warmup = max(1, round(recipe.warmup_fraction * total))
+            bounds, values = [warmup] + bounds, [lr * recipe.warmup_factor] + values
+        # PiecewiseConstantDecay needs strictly increasing boundaries.
+        keep = [i for i in range(len(bounds)) if i == 0 or bounds[i] > bounds[i - 1]]
+        bounds = [bounds[i] for i in keep]
+        values = [values[0]] + [values[i + 1] for i in keep]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
+    if recipe.schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=steps_per_epoch, decay_rate=recipe.epoch_decay, staircase=True)
+    return lr
+
+
+def make_optimizer(recipe, learning_rate):
+    """SGD with momentum or RMSprop per ``recipe`` (no built-in decay: see prepare_model)."""
+    if recipe.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, rho=recipe.rho,
+                                        momentum=recipe.momentum, epsilon=recipe.epsilon)
+    return keras.optimizers.SGD(learning_rate, momentum=recipe.momentum)
+
+
+def compile_model(model, optimizer, *, jit_compile=False):
+    """Sparse categorical cross-entropy on the softmax output, accuracy metric."""
+    if model.dtype_policy.name == "mixed_float16" or any(
+            layer.dtype_policy.name == "mixed_float16" for layer in model.layers):
+        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=jit_compile)
+    return model
+
+
+def current_lr(model) -> float:
+    """The optimizer's learning rate at its current step."""
+    optimizer = model.optimizer
+    lr = optimizer.learning_rate
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+        return float(lr(optimizer.iterations))
+    return float(keras.backend.get_value(lr))
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Keeps history.csv (merged with an interrupted session's rows), best.keras, images/s.
+
+    Args:
+      run_dir: where history.csv and best.keras go (None: keep them in memory only).
+      chief: False on a non-chief worker, which saves to a temporary folder instead.
+      images_per_epoch: training images one epoch processes (for images/s).
+    """
+
+    def __init__(self, run_dir, *, chief, images_per_epoch):
+        super().__init__()
+        self.run_dir, self.chief, self.images_per_epoch = run_dir, chief, images_per_epoch
+        self.rows, self.initial_epoch = [], None
+        self.epoch_times = []
+        self._epoch_start = self._train_time = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.initial_epoch is None:  # BackupAndRestore has restored by now
+            self.initial_epoch = epoch
+            self.rows = [r for r in read_history(self.run_dir) if r["epoch"] <= epoch]
+        self._lr = current_lr(self.model)
+        self._train_time = None
+        self._epoch_start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if self._epoch_start is not None and self._train_time is None:
+            self._train_time = time.perf_counter() - self._epoch_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._train_time is None:
+            self._train_time = time.perf_counter() - self._epoch_start
+        self.epoch_times.append(self._train_time)
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()
+                                      if k != "lr"}, "lr": self._lr}
+        previous_best = max((r.get("val_accuracy", -1.0) for r in self.rows), default=-1.0)
+        self.rows.append(row)
+        if self.run_dir is None:
+            return
+        if self.chief:
+            cli.write_text(os.path.join(self.run_dir, "history.csv"), history_csv(self.rows))
+        if row.get("val_accuracy", -1.0) > previous_best:
+            save_model(self.model, os.path.join(self.run_dir, "best.keras"), chief=self.chief)
+
+    @property
+    def images_per_second(self) -> float:
+        """Training images/s, leaving out the first (tracing) epoch when there are more."""
+        times = self.epoch_times[1:] or self.epoch_times
+        return len(times) * self.images_per_epoch / sum(times) if times else float("nan")
+
+
+def read_history(run_dir) -> list[dict]:
+    """Rows of ``run_dir/history.csv`` as dicts of numbers ([] when there is none)."""
+    path = os.path.join(run_dir, "history.csv") if run_dir else None
+    if not path or not os.path.isfile(path):
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: float(v) for k, v in row.items() if v not in ("", None)}
+                for row in csv.DictReader(f)]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows
+
+
+def history_csv(rows) -> str:
+    """CSV text of history rows: epoch first, lr last, the metrics in between."""
+    keys = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch", "lr"}) + ["lr"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (row[k] if k == "epoch" else f"{row[k]:.6g}")
+                         for k in keys if k in row})
+    return out.getvalue()
+
+
+def save_model(model, path, *, chief=True):
+    """Saves a .keras file atomically; a non-chief worker saves into a temporary folder.
+
+    Every worker of a multi-worker run must save (reading synchronized variables is a
+    collective operation); only the chief's file is kept.
+    """
+    if not chief:
+        folder = tempfile.mkdtemp(prefix="tfresnet-worker-")
+        try:
+            model.save(os.path.join(folder, os.path.basename(path)))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    with cli.atomic_path(path) as tmp:
+        staged = tmp + ".keras"  # Keras picks the format from the extension
+        try:
+            model.save(staged)
+            os.replace(staged, tmp)
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(staged)
+
+
+# ----------------------------------------------------------------------------- run dir
+
+
+def _plan_run_dir(out_dir, config, overwrite):
+    """Checks ``out_dir`` without writing; returns "new", "resume" or "overwrite".
+
+    Raises:
+      ValueError: for a file in the way, an unwritable parent, a finished run (without
+        ``overwrite``) or an interrupted run of another configuration.
+    """
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"output folder {out_dir!r} is a file, not a folder")
+    if not os.path.isdir(out_dir):
+        parent = os.path.dirname(os.path.abspath(out_dir))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            raise ValueError(f"cannot create output folder {out_dir!r}: {parent!r} is not "
+                             f"a writable folder")
+        return "new"
+    if not os.access(out_dir, os.W_OK):
+        raise ValueError(f"output folder {out_dir!r} is not writable")
+    ours = [n for n in RUN_FILES + RUN_DIRS if os.path.exists(os.path.join(out_dir, n))]
+    if not ours:
+        return "new"
+    if overwrite:
+        return "overwrite"
+    if not _has_backup(out_dir) and os.path.exists(os.path.join(out_dir, "model.keras")):
+        raise ValueError(f"{out_dir!r} already holds a finished run: pass --overwrite "
+                         f"(overwrite=True) to replace it, or choose another --out")
+    try:
+        with open(os.path.join(out_dir, "config.json")) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        raise ValueError(f"{out_dir!r} holds files of another run but no readable "
+                         f"config.json: pass --overwrite to start again") from None
+    differ = sorted(k for k in set(saved) | set(config) if k not in _RESUME_FREE_KEYS
+                    and saved.get(k) != config.get(k))
+    if differ:
+        was = ", ".join(f"{k}={saved.get(k)!r} (now {config.get(k)!r})" for k in differ[:4])
+        raise ValueError(f"{out_dir!r} holds an interrupted run with other settings: {was}; "
+                         f"rerun the same command to resume, or pass --overwrite")
+    return "resume"
+
+
+def _has_backup(out_dir) -> bool:
+    """True when ``out_dir/backup`` holds a checkpoint (an interrupted run)."""
+    return any(files for _, _, files in os.walk(os.path.join(out_dir, "backup")))
+
+
+def _clear_run_dir(out_dir):
+    for name in RUN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, name))
+    for name in RUN_DIRS:
+        shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+
+
+def default_run_dir(model_name, dataset) -> str:
+    """``runs/<model>-<dataset>``: the same command always uses (and resumes) one folder."""
+    spec = dataset if isinstance(dataset, str) else getattr(dataset, "name", "data")
+    slug = os.path.basename(os.path.normpath(spec.replace("tfds:", "").replace("/", "_")))
+    return os.path.join("runs", f"{model_name}-{slug or 'data'}")
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def _positive_int(name, value, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+
+
+def _resolve_model(model, model_kwargs):
+    """(registry name or None, ModelInfo or None, builder kwargs)."""
+    kwargs = dict(model_kwargs or {})
+    if isinstance(model, keras.Model):
+        if kwargs:
+            raise ValueError(f"model_kwargs apply to a registry name, not a keras.Model. "
+                             f"Received: model_kwargs={kwargs!r}")
+        return None, None, kwargs
+    info = registry.model_info(model)
+    for key in ("input_shape", "classes", "include_top"):
+        if key in kwargs:
+            raise ValueError(f"{key} is set by fit (from image_size and the data). "
+                             f"Received: model_kwargs={kwargs!r}")
+    unknown = sorted(set(kwargs) - set(info.extra_args) - {"weights", "name", "shortcut"})
+    if unknown:
+        allowed = ", ".join(info.extra_args) or "none"
+        raise ValueError(f"{', '.join(unknown)} do(es) not apply to {model!r} (its extra "
+                         f"arguments: {allowed}). Received: model_kwargs={kwargs!r}")
+    return model, info, kwargs
+
+
+def _resolve_image_size(image_size, info, model, kwargs):
+    if image_size is None:
+        if "res" in kwargs and kwargs["res"] is not None:
+            return (kwargs["res"], kwargs["res"])
+        if info is not None:
+            return tuple(info.input_shape[:2])
+        return tuple(model.input_shape[1:3])
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        image_size = (int(image_size), int(image_size))
+    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                       for s in image_size)):
+        raise ValueError(f"image_size must be a positive integer or (height, width). "
+                         f"Received: image_size={image_size!r}")
+    if info is not None and min(image_size) < info.min_side:
+        raise ValueError(f"{info.name} needs images of at least {info.min_side}x"
+                         f"{info.min_side}. Received: image_size={tuple(image_size)!r}")
+    return tuple(image_size)
+
+
+def _resolve_recipe(recipe, info, overrides):
+    if isinstance(recipe, recipes.Recipe):
+        base = recipe
+    else:
+        base = recipes.get_recipe(recipe or (info.recipe if info else "resnet_imagenet"))
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return base.replace(**changes) if changes else base
+
+
+def _build(name, info, kwargs, model, *, size, classes):
+    """The base model: built from the registry, or ``model`` checked against the data."""
+    if info is None:
+        if tuple(model.input_shape[1:3]) != tuple(size):
+            raise ValueError(f"the model takes {model.input_shape[1:3]} images, not "
+                             f"{tuple(size)}. Received: image_size={tuple(size)!r}")
+        if model.output_shape[-1] != classes:
+            raise ValueError(f"the model has {model.output_shape[-1]} outputs but the data "
+                             f"has {classes} classes")
+        return model
+    shape_kwargs = {} if kwargs.get("res") else {"input_shape": (*size, 3)}
+    return registry.get_model(name, classes=classes, **shape_kwargs, **kwargs)
+
+
+def tensorboard_available() -> bool:
+    """True when the tensorboard package (which tf.summary needs) is installed."""
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _distributable(ds):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=None,
+        recipe=None, strategy="mirrored", out_dir=None, seed=0, steps_per_epoch=None,
+        image_size=None, model_kwargs=None, jit_compile=False, mixed_precision=False,
+        data_dir=None, manual_dir=None, verbose=1, weight_decay=None, momentum=None,
+        val_fraction=0.2, augment=None, sync_batchnorm=False, deterministic=False,
+        overwrite=False, callbacks=(), recipe_overrides=None) -> FitResult:
+    """Trains ``model`` on ``dataset`` under a tf.distribute strategy.
+
+    Everything is checked (arguments, strategy, data, model, output folder) before
+    anything is written. With ``out_dir``, a run directory is written (see the module
+    docstring) and an interrupted run in it is resumed at its next epoch.
+
+    Args:
+      model: a registry name (``"resnet20"``) or a functional/Sequential keras.Model.
+      dataset: a :func:`tfresnet.data.load` spec ("digits", "tfds:cifar10", a folder)
+        or a loaded :class:`tfresnet.data.DataSplit`.
+      epochs: epochs to train; None: the recipe's length.
+      batch_size: images per replica per step; None: the recipe's batch / replicas.
+      lr: the learning rate at the global batch, used as given; None: the recipe's
+        rate scaled by global batch / recipe batch.
+      recipe: a name in ``tfresnet.recipes.RECIPES`` or a Recipe; None: the model's.
+      strategy: one of ``STRATEGIES`` or a tf.distribute.Strategy.
+      out_dir: the run directory; None writes nothing.
+      seed: seeds Keras, NumPy, Python and the data split, shuffle and augmentation.
+      steps_per_epoch: steps per epoch (the data repeats); None: one pass over the data.
+      image_size: int or (height, width); None: the model's input size.
+      model_kwargs: extra builder arguments (e.g. ``{"alpha": 0.5}``).
+      jit_compile: compile the train step with XLA.
+      mixed_precision: float16 (GPU) / bfloat16 (CPU) compute with float32 variables.
+      data_dir, manual_dir, val_fraction: passed to :func:`tfresnet.data.load`.
+      verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+      weight_decay, momentum: override the recipe's values.
+      augment: one of ``tfresnet.data.AUGMENTATIONS``; None: the model family's.
+      sync_batchnorm: BatchNormalization statistics over the global batch.
+      deterministic: ``tf.config.experimental.enable_op_determinism()`` (process-wide).
+      overwrite: replace a run already in ``out_dir`` instead of refusing/resuming.
+      callbacks: extra keras callbacks, run after the package's own.
+      recipe_overrides: other Recipe fields to change, e.g. ``{"patience": 2}``.
+
+    Returns:
+      A FitResult.
+
+    Raises:
+      ValueError: one line naming the bad input.
+    """
+    start = time.perf_counter()
+    for key, value in (("epochs", epochs), ("batch_size", batch_size),
+                       ("steps_per_epoch", steps_per_epoch)):
+        _positive_int(key, value)
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                           or not math.isfinite(lr) or lr <= 0):
+        raise ValueError(f"lr must be a number > 0. Received: lr={lr!r}")
+    name, info, kwargs = _resolve_model(model, model_kwargs)
+    recipe = _resolve_recipe(recipe, info, {**(recipe_overrides or {}),
+                                            "weight_decay": weight_decay,
+                                            "momentum": momentum})
+    if augment is not None and augment not in data.AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(data.AUGMENTATIONS)}. "
+                         f"Received: augment={augment!r}")
+    size = _resolve_image_size(image_size, info, model, kwargs)
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
+    strat = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
+    chief = is_chief(strat)
+    replicas = strat.num_replicas_in_sync
+    per_replica = batch_size or max(1, recipe.ref_batch // replicas)
+    global_batch = per_replica * replicas
+
+    if isinstance(dataset, data.DataSplit):
+        split = dataset
+        if tuple(split.image_size) != tuple(size):
+            raise ValueError(f"the DataSplit holds {split.image_size} images, the model "
+                             f"takes {size}. Received: image_size={image_size!r}")
+    else:
+        split = data.load(dataset, image_size=size, data_dir=data_dir, manual_dir=manual_dir,
+                          seed=int(seed), val_fraction=val_fraction)
+    if global_batch > split.num_train:
+        raise ValueError(f"the global batch ({per_replica} x {replicas} replicas = "
+                         f"{global_batch}) is larger than the {split.num_train} training "
+                         f"images. Received: batch_size={per_replica}")
+    if split.num_val < 1:
+        raise ValueError(f"the data has no validation images ({split.name!r})")
+    augment = augment or (data.AUGMENT_FOR_FAMILY.get(info.family, "none") if info else "none")
+    steps = steps_per_epoch or math.ceil(split.num_train / global_batch)
+    # The paper's length in steps when neither the call nor the recipe gives epochs.
+    total_steps = (recipe.total_steps if epochs is None and recipe.epochs is None
+                   else (epochs or recipe.epochs) * steps)
+    epochs = epochs or recipe.total_epochs(steps)
+    learning_rate = float(lr) if lr is not None else recipe.scaled_lr(global_batch)
+    labels = [str(label) for label in split.labels]
+
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    base = _build(name, info, kwargs, model, size=size, classes=len(labels))
+    with strat.scope():
+        net = prepare_model(base, weight_decay=recipe.weight_decay,
+                            depthwise_weight_decay=recipe.depthwise_weight_decay,
+                            mixed_precision=mixed_precision, sync_batchnorm=sync_batchnorm)
+        schedule = lr_schedule(recipe, lr=learning_rate, steps_per_epoch=steps,
+                               total_steps=total_steps, depth=model_depth(net))
+        compile_model(net, make_optimizer(recipe, schedule), jit_compile=jit_compile)
+
+    config = {
+        "model": name or base.name, "registry": name is not None, "model_kwargs": kwargs,
+        "classes": len(labels), "image_size": list(size), "dataset": split.name,
+        "num_train": split.num_train, "num_val": split.num_val,
+        "val_fraction": val_fraction, "augment": augment, "recipe": recipe.name,
+        "hyperparameters": dataclasses.asdict(recipe), "lr": learning_rate,
+        "batch_size_per_replica": per_replica, "replicas": replicas,
+        "global_batch": global_batch, "strategy": strategy_name(strat), "epochs": epochs,
+        "steps_per_epoch": steps, "seed": int(seed), "mixed_precision": bool(mixed_precision),
+        "jit_compile": bool(jit_compile), "sync_batchnorm": bool(sync_batchnorm),
+        "normalization": {"mean": data.MEAN, "std": data.STD},
+        "tfresnet_version": _version(),
+    }
+    run_dir = None if out_dir is None else os.fspath(out_dir)
+    if run_dir is not None:
+        state = _plan_run_dir(run_dir, config, overwrite)
+        if chief:
+            if state == "overwrite":
+                _clear_run_dir(run_dir)
+            os.makedirs(run_dir, exist_ok=True)
+            if state != "resume":
+                cli.write_text(os.path.join(run_dir, "config.json"), _json(config))
+            cli.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(labels) + "\n")
+
+    drop = steps_per_epoch is not None
+    train_ds = data.pipeline(split.train, batch_size=global_batch, training=True,
+                             augment=augment, seed=int(seed), drop_remainder=drop)
+    if drop:
+        train_ds = train_ds.repeat()
+    val_ds = data.pipeline(split.val, batch_size=global_batch, training=False,
+                           augment="none")
+    recorder = EpochRecorder(run_dir, chief=chief,
+                             images_per_epoch=steps * global_batch if drop else split.num_train)
+    cbs = [recorder]
+    if run_dir is not None:
+        cbs.insert(0, keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")))
+        if chief and tensorboard_available():
+            cbs.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"),
+                                                   write_graph=False, profile_batch=0))
+        elif chief and verbose:
+            print("note: the tensorboard package is not installed: no logs/ "
+                  "(pip install tensorboard)", file=sys.stderr)
+    if recipe.schedule == "plateau":
+        cbs.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=recipe.decay_factor, patience=recipe.patience,
+            verbose=1 if verbose else 0))
+    net.fit(_distributable(train_ds), validation_data=_distributable(val_ds), epochs=epochs,
+            steps_per_epoch=steps if drop else None, callbacks=cbs + list(callbacks),
+            verbose=verbose)
+
+    rows = recorder.rows
+    history = {k: [r.get(k) for r in rows] for k in ["epoch"] + sorted(
+        {k for r in rows for k in r} - {"epoch"})}
+    best = max(rows, key=lambda r: r.get("val_accuracy", -1.0)) if rows else {}
+    result = FitResult(
+        model=net, run_dir=run_dir, history=history,
+        val_accuracy=float(rows[-1].get("val_accuracy", float("nan"))) if rows else float("nan"),
+        best_val_accuracy=float(best.get("val_accuracy", float("nan"))),
+        best_epoch=int(best.get("epoch", 0)), data=split, labels=labels,
+        images_per_second=recorder.images_per_second,
+        wall_time=time.perf_counter() - start,
+        initial_epoch=recorder.initial_epoch or 0, config=config)
+    if run_dir is not None:
+        save_model(portable_model(net), os.path.join(run_dir, "model.keras"), chief=chief)
+        if chief:
+            shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
+            config["result"] = {
+                "val_accuracy": result.val_accuracy,
+                "best_val_accuracy": result.best_val_accuracy, "best_epoch": result.best_epoch,
+                "images_per_second": result.images_per_second,
+                "wall_time_seconds": result.wall_time, "resumed_at_epoch": result.initial_epoch}
+            cli.write_text(os.path.join(run_dir, "config.json"), _json(config))
+    return result
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+
+
+def _version() -> str:
+    from tfresnet import __version__
+    return __version__
+
+
+# ----------------------------------------------------------------------------- load_run
+
+
+def load_run(path):
+    """Loads a trained model with its configuration and labels.
+
+    Args:
+      path: a run directory (with model.keras, config.json, labels.txt) or a .keras
+        file (its folder's config.json and labels.txt are read when present).
+
+    Returns:
+      (keras.Model, config dict, list of labels).
+
+    Raises:
+      ValueError: for a missing path or file, or a file that is not a readable model.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        folder, model_path = path, os.path.join(path, "model.keras")
+        if not os.path.isfile(model_path):
+            raise ValueError(f"{path!r} is not a finished run directory: it has no "
+                             f"model.keras")
+    elif os.path.isfile(path):
+        if not path.endswith(".keras"):
+            raise ValueError(f"expected a run directory or a .keras file. "
+                             f"Received: path={path!r}")
+        folder, model_path = os.path.dirname(path) or ".", path
+    else:
+        raise ValueError(f"no such run directory or .keras file: {path!r}")
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
+        text = " ".join(str(err).split())[:200] or type(err).__name__
+        raise ValueError(f"cannot load {model_path!r}: not a readable .keras model "
+                         f"({text})") from None
+    config, labels = {}, []
+    config_path = os.path.join(folder, "config.json")
+    if os.path.isfile(config_path):
+        try:
+            with open(config_path) as f:
+                config = json.load(f)
+        except ValueError:
+            raise ValueError(f"{config_path!r} is not valid JSON") from None
+    labels_path = os.path.join(folder, "labels.txt")
+    if os.path.isfile(labels_path):
+        with open(labels_path) as f:
+            labels = [line.rstrip("\n") for line in f if line.strip()]
+    return model, config, labels
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def summary_table(result: FitResult) -> str:
+    """The end-of-run summary as aligned ``name  value`` lines."""
+    c = result.config
+    resumed = f" (resumed after epoch {result.initial_epoch})" if result.initial_epoch else ""
+    rows = [
+        ("model", f"{c['model']} ({result.model.count_params():,} parameters)"),
+        ("data", f"{c['dataset']}: {c['num_train']:,} train / {c['num_val']:,} validation "
+                 f"images, {c['image_size'][0]}x{c['image_size'][1]}, {c['classes']} classes"),
+        ("strategy", f"{c['strategy']}, {c['replicas']} replica(s), global batch "
+                     f"{c['global_batch']}"),
+        ("recipe", f"{c['recipe']}: {c['hyperparameters']['optimizer']}, lr {c['lr']:g}, "
+                   f"{c['hyperparameters']['schedule']} schedule, weight decay "
+                   f"{c['hyperparameters']['weight_decay']:g}"),
+        ("epochs", f"{c['epochs']} x {c['steps_per_epoch']} steps{resumed}"),
+        ("val accuracy", f"{result.val_accuracy:.4f} (last epoch)"),
+        ("best", f"{result.best_val_accuracy:.4f} at epoch {result.best_epoch}"),
+        ("images/s", f"{result.images_per_second:,.0f} (training)"),
+        ("wall time", f"{result.wall_time:.1f} s"),
+        ("run dir", result.run_dir or "(none)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def build_parser() -> cli.ArgumentParser:
+    """The ``python -m tfresnet.train`` flags."""
+    p = cli.ArgumentParser(
+        prog=PROG, description="Train a registry model under tf.distribute with its paper's "
+        "recipe. Rerunning the same command after an interruption resumes at the next epoch.")
+    p.add_argument("--model", default="resnet20", help="registry name (default resnet20): "
+                   + ", ".join(registry.list_models()))
+    p.add_argument("--alpha", type=float, help="MobileNet width multiplier (e.g. 0.75)")
+    p.add_argument("--res", type=int, help="MobileNet input side, a multiple of 32 (e.g. 160)")
+    p.add_argument("--dataset", default="digits", help="'digits' (bundled, default), "
+                   "'tfds:<name>[/config][:version]' or an image folder (one sub-folder a class)")
+    p.add_argument("--data-dir", help="tensorflow-datasets folder with prepared data")
+    p.add_argument("--manual-dir", help="folder with a tfds data set's original archives")
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of each class held out for validation (digits, folders)")
+    p.add_argument("--image-size", type=int, help="input side (default: the model's)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's length)")
+    p.add_argument("--steps-per-epoch", type=int,
+                   help="steps per epoch, the data repeating (default: one pass)")
+    p.add_argument("--batch-size", type=int,
+                   help="images per replica per step (default: recipe batch / replicas)")
+    p.add_argument("--recipe", choices=sorted(recipes.RECIPES),
+                   help="training recipe (default: the model's)")
+    p.add_argument("--lr", type=float, help="learning rate at the global batch, used as "
+                   "given (default: the recipe's, scaled with the global batch)")
+    p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, help="override the recipe's")
+    p.add_argument("--momentum", type=float, help="SGD/RMSprop momentum")
+    p.add_argument("--weight-decay", type=float, help="L2 decay on Conv2D/Dense kernels")
+    p.add_argument("--depthwise-weight-decay", type=float,
+                   help="L2 decay on depthwise kernels")
+    p.add_argument("--schedule", choices=recipes.SCHEDULES, help="learning-rate schedule")
+    p.add_argument("--lr-boundaries", type=_fractions,
+                   help="'steps' schedule: decay points as fractions of all steps, e.g. 0.5,0.75")
+    p.add_argument("--lr-factor", type=float, help="LR multiplier at each decay (0.1)")
+    p.add_argument("--patience", type=int, help="'plateau' schedule: epochs without "
+                   "val_loss improvement before a decay")
+    p.add_argument("--epoch-decay", type=float, help="'exponential' schedule: LR x this "
+                   "each epoch")
+    p.add_argument("--warmup-fraction", type=float, help="warm-up share of all steps "
+                   "(deep CIFAR ResNets; 0 turns it off)")
+    p.add_argument("--augment", choices=data.AUGMENTATIONS,
+                   help="augmentation (default: the model family's)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="mirrored",
+                   help="mirrored (all local GPUs, else the CPU; default), multiworker "
+                   "(cluster from TF_CONFIG), one (one device), default (no distribution)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="BatchNorm statistics over the global batch, not per replica")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
+    p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
+    p.add_argument("--seed", type=int, default=0, help="seed of everything random (0)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic TensorFlow ops (slower on GPU)")
+    p.add_argument("--out", help="run directory (default runs/<model>-<dataset>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished or interrupted run in --out")
+    return p
+
+
+def _fractions(text):
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected numbers separated by commas, e.g. 0.5,0.75. "
+                         f"Received: {text!r}") from None
+
+
+def main(argv=None):
+    """``python -m tfresnet.train``: trains, prints progress and a summary table."""
+    args = build_parser().parse_args(argv)
+    model_kwargs = {k: getattr(args, k) for k in ("alpha", "res") if getattr(args, k) is not None}
+    overrides = {"optimizer": args.optimizer, "depthwise_weight_decay":
+                 args.depthwise_weight_decay, "schedule": args.schedule,
+                 "boundaries": args.lr_boundaries, "decay_factor": args.lr_factor,
+                 "patience": args.patience, "epoch_decay": args.epoch_decay,
+                 "warmup_fraction": args.warmup_fraction}
+    out = args.out or default_run_dir(args.model, args.dataset)
+    result = fit(
+        args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, recipe=args.recipe, strategy=args.strategy, out_dir=out, seed=args.seed,
+        steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
+        model_kwargs=model_kwargs, jit_compile=args.jit_compile,
+        mixed_precision=args.mixed_precision, data_dir=args.data_dir,
+        manual_dir=args.manual_dir, verbose=1 if sys.stdout.isatty() else 2,
+        weight_decay=args.weight_decay, momentum=args.momentum,
+        val_fraction=args.val_fraction, augment=args.augment, sync_batchnorm=args.sync_bn,
+        deterministic=args.deterministic, overwrite=args.overwrite,
+        recipe_overrides={k: v for k, v in overrides.items() if v is not None})
+    print(summary_table(result))
+    return result
+
+
+if __name__ == "__main__":
+    cli.run(main, prog=PROG)
