@@ -10,7 +10,7 @@ file, laid out as tflite-support's ``MetadataPopulator`` lays it out:
   with ``labels.txt`` as its ``TENSOR_AXIS_LABELS`` associated file;
 * that flatbuffer stored as a buffer of the model, named ``TFLITE_METADATA`` in the
   Model's ``metadata`` vector (the model flatbuffer is re-serialized with TF's generated
-  schema code, keeping every buffer 16-byte aligned as the converter writes them);
+  schema code, every buffer's data 16-byte aligned as schema.fbs asks: ``force_align: 16``);
 * the associated files appended to the end of the ``.tflite`` as an uncompressed zip
   archive, which readers find through the zip's end-of-central-directory record.
 
@@ -89,7 +89,9 @@ def add_metadata(tflite_bytes, *, name, description, version, author, labels, me
       labels: one class name per output unit, in output order.
       mean, std: the input normalization ``(pixel - mean) / std`` of the float model, a
         number or one per RGB channel. A uint8 model encodes it in its input quantization
-        (clients feed raw pixels); a float32 model's client applies it.
+        (clients feed raw pixels); a float32 model's client applies it. MediaPipe 1.2.2
+        refuses per-channel values on a float32 model ("Per-channel image normalization
+        is not available"); the Task Library accepts them.
       image_size: ``(width, height)``; must equal the input tensor's; default: taken from it.
 
     Returns:
@@ -315,8 +317,8 @@ def _set_metadata_buffer(model, metadata):
 class _AlignedBufferT(schema.BufferT):
     """``BufferT`` whose data is written 16-byte aligned (``force_align: 16`` in schema.fbs).
 
-    The generated ``Pack`` aligns uint8 data to 1 byte only, which would misalign the
-    weights the converter wrote aligned.
+    The generated ``Pack`` aligns uint8 data to 1 byte only, so weights could land on any
+    address; 16 lets a runtime read them in place with any vector width.
     """
 
     def Pack(self, builder):  # noqa: N802 (flatbuffers' generated-code name)
