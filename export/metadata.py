@@ -24,11 +24,14 @@ Example::
                           version="1", author="tfresnet", labels=labels,
                           mean=128.0, std=128.0)
     read_metadata(tflite)["labels"]
+
+Command line: ``python -m export.metadata model.tflite`` prints a file's metadata as JSON.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import numbers
 import zipfile
 
@@ -38,6 +41,8 @@ from flatbuffers import encode, number_types, packer
 from flatbuffers.table import Table
 
 from tensorflow.lite.python import schema_py_generated as schema
+
+from tfresnet import cli
 
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
@@ -498,3 +503,24 @@ def _zipped_files(data):
 
 def _text(value):
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def main(argv=None):
+    """Prints the metadata of a .tflite as JSON (associated files as their sizes)."""
+    parser = cli.ArgumentParser(
+        prog="python -m export.metadata",
+        description="Print the metadata embedded in a .tflite image classifier (what "
+                    "MediaPipe and the TFLite Task Library read) as JSON.")
+    parser.add_argument("model", help="the .tflite file")
+    args = parser.parse_args(argv)
+    with open(args.model, "rb") as f:
+        meta = read_metadata(f.read())
+    meta["associated_files"] = {name: f"{len(content)} bytes"
+                                for name, content in meta["associated_files"].items()}
+    print(json.dumps(meta, indent=2))
+
+
+if __name__ == "__main__":
+    cli.run(main, prog="python -m export.metadata")

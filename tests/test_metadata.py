@@ -7,6 +7,7 @@ a float32 model. MediaPipe Tasks' ImageClassifier runs in its own cached venv
 """
 
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -18,7 +19,8 @@ from PIL import Image
 from tensorflow.lite.python import schema_py_generated as schema
 
 import mediapipe_env
-from export.metadata import add_metadata, read_metadata
+from export.metadata import add_metadata, main, read_metadata
+from tfresnet import cli
 from tfresnet.data import MEAN, STD
 
 LABELS = ["red", "green", "blue"]
@@ -200,6 +202,22 @@ def test_not_a_model_or_no_metadata(uint8_tflite):
         add_metadata(b"PK\x03\x04 not a model", **INFO)
     with pytest.raises(ValueError, match="no TFLITE_METADATA"):
         read_metadata(uint8_tflite)
+
+
+def test_cli_prints_metadata(uint8_tflite, tmp_path, capsys):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(add_metadata(uint8_tflite, **INFO))
+    main([str(path)])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["name"] == INFO["name"] and printed["labels"] == LABELS
+    assert printed["associated_files"] == {"labels.txt": "15 bytes"}
+
+    path.write_bytes(uint8_tflite)
+    for argv in ([str(path)], [str(tmp_path / "missing.tflite")]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.run(main, argv, prog="python -m export.metadata")
+        assert exit_.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("kind", ["uint8", "float32"])
