@@ -54,20 +54,37 @@ MOBILENET_RESOLUTIONS = (224, 192, 160, 128)
 MOBILENET_MMACS = {1.0: (569, 418, 290, 186), 0.75: (325, 239, 166, 107),
                    0.5: (149, 110, 76, 49), 0.25: (41, 30, 21, 14)}
 
-# (model, alpha, side) -> (multiply-adds, source)
+# (model, alpha, side) -> (multiply-adds, unit of the last printed digit, source).
+# Printed figures are rounded: MobileNet's to whole millions (0.25/128 is 13.6M,
+# printed 14), ResNet's to 0.1e9; `agrees` allows for that.
 MACS = {
-    **{("mobilenet_v1", a, side): (m * 1e6, "MobileNet paper Tables 6/7"
+    **{("mobilenet_v1", a, side): (m * 1e6, 1e6, "MobileNet paper Tables 6/7"
                                    if side == 224 or a == 1.0 else
                                    "same count on keras.applications MobileNet")
        for a, row in MOBILENET_MMACS.items() for side, m in zip(MOBILENET_RESOLUTIONS, row)},
-    ("resnet18", None, 224): (1.8e9, "ResNet paper Table 1"),
-    ("resnet34", None, 224): (3.6e9, "ResNet paper Table 1"),
-    ("resnet50", None, 224): (3.8e9, "ResNet paper Table 1"),
-    ("resnet101", None, 224): (7.6e9, "ResNet paper Table 1"),
-    ("resnet152", None, 224): (11.3e9, "ResNet paper Table 1"),
-    ("alexnet", None, 227): (720e6, "MobileNet paper Table 9"),
-    ("alexnet_bn", None, 227): (720e6, "MobileNet paper Table 9 (AlexNet; BN adds no MACs)"),
+    ("resnet18", None, 224): (1.8e9, 1e8, "ResNet paper Table 1"),
+    ("resnet34", None, 224): (3.6e9, 1e8, "ResNet paper Table 1"),
+    ("resnet50", None, 224): (3.8e9, 1e8, "ResNet paper Table 1"),
+    ("resnet101", None, 224): (7.6e9, 1e8, "ResNet paper Table 1"),
+    ("resnet152", None, 224): (11.3e9, 1e8, "ResNet paper Table 1"),
+    ("alexnet", None, 227): (720e6, 1e6, "MobileNet paper Table 9"),
+    ("alexnet_bn", None, 227): (720e6, 1e6,
+                                "MobileNet paper Table 9 (AlexNet; BN adds no MACs)"),
 }
+
+TOLERANCE = 0.01  # REFERENCE.md: counts agree with the published ones within 1%
+
+
+def agrees(ours: float, figure: float, unit: float = 0.0) -> bool:
+    """True when ``ours`` is within 1% of a published ``figure``, or rounds to it.
+
+    Args:
+      ours: the package's count.
+      figure: the published figure.
+      unit: the unit of the figure's last printed digit (0 for exact counts).
+    """
+    return abs(ours - figure) <= max(TOLERANCE * abs(figure), unit / 2)
+
 
 # --- Accuracy (float models) -----------------------------------------------------------
 
@@ -154,6 +171,7 @@ class Published:
     non_trainable: int | None = None
     params_source: str = ""
     macs: float | None = None
+    macs_unit: float = 0.0
     macs_source: str = ""
     top1: float | None = None
     top1_dataset: str = ""
@@ -205,7 +223,8 @@ def lookup(name: str, *, alpha=None, side=None, classes=None,
         trainable=params[0] if params else None,
         non_trainable=params[1] if params else None,
         params_source=params[2] if params else "",
-        macs=macs[0] if macs else None, macs_source=macs[1] if macs else "",
+        macs=macs[0] if macs else None, macs_unit=macs[1] if macs else 0.0,
+        macs_source=macs[2] if macs else "",
         top1=top1[0] if top1 else None, top1_dataset=top1[1] if top1 else "",
         top1_source=top1[2] if top1 else "",
         int8=find(INT8_TOP1) or (),
