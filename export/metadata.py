@@ -106,6 +106,7 @@ def add_metadata(tflite_bytes, *, name, description, version, author, labels, me
       ValueError: not a TFLite model, not an image classifier, or arguments that do not
         fit it (label count, image size, mean/std).
     """
+    labels = list(labels)
     model = _unpack_model(tflite_bytes)
     width, height, input_type, output_type = _classifier_io(model, labels, image_size)
     mean, std = _channel_values("mean", mean), _channel_values("std", std)
@@ -163,7 +164,6 @@ def _classifier_io(model, labels, image_size):
         raise ValueError(f"image_size (width, height) must match the model's input "
                          f"{(width, height)}. Received: image_size={tuple(image_size)}")
     classes = int(scores.shape[-1])
-    labels = list(labels)
     if len(labels) != classes:
         raise ValueError(f"the model has {classes} outputs, so it needs {classes} labels. "
                          f"Received: {len(labels)} labels")
