@@ -222,8 +222,7 @@ def _model_and_data(config: Config, settings: Settings, out: str, log):
     if config.checkpoint:
         model, run_config, _ = train.load_run(config.checkpoint)
         spec = settings.dataset or run_config.get("dataset", "digits")
-        split = data_lib.load(spec, image_size=(config.side, config.side), seed=settings.seed,
-                              data_dir=run_config.get("data_dir"))
+        split = data_lib.load(spec, image_size=(config.side, config.side), seed=settings.seed)
         return model, split
     if settings.quick:
         return get_model(config.model, **config.builder_kwargs()), None
@@ -232,7 +231,8 @@ def _model_and_data(config: Config, settings: Settings, out: str, log):
                        steps_per_epoch=settings.steps_per_epoch,
                        batch_size=settings.batch_size, image_size=(config.side, config.side),
                        model_kwargs=kwargs, seed=settings.seed,
-                       out_dir=os.path.join(out, "runs", config.key), verbose=0)
+                       out_dir=os.path.join(out, "runs", config.key), overwrite=True,
+                       verbose=0)
     log(f"    trained {config.key}: val accuracy {result.val_accuracy:.4f} "
         f"({result.wall_time:.0f} s)")
     return result.model, result.data
@@ -301,7 +301,9 @@ def measure_config(config: Config, settings: Settings, out: str, log=print):
         images, labels = data_lib.as_numpy(split.val, limit=settings.eval_images)
         record["accuracy"] = {fmt: _accuracy(b, images, labels) if b is not None else None
                               for fmt, b in files.items()}
-        record["accuracy"].update(dataset=split.name, images=int(len(labels)))
+        keras_pred = model.predict(data_lib.normalize(images), batch_size=256, verbose=0)
+        record["accuracy"].update(keras=float(np.mean(np.argmax(keras_pred, -1) == labels)),
+                                  dataset=split.name, images=int(len(labels)))
     record.update(settings=settings.to_dict(), seconds=round(time.perf_counter() - started, 1),
                   load_avg=[load_before, _load_avg()],
                   measured_at=datetime.datetime.now().isoformat(timespec="seconds"))
@@ -368,9 +370,11 @@ def flat_row(record: dict) -> dict:
             row[f"{fmt}_t{threads}_gmacs_per_s"] = round(
                 latency_lib.macs_per_second(record["macs"], lat["median_ms"]) / 1e9, 2)
     acc = record.get("accuracy") or {}
+    row["accuracy_keras"] = acc.get("keras")
     row["accuracy_float32"] = acc.get("float32")
     row["accuracy_int8"] = acc.get("int8")
     row["accuracy_dataset"] = acc.get("dataset")
+    row["accuracy_images"] = acc.get("images")
     row["top1_published"] = pub.top1
     row["top1_published_dataset"] = pub.top1_dataset or None
     row["phone_int8_ms_published"], row["phone_published"] = _phone_note(pub)
@@ -507,7 +511,27 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}"
 
 
-def report_text(rows, records, settings: Settings, repeats, plots, wall_time) -> str:
+def accuracy_note(records) -> str:
+    """Which images the accuracy columns were measured on ("" when none were)."""
+    sets = sorted({f"{r['accuracy']['images']} validation images of {r['accuracy']['dataset']}"
+                   for r in records if r.get("accuracy")})
+    if not sets:
+        return ""
+    return (f"Accuracy: top-1 of the TFLite files on {'; '.join(sets)} (the Keras model's "
+            f"is `accuracy_keras` in results.csv).")
+
+
+def measured_note(records, reused: int) -> str:
+    """How long measuring the models took, when some were measured in earlier runs."""
+    if not reused:
+        return ""
+    total = sum(r["seconds"] for r in records)
+    return (f"; {reused} of {len(records)} models reused from earlier runs (measuring all "
+            f"took {total:.0f} s)")
+
+
+def report_text(rows, records, settings: Settings, repeats, plots, wall_time,
+                reused: int = 0) -> str:
     """The whole Markdown report."""
     threads = list(settings.threads)
     loads = [x for r in records for x in r.get("load_avg", []) if x is not None]
@@ -524,7 +548,8 @@ def report_text(rows, records, settings: Settings, repeats, plots, wall_time) ->
              f"{'; '.join(calibrations)}." if calibrations else "",
              (f"Load average (1 min) while measuring: {min(loads):.1f} to {max(loads):.1f} "
               f"(the machine is shared; latencies are noisier under load).") if loads else "",
-             f"Wall time of this run: {wall_time:.0f} s.", "",
+             accuracy_note(records),
+             f"Wall time of this run: {wall_time:.0f} s" + measured_note(records, reused) + ".", "",
              markdown_table(rows, threads), ""]
     lines += published_checks(rows) + [""]
     notes = [f"- {r['key']}: no INT8 file ({r['int8_note']})." for r in records if r["int8_note"]]
@@ -699,12 +724,12 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
     """
     started = time.perf_counter()
     cli.check_writable_dir(os.path.join(out, "models"))
-    records, kept = [], []
+    records, kept, reused = [], [], 0
     for i, config in enumerate(configs, start=1):
         record = None if fresh else load_cached(out, config, settings)
         if record is not None:
             log(f"[{i}/{len(configs)}] {config.key}: measured {record['measured_at']}, skipped")
-            files = None
+            files, reused = None, reused + 1
         else:
             record, files = measure_config(config, settings, out, log)
             cli.write_text(_cache_path(out, config.key), json.dumps(record, indent=1))
@@ -724,7 +749,7 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
     rows = [flat_row(r) for r in records]
     wall = time.perf_counter() - started
     plots = write_plots(rows, out, list(settings.threads))
-    markdown = report_text(rows, records, settings, repeats, plots, wall)
+    markdown = report_text(rows, records, settings, repeats, plots, wall, reused)
     paths = {"report": os.path.join(out, "report.md"), "csv": os.path.join(out, "results.csv"),
              "json": os.path.join(out, "results.json")}
     cli.write_text(paths["report"], markdown)

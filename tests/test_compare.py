@@ -1,0 +1,225 @@
+"""export.compare on a small grid: the report's contents, not only its files.
+
+The published figures asserted here are copied from shared/REFERENCE.md (the world),
+not from tfresnet.published (the package's copy). No timing assertions: wall times
+depend on the machine and its load.
+"""
+
+import csv
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from export import compare
+
+# shared/REFERENCE.md: Keras totals (trainable + non-trainable) and million mult-adds.
+MOBILENET_025_PARAMS = 470_072 + 5_472
+RESNET20_PARAMS = 269_722 + 1_376  # CIFAR option A, 10 classes
+MOBILENET_025_128_MMACS = 14  # printed in whole millions
+
+QUICK_ARGS = ["--quick", "--model", "mobilenet_v1", "resnet20@16", "--alpha", "0.25",
+              "--res", "128", "--runs", "5", "--warmup", "2", "--min-seconds", "0"]
+KEYS = ["mobilenet_v1_0.25_128", "resnet20_16"]
+
+
+def test_grid_of_configs():
+    configs = compare.make_configs(["mobilenet_v1", "resnet50", "alexnet_bn", "resnet20@16"],
+                                   alphas=[1.0, 0.75, 0.5, 0.25], resolutions=[224, 192, 160, 128])
+    keys = [c.key for c in configs]
+    assert len(keys) == 19 and keys[:2] == ["mobilenet_v1_1.0_224", "mobilenet_v1_1.0_192"]
+    assert "mobilenet_v1_0.25_128" in keys
+    assert keys[-3:] == ["resnet50_224", "alexnet_bn_227", "resnet20_16"]
+    assert [c.label for c in configs[-3:]] == ["resnet50", "alexnet_bn", "resnet20@16"]
+
+
+def test_quick_grid_report(tmp_path, capsys):
+    """One --quick run (kept in one test so pytest-xdist never runs it twice)."""
+    out = tmp_path / "out"
+    assert compare.main(QUICK_ARGS + ["--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("[") >= len(KEYS) and "| mobilenet_v1_0.25_128 |" in printed
+    check_table_has_every_model_and_column(out)
+    check_params_and_macs_equal_reference(out)
+    check_csv_json_and_table_agree(out)
+    check_latency_and_sizes_are_sane(out)
+    check_repeatability_section(out)
+    check_plots_are_real_pictures(out)
+    check_second_run_reuses_results(out, capsys)
+
+
+def markdown_rows(report: str) -> dict:
+    """The report's main table as {key: {column: cell}}."""
+    lines = [line for line in report.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) != len(header) or cells[0] == "model":
+            break  # the next table starts
+        rows[cells[0]] = dict(zip(header, cells))
+    return rows
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def check_table_has_every_model_and_column(quick):
+    rows = markdown_rows((quick / "report.md").read_text())
+    assert list(rows) == KEYS
+    columns = set(rows[KEYS[0]])
+    for column in ("params", "pub. params", "MMACs", "pub. MMACs", "f32 MB", "int8 MB",
+                   "f32 ms 1 thr", "f32 ms 2 thr", "int8 ms 1 thr", "int8 ms 2 thr",
+                   "int8 GMAC/s 1 thr", "pub. top-1 %", "phone int8 ms (pub.)"):
+        assert column in columns
+    assert "acc f32 %" not in columns  # --quick: no accuracy
+
+
+def check_params_and_macs_equal_reference(quick):
+    by_key = {r["key"]: r for r in json.loads((quick / "results.json").read_text())["rows"]}
+    mobilenet, resnet = by_key["mobilenet_v1_0.25_128"], by_key["resnet20_16"]
+    assert mobilenet["params"] == pytest.approx(MOBILENET_025_PARAMS, rel=0.01)
+    assert mobilenet["params_published"] == MOBILENET_025_PARAMS
+    assert resnet["params"] == pytest.approx(RESNET20_PARAMS, rel=0.01)
+    assert resnet["params_published"] == RESNET20_PARAMS  # global pooling: any input side
+    assert abs(mobilenet["macs"] / 1e6 - MOBILENET_025_128_MMACS) <= 0.5  # rounds to 14
+    assert mobilenet["macs_published"] == MOBILENET_025_128_MMACS * 1e6
+    assert resnet["macs_published"] is None  # nothing published for CIFAR ResNet MACs
+    report = (quick / "report.md").read_text()
+    assert "Params vs published: 2/2 within 1%" in report
+    assert "MACs vs published: 0/1 within 1%, 1/1 within 1% or the printed" in report
+
+
+def check_csv_json_and_table_agree(quick):
+    table = markdown_rows((quick / "report.md").read_text())
+    with open(quick / "results.csv", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    json_rows = json.loads((quick / "results.json").read_text())["rows"]
+    assert [r["key"] for r in csv_rows] == [r["key"] for r in json_rows] == KEYS
+    for c, j in zip(csv_rows, json_rows):
+        t = table[j["key"]]
+        assert int(c["params"]) == j["params"] and int(c["macs"]) == j["macs"]
+        assert t["params"] == f"{j['params'] / 1e6:.3f}M"
+        assert t["MMACs"] == f"{j['macs'] / 1e6:.1f}"
+        assert t["f32 MB"] == f"{float(c['float32_mb']):.2f}"
+        assert t["int8 MB"] == f"{float(c['int8_mb']):.2f}"
+        for fmt, col in (("float32", "f32"), ("int8", "int8")):
+            for threads in (1, 2):
+                median = float(c[f"{fmt}_t{threads}_median_ms"])
+                assert median == j[f"{fmt}_t{threads}_median_ms"]
+                assert t[f"{col} ms {threads} thr"].startswith(f"{median:.2f} (")
+        gmacs = j["macs"] / (j["int8_t1_median_ms"] / 1e3) / 1e9
+        assert float(t["int8 GMAC/s 1 thr"]) == pytest.approx(gmacs, rel=0.01, abs=0.06)
+
+
+def check_latency_and_sizes_are_sane(quick):
+    records = json.loads((quick / "results.json").read_text())["records"]
+    for r in records:
+        ratio = r["bytes"]["int8"] / r["bytes"]["float32"]
+        assert 0.2 < ratio < 0.4, f"{r['key']}: int8/float32 size {ratio:.2f}"
+        for fmt in ("float32", "int8"):
+            assert sorted(r["latency"][fmt]) == ["1", "2"]
+            for threads, lat in r["latency"][fmt].items():
+                assert lat["threads"] == int(threads) and lat["runs"] >= 5
+                assert 0 < lat["median_ms"] <= lat["p90_ms"]
+                assert lat["xnnpack"]
+        assert "uniform random" in r["calibration"]
+    report = (quick / "report.md").read_text()
+    assert "uniform random uint8 images (latency and size only)" in report
+
+
+def check_repeatability_section(quick):
+    data = json.loads((quick / "results.json").read_text())
+    repeats = data["repeatability"]
+    assert {(r["key"], r["format"], r["threads"]) for r in repeats} == {
+        ("mobilenet_v1_0.25_128", fmt, t) for fmt in ("float32", "int8") for t in (1, 2)}
+    for r in repeats:
+        assert r["second_ms"] > 0
+        assert r["diff_pct"] == pytest.approx(100 * (r["second_ms"] - r["first_ms"])
+                                              / r["first_ms"])
+    assert "## Repeatability" in (quick / "report.md").read_text()
+
+
+def check_plots_are_real_pictures(quick):
+    import matplotlib.image
+    for name in ("int8_latency_vs_macs.png", "int8_latency_vs_params.png"):
+        path = quick / name
+        width, height = png_size(path)
+        assert width >= 800 and height >= 500
+        pixels = matplotlib.image.imread(path)[..., :3]
+        colors = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+        assert len(colors) > 50  # text, axes, coloured points: not a blank canvas
+        blue = np.sum((pixels[..., 2] > 0.6) & (pixels[..., 0] < 0.3))
+        assert blue > 50  # MobileNet's blue points are drawn
+    # No accuracy measured and none published for these sizes: no accuracy plot.
+    assert not (quick / "accuracy_vs_macs.png").exists()
+
+
+def check_second_run_reuses_results(quick, capsys):
+    before = json.loads((quick / "results.json").read_text())["records"]
+    assert compare.main(QUICK_ARGS + ["--out", str(quick), "--repeat-check", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("skipped") == len(KEYS)
+    after = json.loads((quick / "results.json").read_text())
+    assert after["records"] == before and after["repeatability"] == []
+    assert f"{len(KEYS)} of {len(KEYS)} models reused" in (quick / "report.md").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--quick", "--model", "resnet21"], "did you mean"),
+    (["--quick", "--model", "resnet20", "--alpha", "0.5"], "--alpha applies"),
+    (["--quick", "--model", "resnet20", "--res", "64"], "NAME@SIDE"),
+    (["--quick", "--model", "mobilenet_v1", "--res", "100"], "multiples of 32"),
+    (["--quick", "--model", "resnet20@4"], "at least 8"),
+    (["--quick", "--model", "resnet20@x"], "positive integer"),
+    (["--model", "resnet20"], "give --quick"),
+    (["--quick", "--dataset", "digits", "--model", "resnet20"], "does not go with"),
+    (["--quick", "--model", "resnet20", "--threads", "0"], "--threads must be >= 1"),
+    (["--quick", "--model", "resnet20", "resnet20@32"], "asked for twice"),
+    (["--checkpoint", "no/such/run"], "no training run"),
+    ([], "give --model"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
+    from tfresnet import cli
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(compare.main, argv + ["--out", str(out)], prog="compare")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    from tfresnet import cli
+    out = tmp_path / "file"
+    out.write_text("x")
+    with pytest.raises(SystemExit):
+        cli.run(compare.main, ["--quick", "--model", "resnet20", "--out", str(out)])
+    assert "is a file" in capsys.readouterr().err
+    assert out.read_text() == "x"
+
+
+def test_accuracy_with_a_dataset(tmp_path):
+    """Trains ResNet-20 briefly on 8x8 digits; float, INT8 and Keras accuracy reported."""
+    out = tmp_path / "acc"
+    assert compare.main(["--model", "resnet20@8", "--dataset", "digits", "--epochs", "2",
+                         "--eval-images", "200", "--calibration-images", "32",
+                         "--runs", "3", "--warmup", "1", "--min-seconds", "0",
+                         "--repeat-check", "0", "--threads", "1", "--out", str(out)]) == 0
+    row = json.loads((out / "results.json").read_text())["rows"][0]
+    assert row["accuracy_dataset"] == "digits" and row["accuracy_images"] == 200
+    # The float TFLite file computes what the Keras model computes.
+    assert row["accuracy_float32"] == pytest.approx(row["accuracy_keras"], abs=0.011)
+    # INT8 calibrated on real training images stays close to float.
+    assert row["accuracy_int8"] == pytest.approx(row["accuracy_float32"], abs=0.1)
+    table = markdown_rows((out / "report.md").read_text())["resnet20_8"]
+    assert table["acc f32 %"] == f"{100 * row['accuracy_float32']:.1f}"
+    assert table["acc int8 %"] == f"{100 * row['accuracy_int8']:.1f}"
+    assert "int8 ms 2 thr" not in table  # --threads 1
+    assert png_size(out / "accuracy_vs_macs.png")[0] >= 800
+    assert (out / "runs" / "resnet20_8" / "model.keras").is_file()
