@@ -35,6 +35,7 @@ import csv
 import dataclasses
 import importlib.util
 import io
+import itertools
 import json
 import math
 import os
@@ -54,7 +55,7 @@ RUN_FILES = ("config.json", "labels.txt", "history.csv", "best.keras", "model.ke
 RUN_DIRS = ("logs", "backup")
 PROG = "python -m tfresnet.train"
 # config.json keys that may differ when an interrupted run is resumed.
-_RESUME_FREE_KEYS = ("verbose", "result")
+_RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version")
 
 
 @dataclasses.dataclass
@@ -62,11 +63,12 @@ class FitResult:
     """What :func:`fit` returns.
 
     Attributes:
-      model: the trained keras.Model.
+      model: the trained model as plain float32 Keras layers outside any strategy
+        (:func:`portable_model`), what model.keras holds.
       run_dir: the run directory, or None when nothing was written.
       history: per-epoch lists (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
         ``val_accuracy``, ``lr``), including epochs of an earlier, resumed session.
-      val_accuracy: validation accuracy after the last epoch.
+      val_accuracy: validation accuracy of ``model`` (the final weights).
       best_val_accuracy, best_epoch: the best validation accuracy and its epoch (1-based).
       data: the DataSplit trained on.
       labels: class names.
@@ -104,7 +106,7 @@ def make_strategy(name: str = "mirrored") -> tf.distribute.Strategy:
       ValueError: for an unknown name or a missing/bad ``TF_CONFIG``.
     """
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return mirrored_strategy()
     if name == "multiworker":
         _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -115,6 +117,29 @@ def make_strategy(name: str = "mirrored") -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. "
                      f"Received: strategy={name!r}")
+
+
+def mirrored_strategy(devices=None) -> tf.distribute.MirroredStrategy:
+    """``tf.distribute.MirroredStrategy(devices)`` whose collectives cannot clash.
+
+    Every MirroredStrategy of a process numbers its collective operations from the same
+    start, so a second one (a second ``fit`` call, a test) can reuse a number the first
+    used with another tensor shape, and TensorFlow aborts ("Shape mismatch in the
+    collective instance ..."; all later collectives fail too). Each strategy made here
+    gets its own range (through ``_collective_key_base``, the attribute TensorFlow's own
+    tests use for this).
+    """
+    cls = tf.distribute.MirroredStrategy
+    saved = cls._collective_key_base
+    cls._collective_key_base = _KEY_BLOCK * next(_KEY_BASES)
+    try:
+        return cls(devices)
+    finally:
+        cls._collective_key_base = saved
+
+
+_KEY_BASES = itertools.count(1)
+_KEY_BLOCK = 10_000
 
 
 def _check_tf_config():
@@ -220,11 +245,13 @@ def mixed_policy_name() -> str:
 
 
 def portable_model(model) -> keras.Model:
-    """``model`` as plain float32 Keras layers (no SyncBN, no mixed precision)."""
-    needs = any(layer.dtype_policy.name != "float32" or getattr(layer, "synchronized", False)
-                for layer in model.layers)
-    if not needs:
-        return model
+    """A copy of ``model`` outside any strategy: float32, plain BatchNormalization.
+
+    The copy holds what ``get_weights`` reads: under MirroredStrategy the replicas'
+    BatchNormalization moving averages, averaged. (During training each replica
+    evaluates with its own moving averages, so the last epoch's val_accuracy can
+    differ slightly from the copy's.) It keeps the weight-decay regularizers.
+    """
 
     def clone(layer):
         config = layer.get_config()
@@ -237,6 +264,16 @@ def portable_model(model) -> keras.Model:
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def accuracy(model, dataset) -> float:
+    """Top-1 accuracy of ``model`` on a batched ``(images, labels)`` dataset."""
+    correct = total = 0
+    for images, labels in dataset:
+        predicted = np.argmax(model(images, training=False).numpy(), axis=-1)
+        correct += int(np.sum(predicted == labels.numpy()))
+        total += len(predicted)
+    return correct / max(total, 1)
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -252,10 +289,12 @@ def lr_schedule(recipe, *, lr, steps_per_epoch, total_steps, depth):
     """
     total = total_steps
     if recipe.schedule == "steps":
-        bounds = [max(1, round(f * total)) for f in recipe.boundaries]
+        # Step s (0-based) runs at values[i] while s <= bounds[i]: a decay "at 32k"
+        # applies from the 32,001st step, i.e. s = 32,000 -> bound 31,999.
+        bounds = [max(1, round(f * total)) - 1 for f in recipe.boundaries]
         values = [lr * recipe.decay_factor ** i for i in range(len(bounds) + 1)]
         if recipe.warmup_depth and depth >= recipe.warmup_depth and recipe.warmup_fraction:
-            warmup = max(1, round(recipe.warmup_fraction * total))
+            warmup = max(1, round(recipe.warmup_fraction * total)) - 1
             bounds, values = [warmup] + bounds, [lr * recipe.warmup_factor] + values
         # PiecewiseConstantDecay needs strictly increasing boundaries.
         keep = [i for i in range(len(bounds)) if i == 0 or bounds[i] > bounds[i - 1]]
@@ -432,13 +471,25 @@ def _plan_run_dir(out_dir, config, overwrite):
     except (OSError, ValueError):
         raise ValueError(f"{out_dir!r} holds files of another run but no readable "
                          f"config.json: pass --overwrite to start again") from None
-    differ = sorted(k for k in set(saved) | set(config) if k not in _RESUME_FREE_KEYS
-                    and saved.get(k) != config.get(k))
+    saved, config = _flatten(saved), _flatten(json.loads(_json(config)))
+    differ = sorted(k for k in set(saved) | set(config)
+                    if k.split(".")[0] not in _RESUME_FREE_KEYS and saved.get(k) != config.get(k))
     if differ:
         was = ", ".join(f"{k}={saved.get(k)!r} (now {config.get(k)!r})" for k in differ[:4])
         raise ValueError(f"{out_dir!r} holds an interrupted run with other settings: {was}; "
                          f"rerun the same command to resume, or pass --overwrite")
     return "resume"
+
+
+def _flatten(config, prefix=""):
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _has_backup(out_dir) -> bool:
@@ -706,16 +757,17 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
     history = {k: [r.get(k) for r in rows] for k in ["epoch"] + sorted(
         {k for r in rows for k in r} - {"epoch"})}
     best = max(rows, key=lambda r: r.get("val_accuracy", -1.0)) if rows else {}
+    final = portable_model(net)
     result = FitResult(
-        model=net, run_dir=run_dir, history=history,
-        val_accuracy=float(rows[-1].get("val_accuracy", float("nan"))) if rows else float("nan"),
+        model=final, run_dir=run_dir, history=history,
+        val_accuracy=accuracy(final, val_ds),
         best_val_accuracy=float(best.get("val_accuracy", float("nan"))),
         best_epoch=int(best.get("epoch", 0)), data=split, labels=labels,
         images_per_second=recorder.images_per_second,
         wall_time=time.perf_counter() - start,
         initial_epoch=recorder.initial_epoch or 0, config=config)
     if run_dir is not None:
-        save_model(portable_model(net), os.path.join(run_dir, "model.keras"), chief=chief)
+        save_model(final, os.path.join(run_dir, "model.keras"), chief=chief)
         if chief:
             shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
             config["result"] = {
@@ -803,8 +855,9 @@ def summary_table(result: FitResult) -> str:
                    f"{c['hyperparameters']['schedule']} schedule, weight decay "
                    f"{c['hyperparameters']['weight_decay']:g}"),
         ("epochs", f"{c['epochs']} x {c['steps_per_epoch']} steps{resumed}"),
-        ("val accuracy", f"{result.val_accuracy:.4f} (last epoch)"),
-        ("best", f"{result.best_val_accuracy:.4f} at epoch {result.best_epoch}"),
+        ("val accuracy", f"{result.val_accuracy:.4f} (final model)"),
+        ("best epoch", f"{result.best_epoch} (val accuracy {result.best_val_accuracy:.4f} "
+                       f"during training)"),
         ("images/s", f"{result.images_per_second:,.0f} (training)"),
         ("wall time", f"{result.wall_time:.1f} s"),
         ("run dir", result.run_dir or "(none)"),
@@ -890,7 +943,19 @@ def main(argv=None):
                  "patience": args.patience, "epoch_decay": args.epoch_decay,
                  "warmup_fraction": args.warmup_fraction}
     out = args.out or default_run_dir(args.model, args.dataset)
-    result = fit(
+    try:
+        result = _fit_from_args(args, out, model_kwargs, overrides)
+    except KeyboardInterrupt:
+        if os.path.isdir(os.path.join(out, "backup")):
+            print(f"{PROG}: stopped; run the same command again to resume {out!r} at its "
+                  f"next epoch", file=sys.stderr)
+        raise
+    print(summary_table(result))
+    return result
+
+
+def _fit_from_args(args, out, model_kwargs, overrides):
+    return fit(
         args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, recipe=args.recipe, strategy=args.strategy, out_dir=out, seed=args.seed,
         steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
@@ -901,8 +966,6 @@ def main(argv=None):
         val_fraction=args.val_fraction, augment=args.augment, sync_batchnorm=args.sync_bn,
         deterministic=args.deterministic, overwrite=args.overwrite,
         recipe_overrides={k: v for k, v in overrides.items() if v is not None})
-    print(summary_table(result))
-    return result
 
 
 if __name__ == "__main__":
