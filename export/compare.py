@@ -152,11 +152,16 @@ def make_configs(models, *, alphas=None, resolutions=None) -> list[Config]:
         raise cli.UsageError("--res applies to models with a resolution multiplier "
                              "(mobilenet_v1); give other models' input side as NAME@SIDE, "
                              "e.g. resnet20@16. Received: --res without such a model")
+    check_unique(configs)
+    return configs
+
+
+def check_unique(configs):
+    """UsageError when two configs would share a key (and so a result file)."""
     keys = [c.key for c in configs]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise cli.UsageError(f"the same model is asked for twice. Received: {', '.join(duplicates)}")
-    return configs
 
 
 def checkpoint_config(path: str) -> tuple[Config, dict]:
@@ -288,6 +293,7 @@ def measure_config(config: Config, settings: Settings, out: str, log=print):
     record = {
         "key": config.key, "model": config.model, "alpha": config.alpha, "side": config.side,
         "label": config.label, "classes": classes, "checkpoint": config.checkpoint,
+        "checkpoint_stamp": checkpoint_stamp(config.checkpoint),
         "params": prof.params, "trainable": prof.trainable,
         "non_trainable": prof.non_trainable, "macs": prof.macs,
         "bytes": {fmt: (len(b) if b is not None else None) for fmt, b in files.items()},
@@ -314,6 +320,14 @@ def _cache_path(out: str, key: str) -> str:
     return os.path.join(out, "models", f"{key}.json")
 
 
+def checkpoint_stamp(path: str | None) -> float | None:
+    """Modification time of a checkpoint's model file (a retrained run is measured again)."""
+    if not path:
+        return None
+    model_file = path if os.path.isfile(path) else os.path.join(path, "model.keras")
+    return os.path.getmtime(model_file)
+
+
 def load_cached(out: str, config: Config, settings: Settings) -> dict | None:
     """The stored record of ``config`` if it was measured with the same settings."""
     path = _cache_path(out, config.key)
@@ -322,7 +336,10 @@ def load_cached(out: str, config: Config, settings: Settings) -> dict | None:
             record = json.load(f)
     except (OSError, json.JSONDecodeError):
         return None
-    return record if record.get("settings") == settings.to_dict() else None
+    if (record.get("settings") != settings.to_dict()
+            or record.get("checkpoint_stamp") != checkpoint_stamp(config.checkpoint)):
+        return None
+    return record
 
 
 # --------------------------------------------------------------------------------------
@@ -873,6 +890,7 @@ def main(argv=None) -> int:
     for path in args.checkpoint:
         _check_checkpoint(path)
     configs += [checkpoint_config(path)[0] for path in args.checkpoint]
+    check_unique(configs)
     print(f"Comparing {len(configs)} model{'s' if len(configs) > 1 else ''} into {args.out}",
           flush=True)
     report = compare(configs, settings, out=args.out, fresh=args.fresh,

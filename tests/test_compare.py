@@ -223,3 +223,9 @@ def test_accuracy_with_a_dataset(tmp_path):
     assert "int8 ms 2 thr" not in table  # --threads 1
     assert png_size(out / "accuracy_vs_macs.png")[0] >= 800
     assert (out / "runs" / "resnet20_8" / "model.keras").is_file()
+    # The run dir it trained in is a checkpoint another comparison can evaluate.
+    config, run_config = compare.checkpoint_config(str(out / "runs" / "resnet20_8"))
+    assert (config.model, config.alpha, config.side) == ("resnet20", None, 8)
+    assert run_config["dataset"] == "digits"
+    assert config.key == "resnet20_8_resnet20_8"
+    assert compare.checkpoint_stamp(config.checkpoint) > 0
