@@ -104,7 +104,8 @@ def mobilenet_v1(*, alpha=1.0, res=None, input_shape=None, classes=1000, include
         if isinstance(res, bool) or not isinstance(res, int) or res < 32 or res % 32:
             raise ValueError(f"res must be a multiple of 32 and at least 32 (the paper uses "
                              f"224, 192, 160, 128). Received: res={res!r}")
-        if input_shape is not None and tuple(input_shape[:2]) != (res, res):
+        if input_shape is not None and (not isinstance(input_shape, (tuple, list))
+                                        or tuple(input_shape[:2]) != (res, res)):
             raise ValueError(f"res and input_shape disagree; give one of them. "
                              f"Received: res={res!r}, input_shape={input_shape!r}")
         input_shape = (res, res, 3) if input_shape is None else input_shape
@@ -112,6 +113,10 @@ def mobilenet_v1(*, alpha=1.0, res=None, input_shape=None, classes=1000, include
                              min_side=32, multiple_of=32, classes=classes,
                              include_top=include_top, pooling=pooling, weights=weights,
                              name=name)
+    from tfresnet import weights as weights_lib
+    if weights == "imagenet":  # fail before building
+        weights_lib.imagenet_file("MobileNet", include_top=include_top, classes=classes,
+                                  alpha=alpha, rows=shape[0])
     inputs = keras.Input(shape)
     x = inputs
     for index, (kind, stride, channels) in enumerate(MOBILENET_V1_SPEC):
@@ -121,7 +126,6 @@ def mobilenet_v1(*, alpha=1.0, res=None, input_shape=None, classes=1000, include
         else:
             x = depthwise_separable_block(x, filters, stride, index)
     x = _common.head(x, classes=classes, include_top=include_top, pooling=pooling)
-    from tfresnet import weights as weights_lib
     loader = functools.partial(weights_lib.load_keras_applications, app="MobileNet",
                                alpha=alpha)
     default = f"mobilenet_v1_{alpha_text(alpha)}_{shape[0]}"

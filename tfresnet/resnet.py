@@ -42,6 +42,7 @@ IMAGENET_FILTERS = (64, 128, 256, 512)
 CIFAR_FILTERS = (16, 32, 64)
 EXPANSION = 4
 SHORTCUTS = ("A", "B")
+KERAS_APPLICATIONS_DEPTHS = (50, 101, 152)  # depths with keras.applications weights
 
 
 def conv_bn(x, filters, kernel, stride, name, relu=True):
@@ -107,6 +108,9 @@ def _resnet(depth, *, input_shape, classes, include_top, pooling, weights, name)
     shape = _common.validate(input_shape=input_shape, default_shape=(224, 224, 3),
                              min_side=32, classes=classes, include_top=include_top,
                              pooling=pooling, weights=weights, name=name)
+    from tfresnet import weights as weights_lib
+    if weights == "imagenet" and depth in KERAS_APPLICATIONS_DEPTHS:  # fail before building
+        weights_lib.imagenet_file(f"ResNet{depth}", include_top=include_top, classes=classes)
     block, counts = IMAGENET_SPECS[depth]
     inputs = keras.Input(shape)
     x = conv_bn(inputs, 64, 7, 2, "conv1")
@@ -115,10 +119,9 @@ def _resnet(depth, *, input_shape, classes, include_top, pooling, weights, name)
     for i, (filters, blocks) in enumerate(zip(IMAGENET_FILTERS, counts)):
         x = stage(x, BLOCKS[block], filters, blocks, 1 if i == 0 else 2, i + 2, "B")
     x = _common.head(x, classes=classes, include_top=include_top, pooling=pooling)
-    from tfresnet import weights as weights_lib
     loader = functools.partial(weights_lib.load_keras_applications, app=f"ResNet{depth}")
     return _common.finish(inputs, x, name=name or f"resnet{depth}", weights=weights,
-                          load_weights=loader if depth in (50, 101, 152) else None)
+                          load_weights=loader if depth in KERAS_APPLICATIONS_DEPTHS else None)
 
 
 def resnet_cifar(depth=20, *, shortcut="A", plain=False, input_shape=None, classes=10,

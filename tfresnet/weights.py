@@ -105,6 +105,30 @@ def _src_weights(src, name):
     return [np.asarray(w) for w in layer.get_weights()]
 
 
+def imagenet_file(app: str, *, include_top: bool, classes: int, alpha: float = 1.0,
+                  rows: int = 224) -> str:
+    """The path of ``app``'s ImageNet weights in the Keras cache.
+
+    Builders call it before building, so that a missing file fails at once.
+
+    Raises:
+      ValueError: when the file is not in the cache (this package does not download),
+        or the classifier does not have 1000 classes.
+    """
+    name = cache_file(app, include_top=include_top, alpha=alpha, rows=rows)
+    path = os.path.join(cache_dir(), name)
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"weights='imagenet' needs {name} in {cache_dir()}, and this package does not "
+            f"download (no network here): fetch it with keras.applications on a machine "
+            f"online and copy it there, or pass weights=<path to the .h5>. "
+            f"Received: weights='imagenet'")
+    if include_top and classes != 1000:
+        raise ValueError(f"ImageNet weights with the classifier need classes=1000. "
+                         f"Received: classes={classes}")
+    return path
+
+
 def load_keras_applications(model: keras.Model, weights, *, app: str, alpha: float = 1.0):
     """Loads a keras.applications ``.h5`` file (or ``"imagenet"`` from the cache).
 
@@ -113,19 +137,9 @@ def load_keras_applications(model: keras.Model, weights, *, app: str, alpha: flo
         (this package does not download), or when the file does not fit the model.
     """
     if weights == "imagenet":
-        rows = model.input_shape[1]
-        name = cache_file(app, include_top=_has_top(model), alpha=alpha, rows=rows)
-        path = os.path.join(cache_dir(), name)
-        if not os.path.isfile(path):
-            raise ValueError(
-                f"weights='imagenet' needs {name} in {cache_dir()}, and this package does not "
-                f"download (no network here): fetch it with keras.applications on a machine "
-                f"online and copy it there, or pass weights=<path to the .h5>. "
-                f"Received: weights='imagenet'")
-        if _has_top(model) and model.output_shape[-1] != 1000:
-            raise ValueError(f"ImageNet weights with the classifier need classes=1000. "
-                             f"Received: classes={model.output_shape[-1]}")
-        weights = path
+        weights = imagenet_file(app, include_top=_has_top(model),
+                                classes=model.output_shape[-1], alpha=alpha,
+                                rows=model.input_shape[1])
     src = source_model(app, model, alpha=alpha)
     try:
         src.load_weights(os.fspath(weights))
