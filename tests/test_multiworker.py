@@ -71,11 +71,11 @@ def test_two_workers_match_each_other_and_one_device(tmp_path):
     start = _mw_worker.small_cnn().get_weights()
     moved = max(float(np.max(np.abs(a - w0[k]))) for a, k in zip(start, keys))
     assert moved > 1e-2  # the workers did train
-    for k, a in zip(keys, single.model.get_weights()):
+    single_weights = single.model.get_weights()
+    for k, a in zip(keys, single_weights):
         np.testing.assert_allclose(w0[k], a, rtol=1e-4, atol=1e-5, err_msg=k)
-    print(f"\n2 workers vs 1 device: max |diff| "
-          f"{max(float(np.max(np.abs(w0[k] - a))) for k, a in zip(keys, single.model.get_weights())):.2e}, "
-          f"weights moved up to {moved:.3f}")
+    diff = max(float(np.max(np.abs(w0[k] - a))) for k, a in zip(keys, single_weights))
+    print(f"\n2 workers vs 1 device: max |diff| {diff:.2e}, weights moved up to {moved:.3f}")
 
     run = tmp_path / "run"
     assert sorted(os.listdir(run)) == ["best.keras", "config.json", "history.csv",

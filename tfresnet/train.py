@@ -718,14 +718,7 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
     }
     run_dir = None if out_dir is None else os.fspath(out_dir)
     if run_dir is not None:
-        state = _plan_run_dir(run_dir, config, overwrite)
-        if chief:
-            if state == "overwrite":
-                _clear_run_dir(run_dir)
-            os.makedirs(run_dir, exist_ok=True)
-            if state != "resume":
-                cli.write_text(os.path.join(run_dir, "config.json"), _json(config))
-            cli.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(labels) + "\n")
+        _open_run_dir(run_dir, config, labels, overwrite=overwrite, chief=chief)
 
     drop = steps_per_epoch is not None
     train_ds = data.pipeline(split.train, batch_size=global_batch, training=True,
@@ -736,6 +729,31 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
                            augment="none")
     recorder = EpochRecorder(run_dir, chief=chief,
                              images_per_epoch=steps * global_batch if drop else split.num_train)
+    cbs = _callbacks(recorder, run_dir, recipe, chief=chief, verbose=verbose)
+    net.fit(_distributable(train_ds), validation_data=_distributable(val_ds), epochs=epochs,
+            steps_per_epoch=steps if drop else None, callbacks=cbs + list(callbacks),
+            verbose=verbose)
+    result = _result(net, recorder, val_ds, split, labels, config, run_dir, start)
+    if run_dir is not None:
+        _close_run_dir(result, chief=chief)
+    return result
+
+
+def _open_run_dir(run_dir, config, labels, *, overwrite, chief):
+    """Checks ``run_dir`` (resume, refuse or overwrite); the chief writes config and labels."""
+    state = _plan_run_dir(run_dir, config, overwrite)
+    if not chief:
+        return
+    if state == "overwrite":
+        _clear_run_dir(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    if state != "resume":
+        cli.write_text(os.path.join(run_dir, "config.json"), _json(config))
+    cli.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(labels) + "\n")
+
+
+def _callbacks(recorder, run_dir, recipe, *, chief, verbose):
+    """BackupAndRestore first (it restores before the others start), then the rest."""
     cbs = [recorder]
     if run_dir is not None:
         cbs.insert(0, keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")))
@@ -749,34 +767,35 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         cbs.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=recipe.decay_factor, patience=recipe.patience,
             verbose=1 if verbose else 0))
-    net.fit(_distributable(train_ds), validation_data=_distributable(val_ds), epochs=epochs,
-            steps_per_epoch=steps if drop else None, callbacks=cbs + list(callbacks),
-            verbose=verbose)
+    return cbs
 
+
+def _result(net, recorder, val_ds, split, labels, config, run_dir, start) -> FitResult:
     rows = recorder.rows
     history = {k: [r.get(k) for r in rows] for k in ["epoch"] + sorted(
         {k for r in rows for k in r} - {"epoch"})}
     best = max(rows, key=lambda r: r.get("val_accuracy", -1.0)) if rows else {}
     final = portable_model(net)
-    result = FitResult(
-        model=final, run_dir=run_dir, history=history,
-        val_accuracy=accuracy(final, val_ds),
+    return FitResult(
+        model=final, run_dir=run_dir, history=history, val_accuracy=accuracy(final, val_ds),
         best_val_accuracy=float(best.get("val_accuracy", float("nan"))),
         best_epoch=int(best.get("epoch", 0)), data=split, labels=labels,
-        images_per_second=recorder.images_per_second,
-        wall_time=time.perf_counter() - start,
+        images_per_second=recorder.images_per_second, wall_time=time.perf_counter() - start,
         initial_epoch=recorder.initial_epoch or 0, config=config)
-    if run_dir is not None:
-        save_model(final, os.path.join(run_dir, "model.keras"), chief=chief)
-        if chief:
-            shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
-            config["result"] = {
-                "val_accuracy": result.val_accuracy,
-                "best_val_accuracy": result.best_val_accuracy, "best_epoch": result.best_epoch,
-                "images_per_second": result.images_per_second,
-                "wall_time_seconds": result.wall_time, "resumed_at_epoch": result.initial_epoch}
-            cli.write_text(os.path.join(run_dir, "config.json"), _json(config))
-    return result
+
+
+def _close_run_dir(result, *, chief):
+    """Saves model.keras, drops the finished backup, adds the results to config.json."""
+    run_dir = result.run_dir
+    save_model(result.model, os.path.join(run_dir, "model.keras"), chief=chief)
+    if not chief:
+        return
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
+    result.config["result"] = {
+        "val_accuracy": result.val_accuracy, "best_val_accuracy": result.best_val_accuracy,
+        "best_epoch": result.best_epoch, "images_per_second": result.images_per_second,
+        "wall_time_seconds": result.wall_time, "resumed_at_epoch": result.initial_epoch}
+    cli.write_text(os.path.join(run_dir, "config.json"), _json(result.config))
 
 
 def _json(obj) -> str:
