@@ -502,19 +502,29 @@ def phone_section(rows: list[dict]) -> list[str]:
 
 
 def repeat_section(repeats: list[dict]) -> list[str]:
+    """Both measurements of the re-timed models, wall and CPU time, and the verdict."""
     if not repeats:
         return []
     lines = ["## Repeatability", "",
-             "The same files timed again at the end of the run (same settings):", "",
-             "| model | format | threads | first median ms | second median ms | difference |",
-             "|---|---|---|---|---|---|"]
+             "The same files timed again at the end of the run (same settings). CPU: the "
+             "process's CPU time per invoke (all threads), which other processes do not "
+             "inflate.", "",
+             "| model | format | threads | median ms, first | second | difference | "
+             "CPU ms, first | second | difference |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in repeats:
+        cpu = (f"{r['first_cpu_ms']:.3f} | {r['second_cpu_ms']:.3f} | {r['cpu_diff_pct']:+.1f}%"
+               if r.get("cpu_diff_pct") is not None else "– | – | –")
         lines.append(f"| {r['key']} | {r['format']} | {r['threads']} | {r['first_ms']:.3f} | "
-                     f"{r['second_ms']:.3f} | {r['diff_pct']:+.1f}% |")
+                     f"{r['second_ms']:.3f} | {r['diff_pct']:+.1f}% | {cpu} |")
     worst = max(abs(r["diff_pct"]) for r in repeats)
     verdict = "within" if worst <= 100 * REPEAT_LIMIT else "NOT within"
-    lines += ["", f"Largest difference {worst:.1f}%: {verdict} {100 * REPEAT_LIMIT:.0f}%.", ""]
-    return lines
+    lines += ["", f"Largest difference of the medians {worst:.1f}%: {verdict} "
+                  f"{100 * REPEAT_LIMIT:.0f}%."]
+    cpu = [abs(r["cpu_diff_pct"]) for r in repeats if r.get("cpu_diff_pct") is not None]
+    if cpu:
+        lines.append(f"Largest difference of the CPU times {max(cpu):.1f}%.")
+    return lines + [""]
 
 
 def _machine() -> str:
@@ -547,27 +557,47 @@ def measured_note(records, reused: int) -> str:
             f"took {total:.0f} s)")
 
 
+def _contention(records) -> str:
+    """How much of the 1-thread wall time this process actually computed."""
+    shares = [lat["cpu_median_ms"] / lat["median_ms"] for r in records
+              for by_threads in r["latency"].values() for t, lat in by_threads.items()
+              if t == "1" and lat.get("cpu_median_ms")]
+    if not shares:
+        return ""
+    return (f"1-thread runs got {100 * float(np.median(shares)):.0f}% of a CPU (median CPU "
+            f"time / wall time; about 100% on an idle machine).")
+
+
+def intro(records, settings: Settings, wall_time: float, reused: int) -> str:
+    """The paragraph above the table: how, where and under what load it was measured."""
+    xnnpack = all(lat["xnnpack"] for r in records for by_threads in r["latency"].values()
+                  for lat in by_threads.values())
+    loads = [x for r in records for x in r.get("load_avg", []) if x is not None]
+    calibrations = sorted({r["calibration"] for r in records})
+    sentences = [
+        f"Measured {datetime.date.today().isoformat()} on {_machine()}; LiteRT interpreter "
+        f"with XNNPACK ({'on' if xnnpack else 'NOT on for every file'}), {settings.warmup} "
+        f"warm-up runs, then at least {settings.runs} timed runs"
+        + (f" and {settings.min_seconds:g} s" if settings.min_seconds else "") + ".",
+        "Latency cells: median (p90) in ms. GMAC/s: multiply-adds over the median latency. "
+        "`pub.` columns: the published figure (difference from ours).",
+        f"INT8: full-integer post-training quantization calibrated on "
+        f"{'; '.join(calibrations)}." if calibrations else "",
+        (f"Load average (1 min) while measuring: {min(loads):.1f} to {max(loads):.1f} on "
+         f"{os.cpu_count()} CPUs (the machine is shared; latencies grow under load).")
+        if loads else "",
+        _contention(records),
+        accuracy_note(records),
+        f"Wall time of this run: {wall_time:.0f} s" + measured_note(records, reused) + ".",
+    ]
+    return "\n".join(s for s in sentences if s)
+
+
 def report_text(rows, records, settings: Settings, repeats, plots, wall_time,
                 reused: int = 0) -> str:
     """The whole Markdown report."""
-    threads = list(settings.threads)
-    loads = [x for r in records for x in r.get("load_avg", []) if x is not None]
-    calibrations = sorted({r["calibration"] for r in records})
-    lines = ["# Model comparison", "",
-             f"Measured {datetime.date.today().isoformat()} on {_machine()}; LiteRT "
-             f"interpreter with XNNPACK "
-             f"({'on' if all(lat['xnnpack'] for r in records for by_t in r['latency'].values() for lat in by_t.values()) else 'NOT on for every file'}), "
-             f"{settings.warmup} warm-up runs, then at least {settings.runs} timed runs"
-             + (f" and {settings.min_seconds:g} s" if settings.min_seconds else "") + ".",
-             "Latency cells: median (p90) in ms. GMAC/s: multiply-adds over the median "
-             "latency. `pub.` columns: the published figure (difference from ours).",
-             f"INT8: full-integer post-training quantization calibrated on "
-             f"{'; '.join(calibrations)}." if calibrations else "",
-             (f"Load average (1 min) while measuring: {min(loads):.1f} to {max(loads):.1f} "
-              f"(the machine is shared; latencies are noisier under load).") if loads else "",
-             accuracy_note(records),
-             f"Wall time of this run: {wall_time:.0f} s" + measured_note(records, reused) + ".", "",
-             markdown_table(rows, threads), ""]
+    lines = ["# Model comparison", "", intro(records, settings, wall_time, reused), "",
+             markdown_table(rows, list(settings.threads)), ""]
     lines += published_checks(rows) + [""]
     notes = [f"- {r['key']}: no INT8 file ({r['int8_note']})." for r in records if r["int8_note"]]
     lines += notes + ([""] if notes else [])
@@ -587,19 +617,53 @@ _FAMILY_NAME = {"mobilenet_v1": "MobileNet v1 (alpha/res)", "resnet": "ResNet (I
                 "resnet_cifar": "ResNet (CIFAR)", "alexnet": "AlexNet"}
 
 
-def _scatter(ax, rows, x_key, y_key, x_scale, label_points=True, **style):
-    for family in dict.fromkeys(model_info(r["model"]).family for r in rows):
-        pts = [r for r in rows if model_info(r["model"]).family == family
-               and r.get(y_key) is not None]
+def _family(row) -> str:
+    return model_info(row["model"]).family
+
+
+def _scatter(ax, rows, x_key, y_key, *, scale=1e-6, **style) -> list[tuple]:
+    """One marker per row (colour and shape by family); returns (x, y, label) per point."""
+    points = []
+    for family in dict.fromkeys(_family(r) for r in rows):
+        pts = [r for r in rows if _family(r) == family and r.get(y_key) is not None]
         if not pts:
             continue
         color, marker = _FAMILY_STYLE.get(family, ("tab:gray", "x"))
-        kwargs = {"color": color, "marker": marker, "s": 36, **style}
-        ax.scatter([p[x_key] * x_scale for p in pts], [p[y_key] for p in pts], **kwargs)
-        if label_points:
-            for p in pts:
-                ax.annotate(p["label"], (p[x_key] * x_scale, p[y_key]), fontsize=7,
-                            xytext=(4, 3), textcoords="offset points")
+        ax.scatter([p[x_key] * scale for p in pts], [p[y_key] for p in pts],
+                   **{"color": color, "marker": marker, "s": 36, "zorder": 3, **style})
+        points += [(p[x_key] * scale, p[y_key], p["label"]) for p in pts]
+    return points
+
+
+# Label positions tried in turn (offset in points from the marker), first free one wins.
+_LABEL_OFFSETS = ((5, 3), (5, -10), (-5, 3), (-5, -10), (0, 7), (0, -14), (9, -4), (-9, -4))
+
+
+def _label_points(ax, points, obstacles=()):
+    """Labels each point inside the axes where it overlaps no marker (of ``points`` or
+    ``obstacles``) and no label placed before it."""
+    renderer = ax.figure.canvas.get_renderer()
+    markers = [(x, y) for x, y, *_ in list(points) + list(obstacles)]
+    centres = ax.transData.transform(markers) if markers else []
+    taken = [((cx - 7, cy - 7), (cx + 7, cy + 7)) for cx, cy in centres]
+    frame = ax.get_window_extent(renderer)
+
+    def free(box):
+        inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
+                  and box.y1 <= frame.y1)
+        return inside and not any(box.x0 < b[1][0] and box.x1 > b[0][0] and box.y0 < b[1][1]
+                                  and box.y1 > b[0][1] for b in taken)
+
+    for x, y, text in points:
+        for dx, dy in _LABEL_OFFSETS:
+            ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+            note = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                               fontsize=7, ha=ha, zorder=4)
+            box = note.get_window_extent(renderer)
+            if free(box) or (dx, dy) == _LABEL_OFFSETS[-1]:
+                break
+            note.remove()
+        taken.append(((box.x0, box.y0), (box.x1, box.y1)))
 
 
 def _log_ticks(axis, low, high):
@@ -612,7 +676,24 @@ def _log_ticks(axis, low, high):
     axis.set_minor_formatter(ticker.NullFormatter())
 
 
-def _finish(fig, ax, path, title, xlabel, ylabel, logy=False):
+def _legend(ax, rows, extra):
+    import matplotlib.lines as mlines
+    handles = [mlines.Line2D([], [], color=_FAMILY_STYLE.get(f, ("tab:gray", "x"))[0],
+                             marker=_FAMILY_STYLE.get(f, ("tab:gray", "x"))[1], linestyle="",
+                             label=_FAMILY_NAME.get(f, f))
+               for f in dict.fromkeys(_family(r) for r in rows)]
+    ax.legend(handles=handles + list(extra), fontsize=8, loc="best")
+
+
+def _marker(text, **style):
+    import matplotlib.lines as mlines
+    return mlines.Line2D([], [], color="k", linestyle="", label=text,
+                         **{"marker": "o", **style})
+
+
+def _save(fig, ax, path, labels, *, title, xlabel, ylabel, logy=False, obstacles=()):
+    """Log axes, titles, point labels (placed last, on the final layout), atomic write."""
+    import matplotlib.pyplot as plt
     ax.set_xscale("log")
     _log_ticks(ax.xaxis, *ax.dataLim.intervalx)
     if logy:
@@ -624,76 +705,75 @@ def _finish(fig, ax, path, title, xlabel, ylabel, logy=False):
     ax.grid(True, which="both", alpha=0.3)
     ax.margins(x=0.1, y=0.08)  # room for the point labels
     fig.tight_layout()
+    _label_points(ax, labels, obstacles)
     with cli.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
 
 
-def _legend_handles(ax, rows, extra=()):
-    import matplotlib.lines as mlines
-    handles = [mlines.Line2D([], [], color=_FAMILY_STYLE.get(f, ("tab:gray", "x"))[0],
-                             marker=_FAMILY_STYLE.get(f, ("tab:gray", "x"))[1], linestyle="",
-                             label=_FAMILY_NAME.get(f, f))
-               for f in dict.fromkeys(model_info(r["model"]).family for r in rows)]
-    return handles + list(extra)
+def _latency_plot(rows, out, name, x_key, xlabel, threads) -> bool:
+    import matplotlib.pyplot as plt
+    first, last = threads[0], threads[-1]
+    if not any(r.get(f"int8_t{first}_median_ms") for r in rows):
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    labels = _scatter(ax, rows, x_key, f"int8_t{first}_median_ms")
+    extra, hollow = [_marker(f"{first} thread{'s' if first > 1 else ''} (filled)")], []
+    if last != first:
+        hollow = _scatter(ax, rows, x_key, f"int8_t{last}_median_ms", facecolors="none",
+                          linewidths=1.2)
+        extra.append(_marker(f"{last} threads (hollow)", markerfacecolor="none"))
+    _legend(ax, rows, extra)
+    what = "MACs" if x_key == "macs" else "parameters"
+    _save(fig, ax, os.path.join(out, name), labels, obstacles=hollow, logy=True, xlabel=xlabel,
+          title=f"INT8 latency vs {what} (median; LiteRT + XNNPACK on this CPU)",
+          ylabel="INT8 latency, ms (log)")
+    return True
+
+
+def _accuracy_plot(rows, out, name) -> bool:
+    import matplotlib.pyplot as plt
+    measured = [r for r in rows if r["accuracy_float32"] is not None]
+    pub = [dict(r, _y=r["top1_published"]) for r in rows if r["top1_published"] is not None]
+    if not measured and not pub:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    labels, extra, obstacles = [], [], []
+    if measured:
+        dataset = measured[0]["accuracy_dataset"]
+        f32 = [dict(r, _y=100 * r["accuracy_float32"]) for r in measured]
+        labels = _scatter(ax, f32, "macs", "_y")
+        extra.append(_marker(f"float32 TFLite, {dataset} (filled)"))
+        int8 = [dict(r, _y=100 * r["accuracy_int8"]) for r in measured
+                if r["accuracy_int8"] is not None]
+        if int8:
+            obstacles = _scatter(ax, int8, "macs", "_y", facecolors="none", linewidths=1.2)
+            extra.append(_marker(f"INT8 TFLite, {dataset} (hollow)", markerfacecolor="none"))
+    if pub:
+        pub_points = _scatter(ax, pub, "macs", "_y", marker="*", s=90)
+        labels, obstacles = (labels, obstacles + pub_points) if labels else (pub_points, [])
+        sets = ", ".join(sorted({r["top1_published_dataset"] for r in pub}))
+        extra.append(_marker(f"published top-1 ({sets})", marker="*", markersize=10))
+    _legend(ax, measured + pub, extra)
+    title = ("Top-1 accuracy vs multiply-adds" if measured else
+             "Published top-1 accuracy vs multiply-adds (no accuracy measured: --quick)")
+    _save(fig, ax, os.path.join(out, name), labels, obstacles=obstacles, title=title,
+          xlabel="million multiply-adds (log)", ylabel="top-1 accuracy, %")
+    return True
 
 
 def write_plots(rows: list[dict], out: str, threads) -> list[str]:
-    """PNG plots; returns their file names (relative to ``out``)."""
+    """PNG plots like the MobileNet paper's; returns their file names (in ``out``)."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.lines as mlines
-    import matplotlib.pyplot as plt
     written = []
-    t0, t_last = threads[0], threads[-1]
-    for x_key, scale, xlabel, name in (("macs", 1e-6, "million multiply-adds (log)",
-                                        "int8_latency_vs_macs.png"),
-                                       ("params", 1e-6, "million parameters (log)",
-                                        "int8_latency_vs_params.png")):
-        if not any(r.get(f"int8_t{t0}_median_ms") for r in rows):
-            continue
-        fig, ax = plt.subplots(figsize=(8, 5.5))
-        _scatter(ax, rows, x_key, f"int8_t{t0}_median_ms", scale)
-        extra = [mlines.Line2D([], [], color="k", marker="o", linestyle="",
-                               label=f"{t0} thread{'s' if t0 > 1 else ''} (filled)")]
-        if t_last != t0:
-            _scatter(ax, rows, x_key, f"int8_t{t_last}_median_ms", scale, label_points=False,
-                     facecolors="none", linewidths=1.2)
-            extra.append(mlines.Line2D([], [], color="k", marker="o", linestyle="",
-                                       markerfacecolor="none",
-                                       label=f"{t_last} threads (hollow)"))
-        ax.legend(handles=_legend_handles(ax, rows, extra), fontsize=8)
-        _finish(fig, ax, os.path.join(out, name),
-                f"INT8 latency (median, LiteRT + XNNPACK, this CPU) vs "
-                f"{'MACs' if x_key == 'macs' else 'parameters'}",
-                xlabel, "INT8 latency, ms (log)", logy=True)
-        plt.close(fig)
-        written.append(name)
-    measured = [r for r in rows if r["accuracy_float32"] is not None]
-    if measured or any(r["top1_published"] is not None for r in rows):
-        fig, ax = plt.subplots(figsize=(8, 5.5))
-        extra = []
-        for key, style, text in (("accuracy_float32", {}, "float32 (measured)"),
-                                 ("accuracy_int8", {"facecolors": "none", "linewidths": 1.2},
-                                  "INT8 (measured)")):
-            pts = [dict(r, _y=100 * r[key]) for r in measured if r[key] is not None]
-            if pts:
-                _scatter(ax, pts, "macs", "_y", 1e-6, label_points=key == "accuracy_float32",
-                         **style)
-                extra.append(mlines.Line2D([], [], color="k", marker="o", linestyle="",
-                                           markerfacecolor="none" if style else "k",
-                                           label=f"{text}, {measured[0]['accuracy_dataset']}"))
-        pub = [dict(r, _y=r["top1_published"]) for r in rows if r["top1_published"] is not None]
-        if pub:
-            _scatter(ax, pub, "macs", "_y", 1e-6, label_points=not measured, marker="*",
-                     s=90)
-            sets = ", ".join(sorted({r["top1_published_dataset"] for r in pub}))
-            extra.append(mlines.Line2D([], [], color="k", marker="*", linestyle="",
-                                       markersize=10, label=f"published top-1 ({sets})"))
-        ax.legend(handles=_legend_handles(ax, measured or pub, extra), fontsize=8)
-        _finish(fig, ax, os.path.join(out, "accuracy_vs_macs.png"),
-                "Top-1 accuracy vs multiply-adds", "million multiply-adds (log)",
-                "top-1 accuracy, %")
-        plt.close(fig)
+    for name, x_key, xlabel in (("int8_latency_vs_macs.png", "macs",
+                                 "million multiply-adds (log)"),
+                                ("int8_latency_vs_params.png", "params",
+                                 "million parameters (log)")):
+        if _latency_plot(rows, out, name, x_key, xlabel, list(threads)):
+            written.append(name)
+    if _accuracy_plot(rows, out, "accuracy_vs_macs.png"):
         written.append("accuracy_vs_macs.png")
     return written
 
@@ -713,6 +793,10 @@ class Report:
     wall_time: float
 
 
+def _change(first: float, second: float) -> float:
+    return 100.0 * (second - first) / first
+
+
 def repeat_check(records_and_files, settings: Settings) -> list[dict]:
     """Times the kept files again; one entry per (model, format, threads)."""
     repeats = []
@@ -720,10 +804,17 @@ def repeat_check(records_and_files, settings: Settings) -> list[dict]:
         again = time_files(files, settings)
         for fmt, by_threads in again.items():
             for threads, lat in by_threads.items():
-                first = record["latency"][fmt][threads]["median_ms"]
-                repeats.append({"key": record["key"], "format": fmt, "threads": int(threads),
-                                "first_ms": first, "second_ms": lat["median_ms"],
-                                "diff_pct": 100.0 * (lat["median_ms"] - first) / first})
+                before = record["latency"][fmt][threads]
+                entry = {"key": record["key"], "format": fmt, "threads": int(threads),
+                         "first_ms": before["median_ms"], "second_ms": lat["median_ms"],
+                         "diff_pct": _change(before["median_ms"], lat["median_ms"]),
+                         "load_avg": _load_avg()}
+                if before.get("cpu_median_ms") and lat.get("cpu_median_ms"):
+                    entry.update(first_cpu_ms=before["cpu_median_ms"],
+                                 second_cpu_ms=lat["cpu_median_ms"],
+                                 cpu_diff_pct=_change(before["cpu_median_ms"],
+                                                      lat["cpu_median_ms"]))
+                repeats.append(entry)
     return repeats
 
 

@@ -7,7 +7,9 @@ and 8-bit). :attr:`Latency.xnnpack` records whether it did: an interpreter whose
 graph was delegated lists an extra ``DELEGATE`` node. Inputs are random of the
 model's dtype (the time of a convolution does not depend on the pixel values);
 ``warmup`` invokes are excluded, then each ``invoke()`` is timed on its own with
-``time.perf_counter``. The median is the figure to quote; p90 shows the tail.
+``time.perf_counter``. The median is the figure to quote; p90 shows the tail. The
+process CPU time per invoke is kept too: on a shared machine it shows how much of the
+wall time other processes took.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class Latency:
       runs: number of timed runs (warm-up excluded).
       threads: interpreter threads.
       xnnpack: True when the XNNPACK delegate took over (part of) the graph.
+      cpu_median_ms: median CPU time of the process per invoke (all its threads). On a
+        busy machine wall time grows while CPU time does not; with 1 thread, on an idle
+        machine, it is close to ``median_ms``.
     """
 
     median_ms: float
@@ -41,6 +46,7 @@ class Latency:
     runs: int
     threads: int
     xnnpack: bool = True
+    cpu_median_ms: float | None = None
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (JSON-ready)."""
@@ -114,16 +120,18 @@ def measure(tflite, *, threads: int = 1, warmup: int = 10, runs: int = 50,
         interpreter.set_tensor(detail["index"], random_input(detail, rng))
     for _ in range(warmup):
         interpreter.invoke()
-    times = []
+    times, cpu_times = [], []
     started = time.perf_counter()
     while len(times) < runs or time.perf_counter() - started < min_seconds:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         interpreter.invoke()
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
     ms = np.asarray(times) * 1000.0
     return Latency(median_ms=float(np.median(ms)), p90_ms=float(np.percentile(ms, 90)),
                    mean_ms=float(ms.mean()), min_ms=float(ms.min()), runs=len(ms),
-                   threads=int(threads), xnnpack=is_delegated(interpreter))
+                   threads=int(threads), xnnpack=is_delegated(interpreter),
+                   cpu_median_ms=float(np.median(cpu_times) * 1000.0))
 
 
 def macs_per_second(macs: float, latency: Latency | float) -> float:

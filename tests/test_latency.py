@@ -30,8 +30,9 @@ def test_measure_counts_runs_and_orders_statistics(tiny_tflite, threads):
     assert 0 < lat.min_ms <= lat.median_ms <= lat.p90_ms
     assert lat.min_ms <= lat.mean_ms
     assert lat.xnnpack, "LiteRT's default resolver should apply the XNNPACK delegate"
+    assert lat.cpu_median_ms > 0
     assert set(lat.to_dict()) == {"median_ms", "p90_ms", "mean_ms", "min_ms", "runs",
-                                  "threads", "xnnpack"}
+                                  "threads", "xnnpack", "cpu_median_ms"}
 
 
 def test_without_delegate_is_detected(tiny_tflite):
