@@ -1,0 +1,201 @@
+"""The experiments end to end on tiny settings: curves CSV, PNG figure, summary text.
+
+Each experiment runs through ``tfresnet.experiments.main`` with ``--quick`` (a few
+steps), and the files it writes are checked against each other: every model in the
+CSV, steps increasing, errors in [0, 1], a real PNG of a sensible size, and a
+summary whose figures and verdicts are the ones the CSV gives.
+"""
+
+import csv
+import os
+import re
+import struct
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+import tfresnet
+from tfresnet import cli, experiments
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk; fails on anything but a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    assert head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+def check_png(path, min_width=500, min_height=300):
+    assert os.path.isfile(path)
+    width, height = png_size(path)
+    assert width >= min_width and height >= min_height, (width, height)
+    assert 5_000 < os.path.getsize(path) < 2_000_000
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+def check_curves(path, models, steps):
+    """The curves CSV: columns, every model, increasing steps ending at ``steps``."""
+    columns, rows = read_csv(path)
+    assert tuple(columns) == experiments.CSV_COLUMNS
+    curves = experiments.read_curves_csv(path)
+    assert sorted(curves) == sorted(models)
+    for model, points in curves.items():
+        logged = [p[0] for p in points]
+        assert logged == sorted(set(logged)) and logged[-1] == steps, (model, logged)
+        assert all(0.0 <= e <= 1.0 for _, train, val in points for e in (train, val))
+    return curves
+
+
+def table_row(summary, key):
+    """The cells of the Markdown table row of ``key``."""
+    for line in summary.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == key:
+            return cells
+    raise AssertionError(f"no table row for {key!r} in the summary")
+
+
+def pct(cell):
+    return float(cell.rstrip("%")) / 100
+
+
+# ----------------------------------------------------------------------------- degradation
+
+
+def test_degradation_end_to_end(tmp_path):
+    out = tmp_path / "degradation"
+    result = experiments.main(["degradation", "--quick", "--depths", "8", "14", "--steps", "24",
+                               "--log-every", "8", "--batch-size", "32", "--out", str(out)])
+    assert set(result.files) == {"png", "csv", "summary"}
+    curves = check_curves(out / "curves.csv", ["plain8", "plain14", "resnet8", "resnet14"], 24)
+    assert [len(p) for p in curves.values()] == [3] * 4
+    check_png(out / "degradation.png")
+    summary = (out / "summary.md").read_text()
+    assert summary == result.summary
+    for model, points in curves.items():
+        row = table_row(summary, model)
+        assert pct(row[1]) == pytest.approx(points[-1][1], abs=5e-5)  # final train error
+        assert pct(row[2]) == pytest.approx(points[-1][2], abs=5e-5)  # final val error
+        assert pct(row[3]) == pytest.approx(min(p[2] for p in points), abs=5e-5)
+    # The verdicts follow the CSV figures.
+    final = {m: p[-1][1] for m, p in curves.items()}
+    degraded = final["plain14"] - final["plain8"] > experiments.TOLERANCE
+    assert ("is ABOVE plain-8's" in summary) == degraded
+    assert ("is NOT above plain-8's" in summary) == (not degraded)
+    fixed = final["resnet14"] - final["resnet8"] <= experiments.TOLERANCE
+    assert ("at or below ResNet-8's" in summary) == fixed
+    assert "--quick" in summary and "far too small" in summary
+    # 24 steps of 32 digits are enough for ResNet-8 to learn something (chance: 90% error).
+    assert curves["resnet8"][-1][2] < 0.75
+
+
+# ----------------------------------------------------------------------------- batchnorm
+
+
+def test_without_batchnorm_is_the_same_network_minus_bn():
+    keras.utils.set_random_seed(0)
+    model = tfresnet.get_model("plain20", input_shape=(8, 8, 3), classes=10)
+    twin = experiments.without_batchnorm(model)
+    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(bns) == 19
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in twin.layers)
+    # Each BN (gamma, beta, moving mean and variance: 4C) gives way to a conv bias (C).
+    channels = sum(int(l.gamma.shape[0]) for l in bns)
+    assert twin.count_params() == model.count_params() - 3 * channels
+    for layer in twin.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            np.testing.assert_array_equal(kernel, model.get_layer(layer.name).get_weights()[0])
+            assert not bias.any()
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype("float32")
+    assert twin.predict(x, verbose=0).shape == (4, 10)
+
+
+def test_batchnorm_end_to_end(tmp_path):
+    out = tmp_path / "bn"
+    result = experiments.main(["batchnorm", "--quick", "--steps", "6", "--out", str(out)])
+    curves = check_curves(out / "curves.csv", ["nobn", "bn", "bn_x5"], 6)
+    check_png(out / "batchnorm.png", min_width=400)
+    summary = (out / "summary.md").read_text()
+    # Target = the best accuracy of the no-BN run (the paper's rule), as the CSV says.
+    target = 1 - min(p[2] for p in curves["nobn"])
+    shown = re.search(r"Target validation accuracy: ([0-9.]+)%", summary).group(1)
+    assert float(shown) / 100 == pytest.approx(target, abs=5e-5)
+    assert "--lr 0.00125" in summary  # 0.01 at batch 128, scaled to the quick batch of 16
+    for key, lr in (("nobn", 0.00125), ("bn", 0.00125), ("bn_x5", 0.00625)):
+        row = table_row(summary, key)
+        assert float(row[1]) == pytest.approx(lr)
+        reached = [s for s, _, v in curves[key] if 1 - v >= target - 1e-9]
+        assert row[2] == (str(reached[0]) if reached else "not reached")
+        assert pct(row[4]) == pytest.approx(1 - curves[key][-1][2], abs=5e-5)
+    assert [c.key for c in result.curves] == ["nobn", "bn", "bn_x5"]
+
+
+# ----------------------------------------------------------------------------- multipliers
+
+
+def test_resolution_grid_steps_down_by_32_like_the_paper():
+    assert experiments.resolutions_below(224) == (224, 192, 160, 128)
+    assert experiments.resolutions_below(128) == (128, 96, 64, 32)
+    assert experiments.resolutions_below(64) == (64, 32)
+
+
+def test_multipliers_end_to_end(tmp_path):
+    out = tmp_path / "mult"
+    result = experiments.main(["multipliers", "--quick", "--out", str(out)])
+    columns, rows = read_csv(out / "results.csv")
+    assert tuple(columns) == experiments.MULTIPLIER_COLUMNS
+    assert [(float(r["alpha"]), int(r["res"])) for r in rows] == [(0.5, 32), (0.25, 32)]
+    for r in rows:
+        model = tfresnet.mobilenet_v1(alpha=float(r["alpha"]), res=32, classes=10)
+        assert int(r["params"]) == model.count_params()
+        assert 0 <= float(r["accuracy_float32"]) <= 1 and 0 <= float(r["accuracy_int8"]) <= 1
+        assert float(r["float32_ms"]) > 0 and float(r["int8_ms"]) > 0
+    macs = [int(r["macs"]) for r in rows]
+    # Pointwise convs dominate: halving alpha cuts MACs by about 4 (paper: 149M -> 41M).
+    assert 2.8 < macs[0] / macs[1] < 4.2
+    check_png(out / "multipliers.png")
+    summary = (out / "summary.md").read_text()
+    for r in rows:
+        cells = table_row(summary, f"{experiments.alpha_text(float(r['alpha']))}/{r['res']}")
+        assert float(cells[1]) == pytest.approx(int(r["macs"]) / 1e6, abs=0.05)
+        assert pct(cells[3]) == pytest.approx(float(r["accuracy_float32"]), abs=5e-4)
+    assert os.path.isfile(result.files["compare"])  # export.compare's own report
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["degradation", "--steps", "0"], "--steps must be a positive integer"),
+    (["degradation", "--depths", "20", "21"], "6n+2"),
+    (["batchnorm", "--model", "resnet2O"], "did you mean"),
+    (["batchnorm", "--target", "1.5"], "--target"),
+    (["degradation", "--dataset", "no/such/folder"], "no/such/folder"),
+    (["multipliers", "--resolutions", "40"], "multiples of 32"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, text):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(experiments.main, argv + ["--out", str(out)], prog=experiments.PROG)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and text in err, err
+    assert not out.exists()
+
+
+def test_unknown_experiment_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        experiments.main(["overfitting"])
+    assert exit_info.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
