@@ -268,8 +268,6 @@ def test_cli_help_explains_every_flag(capsys):
         assert re.search(rf"^  {re.escape(flag)}\s+\S", text, re.M), flag
 
 
-@pytest.mark.xfail(strict=True, reason="tfresnet/__init__.py defines profile() lazily, so "
-                   "importing tfresnet.profile replaces it with the module (lead's file)")
 def test_package_profile_stays_callable():
     import tfresnet.profile  # noqa: F401  (what `from tfresnet.profile import ...` does)
     assert callable(tfresnet.profile)

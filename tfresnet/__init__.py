@@ -19,7 +19,11 @@ from tfresnet.alexnet import alexnet, alexnet_bn, alexnet_owt
 __version__ = "0.1.0"
 
 
-def profile(model, **kwargs):
-    """Per-layer parameters and multiply-adds; see :func:`tfresnet.profile.profile`."""
-    from tfresnet.profile import profile as _profile
-    return _profile(model, **kwargs)
+def __getattr__(name):
+    # `tfresnet.profile` is a module that is also callable (`tfresnet.profile(model)`),
+    # imported on first use so that `python -m tfresnet.profile` runs it cleanly.
+    if name in ("profile", "Profile"):
+        import importlib
+        module = importlib.import_module("tfresnet.profile")
+        return module if name == "profile" else module.Profile
+    raise AttributeError(f"module 'tfresnet' has no attribute {name!r}")

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import sys
+import types
 
 import tf_keras as keras
 
@@ -357,6 +358,15 @@ def main(argv=None) -> int:
         cli.write_text(args.json, json.dumps(data, indent=1) + "\n")
     return 0
 
+
+class _CallableModule(types.ModuleType):
+    """Lets ``tfresnet.profile(model)`` call :func:`profile` through its module."""
+
+    def __call__(self, *args, **kwargs):
+        return profile(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     from tfresnet import cli
