@@ -384,6 +384,9 @@ def flat_row(record: dict) -> dict:
         for threads, lat in record["latency"].get(fmt, {}).items():
             row[f"{fmt}_t{threads}_median_ms"] = round(lat["median_ms"], 3)
             row[f"{fmt}_t{threads}_p90_ms"] = round(lat["p90_ms"], 3)
+            row[f"{fmt}_t{threads}_min_ms"] = round(lat["min_ms"], 3)
+            if lat.get("cpu_median_ms") is not None:
+                row[f"{fmt}_t{threads}_cpu_ms"] = round(lat["cpu_median_ms"], 3)
             row[f"{fmt}_t{threads}_gmacs_per_s"] = round(
                 latency_lib.macs_per_second(record["macs"], lat["median_ms"]) / 1e9, 2)
     acc = record.get("accuracy") or {}
