@@ -169,7 +169,8 @@ def test_resnet20_learns_digits_and_writes_a_run_dir(tmp_path):
     assert config["result"]["val_accuracy"] == pytest.approx(result.val_accuracy)
     rows = train.read_history(str(run))
     assert [r["epoch"] for r in rows] == list(range(1, 13))
-    assert rows[-1]["lr"] == pytest.approx(0.001)  # /10 at 50% and 75% of the steps
+    # /10 after 50% and 75% of the 144 steps: epochs 7 and 10 start at steps 72 and 108.
+    assert [r["lr"] for r in rows] == pytest.approx([0.1] * 6 + [0.01] * 3 + [0.001] * 3)
     # The saved model gives the accuracy fit reported, from raw validation pixels.
     images, y = data.as_numpy(result.data.val)
     predicted = model.predict(data.normalize(images), verbose=0).argmax(-1)

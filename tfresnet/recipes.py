@@ -17,6 +17,10 @@ Learning-rate schedules:
   about 400 iterations) is applied to networks of at least ``warmup_depth`` weighted
   layers, for ``warmup_fraction`` (400/64k) of the total steps (at least 1 step) at
   ``warmup_factor`` (0.1) times the LR.
+  Keras' SGD keeps the learning rate inside the momentum (``v = 0.9 v - lr g``, as
+  Caffe), so after a decay the velocity gathered at the higher rate coasts on for
+  about ``1 / (1 - momentum)`` steps; in runs of a few hundred steps this shows as a
+  short rise of the training loss in the epoch after a decay, gone by the next.
 * ``"plateau"`` (ImageNet ResNet, AlexNet): LR divided by ``decay_factor`` when the
   validation loss has not improved for ``patience`` epochs (ReduceLROnPlateau).
 * ``"exponential"`` (MobileNet): LR multiplied by ``epoch_decay`` after every epoch.

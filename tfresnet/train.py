@@ -325,13 +325,17 @@ def compile_model(model, optimizer, *, jit_compile=False):
     return model
 
 
-def current_lr(model) -> float:
-    """The optimizer's learning rate at its current step."""
+def current_lr(model, schedule=None) -> float:
+    """The learning rate of the optimizer's next step.
+
+    Args:
+      schedule: the keras LearningRateSchedule the optimizer was made with, if any.
+        (With a schedule, ``optimizer.learning_rate`` holds the rate of the last step.)
+    """
     optimizer = model.optimizer
-    lr = optimizer.learning_rate
-    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
-        return float(lr(optimizer.iterations))
-    return float(keras.backend.get_value(lr))
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return float(schedule(optimizer.iterations.numpy()))
+    return float(keras.backend.get_value(optimizer.learning_rate))
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -344,11 +348,13 @@ class EpochRecorder(keras.callbacks.Callback):
       run_dir: where history.csv and best.keras go (None: keep them in memory only).
       chief: False on a non-chief worker, which saves to a temporary folder instead.
       images_per_epoch: training images one epoch processes (for images/s).
+      schedule: the optimizer's learning-rate schedule (for the ``lr`` column).
     """
 
-    def __init__(self, run_dir, *, chief, images_per_epoch):
+    def __init__(self, run_dir, *, chief, images_per_epoch, schedule=None):
         super().__init__()
         self.run_dir, self.chief, self.images_per_epoch = run_dir, chief, images_per_epoch
+        self.schedule = schedule
         self.rows, self.initial_epoch = [], None
         self.epoch_times = []
         self._epoch_start = self._train_time = None
@@ -357,7 +363,7 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.initial_epoch is None:  # BackupAndRestore has restored by now
             self.initial_epoch = epoch
             self.rows = [r for r in read_history(self.run_dir) if r["epoch"] <= epoch]
-        self._lr = current_lr(self.model)
+        self._lr = current_lr(self.model, self.schedule)
         self._train_time = None
         self._epoch_start = time.perf_counter()
 
@@ -727,7 +733,7 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         train_ds = train_ds.repeat()
     val_ds = data.pipeline(split.val, batch_size=global_batch, training=False,
                            augment="none")
-    recorder = EpochRecorder(run_dir, chief=chief,
+    recorder = EpochRecorder(run_dir, chief=chief, schedule=schedule,
                              images_per_epoch=steps * global_batch if drop else split.num_train)
     cbs = _callbacks(recorder, run_dir, recipe, chief=chief, verbose=verbose)
     net.fit(_distributable(train_ds), validation_data=_distributable(val_ds), epochs=epochs,
