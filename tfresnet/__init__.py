@@ -9,6 +9,10 @@ Build any registered model by name or through its builder::
     tfresnet.profile(model)                           # per-layer params and MACs
 """
 
+from tfresnet._quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
 from tfresnet.registry import ModelInfo, get_model, list_models, model_info, register
 from tfresnet.resnet import (plain20, plain32, plain44, plain56, plain110, resnet18,
                              resnet20, resnet20b, resnet32, resnet34, resnet44, resnet50,
