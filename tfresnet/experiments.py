@@ -672,7 +672,7 @@ def multipliers_summary(s: Settings, split, points, settings) -> str:
     resolutions = sorted({p["res"] for p in points}, reverse=True)
     top = max(points, key=lambda p: p["macs"])
     low = min(points, key=lambda p: p["macs"])
-    tol = f"{100 * ACCURACY_TOLERANCE:.0f} point"
+    tol = f"{100 * ACCURACY_TOLERANCE:g} percentage point"
     lines = ["# MobileNet v1: width and resolution multipliers", "",
              f"Paper: {PAPER['multipliers']}.", "", "Setup:",
              f"- data: {split.name}, {split.num_train:,} training / {split.num_val:,} "
@@ -699,7 +699,7 @@ def multipliers_summary(s: Settings, split, points, settings) -> str:
     if checked:
         if good == checked:
             lines.append(f"- Width: at every resolution accuracy does not rise as alpha "
-                         f"shrinks (within {tol}s), the paper's smooth trade-off.")
+                         f"shrinks (within {tol}), the paper's smooth trade-off.")
         else:
             shown = False
             lines.append(f"- Width: at {good} of {checked} resolutions accuracy falls (or "
@@ -712,7 +712,7 @@ def multipliers_summary(s: Settings, split, points, settings) -> str:
                 "their information, so little loss with resolution is expected."
                 if split.name == "digits" else "")
         lines.append(f"- Resolution: at {good} of {checked} widths accuracy does not rise "
-                     f"as the resolution shrinks (within {tol}s)"
+                     f"as the resolution shrinks (within {tol})"
                      + (f"; it does at alpha {', '.join(alpha_text(a) for a in broken)}."
                         if broken else ".") + note)
     latencies = [(p["macs"], p["int8_ms"]) for p in points if p["int8_ms"] is not None]
