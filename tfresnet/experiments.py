@@ -708,9 +708,9 @@ def multipliers_summary(s: Settings, split, points, settings) -> str:
                          f"not fully appear.")
     good, checked, broken = _monotone(points, "res", "alpha", ACCURACY_TOLERANCE)
     if checked:
-        note = (" The bundled digits are 8x8 images: every resolution here holds all "
-                "their information, so little loss with resolution is expected."
-                if split.name == "digits" else "")
+        note = (" (The digits are 8x8 images upsampled to every resolution: a smaller "
+                "resolution removes no image detail here, only spatial extent inside the "
+                "network, e.g. 1x1 final maps at 32.)" if split.name == "digits" else "")
         lines.append(f"- Resolution: at {good} of {checked} widths accuracy does not rise "
                      f"as the resolution shrinks (within {tol})"
                      + (f"; it does at alpha {', '.join(alpha_text(a) for a in broken)}."
