@@ -137,8 +137,9 @@ def tradeoff(series, path, *, across=(), right=None, title=None):
         ax2.set_yscale("log")
         panels.append(ax2)
     plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
-    if right:  # a narrow log range may hold no major tick: label the minor ones too
-        axes[0][1].yaxis.set_minor_formatter(plain)
+    if right:  # label 1-2-5 steps: a range of a decade or less still gets labels
+        axes[0][1].yaxis.set_major_locator(ticker.LogLocator(10, subs=(1.0, 2.0, 5.0)))
+        axes[0][1].yaxis.set_minor_formatter(ticker.NullFormatter())
     for a in panels:
         a.set_xscale("log")
         a.set_xlabel("million multiply-adds (log)")
