@@ -371,8 +371,11 @@ class Runner:
 
 PROG = "python -m export.tflite"
 DEFAULT_MODEL = "mobilenet_v1"
-DEFAULT_EPOCHS = 3          # float training on the bundled digits when no --checkpoint
+DEFAULT_EPOCHS = 4          # float training on the bundled digits when no --checkpoint
 DEFAULT_QAT_EPOCHS = 1
+DEFAULT_BATCH_SIZE = 8      # per replica: ~180 steps an epoch on the 1,438 digits
+DEFAULT_AUGMENT = "none"
+SHORT_RUN_RECIPE = {"schedule": "steps", "boundaries": (0.5, 0.75), "decay_factor": 0.1}
 QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
 MIN_AGREEMENT = 0.99        # INT8 TFLite vs QAT Keras top-1 agreement required
 MANIFEST = "models.json"
@@ -393,7 +396,8 @@ class ExportPlan:
       checkpoint: the loaded float model, or None to train one here.
       checkpoint_path: where it came from.
       out: output folder; io: INT8 model input/output type.
-      epochs, qat_epochs, lr, qat_lr, batch_size, seed, strategy: training settings.
+      epochs, qat_epochs, lr, qat_lr, batch_size, augment, seed, strategy: training
+        settings (see :func:`_training_settings`).
       calibration: calibration images for the INT8 conversions.
       threads: interpreter threads for the latency figures.
       min_agreement: the INT8-vs-QAT-Keras top-1 agreement required.
@@ -414,7 +418,8 @@ class ExportPlan:
     qat_epochs: int
     lr: float | None
     qat_lr: float | None
-    batch_size: int | None
+    batch_size: int
+    augment: str
     seed: int
     strategy: str
     calibration: int
@@ -464,12 +469,19 @@ def build_parser():
                    f"for real data, or train with tfresnet.train)")
     p.add_argument("--qat-epochs", type=int, default=DEFAULT_QAT_EPOCHS,
                    help=f"quantization-aware fine-tuning epochs (default {DEFAULT_QAT_EPOCHS})")
-    p.add_argument("--lr", type=float, help="float training learning rate (default: the "
-                   "model's recipe, scaled with the global batch)")
+    p.add_argument("--lr", type=float, help="float training learning rate at the global "
+                   "batch, divided by 10 at 1/2 and 3/4 of the epochs (default: the model "
+                   "recipe's rate, e.g. 0.045 for MobileNet's RMSprop)")
     p.add_argument("--qat-lr", type=float, help=f"QAT learning rate (default "
                    f"{QAT_LR_FACTOR:g} x the float one)")
-    p.add_argument("--batch-size", type=int, help="images per replica per step (default: "
-                   "the recipe's batch / replicas)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"images per replica per step, float training and QAT (default "
+                   f"{DEFAULT_BATCH_SIZE}: many steps in a few epochs, so BatchNorm's moving "
+                   f"statistics settle)")
+    p.add_argument("--augment", choices=tuple(data.AUGMENTATIONS), default=DEFAULT_AUGMENT,
+                   help=f"training augmentation (default {DEFAULT_AUGMENT}: a run of a few "
+                   f"epochs learns faster without; 'mobilenet', 'imagenet', 'cifar' are the "
+                   f"papers')")
     p.add_argument("--io", choices=tuple(IO_TYPES), default="uint8",
                    help="INT8 model input/output type: uint8 (default; TFLite Task Library "
                    "and MediaPipe; raw RGB bytes in), int8, or float32 (quantize/dequantize "
@@ -635,13 +647,12 @@ def plan_export(args) -> ExportPlan:
     if os.path.isdir(args.out):
         read_manifest(os.path.join(args.out, MANIFEST))
     out = cli.check_writable_dir(args.out)
-    qat_lr = args.qat_lr or (args.lr * QAT_LR_FACTOR if args.lr else None)
     return ExportPlan(
         name=name, info=info, model_kwargs=kwargs, res=res, stem=_stem(name, kwargs, res),
         split=split, labels=labels, checkpoint=checkpoint, checkpoint_path=args.checkpoint,
         out=out, io=args.io, epochs=args.epochs or DEFAULT_EPOCHS,
-        qat_epochs=args.qat_epochs, lr=args.lr, qat_lr=qat_lr, batch_size=args.batch_size,
-        seed=seed, strategy=args.strategy, calibration=args.calibration,
+        qat_epochs=args.qat_epochs, lr=args.lr, qat_lr=args.qat_lr,
+        batch_size=args.batch_size, augment=args.augment, seed=seed, strategy=args.strategy, calibration=args.calibration,
         threads=args.threads, min_agreement=args.min_agreement)
 
 
@@ -662,36 +673,48 @@ def calibration_images(split, count, seed):
     return images
 
 
+def _training_settings(plan, qat: bool) -> dict:
+    """fit() arguments shared by the float training and the QAT fine-tuning.
+
+    A short run (a few epochs) uses the model's recipe (optimizer, momentum, weight
+    decay) with ``SHORT_RUN_RECIPE``: the learning rate at the recipe's own rate (not
+    scaled down to the small batch) and divided by 10 at 1/2 and 3/4 of the run, small
+    batches (many steps, so BatchNorm's moving statistics settle), no augmentation.
+    QAT runs at ``QAT_LR_FACTOR`` times the float rate.
+    """
+    from tfresnet import recipes
+
+    base = plan.lr or recipes.get_recipe(plan.info.recipe).lr
+    lr = (plan.qat_lr or base * QAT_LR_FACTOR) if qat else base
+    return dict(dataset=plan.split, epochs=plan.qat_epochs if qat else plan.epochs,
+                batch_size=plan.batch_size, lr=lr, recipe=plan.info.recipe,
+                augment=plan.augment, seed=plan.seed, verbose=plan.verbose,
+                recipe_overrides=dict(SHORT_RUN_RECIPE))
+
+
 def train_float(plan, strategy):
     """Trains the float model on the plan's data (when there is no checkpoint)."""
     from tfresnet import train
 
     _say(f"No --checkpoint: training the float {plan.stem} on {plan.split.name} "
          f"({plan.split.num_train} images) for {plan.epochs} epoch(s) first "
-         f"(pass --checkpoint to export a model trained elsewhere)")
-    result = train.fit(plan.name, dataset=plan.split, epochs=plan.epochs,
-                       batch_size=plan.batch_size, lr=plan.lr, strategy=strategy,
-                       seed=plan.seed, image_size=(plan.res, plan.res),
-                       model_kwargs=plan.model_kwargs or None, verbose=plan.verbose)
+         f"(pass --checkpoint to export a model trained with tfresnet.train)")
+    result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),
+                       model_kwargs=plan.model_kwargs or None,
+                       **_training_settings(plan, qat=False))
     return train.portable_model(result.model), result
 
 
 def train_qat(plan, float_model, strategy):
     """Quantization-aware fine-tuning of ``float_model`` (wrapped inside the strategy's
     scope, as tfmot requires); returns the trained QAT model and its FitResult."""
-    from tfresnet import recipes, train
+    from tfresnet import train
 
     _say(f"Quantization-aware fine-tuning for {plan.qat_epochs} epoch(s)")
     with strategy.scope():
         qat = quantize.quantize_model(float_model)
-    overrides = None
-    if plan.qat_lr is None:
-        overrides = {"lr": recipes.get_recipe(plan.info.recipe).lr * QAT_LR_FACTOR}
     with quantize.quantize_scope():
-        result = train.fit(qat, dataset=plan.split, epochs=plan.qat_epochs,
-                           batch_size=plan.batch_size, lr=plan.qat_lr,
-                           recipe=plan.info.recipe, strategy=strategy, seed=plan.seed,
-                           verbose=plan.verbose, recipe_overrides=overrides)
+        result = train.fit(qat, strategy=strategy, **_training_settings(plan, qat=True))
     return result.model, result
 
 
@@ -797,16 +820,23 @@ def merged_manifest(old: dict, entries: list) -> dict:
 
 def write_files(folder, files: dict) -> None:
     """Writes every ``{name: bytes}`` to a temporary file first and renames them all
-    only when all are written: an interrupted export changes no file."""
+    only when all are written: an interrupted export changes no file.
+
+    The files get the usual permissions (0644 under umask 022), not the temporary
+    file's private 0600, so an app build or a web server can read them.
+    """
     import contextlib
 
     from tfresnet import cli
 
+    umask = os.umask(0)
+    os.umask(umask)
     with contextlib.ExitStack() as stack:
         for name, content in files.items():
             tmp = stack.enter_context(cli.atomic_path(os.path.join(folder, name)))
             with open(tmp, "wb") as f:
                 f.write(content)
+            os.chmod(tmp, 0o666 & ~umask)
 
 
 def results_table(rows, agreement, count) -> str:
@@ -891,7 +921,8 @@ def export(plan: ExportPlan, argv=None) -> dict:
         "num_train": plan.split.num_train, "held_out_images": count,
         "checkpoint": plan.checkpoint_path, "seed": plan.seed,
         "float_epochs": None if float_fit is None else plan.epochs,
-        "qat_epochs": plan.qat_epochs, "calibration_images": plan.calibration,
+        "qat_epochs": plan.qat_epochs, "batch_size_per_replica": plan.batch_size,
+        "augment": plan.augment, "calibration_images": plan.calibration,
         "float_lr": None if float_fit is None else float_fit.config.get("lr"),
         "qat_lr": qat_fit.config.get("lr"), "threads": plan.threads,
         "agreement_int8_vs_qat_keras": agreement, "min_agreement": plan.min_agreement,

@@ -1,0 +1,119 @@
+"""INT8 vs float32 latency of MobileNet v1, and ours vs keras.applications' MobileNet.
+
+Not a test: a benchmark to run by hand on an otherwise idle machine::
+
+    python benchmarks/bench_int8.py                  # MobileNet v1 1.0, 224x224, 1 thread
+
+It builds the package's MobileNet v1 and keras.applications' ``MobileNet`` (same
+alpha, same input; untrained, latency does not depend on the weights), converts both
+the same way (``export.tflite.to_float32`` and ``to_int8``: full INT8, per-channel
+weights, uint8 I/O, calibrated on the same 100 bundled digits images) and times every
+file with ``export.latency.measure`` (LiteRT, XNNPACK, warm-up, median of many runs).
+Rounds alternate between the four files, so a load change on the machine hits them
+alike; the figure is the median of the rounds' medians.
+
+Targets (issue 4): INT8 at least 2x faster than float32 on this x86 CPU, and our INT8
+model within 5% of keras.applications' INT8 model. The exit status is 1 when one is
+missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from export import latency, tflite  # noqa: E402
+from tfresnet import cli, data, get_model  # noqa: E402
+
+PROG = "python benchmarks/bench_int8.py"
+MIN_SPEEDUP = 2.0
+MAX_GAP = 0.05
+
+
+def build_parser():
+    p = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--alpha", type=float, default=1.0, help="width multiplier (1.0)")
+    p.add_argument("--res", type=int, default=224, help="input side (224)")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads (1)")
+    p.add_argument("--rounds", type=int, default=5, help="measurement rounds (5)")
+    p.add_argument("--runs", type=int, default=50, help="timed invokes per round (50)")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    return p
+
+
+def convert_pair(model, calibration):
+    """(float32 bytes, INT8 bytes) of one Keras model."""
+    return tflite.to_float32(model), tflite.to_int8(model, calibration, io="uint8")
+
+
+def alternate_rounds(files: dict, *, rounds, runs, threads) -> dict:
+    """{name: [median_ms of each round]}, the files taking turns within each round."""
+    medians = {name: [] for name in files}
+    for i in range(rounds):
+        for name, model_bytes in files.items():
+            result = latency.measure(model_bytes, threads=threads, runs=runs,
+                                     warmup=10, seed=i)
+            medians[name].append(result.median_ms)
+        print(f"round {i + 1}/{rounds}: " + ", ".join(
+            f"{n} {m[-1]:.2f} ms" for n, m in medians.items()), flush=True)
+    return medians
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.alpha <= 0 or args.res < 32 or args.res % 32:
+        raise ValueError(f"--alpha must be > 0 and --res a multiple of 32, at least 32. "
+                         f"Received: --alpha={args.alpha}, --res={args.res}")
+    for flag in ("threads", "rounds", "runs"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag} must be >= 1. Received: {getattr(args, flag)}")
+    calibration, _ = data.as_numpy(data.load("digits", image_size=args.res).train, limit=100)
+    ours = get_model("mobilenet_v1", alpha=args.alpha, res=args.res)
+    theirs = keras.applications.MobileNet(input_shape=(args.res, args.res, 3),
+                                          alpha=args.alpha, weights=None)
+    print(f"converting tfresnet mobilenet_v1 and keras.applications MobileNet "
+          f"(alpha {args.alpha:g}, {args.res}x{args.res})", flush=True)
+    ours_f32, ours_int8 = convert_pair(ours, calibration)
+    theirs_f32, theirs_int8 = convert_pair(theirs, calibration)
+    files = {"ours float32": ours_f32, "ours INT8": ours_int8,
+             "keras.applications float32": theirs_f32, "keras.applications INT8": theirs_int8}
+    for name, model_bytes in files.items():
+        bad = tflite.non_integer_ops(model_bytes) if "INT8" in name else []
+        if bad:
+            raise RuntimeError(f"{name} is not full-integer: {bad}")
+    medians = alternate_rounds(files, rounds=args.rounds, runs=args.runs,
+                               threads=args.threads)
+    figure = {name: float(np.median(m)) for name, m in medians.items()}
+    speedup = figure["ours float32"] / figure["ours INT8"]
+    gap = figure["ours INT8"] / figure["keras.applications INT8"] - 1.0
+
+    width = max(map(len, files))
+    print(f"\n{'model':<{width}}  {'size':>9}  {'median':>9}  rounds (ms)")
+    for name, model_bytes in files.items():
+        rounds = " ".join(f"{m:.2f}" for m in medians[name])
+        print(f"{name:<{width}}  {len(model_bytes) / 1e6:>6.2f} MB  {figure[name]:>6.2f} ms"
+              f"  {rounds}")
+    ok_speed, ok_gap = speedup >= MIN_SPEEDUP, abs(gap) <= MAX_GAP
+    print(f"\nINT8 speed-up over float32 (ours): {speedup:.2f}x "
+          f"(target >= {MIN_SPEEDUP:g}x: {'met' if ok_speed else 'MISSED'})")
+    print(f"ours INT8 vs keras.applications INT8: {100 * gap:+.1f}% "
+          f"(target within {100 * MAX_GAP:g}%: {'met' if ok_gap else 'MISSED'})")
+    print(f"({args.threads} thread(s), LiteRT + XNNPACK, median of {args.rounds} rounds x "
+          f"{args.runs} runs)")
+    results = {"alpha": args.alpha, "res": args.res, "threads": args.threads,
+               "median_ms": figure, "rounds_ms": medians, "speedup_int8": speedup,
+               "ours_vs_keras_applications_int8": gap,
+               "sizes": {n: len(b) for n, b in files.items()}}
+    if args.json:
+        cli.write_text(args.json, json.dumps(results, indent=2) + "\n")
+    return 0 if ok_speed and ok_gap else 1
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main, prog=PROG))
