@@ -79,7 +79,7 @@ def test_two_workers_match_each_other_and_one_device(tmp_path):
 
     run = tmp_path / "run"
     assert sorted(os.listdir(run)) == ["best.keras", "config.json", "history.csv",
-                                       "labels.txt", "model.keras"]
+                                       "labels.txt", "logs", "model.keras"]
     config = json.loads((run / "config.json").read_text())
     assert config["strategy"] == "multiworker"
     assert config["replicas"] == 2 and config["global_batch"] == 32
