@@ -552,14 +552,15 @@ def _resolve_model(args, config, checkpoint):
     if args.alpha is not None and "alpha" not in info.extra_args:
         raise ValueError(f"--alpha applies to mobilenet_v1 only. Received: --model={name}, "
                          f"--alpha={args.alpha:g}")
-    res = args.res or saved.get("res")
+    res = args.res if args.res is not None else saved.get("res")
     if res is None:
         res = checkpoint.input_shape[1] if checkpoint is not None else info.input_shape[0]
     if "res" in info.extra_args:
         if res < 32 or res % 32:
             raise ValueError(f"--res must be a multiple of 32 and at least 32 for {name} "
                              f"(the paper uses 224, 192, 160, 128). Received: --res={res}")
-        kwargs = {"alpha": float(args.alpha or saved.get("alpha") or 1.0), "res": int(res)}
+        alpha = args.alpha if args.alpha is not None else saved.get("alpha", 1.0)
+        kwargs = {"alpha": float(alpha), "res": int(res)}
     else:
         if res < info.min_side:
             raise ValueError(f"--res must be at least {info.min_side} for {name}. "
