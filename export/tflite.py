@@ -821,23 +821,16 @@ def merged_manifest(old: dict, entries: list) -> dict:
 
 def write_files(folder, files: dict) -> None:
     """Writes every ``{name: bytes}`` to a temporary file first and renames them all
-    only when all are written: an interrupted export changes no file.
-
-    The files get the usual permissions (0644 under umask 022), not the temporary
-    file's private 0600, so an app build or a web server can read them.
-    """
+    only when all are written: an interrupted export changes no file."""
     import contextlib
 
     from tfresnet import cli
 
-    umask = os.umask(0)
-    os.umask(umask)
     with contextlib.ExitStack() as stack:
         for name, content in files.items():
             tmp = stack.enter_context(cli.atomic_path(os.path.join(folder, name)))
             with open(tmp, "wb") as f:
                 f.write(content)
-            os.chmod(tmp, 0o666 & ~umask)
 
 
 def results_table(rows, agreement, count) -> str:
