@@ -13,7 +13,9 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
+import mediapipe_env
 from export import metadata, tflite
 from tfresnet import cli, data, train
 
@@ -144,6 +146,28 @@ def test_manifest_describes_each_file(exported):
     for name, entry in entries.items():
         assert entry["accuracy"] == rows[name]["accuracy"]
     assert entries[f"{TINY_STEM}_float32.tflite"]["input"]["dtype"] == "float32"
+
+
+def test_mediapipe_reads_the_exported_files(exported, tmp_path):
+    """The real client: MediaPipe Tasks' ImageClassifier loads the exported INT8 and
+    float32 files, classifies digit images with our runner's top-1 and names the classes
+    from the embedded labels."""
+    try:
+        python = mediapipe_env.python_path()
+    except mediapipe_env.MediaPipeUnavailable as err:
+        pytest.skip(str(err))
+    out, _ = exported
+    images, _ = data.as_numpy(data.load("digits", image_size=64).val, limit=8)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    for kind in ("int8", "float32"):
+        model_path = out / f"{TINY_STEM}_{kind}.tflite"
+        ours = tflite.Runner(model_path).predict(images).argmax(-1)
+        results = mediapipe_env.classify(python, model_path, paths)
+        assert [r["top1"]["index"] for r in results] == list(ours), kind
+        assert [r["top1"]["category_name"] for r in results] == [str(i) for i in ours]
 
 
 # ----------------------------------------------------------------------------- checkpoints, --io
