@@ -305,11 +305,14 @@ def _setup_lines(s: Settings, split, extra=()) -> list:
     ]
 
 
-def _command(s: Settings) -> str:
+def _command(s: Settings, *extra) -> str:
+    """The command line that repeats the run (``extra``: the experiment's own flags)."""
     parts = [PROG, s.name, "--dataset", s.dataset, "--image-size", str(s.image_size),
              "--steps", str(s.steps), "--log-every", str(s.log_every), "--batch-size",
              str(s.batch_size), "--lr", f"{s.lr:g}", "--augment", s.augment,
-             "--seed", str(s.seed)]
+             "--seed", str(s.seed), *map(str, extra)]
+    if s.quick:
+        parts.append("--quick")
     return " ".join(parts)
 
 
@@ -383,7 +386,8 @@ def degradation_summary(s: Settings, split, curves, depths) -> str:
     tol = f"{100 * TOLERANCE:.1f} points"
     lines = [f"# Degradation: plain vs ResNet, {shallow} vs {deep} layers", "",
              f"Paper: {PAPER['degradation']}.", "", "Setup:",
-             *_setup_lines(s, split), "", f"Command: `{_command(s)}`", "",
+             *_setup_lines(s, split), "",
+             f"Command: `{_command(s, '--depths', shallow, deep)}`", "",
              markdown_table(*degradation_table(curves)), "",
              "Final = the last logged point. Two errors within "
              f"{tol} count as equal.", "", "## Observed", ""]
@@ -524,6 +528,8 @@ def batchnorm_summary(s: Settings, split, curves, target, rule, model, multiplie
     """The Markdown summary: setup, table, observation against the paper's claim."""
     _, bn, fast = curves
     base, with_bn, with_fast = (c.steps_to(target) for c in curves)
+    command = _command(s, "--model", model, "--lr-multiplier", f"{multiplier:g}",
+                       "--target", rule if rule != "given" else f"{target:g}")
     extra = [f"- network: {model} (registry) with BN; the no-BN twin is the same network "
              f"with every BatchNormalization replaced by an identity layer and a bias "
              f"added to every convolution (same initial kernels); the third run is BN "
@@ -531,7 +537,7 @@ def batchnorm_summary(s: Settings, split, curves, target, rule, model, multiplie
     lines = ["# Batch normalization: steps to a common accuracy", "",
              f"Paper: {PAPER['batchnorm']}.", "", "Setup:",
              *_setup_lines(s, split, extra), "",
-             f"Command: `{_command(s)}`", "",
+             f"Command: `{command}`", "",
              f"Target validation accuracy: {_pct(target)}{TARGET_RULES[rule]}.", "",
              markdown_table(*batchnorm_table(curves, target)), "", "## Observed", ""]
     shown = True
