@@ -1,0 +1,619 @@
+"""The main job behind ``python -m export.tflite``: model -> QAT -> verified INT8 files.
+
+:func:`plan_export` checks every flag and loads the checkpoint and the data, before
+anything is trained or written; :func:`export` runs the plan:
+
+1. the float model: ``--checkpoint`` (a tfresnet.train run or .keras file), or trained
+   here on the data (default: the bundled digits, a few epochs, said on the terminal);
+2. quantization-aware fine-tuning (``export.quantize.quantize_model`` inside the
+   strategy's scope, trained with ``tfresnet.train.fit``);
+3. conversions (``export.tflite``): QAT -> full INT8, and the baselines float32 and
+   post-training INT8 from the same calibration images; metadata embedded
+   (``export.metadata``);
+4. evaluation on the held-out data (float Keras, QAT Keras and the three files; top-1
+   agreement of the INT8 file with the QAT Keras model, which must reach
+   ``--min-agreement``), latency (``export.latency``), params and MACs
+   (``tfresnet.profile``);
+5. files: the three ``.tflite``, ``labels.txt``, the results JSON and the merged
+   ``models.json``, all written to temporary names and renamed together at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from export import quantize
+from export.tflite import (CALIBRATION_IMAGES, IO_TYPES, PROG, Runner, TensorInfo,
+                           io_tensors, to_float32, to_int8)
+from tfresnet import data
+
+DEFAULT_MODEL = "mobilenet_v1"
+DEFAULT_EPOCHS = 4          # float training on the bundled digits when no --checkpoint
+DEFAULT_QAT_EPOCHS = 1
+DEFAULT_BATCH_SIZE = 8      # per replica: ~180 steps an epoch on the 1,438 digits
+DEFAULT_AUGMENT = "none"
+SHORT_RUN_RECIPE = {"schedule": "steps", "boundaries": (0.5, 0.75), "decay_factor": 0.1}
+QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
+MIN_AGREEMENT = 0.99        # INT8 TFLite vs QAT Keras top-1 agreement required
+MANIFEST = "models.json"
+LABELS_FILE = "labels.txt"
+MANIFEST_FORMAT = 1
+AUTHOR = "tfresnet"
+
+
+@dataclasses.dataclass
+class ExportPlan:
+    """Everything :func:`export` needs, checked before anything is trained or written.
+
+    Attributes:
+      name: registry name; info: its ModelInfo.
+      model_kwargs: builder arguments (``alpha``, ``res`` for MobileNet).
+      res: input side; stem: file-name stem (``mobilenet_v1_0.75_160``, ``resnet20_32``).
+      split: the data (train / held-out validation); labels: class names.
+      checkpoint: the loaded float model, or None to train one here.
+      checkpoint_path: where it came from.
+      out: output folder; io: INT8 model input/output type.
+      epochs, qat_epochs, lr, qat_lr, batch_size, augment, seed, strategy: training
+        settings (see :func:`_training_settings`).
+      calibration: calibration images for the INT8 conversions.
+      threads: interpreter threads for the latency figures.
+      min_agreement: the INT8-vs-QAT-Keras top-1 agreement required.
+    """
+
+    name: str
+    info: object
+    model_kwargs: dict
+    res: int
+    stem: str
+    split: object
+    labels: list
+    checkpoint: object
+    checkpoint_path: str | None
+    out: str
+    io: str
+    epochs: int
+    qat_epochs: int
+    lr: float | None
+    qat_lr: float | None
+    batch_size: int
+    augment: str
+    seed: int
+    strategy: str
+    calibration: int
+    threads: int
+    min_agreement: float
+    verbose: int = 2
+
+    def file(self, kind: str) -> str:
+        """File name of one output: kind "int8" (QAT), "ptq_int8" or "float32"."""
+        suffix = "" if kind == "float32" or self.io == "uint8" else f"_io_{self.io}"
+        return f"{self.stem}_{kind}{suffix}.tflite"
+
+    @property
+    def results_file(self) -> str:
+        suffix = "" if self.io == "uint8" else f"_io_{self.io}"
+        return f"{self.stem}{suffix}_results.json"
+
+
+def build_parser():
+    """The ``python -m export.tflite`` flags."""
+    from tfresnet import cli, registry
+
+    p = cli.ArgumentParser(
+        prog=PROG, description=(
+            "Quantization-aware INT8 TFLite export for Android. Takes a trained model "
+            "(--checkpoint) or trains one on the data first, fine-tunes it "
+            "quantization-aware, converts it to a full-integer .tflite (verified: every "
+            "op INT8, uint8 input = raw RGB bytes), writes float32 and post-training INT8 "
+            "baselines, labels.txt, a models.json manifest and a results JSON into --out, "
+            "and prints accuracy, agreement, size, latency, params and MACs."))
+    p.add_argument("--model", help=f"registry name (default {DEFAULT_MODEL}, or the "
+                   f"checkpoint's): {', '.join(registry.list_models())}")
+    p.add_argument("--alpha", type=float, help="MobileNet width multiplier > 0 (default "
+                   "1.0 or the checkpoint's; e.g. 0.75)")
+    p.add_argument("--res", type=int, help="input side: MobileNet a multiple of 32, at "
+                   "least 32 (default 224); other models at least their minimum side "
+                   "(default: the paper's input, or the checkpoint's)")
+    p.add_argument("--checkpoint", help="a tfresnet.train run directory or .keras file; "
+                   "without it the float model is trained here first")
+    p.add_argument("--dataset", help="'digits' (bundled; the default without a "
+                   "checkpoint), 'tfds:<name>[/config][:version]' or an image folder; with "
+                   "a checkpoint the default is the data it was trained on")
+    p.add_argument("--data-dir", help="tensorflow-datasets folder with prepared data")
+    p.add_argument("--manual-dir", help="folder with a tfds data set's original archives")
+    p.add_argument("--epochs", type=int, help=f"float training epochs without --checkpoint "
+                   f"(default {DEFAULT_EPOCHS}: enough for the bundled digits; give more "
+                   f"for real data, or train with tfresnet.train)")
+    p.add_argument("--qat-epochs", type=int, default=DEFAULT_QAT_EPOCHS,
+                   help=f"quantization-aware fine-tuning epochs (default {DEFAULT_QAT_EPOCHS})")
+    p.add_argument("--lr", type=float, help="float training learning rate at the global "
+                   "batch, divided by 10 at 1/2 and 3/4 of the epochs (default: the model "
+                   "recipe's rate, e.g. 0.045 for MobileNet's RMSprop)")
+    p.add_argument("--qat-lr", type=float, help=f"QAT learning rate (default "
+                   f"{QAT_LR_FACTOR:g} x the float one)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"images per replica per step, float training and QAT (default "
+                   f"{DEFAULT_BATCH_SIZE}: many steps in a few epochs, so BatchNorm's moving "
+                   f"statistics settle)")
+    p.add_argument("--augment", choices=tuple(data.AUGMENTATIONS), default=DEFAULT_AUGMENT,
+                   help=f"training augmentation (default {DEFAULT_AUGMENT}: a run of a few "
+                   f"epochs learns faster without; 'mobilenet', 'imagenet', 'cifar' are the "
+                   f"papers')")
+    p.add_argument("--io", choices=tuple(IO_TYPES), default="uint8",
+                   help="INT8 model input/output type: uint8 (default; TFLite Task Library "
+                   "and MediaPipe; raw RGB bytes in), int8, or float32 (quantize/dequantize "
+                   "inside the model)")
+    p.add_argument("--out", default="android_demo_assets",
+                   help="output folder (default android_demo_assets)")
+    p.add_argument("--calibration", type=int, default=CALIBRATION_IMAGES,
+                   help=f"training images used to calibrate the INT8 conversions (default "
+                   f"{CALIBRATION_IMAGES})")
+    p.add_argument("--threads", type=int, default=1,
+                   help="interpreter threads for the latency figures (default 1)")
+    p.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT,
+                   help=f"required top-1 agreement of the INT8 model with the QAT Keras "
+                   f"model on the held-out data (default {MIN_AGREEMENT:g}); below it "
+                   f"nothing is written and the exit status is 1")
+    p.add_argument("--strategy", default="mirrored", help="tf.distribute strategy for "
+                   "training: mirrored (default), multiworker, one, default")
+    p.add_argument("--seed", type=int, help="seed of the data split, training "
+                   "and calibration sample (default 0; with a checkpoint: its seed)")
+    return p
+
+
+def _check_number(flag, value, *, low, integer=False, inclusive=True):
+    if value is None:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    ok = ok and (value >= low if inclusive else value > low)
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok:
+        rule = f"{'an integer' if integer else 'a number'} {'>=' if inclusive else '>'} {low:g}"
+        raise ValueError(f"{flag} must be {rule}. Received: {flag}={value!r}")
+
+
+def _check_flags(args):
+    """The checks that need nothing loaded: numbers and choices."""
+    from tfresnet import train
+
+    for flag, value in (("--epochs", args.epochs), ("--qat-epochs", args.qat_epochs),
+                        ("--batch-size", args.batch_size), ("--calibration", args.calibration),
+                        ("--threads", args.threads)):
+        _check_number(flag, value, low=1, integer=True)
+    for flag, value in (("--lr", args.lr), ("--qat-lr", args.qat_lr), ("--alpha", args.alpha)):
+        _check_number(flag, value, low=0, inclusive=False)
+    _check_number("--min-agreement", args.min_agreement, low=0)
+    if args.min_agreement > 1:
+        raise ValueError(f"--min-agreement is a fraction between 0 and 1. "
+                         f"Received: --min-agreement={args.min_agreement!r}")
+    if args.strategy not in train.STRATEGIES:
+        raise ValueError(f"--strategy must be one of {', '.join(train.STRATEGIES)}. "
+                         f"Received: --strategy={args.strategy!r}")
+    if args.checkpoint is not None and args.epochs is not None:
+        raise ValueError("--epochs trains a float model; with --checkpoint the model is "
+                         "trained already (use --qat-epochs for the fine-tuning)")
+
+
+def _resolve_model(args, config, checkpoint):
+    """(name, ModelInfo, builder kwargs, res) from the flags and the checkpoint's config."""
+    from tfresnet import registry
+
+    registry_model = config.get("model") if config.get("registry") else None
+    name = args.model or registry_model or DEFAULT_MODEL
+    info = registry.model_info(name)
+    if not info.int8:
+        raise ValueError(f"{name} cannot be exported to full INT8: {info.int8_note}. "
+                         f"Received: --model={name}")
+    saved = dict(config.get("model_kwargs") or {}) if registry_model == name else {}
+    if args.alpha is not None and "alpha" not in info.extra_args:
+        raise ValueError(f"--alpha applies to mobilenet_v1 only. Received: --model={name}, "
+                         f"--alpha={args.alpha:g}")
+    res = args.res if args.res is not None else saved.get("res")
+    if res is None:
+        res = checkpoint.input_shape[1] if checkpoint is not None else info.input_shape[0]
+    if "res" in info.extra_args:
+        if res < 32 or res % 32:
+            raise ValueError(f"--res must be a multiple of 32 and at least 32 for {name} "
+                             f"(the paper uses 224, 192, 160, 128). Received: --res={res}")
+        alpha = args.alpha if args.alpha is not None else saved.get("alpha", 1.0)
+        kwargs = {"alpha": float(alpha), "res": int(res)}
+    else:
+        if res < info.min_side:
+            raise ValueError(f"--res must be at least {info.min_side} for {name}. "
+                             f"Received: --res={res}")
+        kwargs = {}
+    return name, info, kwargs, int(res)
+
+
+def _stem(name, kwargs, res):
+    from tfresnet import mobilenet
+
+    if "alpha" in kwargs:
+        return f"{name}_{mobilenet.alpha_text(kwargs['alpha'])}_{res}"
+    return f"{name}_{res}"
+
+
+def _check_checkpoint(path, model, name, kwargs, res, classes):
+    """ValueError unless the checkpoint is the architecture the flags describe."""
+    from tfresnet import registry
+
+    described = f"{_stem(name, kwargs, res)} ({classes} classes)"
+    if tuple(model.input_shape[1:]) != (res, res, 3):
+        raise ValueError(f"checkpoint {path!r} takes {tuple(model.input_shape[1:])} images, "
+                         f"not ({res}, {res}, 3) as {described}")
+    if model.output_shape[-1] != classes:
+        raise ValueError(f"checkpoint {path!r} has {model.output_shape[-1]} outputs; the data "
+                         f"has {classes} classes")
+    shape_kwargs = {} if "res" in kwargs else {"input_shape": (res, res, 3)}
+    reference = registry.get_model(name, classes=classes, **shape_kwargs, **kwargs)
+    if [tuple(w.shape) for w in model.weights] != [tuple(w.shape) for w in reference.weights]:
+        raise ValueError(f"checkpoint {path!r} is not a {described} model: its "
+                         f"{model.count_params():,} parameters in {len(model.weights)} "
+                         f"tensors differ from the {reference.count_params():,} in "
+                         f"{len(reference.weights)} expected (check --model/--alpha/--res)")
+
+
+def read_manifest(path) -> dict:
+    """The ``models.json`` at ``path`` (an empty manifest when there is none).
+
+    Raises:
+      ValueError: for a file that is not a manifest written by this tool.
+    """
+    import json
+
+    if not os.path.exists(path):
+        return {"format": MANIFEST_FORMAT, "models": []}
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path!r} is not a readable JSON manifest ({err}); move it away "
+                         f"or fix it") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), list):
+        raise ValueError(f"{path!r} is not a models.json manifest (no 'models' list); move "
+                         f"it away or fix it")
+    return manifest
+
+
+def plan_export(args) -> ExportPlan:
+    """Checks every flag, loads the checkpoint and the data: all before anything is
+    trained or written. Raises ValueError (one line) for any bad input."""
+    from tfresnet import cli, train
+
+    _check_flags(args)
+    checkpoint, config, saved_labels = None, {}, []
+    if args.checkpoint is not None:
+        checkpoint, config, saved_labels = train.load_run(args.checkpoint)
+    name, info, kwargs, res = _resolve_model(args, config, checkpoint)
+    seed = args.seed if args.seed is not None else int(config.get("seed", 0))
+    dataset = args.dataset or config.get("dataset") or "digits"
+    split = data.load(dataset, image_size=(res, res), data_dir=args.data_dir,
+                      manual_dir=args.manual_dir, seed=seed,
+                      val_fraction=float(config.get("val_fraction", 0.2)))
+    labels = [str(label) for label in split.labels]
+    if checkpoint is not None:
+        _check_checkpoint(args.checkpoint, checkpoint, name, kwargs, res, len(labels))
+        if saved_labels and saved_labels != labels:
+            raise ValueError(f"checkpoint {args.checkpoint!r} was trained on other labels "
+                             f"({', '.join(saved_labels[:5])}, ...) than {split.name!r} "
+                             f"({', '.join(labels[:5])}, ...); pass --dataset")
+    else:
+        shape_kwargs = {} if "res" in kwargs else {"input_shape": (res, res, 3)}
+        from tfresnet import registry
+        registry.get_model(name, classes=len(labels), **shape_kwargs, **kwargs)  # validates
+    if os.path.isdir(args.out):
+        read_manifest(os.path.join(args.out, MANIFEST))
+    out = cli.check_writable_dir(args.out)
+    return ExportPlan(
+        name=name, info=info, model_kwargs=kwargs, res=res, stem=_stem(name, kwargs, res),
+        split=split, labels=labels, checkpoint=checkpoint, checkpoint_path=args.checkpoint,
+        out=out, io=args.io, epochs=args.epochs or DEFAULT_EPOCHS,
+        qat_epochs=args.qat_epochs, lr=args.lr, qat_lr=args.qat_lr,
+        batch_size=args.batch_size, augment=args.augment, seed=seed, strategy=args.strategy, calibration=args.calibration,
+        threads=args.threads, min_agreement=args.min_agreement)
+
+
+def _say(text):
+    print(f"[export] {text}", flush=True)
+
+
+def _val_batches(split, batch_size=256):
+    """The held-out images in uint8 batches with their labels."""
+    for images, labels in split.val.batch(batch_size).as_numpy_iterator():
+        yield images, labels
+
+
+def calibration_images(split, count, seed):
+    """``count`` training images (uint8), a seeded random sample for calibration."""
+    shuffled = split.train.shuffle(min(max(count * 4, 1024), 10_000), seed=seed)
+    images, _ = data.as_numpy(shuffled, limit=count)
+    return images
+
+
+def _training_settings(plan, qat: bool) -> dict:
+    """fit() arguments shared by the float training and the QAT fine-tuning.
+
+    A short run (a few epochs) uses the model's recipe (optimizer, momentum, weight
+    decay) with ``SHORT_RUN_RECIPE``: the learning rate at the recipe's own rate (not
+    scaled down to the small batch) and divided by 10 at 1/2 and 3/4 of the run, small
+    batches (many steps, so BatchNorm's moving statistics settle), no augmentation.
+    QAT runs at ``QAT_LR_FACTOR`` times the float rate.
+    """
+    from tfresnet import recipes
+
+    base = plan.lr or recipes.get_recipe(plan.info.recipe).lr
+    lr = (plan.qat_lr or base * QAT_LR_FACTOR) if qat else base
+    return dict(dataset=plan.split, epochs=plan.qat_epochs if qat else plan.epochs,
+                batch_size=plan.batch_size, lr=lr, recipe=plan.info.recipe,
+                augment=plan.augment, seed=plan.seed, verbose=plan.verbose,
+                recipe_overrides=dict(SHORT_RUN_RECIPE))
+
+
+def train_float(plan, strategy):
+    """Trains the float model on the plan's data (when there is no checkpoint)."""
+    from tfresnet import train
+
+    _say(f"No --checkpoint: training the float {plan.stem} on {plan.split.name} "
+         f"({plan.split.num_train} images) for {plan.epochs} epoch(s) first "
+         f"(pass --checkpoint to export a model trained with tfresnet.train)")
+    result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),
+                       model_kwargs=plan.model_kwargs or None,
+                       **_training_settings(plan, qat=False))
+    return train.portable_model(result.model), result
+
+
+def train_qat(plan, float_model, strategy):
+    """Quantization-aware fine-tuning of ``float_model`` (wrapped inside the strategy's
+    scope, as tfmot requires); returns the trained QAT model and its FitResult."""
+    from tfresnet import train
+
+    _say(f"Quantization-aware fine-tuning for {plan.qat_epochs} epoch(s)")
+    with strategy.scope():
+        qat = quantize.quantize_model(float_model)
+    with quantize.quantize_scope():
+        result = train.fit(qat, strategy=strategy, **_training_settings(plan, qat=True))
+    return result.model, result
+
+
+@dataclasses.dataclass
+class Variant:
+    """One model compared at the end: a Keras model or an exported ``.tflite``."""
+
+    label: str
+    kind: str                     # "keras" or a file kind: "float32", "ptq_int8", "int8"
+    tflite: bytes | None = None
+    file: str | None = None
+    correct: int = 0
+    top1: list = dataclasses.field(default_factory=list)
+    latency: object = None
+
+    @property
+    def size(self) -> int | None:
+        return None if self.tflite is None else len(self.tflite)
+
+
+def evaluate(split, float_model, qat_model, variants, threads=1):
+    """Top-1 of the Keras models and the TFLite files on the held-out data.
+
+    Fills each Variant's ``correct`` and ``top1``; returns (number of images, labels).
+    """
+    keras_models = {"float32 Keras": float_model, "QAT Keras": qat_model}
+    runners = {v.label: Runner(v.tflite, threads=threads) for v in variants if v.tflite}
+    count, truth = 0, []
+    for images, labels in _val_batches(split):
+        for v in variants:
+            if v.tflite is None:
+                probs = keras_models[v.label].predict(data.normalize(images), verbose=0)
+            else:
+                probs = runners[v.label].predict(images)
+            top1 = np.argmax(probs, axis=-1)
+            v.top1.extend(top1.tolist())
+            v.correct += int(np.sum(top1 == labels))
+        truth.extend(labels.tolist())
+        count += len(labels)
+    return count, truth
+
+
+def _agreement(a: Variant, b: Variant) -> float:
+    return float(np.mean(np.asarray(a.top1) == np.asarray(b.top1))) if a.top1 else float("nan")
+
+
+def _with_metadata(plan, model_bytes, kind):
+    from export import metadata
+
+    from tfresnet import __version__
+
+    what = {"int8": "quantization-aware trained, full INT8",
+            "ptq_int8": "post-training quantized, full INT8",
+            "float32": "float32"}[kind]
+    io = "float32" if kind == "float32" else plan.io
+    pixels = ("raw RGB bytes (the input quantization, scale 1/128 zero point 128, is the "
+              "normalization)" if io == "uint8" else
+              f"{io} (normalize (pixel - {data.MEAN:g}) / {data.STD:g})")
+    description = (f"{plan.info.paper}. Image classifier trained on {plan.split.name} "
+                   f"({len(plan.labels)} classes), {what}; {plan.res}x{plan.res} {io} input: "
+                   f"{pixels}.")
+    return metadata.add_metadata(
+        model_bytes, name=plan.file(kind)[:-len(".tflite")], description=description,
+        version=__version__, author=AUTHOR, labels=plan.labels, mean=data.MEAN,
+        std=data.STD, image_size=(plan.res, plan.res))
+
+
+def _tensor_dict(t: TensorInfo) -> dict:
+    return {"shape": list(t.shape), "dtype": t.dtype, "scale": t.scale,
+            "zero_point": t.zero_point}
+
+
+def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
+    """The models.json entry of one exported file."""
+    import hashlib
+
+    tensors = io_tensors(v.tflite)
+    return {
+        "file": v.file, "name": v.file[:-len(".tflite")], "model": plan.name,
+        "variant": {"int8": "qat_int8", "ptq_int8": "ptq_int8", "float32": "float32"}[v.kind],
+        **{k: plan.model_kwargs[k] for k in ("alpha",) if k in plan.model_kwargs},
+        "input_size": [plan.res, plan.res], "input": _tensor_dict(tensors["input"]),
+        "output": _tensor_dict(tensors["output"]),
+        "normalization": {"mean": data.MEAN, "std": data.STD,
+                          "rule": "(pixel - mean) / std"},
+        "labels_file": LABELS_FILE, "labels": plan.labels, "dataset": plan.split.name,
+        "accuracy": accuracy, "latency_ms": v.latency.median_ms,
+        "latency": v.latency.to_dict(), "params": profile.params, "macs": profile.macs,
+        "size_bytes": v.size, "sha256": hashlib.sha256(v.tflite).hexdigest(),
+    }
+
+
+def merged_manifest(old: dict, entries: list) -> dict:
+    """``old`` with ``entries`` added, replacing entries for the same file."""
+    files = {e["file"] for e in entries}
+    kept = [e for e in old.get("models", []) if e.get("file") not in files]
+    models = sorted(kept + entries, key=lambda e: str(e.get("file")))
+    return {**old, "format": MANIFEST_FORMAT, "generator": PROG,
+            "normalization": {"mean": data.MEAN, "std": data.STD,
+                              "rule": "(pixel - mean) / std"},
+            "models": models}
+
+
+def write_files(folder, files: dict) -> None:
+    """Writes every ``{name: bytes}`` to a temporary file first and renames them all
+    only when all are written: an interrupted export changes no file."""
+    import contextlib
+
+    from tfresnet import cli
+
+    with contextlib.ExitStack() as stack:
+        for name, content in files.items():
+            tmp = stack.enter_context(cli.atomic_path(os.path.join(folder, name)))
+            with open(tmp, "wb") as f:
+                f.write(content)
+
+
+def results_table(rows, agreement, count) -> str:
+    """The comparison table printed at the end."""
+    header = ("model", "file", "size", "params", "MACs", "latency", "accuracy")
+    body = []
+    for r in rows:
+        size = "" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.2f} MB"
+        latency = "" if r["latency_ms"] is None else f"{r['latency_ms']:.2f} ms"
+        body.append((r["model"], r["file"] or "-", size, f"{r['params']:,}",
+                     f"{r['macs'] / 1e6:.1f}M", latency, f"{100 * r['accuracy']:.2f}%"))
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+             for line in [header, *body]]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.append(f"top-1 agreement, QAT INT8 TFLite vs QAT Keras: {100 * agreement:.2f}% "
+                 f"of {count} held-out images")
+    return "\n".join(lines)
+
+
+class AgreementError(RuntimeError):
+    """The INT8 model disagrees with the QAT Keras model more than allowed."""
+
+
+def export(plan: ExportPlan, argv=None) -> dict:
+    """Runs the export the plan describes and writes its files; returns the results.
+
+    Steps: float model (trained unless a checkpoint was given) -> QAT fine-tuning ->
+    conversions (QAT INT8, PTQ INT8, float32; INT8 checked full-integer) -> metadata ->
+    evaluation on the held-out data, latency, params and MACs -> files (all renamed
+    into place together at the end).
+
+    Raises:
+      AgreementError: when the INT8 model's top-1 agrees with the QAT Keras model on
+        less than ``plan.min_agreement`` of the held-out images (nothing is written).
+    """
+    import json
+
+    import tfresnet
+    from export import latency
+    from tfresnet import train
+
+    strategy = train.make_strategy(plan.strategy)
+    float_fit = None
+    if plan.checkpoint is None:
+        float_model, float_fit = train_float(plan, strategy)
+    else:
+        float_model = plan.checkpoint
+        _say(f"Float model from {plan.checkpoint_path}")
+    qat_model, qat_fit = train_qat(plan, float_model, strategy)
+
+    _say(f"Converting (calibration: {plan.calibration} training images; INT8 I/O {plan.io})")
+    calibration = calibration_images(plan.split, plan.calibration, plan.seed)
+    converted = {"int8": to_int8(qat_model, calibration, io=plan.io),
+                 "ptq_int8": to_int8(float_model, calibration, io=plan.io),
+                 "float32": to_float32(float_model)}
+    variants = [Variant("float32 Keras", "keras"), Variant("QAT Keras", "keras")]
+    for kind, label in (("float32", "float32 TFLite"), ("ptq_int8", "PTQ INT8 TFLite"),
+                        ("int8", "QAT INT8 TFLite")):
+        variants.append(Variant(label, kind, _with_metadata(plan, converted[kind], kind),
+                                plan.file(kind)))
+
+    _say(f"Evaluating on {plan.split.num_val} held-out images; timing "
+         f"({plan.threads} thread, XNNPACK)")
+    count, _ = evaluate(plan.split, float_model, qat_model, variants, threads=plan.threads)
+    prof = tfresnet.profile(float_model, print_table=False)
+    for v in variants:
+        if v.tflite is not None:
+            v.latency = latency.measure(v.tflite, threads=plan.threads)
+    by_label = {v.label: v for v in variants}
+    agreement = _agreement(by_label["QAT INT8 TFLite"], by_label["QAT Keras"])
+    rows = [{"model": v.label, "file": v.file, "size_bytes": v.size,
+             "params": prof.params, "macs": prof.macs,
+             "latency_ms": v.latency.median_ms if v.latency else None,
+             "latency": v.latency.to_dict() if v.latency else None,
+             "accuracy": v.correct / count if count else float("nan")} for v in variants]
+    results = {
+        "command": f"{PROG} {' '.join(argv or [])}".strip(), "model": plan.name,
+        "model_kwargs": plan.model_kwargs, "res": plan.res, "io": plan.io,
+        "dataset": plan.split.name, "labels": plan.labels,
+        "num_train": plan.split.num_train, "held_out_images": count,
+        "checkpoint": plan.checkpoint_path, "seed": plan.seed,
+        "float_epochs": None if float_fit is None else plan.epochs,
+        "qat_epochs": plan.qat_epochs, "batch_size_per_replica": plan.batch_size,
+        "augment": plan.augment, "calibration_images": plan.calibration,
+        "float_lr": None if float_fit is None else float_fit.config.get("lr"),
+        "qat_lr": qat_fit.config.get("lr"), "threads": plan.threads,
+        "agreement_int8_vs_qat_keras": agreement, "min_agreement": plan.min_agreement,
+        "rows": rows,
+    }
+    table = results_table(rows, agreement, count)
+    print(table, flush=True)
+    if not agreement >= plan.min_agreement:
+        raise AgreementError(
+            f"the INT8 model agrees with the QAT Keras model on only {100 * agreement:.2f}% "
+            f"of the held-out images (required: {100 * plan.min_agreement:g}%); nothing "
+            f"was written")
+
+    accuracy = {r["file"]: r["accuracy"] for r in rows if r["file"]}
+    entries = [manifest_entry(plan, v, accuracy[v.file], prof) for v in variants if v.tflite]
+    manifest = merged_manifest(read_manifest(os.path.join(plan.out, MANIFEST)), entries)
+    files = {v.file: v.tflite for v in variants if v.tflite}
+    files[LABELS_FILE] = "".join(f"{label}\n" for label in plan.labels).encode()
+    files[plan.results_file] = (json.dumps(results, indent=2) + "\n").encode()
+    files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
+    write_files(plan.out, files)
+    _say(f"Wrote {', '.join(files)} to {plan.out}")
+    results["files"] = sorted(files)
+    results["table"] = table
+    return results
+
+
+def main(argv=None):
+    """``python -m export.tflite``: returns the results dict (exit status 0), or exits
+    1 when the INT8 model fails its agreement check, 2 on bad input."""
+    import sys
+
+    args = build_parser().parse_args(argv)
+    plan = plan_export(args)
+    plan.verbose = 1 if sys.stdout.isatty() else 2
+    try:
+        return export(plan, argv=list(sys.argv[1:] if argv is None else argv))
+    except AgreementError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        sys.exit(1)
