@@ -10,7 +10,8 @@ the same way (``export.tflite.to_float32`` and ``to_int8``: full INT8, per-chann
 weights, uint8 I/O, calibrated on the same 100 bundled digits images) and times every
 file with ``export.latency.measure`` (LiteRT, XNNPACK, warm-up, median of many runs).
 Rounds alternate between the four files, so a load change on the machine hits them
-alike; the figure is the median of the rounds' medians.
+alike; the figure is the best round's median (``export.latency.best_round``, as in
+``export.compare``).
 
 Targets (issue 4): INT8 at least 2x faster than float32 on this x86 CPU, and our INT8
 model within 5% of keras.applications' INT8 model. The exit status is 1 when one is
@@ -25,7 +26,6 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from export import latency, tflite  # noqa: E402
@@ -53,16 +53,15 @@ def convert_pair(model, calibration):
 
 
 def alternate_rounds(files: dict, *, rounds, runs, threads) -> dict:
-    """{name: [median_ms of each round]}, the files taking turns within each round."""
-    medians = {name: [] for name in files}
+    """{name: [Latency of each round]}, the files taking turns within each round."""
+    results = {name: [] for name in files}
     for i in range(rounds):
         for name, model_bytes in files.items():
-            result = latency.measure(model_bytes, threads=threads, runs=runs,
-                                     warmup=10, seed=i)
-            medians[name].append(result.median_ms)
+            results[name].append(latency.measure(model_bytes, threads=threads, runs=runs,
+                                                 warmup=10, seed=i))
         print(f"round {i + 1}/{rounds}: " + ", ".join(
-            f"{n} {m[-1]:.2f} ms" for n, m in medians.items()), flush=True)
-    return medians
+            f"{n} {r[-1].median_ms:.2f} ms" for n, r in results.items()), flush=True)
+    return results
 
 
 def main(argv=None):
@@ -87,9 +86,10 @@ def main(argv=None):
         bad = tflite.non_integer_ops(model_bytes) if "INT8" in name else []
         if bad:
             raise RuntimeError(f"{name} is not full-integer: {bad}")
-    medians = alternate_rounds(files, rounds=args.rounds, runs=args.runs,
+    results = alternate_rounds(files, rounds=args.rounds, runs=args.runs,
                                threads=args.threads)
-    figure = {name: float(np.median(m)) for name, m in medians.items()}
+    medians = {name: [r.median_ms for r in rounds] for name, rounds in results.items()}
+    figure = {name: latency.best_round(rounds).median_ms for name, rounds in results.items()}
     speedup = figure["ours float32"] / figure["ours INT8"]
     gap = figure["ours INT8"] / figure["keras.applications INT8"] - 1.0
 
@@ -104,8 +104,8 @@ def main(argv=None):
           f"(target >= {MIN_SPEEDUP:g}x: {'met' if ok_speed else 'MISSED'})")
     print(f"ours INT8 vs keras.applications INT8: {100 * gap:+.1f}% "
           f"(target within {100 * MAX_GAP:g}%: {'met' if ok_gap else 'MISSED'})")
-    print(f"({args.threads} thread(s), LiteRT + XNNPACK, median of {args.rounds} rounds x "
-          f"{args.runs} runs)")
+    print(f"({args.threads} thread(s), LiteRT + XNNPACK, best of {args.rounds} rounds' "
+          f"medians of {args.runs} runs)")
     results = {"alpha": args.alpha, "res": args.res, "threads": args.threads,
                "median_ms": figure, "rounds_ms": medians, "speedup_int8": speedup,
                "ours_vs_keras_applications_int8": gap,

@@ -37,6 +37,7 @@ class Latency:
       cpu_median_ms: median CPU time of the process per invoke (all its threads). On a
         busy machine wall time grows while CPU time does not; with 1 thread, on an idle
         machine, it is close to ``median_ms``.
+      rounds_ms: the median of every round, when :func:`best_round` chose this one.
     """
 
     median_ms: float
@@ -47,10 +48,22 @@ class Latency:
     threads: int
     xnnpack: bool = True
     cpu_median_ms: float | None = None
+    rounds_ms: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (JSON-ready)."""
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["rounds_ms"] is not None:
+            d["rounds_ms"] = list(d["rounds_ms"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Latency":
+        """The inverse of :meth:`to_dict`."""
+        d = dict(d)
+        if d.get("rounds_ms") is not None:
+            d["rounds_ms"] = tuple(d["rounds_ms"])
+        return cls(**d)
 
     def __str__(self) -> str:
         return (f"median {self.median_ms:.2f} ms, p90 {self.p90_ms:.2f} ms "
@@ -132,6 +145,36 @@ def measure(tflite, *, threads: int = 1, warmup: int = 10, runs: int = 50,
                    mean_ms=float(ms.mean()), min_ms=float(ms.min()), runs=len(ms),
                    threads=int(threads), xnnpack=is_delegated(interpreter),
                    cpu_median_ms=float(np.median(cpu_times) * 1000.0))
+
+
+def best_round(rounds) -> Latency:
+    """The figure to quote from several rounds of :func:`measure` of one file.
+
+    On a shared (virtual) machine, latency drifts between states that last seconds to
+    minutes: here, a 1-thread MobileNet INT8 median moves between 4.2 and 4.7 ms with
+    nothing else running, and a neighbour can double it for a second. Rounds taken at
+    different times (``export.compare`` times every model once per pass over the whole
+    grid) and the round with the lowest median quoted give a figure that does not depend
+    on when the model came up: the least disturbed state the machine reached. Its p90,
+    mean and CPU time are that round's, ``min_ms`` the fastest run of all rounds;
+    ``rounds_ms`` keeps every round's median, so the spread stays visible.
+
+    Args:
+      rounds: :class:`Latency` objects or their dicts, of the same file and threads.
+
+    Returns:
+      The chosen round as a :class:`Latency`, with ``runs`` the total over all rounds.
+    """
+    rounds = [r if isinstance(r, Latency) else Latency.from_dict(r) for r in rounds]
+    if not rounds:
+        raise ValueError("best_round needs at least one round. Received: rounds=[]")
+    if len({r.threads for r in rounds}) != 1:
+        raise ValueError(f"rounds of different thread counts: {[r.threads for r in rounds]}")
+    best = min(rounds, key=lambda r: r.median_ms)
+    return dataclasses.replace(best, runs=sum(r.runs for r in rounds),
+                               min_ms=min(r.min_ms for r in rounds),
+                               xnnpack=all(r.xnnpack for r in rounds),
+                               rounds_ms=tuple(r.median_ms for r in rounds))
 
 
 def macs_per_second(macs: float, latency: Latency | float) -> float:

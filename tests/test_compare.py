@@ -22,6 +22,7 @@ MOBILENET_025_128_MMACS = 14  # printed in whole millions
 QUICK_ARGS = ["--quick", "--model", "mobilenet_v1", "resnet20@16", "--alpha", "0.25",
               "--res", "128", "--runs", "5", "--warmup", "2", "--min-seconds", "0"]
 KEYS = ["mobilenet_v1_0.25_128", "resnet20_16"]
+ROUNDS = 5  # the default --rounds
 
 
 def test_grid_of_configs():
@@ -40,6 +41,7 @@ def test_quick_grid_report(tmp_path, capsys):
     assert compare.main(QUICK_ARGS + ["--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.count("[") >= len(KEYS) and "| mobilenet_v1_0.25_128 |" in printed
+    assert f"timing round {ROUNDS}/{ROUNDS}: {len(KEYS)} model(s)" in printed
     check_table_has_every_model_and_column(out)
     check_params_and_macs_equal_reference(out)
     check_csv_json_and_table_agree(out)
@@ -47,6 +49,7 @@ def test_quick_grid_report(tmp_path, capsys):
     check_repeatability_section(out)
     check_plots_are_real_pictures(out)
     check_second_run_reuses_results(out, capsys)
+    check_interrupted_rounds_are_completed(out, capsys)
 
 
 def markdown_rows(report: str) -> dict:
@@ -124,9 +127,15 @@ def check_latency_and_sizes_are_sane(quick):
         for fmt in ("float32", "int8"):
             assert sorted(r["latency"][fmt]) == ["1", "2"]
             for threads, lat in r["latency"][fmt].items():
-                assert lat["threads"] == int(threads) and lat["runs"] >= 5
+                assert lat["threads"] == int(threads) and lat["runs"] >= 5 * ROUNDS
                 assert 0 < lat["median_ms"] <= lat["p90_ms"]
                 assert lat["xnnpack"]
+                # --rounds passes over the grid; the quoted figure is the best round's.
+                rounds = r["latency_rounds"][fmt][threads]
+                assert len(rounds) == ROUNDS
+                assert lat["rounds_ms"] == [x["median_ms"] for x in rounds]
+                assert lat["median_ms"] == min(lat["rounds_ms"])
+                assert lat["min_ms"] == min(x["min_ms"] for x in rounds)
         assert "uniform random" in r["calibration"]
     report = (quick / "report.md").read_text()
     assert "uniform random uint8 images (latency and size only)" in report
@@ -139,6 +148,8 @@ def check_repeatability_section(quick):
         ("mobilenet_v1_0.25_128", fmt, t) for fmt in ("float32", "int8") for t in (1, 2)}
     for r in repeats:
         assert r["second_ms"] > 0
+        assert len(r["first_rounds_ms"]) == len(r["second_rounds_ms"]) == ROUNDS
+        assert r["second_ms"] == min(r["second_rounds_ms"])
         assert r["diff_pct"] == pytest.approx(100 * (r["second_ms"] - r["first_ms"])
                                               / r["first_ms"])
     assert "## Repeatability" in (quick / "report.md").read_text()
@@ -169,6 +180,26 @@ def check_second_run_reuses_results(quick, capsys):
     assert f"{len(KEYS)} of {len(KEYS)} models reused" in (quick / "report.md").read_text()
 
 
+def check_interrupted_rounds_are_completed(quick, capsys):
+    """A run stopped after pass 1 left records with one round: the next run re-exports
+    those models and times only the missing rounds."""
+    cached = quick / "models" / "resnet20_16.json"
+    record = json.loads(cached.read_text())
+    for by_threads in record["latency_rounds"].values():
+        for threads in by_threads:
+            by_threads[threads] = by_threads[threads][:1]
+    cached.write_text(json.dumps(record))
+    assert compare.main(QUICK_ARGS + ["--out", str(quick), "--repeat-check", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert f"resnet20_16: measured {record['measured_at']}, 1 of {ROUNDS} rounds timed" in printed
+    assert "re-exporting resnet20_16" in printed and "re-exporting mobilenet" not in printed
+    again = json.loads(cached.read_text())
+    for fmt, by_threads in again["latency_rounds"].items():
+        for threads, rounds in by_threads.items():
+            assert len(rounds) == ROUNDS
+            assert rounds[0] == record["latency_rounds"][fmt][threads][0]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--quick", "--model", "resnet21"], "did you mean"),
     (["--quick", "--model", "resnet20", "--alpha", "0.5"], "--alpha applies"),
@@ -179,6 +210,7 @@ def check_second_run_reuses_results(quick, capsys):
     (["--model", "resnet20"], "give --quick"),
     (["--quick", "--dataset", "digits", "--model", "resnet20"], "does not go with"),
     (["--quick", "--model", "resnet20", "--threads", "0"], "--threads must be >= 1"),
+    (["--quick", "--model", "resnet20", "--rounds", "0"], "--rounds must be >= 1"),
     (["--quick", "--model", "resnet20", "resnet20@32"], "asked for twice"),
     (["--checkpoint", "no/such/run"], "no training run"),
     ([], "give --model"),

@@ -32,7 +32,8 @@ def test_measure_counts_runs_and_orders_statistics(tiny_tflite, threads):
     assert lat.xnnpack, "LiteRT's default resolver should apply the XNNPACK delegate"
     assert lat.cpu_median_ms > 0
     assert set(lat.to_dict()) == {"median_ms", "p90_ms", "mean_ms", "min_ms", "runs",
-                                  "threads", "xnnpack", "cpu_median_ms"}
+                                  "threads", "xnnpack", "cpu_median_ms", "rounds_ms"}
+    assert lat.rounds_ms is None  # one round
 
 
 def test_without_delegate_is_detected(tiny_tflite):
@@ -74,3 +75,30 @@ def test_bad_arguments(tiny_tflite, kwargs):
 def test_missing_file(tmp_path):
     with pytest.raises(ValueError, match="No TFLite file"):
         latency.measure(tmp_path / "none.tflite")
+
+
+def _lat(median, *, runs=10, threads=1, mn=None, cpu=None):
+    return latency.Latency(median_ms=median, p90_ms=median * 1.1, mean_ms=median,
+                           min_ms=median * 0.9 if mn is None else mn, runs=runs,
+                           threads=threads, cpu_median_ms=cpu)
+
+
+def test_best_round_quotes_the_least_disturbed_round():
+    rounds = [_lat(4.7, mn=4.5, cpu=4.7), _lat(4.2, mn=4.0, runs=12, cpu=4.2),
+              _lat(9.0, mn=3.9)]
+    best = latency.best_round(rounds)
+    assert best.median_ms == 4.2 and best.p90_ms == pytest.approx(4.62)
+    assert best.cpu_median_ms == 4.2
+    assert best.runs == 32 and best.min_ms == 3.9  # all runs, fastest of all rounds
+    assert best.rounds_ms == (4.7, 4.2, 9.0)
+    # Dicts (as stored in JSON) give the same, and to_dict / from_dict round-trip.
+    assert latency.best_round([r.to_dict() for r in rounds]) == best
+    assert latency.Latency.from_dict(best.to_dict()) == best
+    assert best.to_dict()["rounds_ms"] == [4.7, 4.2, 9.0]
+
+
+def test_best_round_rejects_nothing_and_mixed_threads():
+    with pytest.raises(ValueError, match="at least one round"):
+        latency.best_round([])
+    with pytest.raises(ValueError, match="thread counts"):
+        latency.best_round([_lat(1.0), _lat(1.0, threads=2)])
