@@ -240,13 +240,16 @@ def _model_and_data(config: Config, settings: Settings, out: str, log):
         return model, split
     if settings.quick:
         return get_model(config.model, **config.builder_kwargs()), None
+    from export import pipeline
     kwargs = {"alpha": config.alpha} if config.alpha is not None else None
-    result = train.fit(config.model, dataset=settings.dataset, epochs=settings.epochs,
+    short_run = pipeline.short_run_settings(
+        model_info(config.model).recipe, epochs=settings.epochs,
+        batch_size=settings.batch_size or pipeline.DEFAULT_BATCH_SIZE, seed=settings.seed)
+    result = train.fit(config.model, dataset=settings.dataset,
                        steps_per_epoch=settings.steps_per_epoch,
-                       batch_size=settings.batch_size, image_size=(config.side, config.side),
-                       model_kwargs=kwargs, seed=settings.seed,
+                       image_size=(config.side, config.side), model_kwargs=kwargs,
                        out_dir=os.path.join(out, "runs", config.key), overwrite=True,
-                       verbose=0)
+                       verbose=0, **short_run)
     log(f"    trained {config.key}: val accuracy {result.val_accuracy:.4f} "
         f"({result.wall_time:.0f} s)")
     return result.model, result.data
@@ -1010,10 +1013,15 @@ def _parser():
                         "uniform random images, good for size and latency only")
     p.add_argument("--dataset", help="data set to train each --model briefly on and to "
                                      "measure accuracy with: digits, tfds:NAME or a folder")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs with --dataset")
+    p.add_argument("--epochs", type=int, default=4,
+                   help="training epochs with --dataset (default 4: export.tflite's short "
+                        "run, the model's recipe with its learning rate divided by 10 at "
+                        "1/2 and 3/4 of the run, no augmentation)")
     p.add_argument("--steps-per-epoch", type=int, help="training steps per epoch (default: "
                                                         "the whole training split)")
-    p.add_argument("--batch-size", type=int, help="training batch size (default: recipe's)")
+    p.add_argument("--batch-size", type=int,
+                   help="training batch size (default 8, as export.tflite: many steps in a "
+                        "few epochs, so BatchNorm's moving statistics settle)")
     p.add_argument("--eval-images", type=int, default=1000,
                    help="validation images to measure accuracy on (default 1000)")
     p.add_argument("--calibration-images", type=int,

@@ -334,23 +334,36 @@ def calibration_images(split, count, seed):
     return images
 
 
-def _training_settings(plan, qat: bool) -> dict:
-    """fit() arguments shared by the float training and the QAT fine-tuning.
+def short_run_settings(recipe: str, *, epochs: int, batch_size: int = DEFAULT_BATCH_SIZE,
+                       lr: float | None = None, augment: str = DEFAULT_AUGMENT,
+                       seed: int = 0) -> dict:
+    """``tfresnet.train.fit`` arguments for a short run (a few epochs on small data).
 
-    A short run (a few epochs) uses the model's recipe (optimizer, momentum, weight
-    decay) with ``SHORT_RUN_RECIPE``: the learning rate at the recipe's own rate (not
-    scaled down to the small batch) and divided by 10 at 1/2 and 3/4 of the run, small
-    batches (many steps, so BatchNorm's moving statistics settle), no augmentation.
-    QAT runs at ``QAT_LR_FACTOR`` times the float rate.
+    The model's recipe (optimizer, momentum, weight decay) with ``SHORT_RUN_RECIPE``: the
+    learning rate at the recipe's own rate (not scaled down to the small batch) and
+    divided by 10 at 1/2 and 3/4 of the run, small batches (many steps, so BatchNorm's
+    moving statistics settle), no augmentation. export.tflite and export.compare
+    (``--dataset``) train with it.
     """
+    from tfresnet import recipes
+
+    return dict(epochs=epochs, batch_size=batch_size,
+                lr=lr or recipes.get_recipe(recipe).lr, recipe=recipe, augment=augment,
+                seed=seed, recipe_overrides=dict(SHORT_RUN_RECIPE))
+
+
+def _training_settings(plan, qat: bool) -> dict:
+    """fit() arguments shared by the float training and the QAT fine-tuning
+    (:func:`short_run_settings`); QAT runs at ``QAT_LR_FACTOR`` times the float rate."""
     from tfresnet import recipes
 
     base = plan.lr or recipes.get_recipe(plan.info.recipe).lr
     lr = (plan.qat_lr or base * QAT_LR_FACTOR) if qat else base
-    return dict(dataset=plan.split, epochs=plan.qat_epochs if qat else plan.epochs,
-                batch_size=plan.batch_size, lr=lr, recipe=plan.info.recipe,
-                augment=plan.augment, seed=plan.seed, verbose=plan.verbose,
-                recipe_overrides=dict(SHORT_RUN_RECIPE))
+    return dict(dataset=plan.split, verbose=plan.verbose,
+                **short_run_settings(plan.info.recipe,
+                                     epochs=plan.qat_epochs if qat else plan.epochs,
+                                     batch_size=plan.batch_size, lr=lr,
+                                     augment=plan.augment, seed=plan.seed))
 
 
 def train_float(plan, strategy):
