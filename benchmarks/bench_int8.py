@@ -57,20 +57,6 @@ def convert_pair(model, calibration):
     return tflite.to_float32(model), tflite.to_int8(model, calibration, io="uint8")
 
 
-def alternate_rounds(files: dict, *, rounds, runs, threads) -> dict:
-    """{name: [Latency of each round]}, the files taking turns within each round."""
-    results = {name: [] for name in files}
-    for i in range(rounds):
-        order = list(files) if i % 2 == 0 else list(reversed(files))
-        for name in order:
-            model_bytes = files[name]
-            results[name].append(latency.measure(model_bytes, threads=threads, runs=runs,
-                                                 warmup=10, seed=i))
-        print(f"round {i + 1}/{rounds}: " + ", ".join(
-            f"{n} {r[-1].median_ms:.2f} ms" for n, r in results.items()), flush=True)
-    return results
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.alpha <= 0 or args.res < 32 or args.res % 32:
@@ -93,8 +79,12 @@ def main(argv=None):
         bad = tflite.non_integer_ops(model_bytes) if "INT8" in name else []
         if bad:
             raise RuntimeError(f"{name} is not full-integer: {bad}")
-    results = alternate_rounds(files, rounds=args.rounds, runs=args.runs,
-                               threads=args.threads)
+    def progress(i, results):
+        print(f"round {i + 1}/{args.rounds}: " + ", ".join(
+            f"{n} {r[-1].median_ms:.2f} ms" for n, r in results.items()), flush=True)
+
+    results = latency.alternate_rounds(files, rounds=args.rounds, on_round=progress,
+                                       runs=args.runs, threads=args.threads, warmup=10)
     medians = {name: [r.median_ms for r in rounds] for name, rounds in results.items()}
     figure = {name: latency.best_round(rounds).median_ms for name, rounds in results.items()}
     speedups = np.divide(medians["ours float32"], medians["ours INT8"])

@@ -147,6 +147,25 @@ def measure(tflite, *, threads: int = 1, warmup: int = 10, runs: int = 50,
                    cpu_median_ms=float(np.median(cpu_times) * 1000.0))
 
 
+def alternate_rounds(files: dict, *, rounds: int, on_round=None, **measure_kwargs) -> dict:
+    """Times several files side by side: ``{name: [Latency of each round]}``.
+
+    Each round times every file once (:func:`measure` with ``measure_kwargs``), in
+    reverse order every other round, so a drift of the machine's speed hits the files
+    alike. ``on_round(i, results)`` is called after round ``i`` (0-based), e.g. to print
+    progress. Quote :func:`best_round` of each list, or ratios taken round by round.
+    """
+    if not isinstance(rounds, (int, np.integer)) or isinstance(rounds, bool) or rounds < 1:
+        raise ValueError(f"rounds must be an integer >= 1. Received: rounds={rounds!r}")
+    results = {name: [] for name in files}
+    for i in range(rounds):
+        for name in (list(files) if i % 2 == 0 else list(reversed(files))):
+            results[name].append(measure(files[name], **measure_kwargs))
+        if on_round is not None:
+            on_round(i, results)
+    return results
+
+
 def best_round(rounds) -> Latency:
     """The figure to quote from several rounds of :func:`measure` of one file.
 

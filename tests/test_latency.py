@@ -102,3 +102,17 @@ def test_best_round_rejects_nothing_and_mixed_threads():
         latency.best_round([])
     with pytest.raises(ValueError, match="thread counts"):
         latency.best_round([_lat(1.0), _lat(1.0, threads=2)])
+
+
+def test_alternate_rounds_times_every_file_each_round(tiny_tflite):
+    seen = []
+    results = latency.alternate_rounds(
+        {"a": tiny_tflite, "b": tiny_tflite}, rounds=3, runs=2, warmup=0,
+        on_round=lambda i, r: seen.append((i, {n: len(x) for n, x in r.items()})))
+    assert seen == [(0, {"a": 1, "b": 1}), (1, {"a": 2, "b": 2}), (2, {"a": 3, "b": 3})]
+    for rounds in results.values():
+        assert all(r.runs == 2 and r.threads == 1 for r in rounds)
+        best = latency.best_round(rounds)
+        assert best.median_ms == min(r.median_ms for r in rounds) and best.runs == 6
+    with pytest.raises(ValueError, match="rounds must be an integer >= 1"):
+        latency.alternate_rounds({"a": tiny_tflite}, rounds=0)
