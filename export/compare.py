@@ -30,8 +30,8 @@ Latency is timed in ``--rounds`` passes over the whole grid (default 5), and eac
 is the round with the lowest median (``export.latency.best_round``): on a shared machine
 latency drifts for seconds to minutes, and one window of timing would catch a model in
 whatever state the machine was in. ``--repeat-check N`` times the first N models a second
-time, as separate files, later in every pass, and reports how far the two figures are
-apart (the target: within 10%).
+time (new interpreters, their own rounds, at the end of every pass) and reports how far
+the two figures are apart (the target: within 10%).
 """
 
 from __future__ import annotations
