@@ -17,16 +17,17 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfresnet import cli, data, registry, train  # noqa: E402  (first: quiets TF's start-up)
+
 import tensorflow as tf  # noqa: E402
 
-from tfresnet import data, registry, train  # noqa: E402
+PROG = "python benchmarks/bench_train.py"
 
 
 def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, seed):
@@ -50,15 +51,22 @@ def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, see
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="resnet20")
-    parser.add_argument("--image-size", type=int, default=32)
+    parser = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="resnet20",
+                        help="registry model to train (default resnet20)")
+    parser.add_argument("--image-size", type=int, default=32,
+                        help="side of the digits images fed to the model (default 32)")
     parser.add_argument("--epochs", type=int, default=4,
-                        help="epochs per configuration (the first is not timed)")
+                        help="epochs per configuration, at least 2: the first is not timed "
+                             "(default 4)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="per replica (default: the recipe's batch / replicas)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and data (0)")
     args = parser.parse_args(argv)
+    for flag, value, low in (("--image-size", args.image_size, 8), ("--epochs", args.epochs, 2),
+                             ("--batch-size", args.batch_size, 1)):
+        if value is not None and value < low:
+            raise cli.UsageError(f"{flag} must be >= {low}. Received: {flag} {value}")
 
     info = registry.model_info(args.model)
     size = (args.image_size, args.image_size)
@@ -94,4 +102,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(cli.run(lambda argv=None: 0 if main(argv) else 1, prog=PROG))
