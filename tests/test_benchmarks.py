@@ -1,0 +1,23 @@
+"""The benchmarks are not tests, but their command lines follow the package's rules:
+bad input is one line on stderr (TensorFlow's C++ start-up lines included) and exit 2."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("bench_int8.py", ["--rounds", "0"], "--rounds must be >= 1. Received: 0"),
+    ("bench_train.py", ["--model", "resnet21"], "Unknown model 'resnet21'"),
+])
+def test_bad_flag_is_one_line_and_exit_2(tmp_path, script, argv, message):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *argv],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert list(tmp_path.iterdir()) == []
