@@ -66,6 +66,8 @@ def main(argv=None):
     for flag in ("threads", "rounds", "runs"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag} must be >= 1. Received: {getattr(args, flag)}")
+    if args.json:  # before minutes of work, not after
+        cli.check_writable_dir(os.path.dirname(os.path.abspath(args.json)))
     calibration, _ = data.as_numpy(data.load("digits", image_size=args.res).train, limit=100)
     ours = get_model("mobilenet_v1", alpha=args.alpha, res=args.res)
     theirs = keras.applications.MobileNet(input_shape=(args.res, args.res, 3),

@@ -57,6 +57,7 @@ from tfresnet.registry import list_models, model_info
 DEFAULT_OUT = os.path.join("reports", "compare")
 FORMATS = ("float32", "int8")
 REPEAT_LIMIT = 0.10  # latency medians of two measurements should agree within this
+DEFAULT_ROUNDS = 5  # timing passes over the grid (--rounds)
 QUICK_CALIBRATION = "uniform random uint8 images"
 
 
@@ -206,7 +207,7 @@ class Settings:
     min_seconds: float
     calibration_images: int
     seed: int
-    rounds: int = 5
+    rounds: int = DEFAULT_ROUNDS
     dataset: str | None = None
     epochs: int | None = None
     steps_per_epoch: int | None = None
@@ -1034,10 +1035,10 @@ def _parser():
     p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
     p.add_argument("--min-seconds", type=float, default=1.0,
                    help="time each measurement for at least this long (default 1.0)")
-    p.add_argument("--rounds", type=int, default=5,
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
                    help="timing passes over all models; each latency is the best round's "
                         "median, so a slow spell of a shared machine does not decide it "
-                        "(default 5)")
+                        f"(default {DEFAULT_ROUNDS})")
     p.add_argument("--repeat-check", type=int, default=1, metavar="N",
                    help="time the first N models a second time (own rounds, later in each "
                         "pass) and report how far the figures differ (default 1; 0: off)")
