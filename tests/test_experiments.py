@@ -1,6 +1,6 @@
 """The experiments end to end on tiny settings: curves CSV, PNG figure, summary text.
 
-Each experiment runs through ``tfresnet.experiments.main`` with ``--quick`` (a few
+Each experiment runs through ``experiments.command.main`` with ``--quick`` (a few
 steps), and the files it writes are checked against each other: every model in the
 CSV, steps increasing, errors in [0, 1], a real PNG of a sensible size, and a
 summary whose figures and verdicts are the ones the CSV gives.
@@ -16,7 +16,9 @@ import pytest
 import tf_keras as keras
 
 import tfresnet
-from tfresnet import cli, experiments
+from tfresnet import cli
+from tfresnet.mobilenet import alpha_text
+from experiments import batchnorm, command, common, multipliers
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -46,8 +48,8 @@ def read_csv(path):
 def check_curves(path, models, steps):
     """The curves CSV: columns, every model, increasing steps ending at ``steps``."""
     columns, rows = read_csv(path)
-    assert tuple(columns) == experiments.CSV_COLUMNS
-    curves = experiments.read_curves_csv(path)
+    assert tuple(columns) == common.CSV_COLUMNS
+    curves = common.read_curves_csv(path)
     assert sorted(curves) == sorted(models)
     for model, points in curves.items():
         logged = [p[0] for p in points]
@@ -74,7 +76,7 @@ def pct(cell):
 
 def test_degradation_end_to_end(tmp_path):
     out = tmp_path / "degradation"
-    result = experiments.main(["degradation", "--quick", "--depths", "8", "14", "--steps", "24",
+    result = command.main(["degradation", "--quick", "--depths", "8", "14", "--steps", "24",
                                "--log-every", "8", "--batch-size", "32", "--out", str(out)])
     assert set(result.files) == {"png", "csv", "summary"}
     curves = check_curves(out / "curves.csv", ["plain8", "plain14", "resnet8", "resnet14"], 24)
@@ -89,12 +91,18 @@ def test_degradation_end_to_end(tmp_path):
         assert pct(row[3]) == pytest.approx(min(p[2] for p in points), abs=5e-5)
     # The verdicts follow the CSV figures.
     final = {m: p[-1][1] for m, p in curves.items()}
-    degraded = final["plain14"] - final["plain8"] > experiments.TOLERANCE
+    degraded = final["plain14"] - final["plain8"] > common.TOLERANCE
     assert ("is ABOVE plain-8's" in summary) == degraded
     assert ("is NOT above plain-8's" in summary) == (not degraded)
-    fixed = final["resnet14"] - final["resnet8"] <= experiments.TOLERANCE
+    fixed = final["resnet14"] - final["resnet8"] <= common.TOLERANCE
     assert ("at or below ResNet-8's" in summary) == fixed
     assert "--quick" in summary and "far too small" in summary
+    assert "appears" not in summary and "as the paper reports" not in summary  # no verdict
+    # The setup states what train.fit really ran with.
+    config = result.curves[0].config
+    assert common.describe_training(config) in summary
+    assert (config["global_batch"], config["lr"], config["augment"]) == (32, 0.025, "none")
+    assert "24 steps of 32 images" in summary and "augmentation 'none'" in summary
     # 24 steps of 32 digits are enough for ResNet-8 to learn something (chance: 90% error).
     assert curves["resnet8"][-1][2] < 0.75
 
@@ -105,7 +113,7 @@ def test_degradation_end_to_end(tmp_path):
 def test_without_batchnorm_is_the_same_network_minus_bn():
     keras.utils.set_random_seed(0)
     model = tfresnet.get_model("plain20", input_shape=(8, 8, 3), classes=10)
-    twin = experiments.without_batchnorm(model)
+    twin = common.without_batchnorm(model)
     bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert len(bns) == 19
     assert not any(isinstance(l, keras.layers.BatchNormalization) for l in twin.layers)
@@ -122,22 +130,22 @@ def test_without_batchnorm_is_the_same_network_minus_bn():
 
 
 def test_target_rules():
-    curves = [experiments.Curve(key, key, 0.01, steps=[10, 20, 30], train_error=[0.5] * 3,
+    curves = [common.Curve(key, key, 0.01, steps=[10, 20, 30], train_error=[0.5] * 3,
                                 val_error=errors)
               for key, errors in (("nobn", [0.6, 0.2, 0.03]), ("bn", [0.1, 0.04, 0.05]),
                                   ("bn_x5", [0.08, 0.02, 0.01]))]
-    target, rule = experiments.resolve_target("common", curves)
+    target, rule = batchnorm.resolve_target("common", curves)
     assert (target, rule) == (pytest.approx(0.96), "common")  # every run reaches 96%
     assert [c.steps_to(target) for c in curves] == [30, 20, 20]
-    target, rule = experiments.resolve_target("baseline", curves)
+    target, rule = batchnorm.resolve_target("baseline", curves)
     assert (target, rule) == (pytest.approx(0.97), "baseline")  # no BN's best
     assert [c.steps_to(target) for c in curves] == [30, None, 20]
-    assert experiments.resolve_target(0.5, curves) == (0.5, "given")
+    assert batchnorm.resolve_target(0.5, curves) == (0.5, "given")
 
 
 def test_batchnorm_end_to_end(tmp_path):
     out = tmp_path / "bn"
-    result = experiments.main(["batchnorm", "--quick", "--steps", "6", "--out", str(out)])
+    result = command.main(["batchnorm", "--quick", "--steps", "6", "--out", str(out)])
     curves = check_curves(out / "curves.csv", ["nobn", "bn", "bn_x5"], 6)
     check_png(out / "batchnorm.png", min_width=400)
     summary = (out / "summary.md").read_text()
@@ -159,16 +167,16 @@ def test_batchnorm_end_to_end(tmp_path):
 
 
 def test_resolution_grid_steps_down_by_32_like_the_paper():
-    assert experiments.resolutions_below(224) == (224, 192, 160, 128)
-    assert experiments.resolutions_below(128) == (128, 96, 64, 32)
-    assert experiments.resolutions_below(64) == (64, 32)
+    assert multipliers.resolutions_below(224) == (224, 192, 160, 128)
+    assert multipliers.resolutions_below(128) == (128, 96, 64, 32)
+    assert multipliers.resolutions_below(64) == (64, 32)
 
 
 def test_multipliers_end_to_end(tmp_path):
     out = tmp_path / "mult"
-    result = experiments.main(["multipliers", "--quick", "--out", str(out)])
+    result = command.main(["multipliers", "--quick", "--out", str(out)])
     columns, rows = read_csv(out / "results.csv")
-    assert tuple(columns) == experiments.MULTIPLIER_COLUMNS
+    assert tuple(columns) == multipliers.MULTIPLIER_COLUMNS
     assert [(float(r["alpha"]), int(r["res"])) for r in rows] == [(0.5, 32), (0.25, 32)]
     for r in rows:
         model = tfresnet.mobilenet_v1(alpha=float(r["alpha"]), res=32, classes=10)
@@ -181,10 +189,18 @@ def test_multipliers_end_to_end(tmp_path):
     check_png(out / "multipliers.png")
     summary = (out / "summary.md").read_text()
     for r in rows:
-        cells = table_row(summary, f"{experiments.alpha_text(float(r['alpha']))}/{r['res']}")
+        cells = table_row(summary, f"{alpha_text(float(r['alpha']))}/{r['res']}")
         assert float(cells[1]) == pytest.approx(int(r["macs"]) / 1e6, abs=0.05)
         assert pct(cells[3]) == pytest.approx(float(r["accuracy_float32"]), abs=5e-4)
     assert os.path.isfile(result.files["compare"])  # export.compare's own report
+    # The training line is what each model was trained with (its run's config.json):
+    # the short-run preset, no augmentation, whatever the MobileNet recipe's name says.
+    for r in rows:
+        config = multipliers.run_config(out / "compare", r["key"])
+        assert config["augment"] == "none" and config["recipe"] == "mobilenet"
+        assert common.describe_training(config) in summary
+    assert "augmentation 'none'" in summary and "'mobilenet' (recipe" not in summary
+    assert "augmentation 'mobilenet'" not in summary
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -202,7 +218,7 @@ def test_multipliers_end_to_end(tmp_path):
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, text):
     out = tmp_path / "never"
     with pytest.raises(SystemExit) as exit_info:
-        cli.run(experiments.main, argv + ["--out", str(out)], prog=experiments.PROG)
+        cli.run(command.main, argv + ["--out", str(out)], prog=common.PROG)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and text in err, err
@@ -211,6 +227,110 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, text):
 
 def test_unknown_experiment_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        experiments.main(["overfitting"])
+        command.main(["overfitting"])
     assert exit_info.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- honesty
+
+
+def _config(**changes):
+    config = {"hyperparameters": {"optimizer": "sgd", "momentum": 0.9, "rho": 0.9,
+                                  "epsilon": 1e-7, "schedule": "steps",
+                                  "boundaries": [0.5, 0.75], "decay_factor": 0.1,
+                                  "epoch_decay": 0.98, "patience": 5, "weight_decay": 1e-4,
+                                  "depthwise_weight_decay": 1e-4, "warmup_depth": None,
+                                  "warmup_factor": 0.1, "warmup_fraction": 0.0},
+              "lr": 0.1, "epochs": 10, "steps_per_epoch": 20, "global_batch": 128,
+              "num_train": 1280, "augment": "none", "recipe": "resnet_cifar", "seed": 3,
+              "strategy": "OneDeviceStrategy"}
+    config.update(changes)
+    return config
+
+
+def test_training_text_follows_the_settings_used():
+    text = common.describe_training(_config())
+    assert text.startswith("200 steps of 128 images (20.0 epochs), SGD momentum 0.9, "
+                           "learning rate 0.1 multiplied by 0.1 at 50% and 75% of the steps, "
+                           "weight decay 0.0001, augmentation 'none'")
+    assert "seed 3" in text
+    rms = _config(augment="mobilenet", lr=0.045, recipe="mobilenet")
+    rms["hyperparameters"].update(optimizer="rmsprop", schedule="exponential", epsilon=1.0,
+                                  depthwise_weight_decay=0.0)
+    text = common.describe_training(rms)
+    assert "RMSprop (rho 0.9, momentum 0.9, epsilon 1)" in text
+    assert "learning rate 0.045 multiplied by 0.98 after every epoch" in text
+    assert "(0 on depthwise kernels)" in text and "augmentation 'mobilenet'" in text
+    # Runs trained alike share one line; a run trained otherwise gets its own.
+    assert len(common.training_lines([("a", _config()), ("b", _config())])) == 1
+    assert len(common.training_lines([("a", _config()), ("b", _config(lr=0.5))])) == 2
+
+
+def _curve(key, val_error, loss=None):
+    n = len(val_error)
+    return common.Curve(key, key, 0.01, steps=[10 * (i + 1) for i in range(n)],
+                        train_error=list(val_error), val_error=list(val_error),
+                        loss=loss or [1.0] * n, config=_config())
+
+
+def test_failed_runs_are_named():
+    assert common.run_failure(_curve("ok", [0.5, 0.1]), 10) is None
+    diverged = common.run_failure(_curve("d", [0.5, 0.9], [1.0, float("nan")]), 10)
+    assert diverged.startswith("diverged") and "step 20" in diverged
+    collapsed = common.run_failure(_curve("c", [0.3, 0.9053]), 10)
+    assert collapsed.startswith("collapsed") and "70.00%" in collapsed and "9.47%" in collapsed
+    assert common.run_failure(_curve("n", [0.88, 0.89]), 10).startswith("never learned")
+
+
+def _split():
+    import types
+    return types.SimpleNamespace(name="digits", num_train=1280, num_val=300,
+                                 labels=[str(i) for i in range(10)])
+
+
+def _settings(quick=False):
+    return common.Settings(name="batchnorm", dataset="digits", data_dir=None,
+                           manual_dir=None, image_size=8, steps=30, log_every=10,
+                           batch_size=128, lr=0.01, augment="none", seed=0, quick=quick,
+                           out="unused")
+
+
+def test_batchnorm_summary_never_calls_an_effect_shown_when_a_run_failed():
+    """The issue's case: the no-BN run diverged to 9.47%; the target must not fall to
+    the failed run's level, and no effect may be called shown."""
+    curves = [_curve("nobn", [0.5, 0.7, 0.9053], [2.0, float("inf"), float("nan")]),
+              _curve("bn", [0.3, 0.1, 0.05]), _curve("bn_x5", [0.2, 0.08, 0.04])]
+    target, rule = batchnorm.resolve_target("common", curves, 10)
+    assert target == pytest.approx(0.95)  # the healthy runs' common accuracy, not 23%
+    summary = batchnorm.batchnorm_summary(_settings(), _split(), curves, target, rule,
+                                          "plain20", 5.0)
+    assert "nobn FAILED: it diverged" in summary
+    assert "No conclusion" in summary and "as the paper reports" not in summary
+    assert "were enough to show the effect" not in summary
+    healthy = [_curve("nobn", [0.5, 0.2, 0.06]), _curve("bn", [0.3, 0.05, 0.04]),
+               _curve("bn_x5", [0.05, 0.04, 0.03])]
+    target, rule = batchnorm.resolve_target("common", healthy, 10)
+    summary = batchnorm.batchnorm_summary(_settings(), _split(), healthy, target, rule,
+                                          "plain20", 5.0)
+    assert "FAILED" not in summary and "as the paper reports" in summary
+    assert "were enough to show the effect" in summary
+    quick = batchnorm.batchnorm_summary(_settings(quick=True), _split(), healthy, target,
+                                        rule, "plain20", 5.0)
+    assert "as the paper reports" not in quick and "none is drawn" in quick
+
+
+def test_the_core_package_imports_neither_export_nor_experiments():
+    """Layers: experiments and export are clients of tfresnet, never the reverse."""
+    import ast
+    import pathlib
+    root = pathlib.Path(tfresnet.__file__).parent
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            upward += [f"{path.name}: {n}" for n in names
+                       if n.split(".")[0] in ("export", "experiments", "benchmarks")]
+    assert len(list(root.rglob("*.py"))) > 10
+    assert not upward, upward

@@ -1,0 +1,294 @@
+"""``multipliers`` (Howard et al. 2017, Tables 6 and 7): MobileNet v1 over alpha x res.
+
+Accuracy against multiply-adds, with the latency that ``export.compare`` measures
+beside it. ``export.compare`` trains every model with its short-run preset (the
+MobileNet recipe's optimizer and learning rate, divided by 10 at 1/2 and 3/4 of the
+run, no augmentation); the summary describes the training from each run's own
+``config.json``, so it states what was used.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+
+from tfresnet import plots
+from tfresnet.mobilenet import alpha_text
+from tfresnet import cli
+from experiments.common import (PROG, Result, Settings, check_positive, conclusion,
+                                judged, markdown_table, pct, training_lines)
+
+NAME = "multipliers"
+PAPER = ("Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width multiplier "
+         "alpha (1.0 to 0.25) or the resolution (224 to 128) trades accuracy smoothly for "
+         "multiply-adds (ImageNet top-1 70.6% at 569M MACs down to 50.6% at 41M for alpha "
+         "0.25)")
+DEFAULTS = {"epochs": 40, "batch_size": 96}
+CURVES = False
+ALPHAS = (1.0, 0.75, 0.5, 0.25)
+QUICK_ALPHAS, QUICK_RESOLUTIONS = (0.5, 0.25), (32,)
+# Digits are 8x8: every MobileNet resolution (a multiple of 32) only upsamples them, and
+# 40 epochs at 128/96 would take hours here, so the digits grid is 64/32.
+DIGITS_SIDE = 64
+OTHER_SIDE = 224
+# Accuracy differences below this (a fraction) do not break a trend.
+ACCURACY_TOLERANCE = 0.01
+# A model whose accuracy stays within this of chance learned nothing.
+CHANCE_MARGIN = 0.05
+
+
+def add_parser(sub, parents):
+    m = sub.add_parser(NAME, parents=parents, help="MobileNet v1 alpha x res: accuracy "
+                       "against MACs, latency beside (MobileNet paper Tables 6, 7)",
+                       description=(
+                           "Train MobileNet v1 at every alpha x resolution through "
+                           "export.compare (MACs, TFLite float32/INT8 accuracy and latency), "
+                           "and plot accuracy against MACs with the INT8 latency beside. "
+                           f"Defaults: {DEFAULTS['epochs']} epochs, batch 96."))
+    m.add_argument("--image-size", type=int, help="the largest resolution; the grid steps "
+                   "down by 32 like the paper's 224/192/160/128 (default: 64 for digits, "
+                   "giving 64/32: the digits are 8x8, any resolution only upsamples them; "
+                   "else 224)")
+    m.add_argument("--alphas", type=float, nargs="+", help="width multipliers (default "
+                   "1.0 0.75 0.5 0.25; --quick: 0.5 0.25)")
+    m.add_argument("--resolutions", type=int, nargs="+", help="input sides, multiples of 32 "
+                   "(default: from --image-size; --quick: 32)")
+    m.add_argument("--latency-runs", type=int, help="timed runs per latency (default 50; "
+                   "--quick: 5)")
+    m.add_argument("--fresh", action="store_true", help="measure again the models "
+                   "export.compare has stored in --out/compare")
+
+
+def experiment_args(args, s: Settings) -> dict:
+    from export import compare
+    check_positive("latency-runs", args.latency_runs)
+    alphas = args.alphas or (QUICK_ALPHAS if args.quick else ALPHAS)
+    resolutions = args.resolutions or (QUICK_RESOLUTIONS if args.quick
+                                       else resolutions_below(s.image_size))
+    compare.make_configs(["mobilenet_v1"], alphas=list(alphas), resolutions=list(resolutions))
+    return {"alphas": tuple(alphas), "resolutions": tuple(resolutions), "fresh": args.fresh,
+            "latency_runs": args.latency_runs or (5 if args.quick else 50)}
+
+
+def resolutions_below(side: int) -> tuple:
+    """The paper's grid steps down by 32 pixels from 224 (224/192/160/128); so from ``side``."""
+    return tuple(r for r in (side, side - 32, side - 64, side - 96) if r >= 32)
+
+
+def run(s: Settings, split, *, alphas=ALPHAS, resolutions=None, latency_runs=50,
+                fresh=False, log=print) -> Result:
+    """MobileNet v1 over width multipliers and resolutions, via ``export.compare``.
+
+    ``export.compare`` trains each model (``tfresnet.train.fit``, the MobileNet recipe),
+    profiles it (MACs), exports float32 and INT8 TFLite files, measures their accuracy
+    on the validation set and their latency (LiteRT + XNNPACK, one thread). Its full
+    report lands in ``s.out/compare``; this function plots accuracy against MACs with
+    the latency beside it and writes ``results.csv`` and ``summary.md``.
+
+    Args:
+      s: the settings (``s.steps`` training steps per model, ``s.batch_size``).
+      split: the loaded DataSplit (for the number of training images).
+      alphas, resolutions: the grid (resolutions default to :func:`resolutions_below`
+        ``s.image_size``).
+      latency_runs: timed runs per latency measurement.
+      fresh: measure again the models that ``export.compare`` has stored already.
+      log: progress printer.
+    """
+    from export import compare
+    started = time.perf_counter()
+    resolutions = tuple(resolutions or resolutions_below(s.image_size))
+    configs = compare.make_configs(["mobilenet_v1"], alphas=list(alphas),
+                                   resolutions=list(resolutions))
+    one_pass = max(1, split.num_train // s.batch_size)
+    per_epoch = min(one_pass, s.steps)
+    settings = compare.Settings(
+        quick=False, threads=(1,), runs=latency_runs, warmup=2 if s.quick else 10,
+        min_seconds=0.0 if s.quick else 1.0, calibration_images=16 if s.quick else 200,
+        seed=s.seed, dataset=s.dataset, epochs=math.ceil(s.steps / per_epoch),
+        steps_per_epoch=per_epoch, batch_size=s.batch_size)
+    report = compare.compare(configs, settings, out=os.path.join(s.out, "compare"),
+                             fresh=fresh, repeat=0, log=log)
+    points = [multiplier_point(row, record) for row, record in
+              zip(report.rows, report.records)]
+    files = {"png": os.path.join(s.out, "multipliers.png"),
+             "csv": os.path.join(s.out, "results.csv"),
+             "summary": os.path.join(s.out, "summary.md"),
+             "compare": report.files["report"]}
+    by_alpha = _group(points, "alpha")
+    plots.tradeoff(
+        [(f"alpha {alpha_text(a)}", [p["macs"] for p in ps],
+          [p["accuracy_float32"] for p in ps], [str(p["res"]) for p in ps])
+         for a, ps in by_alpha], files["png"],
+        across=[(f"res {r}", [p["macs"] for p in ps], [p["accuracy_float32"] for p in ps])
+                for r, ps in _group(points, "res") if len(ps) > 1],
+        right=("INT8 latency, ms (1 thread, log)",
+               [(f"alpha {alpha_text(a)}", [p["macs"] for p in ps], [p["int8_ms"] for p in ps])
+                for a, ps in by_alpha]),
+        title=(f"MobileNet v1 on {split.name}: accuracy (float32 TFLite, labels = res) "
+               f"and INT8 latency against multiply-adds"))
+    cli.write_text(files["csv"], points_csv(points))
+    configs = [(p["key"], run_config(os.path.join(s.out, "compare"), p["key"]))
+               for p in points]
+    summary = multipliers_summary(s, split, points, settings, configs)
+    cli.write_text(files["summary"], summary)
+    return Result(points, files, summary, multipliers_table(points), s,
+                  time.perf_counter() - started)
+
+
+def _group(points, key):
+    """``[(value, points sorted by MACs), ...]`` per value of ``key``, largest first."""
+    return [(v, sorted((p for p in points if p[key] == v), key=lambda p: p["macs"]))
+            for v in sorted({p[key] for p in points}, reverse=True)]
+
+
+MULTIPLIER_COLUMNS = ("key", "alpha", "res", "params", "macs", "accuracy_keras",
+                      "accuracy_float32", "accuracy_int8", "float32_ms", "int8_ms")
+
+
+def multiplier_point(row: dict, record: dict) -> dict:
+    """One grid point from an ``export.compare`` row and record."""
+    return {"key": row["key"], "alpha": row["alpha"], "res": row["side"], "params": row["params"],
+            "macs": row["macs"], "accuracy_keras": (record.get("accuracy") or {}).get("keras"),
+            "accuracy_float32": row["accuracy_float32"], "accuracy_int8": row["accuracy_int8"],
+            "float32_ms": row.get("float32_t1_median_ms"),
+            "int8_ms": row.get("int8_t1_median_ms")}
+
+
+def points_csv(points) -> str:
+    """``results.csv``: one row per (alpha, res)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, MULTIPLIER_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for p in points:
+        writer.writerow({k: ("" if p[k] is None else p[k]) for k in MULTIPLIER_COLUMNS})
+    return out.getvalue()
+
+
+def multipliers_table(points):
+    """(header, rows) of the multipliers summary table."""
+    header = ("alpha/res", "MMACs", "params", "accuracy float32", "accuracy INT8",
+              "float32 ms", "INT8 ms")
+    rows = [(f"{alpha_text(p['alpha'])}/{p['res']}", f"{p['macs'] / 1e6:.1f}",
+             f"{p['params']:,}", pct(p["accuracy_float32"], 1), pct(p["accuracy_int8"], 1),
+             _ms(p["float32_ms"]), _ms(p["int8_ms"])) for p in points]
+    return header, rows
+
+
+def _ms(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _rank_correlation(x, y) -> float:
+    """Spearman's rank correlation (no ties expected)."""
+    import numpy as np
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    if len(x) < 2 or rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _monotone(points, vary, fixed, tolerance):
+    """Groups (by ``fixed``) where accuracy does not rise as ``vary`` shrinks."""
+    groups = {}
+    for p in points:
+        groups.setdefault(p[fixed], []).append(p)
+    good, checked, broken = 0, 0, []
+    for key, ps in groups.items():
+        ps = sorted(ps, key=lambda p: p[vary], reverse=True)
+        if len(ps) < 2:
+            continue
+        checked += 1
+        acc = [p["accuracy_float32"] for p in ps]
+        if all(acc[i + 1] <= acc[i] + tolerance for i in range(len(acc) - 1)):
+            good += 1
+        else:
+            broken.append(key)
+    return good, checked, broken
+
+
+def run_config(compare_out, key):
+    """The run configuration ``tfresnet.train.fit`` wrote for ``key`` under
+    ``export.compare``'s folder, or None when that model was not trained there."""
+    path = os.path.join(compare_out, "runs", key, "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def multipliers_summary(s: Settings, split, points, settings, configs) -> str:
+    """The Markdown summary: setup, table, observation against the paper's claim.
+
+    ``configs``: ``[(key, run config)]``, what each model was really trained with.
+    """
+    alphas = sorted({p["alpha"] for p in points}, reverse=True)
+    resolutions = sorted({p["res"] for p in points}, reverse=True)
+    top = max(points, key=lambda p: p["macs"])
+    low = min(points, key=lambda p: p["macs"])
+    tol = f"{100 * ACCURACY_TOLERANCE:g} percentage point"
+    chance = 1.0 / len(split.labels)
+    failures = [f"- {alpha_text(p['alpha'])}/{p['res']} FAILED: it never learned (float32 "
+                f"accuracy {pct(p['accuracy_float32'])}, chance is {pct(chance)})."
+                for p in points if p["accuracy_float32"] <= chance + CHANCE_MARGIN]
+    judge = judged(s, failures)
+    lines = ["# MobileNet v1: width and resolution multipliers", "",
+             f"Paper: {PAPER}.", "", "Setup:",
+             f"- data: {split.name}, {split.num_train:,} training / {split.num_val:,} "
+             f"validation images, resized to each resolution",
+             f"- grid: alpha {', '.join(alpha_text(a) for a in alphas)} x resolution "
+             f"{', '.join(map(str, resolutions))}",
+             *training_lines(configs),
+             "- trained, exported and measured by export.compare (report: "
+             "compare/report.md)",
+             f"- accuracy: float32 and INT8 TFLite files on the whole validation set; "
+             f"latency: median of at least {settings.runs} runs, LiteRT + XNNPACK, 1 thread, "
+             f"on this (shared) CPU", "",
+             f"Command: `{PROG} multipliers --dataset {s.dataset} --steps {s.steps} "
+             f"--batch-size {s.batch_size} --seed {s.seed} --alphas "
+             f"{' '.join(alpha_text(a) for a in alphas)} --resolutions "
+             f"{' '.join(map(str, resolutions))}`", "",
+             markdown_table(*multipliers_table(points)), "", "## Observed", "",
+             *failures,
+             f"- Cost: {top['macs'] / 1e6:.1f}M MACs at {alpha_text(top['alpha'])}/"
+             f"{top['res']} down to {low['macs'] / 1e6:.2f}M at {alpha_text(low['alpha'])}/"
+             f"{low['res']} ({top['macs'] / low['macs']:.0f}x fewer); MACs scale with about "
+             f"alpha^2 and res^2, as the paper's Tables 6 and 7."]
+    shown = True
+    good, checked, broken = _monotone(points, "alpha", "res", ACCURACY_TOLERANCE)
+    if checked:
+        if good == checked:
+            lines.append(f"- Width: at every resolution accuracy does not rise as alpha "
+                         f"shrinks (within {tol})"
+                         + (", the paper's smooth trade-off." if judge else "."))
+        else:
+            shown = False
+            lines.append(f"- Width: at {good} of {checked} resolutions accuracy falls (or "
+                         f"stays within {tol}) as alpha shrinks; NOT at resolution(s) "
+                         f"{', '.join(map(str, broken))}"
+                         + (": the paper's smooth trade-off did not fully appear."
+                            if judge else "."))
+    good, checked, broken = _monotone(points, "res", "alpha", ACCURACY_TOLERANCE)
+    if checked:
+        note = (" (The digits are 8x8 images upsampled to every resolution: a smaller "
+                "resolution removes no image detail here, only spatial extent inside the "
+                "network, e.g. 1x1 final maps at 32.)" if split.name == "digits" else "")
+        lines.append(f"- Resolution: at {good} of {checked} widths accuracy does not rise "
+                     f"as the resolution shrinks (within {tol})"
+                     + (f"; it does at alpha {', '.join(alpha_text(a) for a in broken)}."
+                        if broken else ".") + note)
+    latencies = [(p["macs"], p["int8_ms"]) for p in points if p["int8_ms"] is not None]
+    if len(latencies) > 1:
+        rho = _rank_correlation([m for m, _ in latencies], [ms for _, ms in latencies])
+        lines.append(f"- Latency: INT8 latency against MACs has rank correlation {rho:.2f} "
+                     f"(1 = strictly ordered by MACs); fastest "
+                     f"{min(ms for _, ms in latencies):.2f} ms, slowest "
+                     f"{max(ms for _, ms in latencies):.2f} ms.")
+    lines += ["", conclusion(s, shown, "the paper trains on ImageNet for many epochs",
+                                failures)]
+    return "\n".join(lines) + "\n"
+
+
