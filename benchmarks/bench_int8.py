@@ -6,7 +6,7 @@ Not a test: a benchmark to run by hand on an otherwise idle machine::
 
 It builds the package's MobileNet v1 and keras.applications' ``MobileNet`` (same
 alpha, same input; untrained, latency does not depend on the weights), converts both
-the same way (``export.tflite.to_float32`` and ``to_int8``: full INT8, per-channel
+the same way (``export.convert.to_float32`` and ``to_int8``: full INT8, per-channel
 weights, uint8 I/O, calibrated on the same 100 bundled digits images) and times every
 file with ``export.latency.measure`` (LiteRT, XNNPACK, warm-up, median of many runs).
 Rounds alternate between the four files (in reverse order every other round), so a
@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from export import latency, tflite  # noqa: E402  (first: quiets TensorFlow's start-up lines)
+from export import convert, latency  # noqa: E402  (first: quiets TensorFlow's start-up lines)
 from tfresnet import cli, data, get_model  # noqa: E402
 
 import tf_keras as keras  # noqa: E402
@@ -55,7 +55,7 @@ def build_parser():
 
 def convert_pair(model, calibration):
     """(float32 bytes, INT8 bytes) of one Keras model."""
-    return tflite.to_float32(model), tflite.to_int8(model, calibration, io="uint8")
+    return convert.to_float32(model), convert.to_int8(model, calibration, io="uint8")
 
 
 def main(argv=None):
@@ -79,7 +79,7 @@ def main(argv=None):
     files = {"ours float32": ours_f32, "ours INT8": ours_int8,
              "keras.applications float32": theirs_f32, "keras.applications INT8": theirs_int8}
     for name, model_bytes in files.items():
-        bad = tflite.non_integer_ops(model_bytes) if "INT8" in name else []
+        bad = convert.non_integer_ops(model_bytes) if "INT8" in name else []
         if bad:
             raise RuntimeError(f"{name} is not full-integer: {bad}")
     def progress(i, results):

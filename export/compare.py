@@ -1,7 +1,7 @@
 """Compare models side by side: parameters, MACs, TFLite size, latency and accuracy.
 
 For every model of a grid the report gives parameters and multiply-adds
-(``tfresnet.profile``), the float32 and INT8 TFLite file sizes (``export.tflite``),
+(``tfresnet.profile``), the float32 and INT8 TFLite file sizes (``export.convert``),
 float32 and INT8 latency in the LiteRT interpreter with XNNPACK at each thread count
 (``export.latency``: warm-up, then median and p90 of many runs), the effective
 multiply-adds per second, and accuracy where it is known. Next to each figure that a
@@ -268,16 +268,16 @@ def _calibration(settings: Settings, side: int, split):
 
 
 def _accuracy(tflite: bytes, images, labels) -> float:
-    from export.tflite import Runner
+    from export.convert import Runner
     probabilities = Runner(tflite, threads=2).predict(images)
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
 
 
 def export_model(model, calibration, int8: bool) -> dict:
-    """``{"float32": bytes, "int8": bytes or None}`` via export.tflite."""
-    from export import tflite
-    return {"float32": tflite.to_float32(model),
-            "int8": tflite.to_int8(model, calibration) if int8 else None}
+    """``{"float32": bytes, "int8": bytes or None}`` via export.convert."""
+    from export import convert
+    return {"float32": convert.to_float32(model),
+            "int8": convert.to_int8(model, calibration) if int8 else None}
 
 
 def time_files(files: dict, settings: Settings) -> dict:

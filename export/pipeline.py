@@ -7,7 +7,7 @@ anything is trained or written; :func:`export` runs the plan:
    here on the data (default: the bundled digits, a few epochs, said on the terminal);
 2. quantization-aware fine-tuning (``export.quantize.quantize_model`` inside the
    strategy's scope, trained with ``tfresnet.train.fit``);
-3. conversions (``export.tflite``): QAT -> full INT8, and the baselines float32 and
+3. conversions (``export.convert``): QAT -> full INT8, and the baselines float32 and
    post-training INT8 from the same calibration images; metadata embedded
    (``export.metadata``);
 4. evaluation on the held-out data (float Keras, QAT Keras and the three files; top-1
@@ -27,10 +27,11 @@ import os
 import numpy as np
 
 from export import quantize
-from export.tflite import (CALIBRATION_IMAGES, IO_TYPES, PROG, Runner, TensorInfo,
-                           io_tensors, to_float32, to_int8)
+from export.convert import (CALIBRATION_IMAGES, IO_TYPES, Runner, TensorInfo, io_tensors,
+                            to_float32, to_int8)
 from tfresnet import data
 
+PROG = "python -m export.tflite"
 DEFAULT_MODEL = "mobilenet_v1"
 DEFAULT_EPOCHS = 4          # float training on the bundled digits when no --checkpoint
 DEFAULT_QAT_EPOCHS = 1

@@ -104,7 +104,7 @@ def quantize_model(model: keras.Model) -> keras.Model:
     """The QAT version of ``model``: fake-quantized weights and activations, pinned input.
 
     The weights are those of ``model``; train it further (a few epochs at a small
-    learning rate) before converting it with ``export.tflite.to_int8``.
+    learning rate) before converting it with ``export.convert.to_int8``.
 
     Args:
       model: a functional tf_keras model (any registry model with ``int8`` True).

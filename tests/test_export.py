@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import mediapipe_env
-from export import metadata, tflite
+from export import convert, metadata, tflite
 from tfresnet import cli, data, train
 
 PROG = tflite.PROG
@@ -87,12 +87,12 @@ def test_export_writes_every_file(exported):
 def test_int8_file_is_full_integer_with_raw_pixel_input(exported):
     out, _ = exported
     model_bytes = (out / f"{TINY_STEM}_int8.tflite").read_bytes()
-    assert tflite.non_integer_ops(model_bytes) == []
-    io = tflite.io_tensors(model_bytes)
+    assert convert.non_integer_ops(model_bytes) == []
+    io = convert.io_tensors(model_bytes)
     assert (io["input"].dtype, io["input"].shape) == ("uint8", (1, 64, 64, 3))
     assert (io["input"].scale, io["input"].zero_point) == (1 / 128, 128)
     assert io["output"].dtype == "uint8"
-    ops = {op.name for op in tflite.graph_ops(model_bytes)}
+    ops = {op.name for op in convert.graph_ops(model_bytes)}
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} <= ops
 
 
@@ -120,7 +120,7 @@ def test_accuracies_are_learned_and_int8_agrees_with_qat(exported):
     assert results["held_out_images"] == 359  # 20% of each digit class
     # The figure is real: recompute it from the file with the runner.
     images, labels = data.as_numpy(data.load("digits", image_size=64).val)
-    probs = tflite.Runner(out / f"{TINY_STEM}_int8.tflite").predict(images)
+    probs = convert.Runner(out / f"{TINY_STEM}_int8.tflite").predict(images)
     accuracy = float(np.mean(probs.argmax(-1) == labels))
     assert accuracy == pytest.approx(rows["QAT INT8 TFLite"]["accuracy"])
     saved = json.loads((out / f"{TINY_STEM}_results.json").read_text())
@@ -164,7 +164,7 @@ def test_mediapipe_reads_the_exported_files(exported, tmp_path):
         Image.fromarray(image).save(paths[-1])
     for kind in ("int8", "float32"):
         model_path = out / f"{TINY_STEM}_{kind}.tflite"
-        ours = tflite.Runner(model_path).predict(images).argmax(-1)
+        ours = convert.Runner(model_path).predict(images).argmax(-1)
         results = mediapipe_env.classify(python, model_path, paths)
         assert [r["top1"]["index"] for r in results] == list(ours), kind
         assert [r["top1"]["category_name"] for r in results] == [str(i) for i in ours]
@@ -182,10 +182,10 @@ def test_checkpoint_io_float32_merges_into_manifest(exported, resnet_run, tmp_pa
     assert results["model"] == "resnet20" and results["float_epochs"] is None
     int8_file = "resnet20_32_int8_io_float32.tflite"
     model_bytes = (out / int8_file).read_bytes()
-    assert tflite.non_integer_ops(model_bytes) == []  # QUANTIZE/DEQUANTIZE only at the ends
-    io = tflite.io_tensors(model_bytes)
+    assert convert.non_integer_ops(model_bytes) == []  # QUANTIZE/DEQUANTIZE only at the ends
+    io = convert.io_tensors(model_bytes)
     assert io["input"].dtype == io["output"].dtype == "float32"
-    names = [op.name for op in tflite.graph_ops(model_bytes)]
+    names = [op.name for op in convert.graph_ops(model_bytes)]
     assert names[0] == "QUANTIZE" and names[-1] == "DEQUANTIZE"
     assert "PAD" in names  # the option A shortcuts
     manifest = json.loads((out / "models.json").read_text())
@@ -200,11 +200,11 @@ def test_checkpoint_io_int8(resnet_run, tmp_path):
                              "1", "--calibration", "64", "--out", str(tmp_path)])
     assert code == 0
     model_bytes = (tmp_path / "resnet20_32_int8_io_int8.tflite").read_bytes()
-    io = tflite.io_tensors(model_bytes)
+    io = convert.io_tensors(model_bytes)
     assert (io["input"].dtype, io["input"].scale, io["input"].zero_point) == \
         ("int8", 1 / 128, 0)
     assert io["output"].dtype == "int8"
-    assert tflite.non_integer_ops(model_bytes) == []
+    assert convert.non_integer_ops(model_bytes) == []
     assert results["agreement_int8_vs_qat_keras"] >= 0.99
 
 

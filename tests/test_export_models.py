@@ -14,7 +14,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import tfresnet
-from export import quantize, tflite
+from export import convert, quantize
 from tfresnet import data
 
 BATCH = 8
@@ -70,20 +70,20 @@ def test_qat_int8_export(name):
     assert one_training_step(qat, images, labels) == []
     assert quantize.input_range(qat) == (-1.0, 127 / 128)
 
-    model_bytes = tflite.to_int8(qat, images)
-    assert tflite.non_integer_ops(model_bytes) == []
-    io = tflite.io_tensors(model_bytes)
+    model_bytes = convert.to_int8(qat, images)
+    assert convert.non_integer_ops(model_bytes) == []
+    io = convert.io_tensors(model_bytes)
     assert (io["input"].dtype, io["input"].scale, io["input"].zero_point) == \
         ("uint8", 1 / 128, 128)
     assert io["output"].dtype == "uint8" and io["output"].shape == (1, CLASSES)
-    ops = tflite.graph_ops(model_bytes)
+    ops = convert.graph_ops(model_bytes)
     # No requantization inside: the only QUANTIZE ops are the uint8 <-> int8 ends.
     inner = [op for op in ops if op.name == "QUANTIZE"
              and op.inputs[0].name != io["input"].name
              and op.outputs[0].name != io["output"].name]
     assert inner == []
     # Raw pixel bytes in, the QAT model's probabilities (on normalized pixels) out.
-    probs = tflite.Runner(model_bytes).predict(images)
+    probs = convert.Runner(model_bytes).predict(images)
     expected = qat(data.normalize(images), training=False).numpy()
     diff = np.abs(probs - expected)
     assert diff.max() <= MAX_PROB_DIFF and diff.mean() <= MEAN_PROB_DIFF, \
@@ -98,7 +98,7 @@ def test_channel_pad_is_one_int8_pad_sharing_its_input_quantization():
     pads = [layer for layer in model.layers if isinstance(layer, tfresnet.layers.ChannelPad)]
     qat = quantize.quantize_model(model)
     images = np.random.default_rng(1).integers(0, 256, (4, side, side, 3), dtype=np.uint8)
-    ops = tflite.graph_ops(tflite.to_int8(qat, images))
+    ops = convert.graph_ops(convert.to_int8(qat, images))
     channel_pads = [op for op in ops if op.name == "PAD"
                     and op.outputs[0].shape[-1] > op.inputs[0].shape[-1]]
     assert len(channel_pads) == len(pads) == 2
