@@ -23,7 +23,7 @@ import tf_keras as keras
 
 from tfresnet import _common
 from tfresnet.layers import LocalResponseNormalization
-from tfresnet.registry import register
+from tfresnet.modelinfo import register
 
 # One row per conv: (filters, kernel, stride, groups, max-pool after).
 ALEXNET_2012 = (

@@ -24,7 +24,7 @@ import math
 import tf_keras as keras
 
 from tfresnet import _common
-from tfresnet.registry import register
+from tfresnet.modelinfo import register
 
 # One row per layer of the paper's Table 1: (kind, stride, output channels at alpha 1).
 # A "dws" row is a depthwise-separable block: 3x3 depthwise at that stride, 1x1 pointwise.

@@ -25,7 +25,7 @@ import tf_keras as keras
 
 from tfresnet import _common
 from tfresnet.layers import ChannelPad
-from tfresnet.registry import register
+from tfresnet.modelinfo import register
 
 BN_EPSILON = 1.001e-5  # keras.applications' value, so its weights give equal outputs
 BN_MOMENTUM = 0.9
