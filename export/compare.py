@@ -50,7 +50,7 @@ import time
 import numpy as np
 
 from export import latency as latency_lib
-from tfresnet import cli, published
+from tfresnet import checkpoint, cli, published
 from tfresnet.mobilenet import alpha_text
 from tfresnet.registry import list_models, model_info
 
@@ -186,11 +186,10 @@ def checkpoint_config(path: str) -> tuple[Config, dict]:
 
 
 def _check_checkpoint(path: str):
-    ok = (os.path.isfile(path) and path.endswith(".keras")) or os.path.isfile(
-        os.path.join(path, "model.keras"))
-    if not ok:
-        raise cli.UsageError(f"no training run at {path!r} (expected a run dir with "
-                             f"model.keras, or a .keras file). Received: --checkpoint {path}")
+    try:
+        checkpoint.locate(path)
+    except ValueError as err:
+        raise cli.UsageError(f"--checkpoint: {err}") from None
 
 
 # --------------------------------------------------------------------------------------

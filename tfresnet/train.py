@@ -48,7 +48,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfresnet import cli, data, layers as _layers, recipes, registry  # noqa: F401
+from tfresnet import checkpoint, cli, data, layers as _layers, recipes, registry  # noqa: F401
 
 STRATEGIES = ("mirrored", "multiworker", "one", "default")
 RUN_FILES = ("config.json", "labels.txt", "history.csv", "best.keras", "model.keras")
@@ -815,39 +815,26 @@ def _version() -> str:
 
 # ----------------------------------------------------------------------------- load_run
 
-
 def load_run(path):
     """Loads a trained model with its configuration and labels.
 
+    The model is read with :func:`tfresnet.checkpoint.load_model`: no code stored in
+    the file runs, whatever its name or format.
+
     Args:
-      path: a run directory (with model.keras, config.json, labels.txt) or a .keras
-        file (its folder's config.json and labels.txt are read when present).
+      path: a run directory (with model.keras, config.json, labels.txt) or a model file
+        (``.keras``, or ``.h5``/``.hdf5``; its folder's config.json and labels.txt are
+        read when present).
 
     Returns:
       (keras.Model, config dict, list of labels).
 
     Raises:
-      ValueError: for a missing path or file, or a file that is not a readable model.
+      ValueError: for a missing path or file, a file that is not a readable model, or a
+        model that could run code when loaded.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        folder, model_path = path, os.path.join(path, "model.keras")
-        if not os.path.isfile(model_path):
-            raise ValueError(f"{path!r} is not a finished run directory: it has no "
-                             f"model.keras")
-    elif os.path.isfile(path):
-        if not path.endswith(".keras"):
-            raise ValueError(f"expected a run directory or a .keras file. "
-                             f"Received: path={path!r}")
-        folder, model_path = os.path.dirname(path) or ".", path
-    else:
-        raise ValueError(f"no such run directory or .keras file: {path!r}")
-    try:
-        model = keras.models.load_model(model_path, compile=False)
-    except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
-        text = " ".join(str(err).split())[:200] or type(err).__name__
-        raise ValueError(f"cannot load {model_path!r}: not a readable .keras model "
-                         f"({text})") from None
+    folder, model_path = checkpoint.locate(path)
+    model = checkpoint.load_model(model_path)
     config, labels = {}, []
     config_path = os.path.join(folder, "config.json")
     if os.path.isfile(config_path):
