@@ -29,6 +29,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from tfresnet import _quiet
+
 MEAN = 128.0
 STD = 128.0
 
@@ -356,10 +358,11 @@ def _first_line(err):
 
 def _load_tfds(spec, size, data_dir, manual_dir, val_fraction):
     """A tensorflow-datasets data set, prepared offline or already prepared."""
-    builder = _tfds_builder(spec, data_dir)
-    if not builder.is_prepared():
-        _prepare_offline(builder, spec, manual_dir)
-    info = builder.info
+    with _quiet.absl_warnings_hidden():  # "Variant folder ... has no dataset_info.json"
+        builder = _tfds_builder(spec, data_dir)
+        if not builder.is_prepared():
+            _prepare_offline(builder, spec, manual_dir)
+        info = builder.info
     if not info.supervised_keys:
         raise ValueError(f"{spec!r} has no (image, label) supervised keys")
     image_key, label_key = info.supervised_keys[:2]
