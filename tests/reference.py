@@ -65,6 +65,7 @@ FIGURES = (
     Figures("resnet56", {}, 853_018, 4_064, _CIFAR.format("0.85M")),
     Figures("resnet110", {}, 1_727_962, 8_096, _CIFAR.format("1.7M")),
     Figures("resnet20b", {}, 272_474, 1_568, "REFERENCE.md, CIFAR ResNet-20 option B"),
+    Figures("resnet20c", {}, 283_962, 2_048, "REFERENCE.md, CIFAR ResNet-20 option C"),
     Figures("resnet18", {}, 11_689_512, 9_600, "torchvision resnet18", 1.8e9, _TABLE1),
     Figures("resnet34", {}, 21_797_672, 17_024, "torchvision resnet34", 3.6e9, _TABLE1),
     Figures("resnet50", {}, 25_557_032, 53_120, "torchvision resnet50", 3.8e9, _TABLE1),
@@ -85,6 +86,16 @@ KERAS_APPLICATIONS_TOTALS = {
     ("MobileNet", 0.75): 2_601_976,
     ("MobileNet", 0.5): 1_342_536,
     ("MobileNet", 0.25): 475_544,
+}
+
+# MobileNet paper Tables 4 and 5 (REFERENCE.md): (registry model, alpha) -> (million
+# mult-adds at 224, million parameters as printed, top-1 %). Printed rounded: MACs to
+# whole millions, parameters to 0.1M.
+MOBILENET_ABLATIONS = {
+    ("mobilenet_v1_conv", 1.0): (4866, 29.3, 71.7),   # Table 4, Conv MobileNet
+    ("mobilenet_v1", 1.0): (569, 4.2, 70.6),          # Table 4, MobileNet
+    ("mobilenet_v1", 0.75): (325, 2.6, 68.4),         # Table 5, 0.75 MobileNet
+    ("mobilenet_v1_shallow", 1.0): (307, 2.9, 65.3),  # Table 5, Shallow MobileNet
 }
 
 # The tolerance REFERENCE.md and the issue give for MACs.

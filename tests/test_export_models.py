@@ -34,7 +34,7 @@ def small_model(name):
     side = info.small_side
     keras.utils.set_random_seed(SEED)  # the same weights every run
     shape = {"res": side} if "res" in info.extra_args else {"input_shape": (side, side, 3)}
-    return tfresnet.get_model(name, classes=CLASSES, **shape), side
+    return tfresnet.get_model(name, classes=CLASSES, **shape, **info.small_kwargs), side
 
 
 def one_training_step(qat, images, labels):

@@ -48,7 +48,8 @@ def small_model(name):
     """The registry model at its small input side with 10 classes (built once)."""
     info = tfresnet.model_info(name)
     side = info.small_side
-    return tfresnet.get_model(name, input_shape=(side, side, info.input_shape[2]), classes=10)
+    return tfresnet.get_model(name, input_shape=(side, side, info.input_shape[2]), classes=10,
+                              **info.small_kwargs)
 
 
 # --- published figures ------------------------------------------------------------------
@@ -76,6 +77,64 @@ def test_published_params_and_macs(fig):
 
 def test_every_published_model_is_registered():
     assert {f.model for f in reference.FIGURES} <= set(MODELS)
+
+
+@pytest.mark.parametrize("model, alpha", sorted(reference.MOBILENET_ABLATIONS))
+def test_mobilenet_ablations_against_tables_4_and_5(model, alpha):
+    """Conv MobileNet (separable=False) and Shallow MobileNet (shallow=True) at 224:
+    the profiler's MACs and trainable parameters round to the paper's printed figures."""
+    mmacs, mparams, _ = reference.MOBILENET_ABLATIONS[(model, alpha)]
+    result = profile(tfresnet.get_model(model, alpha=alpha, res=224), print_table=False)
+    assert abs(result.macs / 1e6 - mmacs) <= max(0.5, reference.MACS_TOLERANCE * mmacs), \
+        (model, result.macs)
+    assert round(result.trainable / 1e6, 1) == mparams, (model, result.trainable)
+
+
+def test_mobilenet_ablation_options_are_the_paper_networks():
+    """separable=False swaps each separable block for one full 3x3 conv; shallow=True
+    drops exactly the five 14x14x512 blocks; thinner and shallower cost about the same."""
+    full = tfresnet.mobilenet_v1(separable=False, res=32, classes=10)
+    kinds = [type(layer) for layer in full.layers]
+    assert keras.layers.DepthwiseConv2D not in kinds
+    assert sum(k is keras.layers.Conv2D for k in kinds) == 14
+    shallow = tfresnet.mobilenet_v1(shallow=True, res=224)
+    assert not any(layer.name.startswith(f"conv_dw_{i}_") for layer in shallow.layers
+                   for i in range(7, 12))
+    assert [layer.output_shape[1:] for layer in shallow.layers
+            if layer.name == "conv_pw_6_relu"] == [(14, 14, 512)]
+    assert tfresnet.model_info("mobilenet_v1_conv").builder(res=32).name == \
+        "mobilenet_v1_conv_1.0_32"
+    with pytest.raises(ValueError, match="separable must be True or False. Received: "
+                                         "separable='no'"):
+        tfresnet.mobilenet_v1(separable="no")
+    with pytest.raises(ValueError, match="weights exist for the separable, full-depth"):
+        tfresnet.mobilenet_v1(shallow=True, weights="imagenet")
+
+
+def test_option_c_counts_by_arithmetic():
+    """ResNet-20 option C = option A + a 1x1 projection and BN on each of the 9 shortcuts
+    (paper Table 3's C); B projects only the 2 that change shape. From the CIFAR table:
+    3 stages of 3 blocks, 16/32/64 filters."""
+    a = next(f for f in reference.FIGURES if f.model == "resnet20")
+    c = next(f for f in reference.FIGURES if f.model == "resnet20c")
+    b = next(f for f in reference.FIGURES if f.model == "resnet20b")
+    blocks = [(cin, cout) for i, cout in enumerate((16, 32, 64))
+              for cin in ([16 if i == 0 else cout // 2] + [cout] * 2)]
+    assert len(blocks) == 9
+    projection = sum(cin * cout + 2 * cout for cin, cout in blocks)  # kernel, gamma, beta
+    moving = sum(2 * cout for _, cout in blocks)                     # mean, variance
+    assert (a.trainable + projection, a.non_trainable + moving) == (283_962, 2_048)
+    assert (c.trainable, c.non_trainable) == (283_962, 2_048)
+    changed = [(cin, cout) for cin, cout in blocks if cin != cout]
+    assert b.trainable == a.trainable + sum(cin * cout + 2 * cout for cin, cout in changed)
+    counts = [profile(tfresnet.resnet_cifar(20, shortcut=s), print_table=False).params
+              for s in "ABC"]
+    assert counts[0] < counts[1] < counts[2]
+    adds = [layer for layer in tfresnet.resnet20c().layers
+            if isinstance(layer, keras.layers.Add)]
+    assert len(adds) == 9
+    assert all(isinstance(layer.input[0]._keras_history.layer, keras.layers.BatchNormalization)
+               for layer in adds)
 
 
 PLAIN_TWINS = {name: "resnet" + name[len("plain"):]

@@ -242,7 +242,8 @@ def test_cli_input_size_and_classes(capsys):
     (["mobilenet_v1", "--res", "100"], "Received: res=100"),
     (["mobilenet_v1", "--alpha", "-1"], "Received: alpha=-1.0"),
     (["mobilenet_v1", "--alpha", "x"], "argument --alpha: invalid float value: 'x'"),
-    (["resnet20", "--alpha", "0.5"], "--alpha applies only to mobilenet_v1, not resnet20"),
+    (["resnet20", "--alpha", "0.5"], "--alpha applies only to mobilenet_v1, "
+                                     "mobilenet_v1_conv, mobilenet_v1_shallow, not resnet20"),
     (["resnet50", "--input-size", "31"], "Received: input_shape=(31, 31, 3)"),
     (["alexnet", "--classes", "0"], "Received: classes=0"),
     (["resnet20", "--json", "/nonexistent-folder/x.json"], "Received: --json"),

@@ -15,9 +15,9 @@ import_tensorflow_quietly()
 
 from tfresnet.registry import ModelInfo, get_model, list_models, model_info, register
 from tfresnet.resnet import (plain20, plain32, plain44, plain56, plain110, resnet18,
-                             resnet20, resnet20b, resnet32, resnet34, resnet44, resnet50,
-                             resnet56, resnet101, resnet110, resnet152, resnet_cifar)
-from tfresnet.mobilenet import mobilenet_v1
+                             resnet20, resnet20b, resnet20c, resnet32, resnet34, resnet44,
+                             resnet50, resnet56, resnet101, resnet110, resnet152, resnet_cifar)
+from tfresnet.mobilenet import mobilenet_v1, mobilenet_v1_conv, mobilenet_v1_shallow
 from tfresnet.alexnet import alexnet, alexnet_bn, alexnet_owt
 
 __version__ = "0.1.0"

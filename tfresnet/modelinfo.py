@@ -29,6 +29,8 @@ class ModelInfo:
       int8: True when the model converts to a full-integer TFLite model.
       int8_note: why not, when ``int8`` is False.
       extra_args: extra builder keywords (e.g. ``alpha``) the CLIs may pass.
+      small_kwargs: builder keywords of the small model that fast tests build (e.g.
+        ``{"alpha": 0.25}`` where the default width has tens of millions of weights).
     """
 
     name: str
@@ -42,11 +44,12 @@ class ModelInfo:
     int8: bool = True
     int8_note: str = ""
     extra_args: tuple[str, ...] = ()
+    small_kwargs: dict = dataclasses.field(default_factory=dict, hash=False, compare=False)
 
 
 def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
              small_side: int, recipe: str, int8: bool = True, int8_note: str = "",
-             extra_args: tuple[str, ...] = ()):
+             extra_args: tuple[str, ...] = (), small_kwargs: dict | None = None):
     """Decorator that adds a builder to the registry under ``name``.
 
     Raises:
@@ -62,7 +65,8 @@ def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
         _REGISTRY[name] = ModelInfo(
             name=name, builder=builder, family=family, paper=paper,
             input_shape=tuple(input_shape), min_side=min_side, small_side=small_side,
-            recipe=recipe, int8=int8, int8_note=int8_note, extra_args=tuple(extra_args))
+            recipe=recipe, int8=int8, int8_note=int8_note, extra_args=tuple(extra_args),
+            small_kwargs=dict(small_kwargs or {}))
         return builder
 
     return decorate

@@ -36,6 +36,8 @@ PARAMS = {
                                           f"option A, 10 classes")
        for d, (t, n, m) in _CIFAR_PARAMS.items()},
     ("resnet20b", None, None): (272_474, 1_568, "Keras count of CIFAR ResNet-20 option B"),
+    ("resnet20c", None, None): (283_962, 2_048, "Keras count of CIFAR ResNet-20 option C "
+                                                "(a 1x1 projection + BN on every shortcut)"),
     ("resnet18", None, None): (11_689_512, 9_600, "torchvision resnet18"),
     ("resnet34", None, None): (21_797_672, 17_024, "torchvision resnet34"),
     ("resnet50", None, None): (25_557_032, 53_120, "torchvision resnet50"),
@@ -72,6 +74,22 @@ MACS = {
                                 "MobileNet paper Table 9 (AlexNet; BN adds no MACs)"),
 }
 
+# Parameter counts the MobileNet paper prints in millions with one decimal (Tables 4, 5):
+# the Keras trainable count must round to them (BN moving statistics are not weights).
+# (model, alpha, side) -> (parameters, unit of the last printed digit, source)
+PRINTED_PARAMS = {
+    ("mobilenet_v1", 1.0, None): (4.2e6, 1e5, "MobileNet paper Table 4"),
+    ("mobilenet_v1_conv", 1.0, None): (29.3e6, 1e5, "MobileNet paper Table 4 (Conv MobileNet)"),
+    ("mobilenet_v1", 0.75, None): (2.6e6, 1e5, "MobileNet paper Table 5 (0.75 MobileNet)"),
+    ("mobilenet_v1_shallow", 1.0, None): (2.9e6, 1e5,
+                                          "MobileNet paper Table 5 (Shallow MobileNet)"),
+}
+MACS.update({
+    ("mobilenet_v1_conv", 1.0, 224): (4866e6, 1e6, "MobileNet paper Table 4 (Conv MobileNet)"),
+    ("mobilenet_v1_shallow", 1.0, 224): (307e6, 1e6,
+                                         "MobileNet paper Table 5 (Shallow MobileNet)"),
+})
+
 TOLERANCE = 0.01  # REFERENCE.md: counts agree with the published ones within 1%
 
 
@@ -99,6 +117,8 @@ TOP1 = {
     ("mobilenet_v1", 1.0, 192): (69.1, "ImageNet", "MobileNet paper Table 7"),
     ("mobilenet_v1", 1.0, 160): (67.2, "ImageNet", "MobileNet paper Table 7"),
     ("mobilenet_v1", 1.0, 128): (64.4, "ImageNet", "MobileNet paper Table 7"),
+    ("mobilenet_v1_conv", 1.0, 224): (71.7, "ImageNet", "MobileNet paper Table 4"),
+    ("mobilenet_v1_shallow", 1.0, 224): (65.3, "ImageNet", "MobileNet paper Table 5"),
     ("resnet50", None, 224): (76.3, "ImageNet", "TFMOT QAT guide, ResNet v1 50 float"),
     ("alexnet", None, 227): (57.2, "ImageNet", "MobileNet paper Table 9"),
     **{(f"resnet{d}", None, 32): (round(100 - e, 2), "CIFAR-10",

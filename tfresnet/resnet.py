@@ -12,9 +12,11 @@ as the paper's Torch code does.
 
 CIFAR-10 networks (paper Sec. 4.2): depth 6n+2; a 3x3 conv of 16 filters, three stages
 of n basic blocks with 16/32/64 filters on 32x32/16x16/8x8 maps, global average pooling
-and a 10-way FC. ``shortcut="A"`` (the paper's choice) subsamples and appends zero
-channels, parameter-free; ``shortcut="B"`` projects with a 1x1 conv + BN. The ``plain``
-twins drop every shortcut (paper Fig. 3 middle, Fig. 6 left).
+and a 10-way FC. Shortcut options (paper Sec. 3.3 and Table 3), in ``SHORTCUTS``:
+"A" (the paper's CIFAR choice) subsamples and appends zero channels where the shape
+changes, parameter-free; "B" projects with a 1x1 conv + BN where the shape changes;
+"C" projects every shortcut, identity ones too. The ``plain`` twins drop every
+shortcut (paper Fig. 3 middle, Fig. 6 left).
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ IMAGENET_SPECS = {
 IMAGENET_FILTERS = (64, 128, 256, 512)
 CIFAR_FILTERS = (16, 32, 64)
 EXPANSION = 4
-SHORTCUTS = ("A", "B")
+# shortcut option: what a block's shortcut is (paper Sec. 3.3, Table 3).
+SHORTCUTS = {
+    "A": "identity; zero-padding (parameter-free) where the shape changes",
+    "B": "identity; 1x1 projection + BN where the shape changes",
+    "C": "1x1 projection + BN on every shortcut",
+}
 KERAS_APPLICATIONS_DEPTHS = (50, 101, 152)  # depths with keras.applications weights
 
 
@@ -62,10 +69,10 @@ def conv_bn(x, filters, kernel, stride, name, relu=True):
 
 
 def shortcut(x, filters, stride, kind, name):
-    """The identity, or where the shape changes option A (pad) or B (project)."""
-    if stride == 1 and x.shape[-1] == filters:
+    """The shortcut of option ``kind`` (see ``SHORTCUTS``): identity, pad or project."""
+    if stride == 1 and x.shape[-1] == filters and kind != "C":
         return x
-    if kind == "B":
+    if kind in ("B", "C"):
         return conv_bn(x, filters, 1, stride, f"{name}_0", relu=False)
     if stride > 1:
         x = keras.layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_subsample")(x)
@@ -130,7 +137,9 @@ def resnet_cifar(depth=20, *, shortcut="A", plain=False, input_shape=None, class
 
     Args:
       depth: 6n+2 weighted layers, n >= 1 (20, 32, 44, 56, 110, 1202 in the paper).
-      shortcut: "A" (zero-padding, parameter-free) or "B" (1x1 projection).
+      shortcut: "A" (zero-padding where the shape changes, parameter-free), "B"
+        (1x1 projection + BN where the shape changes) or "C" (a 1x1 projection + BN on
+        every shortcut); the paper's Table 3 options.
       plain: True for the plain twin without any shortcut.
       input_shape, classes, include_top, pooling, weights, name: as every builder.
     """
@@ -138,7 +147,8 @@ def resnet_cifar(depth=20, *, shortcut="A", plain=False, input_shape=None, class
         raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...). "
                          f"Received: depth={depth!r}")
     if shortcut not in SHORTCUTS:
-        raise ValueError(f"shortcut must be 'A' (zero-padding) or 'B' (projection). "
+        raise ValueError(f"shortcut must be one of 'A' (zero-padding), 'B' (projection "
+                         f"where the shape changes), 'C' (projection everywhere). "
                          f"Received: shortcut={shortcut!r}")
     shape = _common.validate(input_shape=input_shape, default_shape=(32, 32, 3), min_side=8,
                              classes=classes, include_top=include_top, pooling=pooling,
@@ -150,7 +160,7 @@ def resnet_cifar(depth=20, *, shortcut="A", plain=False, input_shape=None, class
         x = stage(x, basic_block, filters, n, 1 if i == 0 else 2, i + 2,
                   None if plain else shortcut)
     x = _common.head(x, classes=classes, include_top=include_top, pooling=pooling)
-    default = f"plain{depth}" if plain else f"resnet{depth}" + ("" if shortcut == "A" else "b")
+    default = f"plain{depth}" if plain else f"resnet{depth}" + _SUFFIX[shortcut]
     return _common.finish(inputs, x, name=name or default, weights=weights)
 
 
@@ -171,8 +181,11 @@ def _register_imagenet(depth):
     return builder
 
 
+_SUFFIX = {"A": "", "B": "b", "C": "c"}  # registry and model names: resnet20, resnet20b, ...
+
+
 def _register_cifar(depth, plain=False, shortcut_kind="A"):
-    name = f"plain{depth}" if plain else f"resnet{depth}" + ("" if shortcut_kind == "A" else "b")
+    name = f"plain{depth}" if plain else f"resnet{depth}" + _SUFFIX[shortcut_kind]
     what = "plain (no shortcuts)" if plain else f"option {shortcut_kind} shortcuts"
 
     @register(name, family="resnet_cifar", recipe="resnet_cifar",
@@ -196,5 +209,6 @@ resnet18, resnet34, resnet50, resnet101, resnet152 = (
 resnet20, resnet32, resnet44, resnet56, resnet110 = (
     _register_cifar(d) for d in (20, 32, 44, 56, 110))
 resnet20b = _register_cifar(20, shortcut_kind="B")
+resnet20c = _register_cifar(20, shortcut_kind="C")
 plain20, plain32, plain44, plain56, plain110 = (
     _register_cifar(d, plain=True) for d in (20, 32, 44, 56, 110))
