@@ -144,8 +144,8 @@ def batchnorm_table(curves, target):
 
 TARGET_RULES = {
     "common": " (the highest accuracy every run that did not fail reaches: the lowest of "
-              "their best accuracies; the paper's target, its baseline's best, was passed by every BN "
-              "variant, so there the two rules agree)",
+              "their best accuracies; the paper's target, its baseline's best, was passed "
+              "by every BN variant, so there the two rules agree)",
     "baseline": " (the best the no-BN run reached, the paper's rule)",
     "given": " (given with --target)",
 }
