@@ -319,18 +319,3 @@ def test_batchnorm_summary_never_calls_an_effect_shown_when_a_run_failed():
                                         rule, "plain20", 5.0)
     assert "as the paper reports" not in quick and "none is drawn" in quick
 
-
-def test_the_core_package_imports_neither_export_nor_experiments():
-    """Layers: experiments and export are clients of tfresnet, never the reverse."""
-    import ast
-    import pathlib
-    root = pathlib.Path(tfresnet.__file__).parent
-    upward = []
-    for path in sorted(root.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            upward += [f"{path.name}: {n}" for n in names
-                       if n.split(".")[0] in ("export", "experiments", "benchmarks")]
-    assert len(list(root.rglob("*.py"))) > 10
-    assert not upward, upward
