@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import tempfile
@@ -19,6 +20,81 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# ----------------------------------------------------------------------------- flag types
+# argparse ``type=`` helpers: a bad value becomes "argument --flag: <why>. Received: x"
+# (one line, exit 2) before any work, and no CLI writes its own validator.
+
+SEED_MAX = 2 ** 32 - 1
+
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"expected {'an integer' if kind is int else 'a number'}. Received: {text!r}"
+        ) from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number. Received: {text!r}")
+    return value
+
+
+def int_range(low=None, high=None):
+    """``type=``: an integer in [low, high] (either bound may be None)."""
+    def parse(text):
+        value = _number(text, int)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"expected an integer {_bounds(low, high)}. Received: {text}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_range(low=None, high=None, *, low_open=False, high_open=False):
+    """``type=``: a finite number in [low, high] (``low_open``: > low; ``high_open``: < high)."""
+    def parse(text):
+        value = _number(text, float)
+        if ((low is not None and (value < low or (low_open and value == low)))
+                or (high is not None and (value > high or (high_open and value == high)))):
+            raise argparse.ArgumentTypeError(
+                f"expected a number {_bounds(low, high, low_open, high_open)}. "
+                f"Received: {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def _bounds(low, high, low_open=False, high_open=False):
+    if low is not None and high is not None:
+        return (f"{'>' if low_open else '>='} {low:g} and {'<' if high_open else '<='} "
+                f"{high:g}")
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    return f"{'<' if high_open else '<='} {high:g}"
+
+
+def positive_int(high=None):
+    """``type=``: an integer >= 1 (and <= ``high``)."""
+    return int_range(1, high)
+
+
+def seed(text):
+    """``type=``: a seed, an integer from 0 to 2**32 - 1."""
+    value = _number(text, int)
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to 2**32 - 1. Received: {text}")
+    return value
+
+
+def non_empty(text):
+    """``type=``: a non-empty string (a name, a path)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a non-empty value. Received: {text!r}")
+    return text
 
 
 def run(main, argv=None, prog=None):
