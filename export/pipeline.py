@@ -33,6 +33,8 @@ from tfresnet import data
 
 PROG = "python -m export.tflite"
 DEFAULT_MODEL = "mobilenet_v1"
+MAX_EPOCHS = 100_000     # a bound on --epochs and --qat-epochs, far above any real run
+MAX_LR = 100.0
 DEFAULT_EPOCHS = 4          # float training on the bundled digits when no --checkpoint
 DEFAULT_QAT_EPOCHS = 1
 DEFAULT_BATCH_SIZE = 8      # per replica: ~180 steps an epoch on the 1,438 digits
@@ -113,31 +115,31 @@ def build_parser():
             "op INT8, uint8 input = raw RGB bytes), writes float32 and post-training INT8 "
             "baselines, labels.txt, a models.json manifest and a results JSON into --out, "
             "and prints accuracy, agreement, size, latency, params and MACs."))
-    p.add_argument("--model", help=f"registry name (default {DEFAULT_MODEL}, or the "
+    p.add_argument("--model", type=cli.non_empty, help=f"registry name (default {DEFAULT_MODEL}, or the "
                    f"checkpoint's): {', '.join(registry.list_models())}")
-    p.add_argument("--alpha", type=float, help="MobileNet width multiplier > 0 (default "
+    p.add_argument("--alpha", type=cli.float_range(), help="MobileNet width multiplier > 0 (default "
                    "1.0 or the checkpoint's; e.g. 0.75)")
-    p.add_argument("--res", type=int, help="input side: MobileNet a multiple of 32, at "
+    p.add_argument("--res", type=cli.int_range(1), help="input side: MobileNet a multiple of 32, at "
                    "least 32 (default 224); other models at least their minimum side "
                    "(default: the paper's input, or the checkpoint's)")
-    p.add_argument("--checkpoint", help="a tfresnet.train run directory or .keras file; "
+    p.add_argument("--checkpoint", type=cli.non_empty, help="a tfresnet.train run directory or .keras file; "
                    "without it the float model is trained here first")
-    p.add_argument("--dataset", help="'digits' (bundled; the default without a "
+    p.add_argument("--dataset", type=cli.non_empty, help="'digits' (bundled; the default without a "
                    "checkpoint), 'tfds:<name>[/config][:version]' or an image folder; with "
                    "a checkpoint the default is the data it was trained on")
-    p.add_argument("--data-dir", help="tensorflow-datasets folder with prepared data")
-    p.add_argument("--manual-dir", help="folder with a tfds data set's original archives")
-    p.add_argument("--epochs", type=int, help=f"float training epochs without --checkpoint "
+    p.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
+    p.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
+    p.add_argument("--epochs", type=cli.positive_int(MAX_EPOCHS), help=f"float training epochs without --checkpoint "
                    f"(default {DEFAULT_EPOCHS}: enough for the bundled digits; give more "
                    f"for real data, or train with tfresnet.train)")
-    p.add_argument("--qat-epochs", type=int, default=DEFAULT_QAT_EPOCHS,
+    p.add_argument("--qat-epochs", type=cli.positive_int(MAX_EPOCHS), default=DEFAULT_QAT_EPOCHS,
                    help=f"quantization-aware fine-tuning epochs (default {DEFAULT_QAT_EPOCHS})")
-    p.add_argument("--lr", type=float, help="float training learning rate at the global "
+    p.add_argument("--lr", type=cli.float_range(0, MAX_LR, low_open=True), help="float training learning rate at the global "
                    "batch, divided by 10 at 1/2 and 3/4 of the epochs (default: the model "
                    "recipe's rate, e.g. 0.045 for MobileNet's RMSprop)")
-    p.add_argument("--qat-lr", type=float, help=f"QAT learning rate (default "
+    p.add_argument("--qat-lr", type=cli.float_range(0, MAX_LR, low_open=True), help=f"QAT learning rate (default "
                    f"{QAT_LR_FACTOR:g} x the float one)")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    p.add_argument("--batch-size", type=cli.positive_int(), default=DEFAULT_BATCH_SIZE,
                    help=f"images per replica per step, float training and QAT (default "
                    f"{DEFAULT_BATCH_SIZE}: many steps in a few epochs, so BatchNorm's moving "
                    f"statistics settle)")
@@ -149,95 +151,88 @@ def build_parser():
                    help="INT8 model input/output type: uint8 (default; TFLite Task Library "
                    "and MediaPipe; raw RGB bytes in), int8, or float32 (quantize/dequantize "
                    "inside the model)")
-    p.add_argument("--out", default="android_demo_assets",
+    p.add_argument("--out", type=cli.non_empty, default="android_demo_assets",
                    help="output folder (default android_demo_assets)")
-    p.add_argument("--calibration", type=int, default=CALIBRATION_IMAGES,
+    p.add_argument("--calibration", type=cli.positive_int(), default=CALIBRATION_IMAGES,
                    help=f"training images used to calibrate the INT8 conversions (default "
                    f"{CALIBRATION_IMAGES})")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=cli.positive_int(1024), default=1,
                    help="interpreter threads for the latency figures (default 1)")
-    p.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT,
+    p.add_argument("--min-agreement", type=cli.float_range(0, 1), default=MIN_AGREEMENT,
                    help=f"required top-1 agreement of the INT8 model with the QAT Keras "
                    f"model on the held-out data (default {MIN_AGREEMENT:g}); below it "
                    f"nothing is written and the exit status is 1")
     p.add_argument("--strategy", default="mirrored", help="tf.distribute strategy for "
-                   "training: mirrored (default), multiworker, one, default")
-    p.add_argument("--seed", type=int, help="seed of the data split, training "
+                   "training: mirrored (default), one, default (multiworker: train with "
+                   "tfresnet.train, then export with --checkpoint)")
+    p.add_argument("--seed", type=cli.seed, help="seed of the data split, training "
                    "and calibration sample (default 0; with a checkpoint: its seed)")
     return p
 
 
-def _check_number(flag, value, *, low, integer=False, inclusive=True):
-    if value is None:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (value >= low if inclusive else value > low)
-    if integer:
-        ok = ok and float(value).is_integer()
-    if not ok:
-        rule = f"{'an integer' if integer else 'a number'} {'>=' if inclusive else '>'} {low:g}"
-        raise ValueError(f"{flag} must be {rule}. Received: {flag}={value!r}")
-
-
 def _check_flags(args):
-    """The checks that need nothing loaded: numbers and choices."""
+    """The checks across flags (each flag's own range is its argparse ``type``)."""
     from tfresnet import train
 
-    for flag, value in (("--epochs", args.epochs), ("--qat-epochs", args.qat_epochs),
-                        ("--batch-size", args.batch_size), ("--calibration", args.calibration),
-                        ("--threads", args.threads)):
-        _check_number(flag, value, low=1, integer=True)
-    for flag, value in (("--lr", args.lr), ("--qat-lr", args.qat_lr), ("--alpha", args.alpha)):
-        _check_number(flag, value, low=0, inclusive=False)
-    _check_number("--min-agreement", args.min_agreement, low=0)
-    if args.min_agreement > 1:
-        raise ValueError(f"--min-agreement is a fraction between 0 and 1. "
-                         f"Received: --min-agreement={args.min_agreement!r}")
     if args.strategy not in train.STRATEGIES:
         raise ValueError(f"--strategy must be one of {', '.join(train.STRATEGIES)}. "
                          f"Received: --strategy={args.strategy!r}")
+    if args.strategy == "multiworker":
+        raise ValueError("--strategy multiworker is not supported by the export (its "
+                         "collective ops must be set up before TensorFlow starts): train on "
+                         "the cluster with python -m tfresnet.train --strategy multiworker "
+                         "and export the run with --checkpoint. Received: --strategy "
+                         "multiworker")
     if args.checkpoint is not None and args.epochs is not None:
         raise ValueError("--epochs trains a float model; with --checkpoint the model is "
                          "trained already (use --qat-epochs for the fine-tuning)")
 
 
 def _resolve_model(args, config, checkpoint):
-    """(name, ModelInfo, builder kwargs, res) from the flags and the checkpoint's config."""
+    """(name, ModelInfo, builder kwargs, res) from the flags and the checkpoint's config.
+
+    The values are checked by :class:`tfresnet.variant.ModelVariant` (also the memory
+    they need at --batch-size, before anything is allocated).
+    """
     from tfresnet import registry
+    from tfresnet.variant import ModelVariant
 
     registry_model = config.get("model") if config.get("registry") else None
     name = args.model or registry_model or DEFAULT_MODEL
+    if checkpoint is not None and registry_model and args.model and args.model != registry_model:
+        side = checkpoint.input_shape[1]
+        wanted = ModelVariant(args.model, args.alpha, args.res)
+        raise ValueError(f"checkpoint {args.checkpoint!r} is not a {args.model} model: it is a "
+                         f"{registry_model} with {side}x{side} inputs (drop --model to export "
+                         f"it as such). Received: --model={wanted.name}")
     info = registry.model_info(name)
     if not info.int8:
         raise ValueError(f"{name} cannot be exported to full INT8: {info.int8_note}. "
                          f"Received: --model={name}")
     saved = dict(config.get("model_kwargs") or {}) if registry_model == name else {}
-    if args.alpha is not None and "alpha" not in info.extra_args:
-        raise ValueError(f"--alpha applies to mobilenet_v1 only. Received: --model={name}, "
-                         f"--alpha={args.alpha:g}")
     res = args.res if args.res is not None else saved.get("res")
-    if res is None:
-        res = checkpoint.input_shape[1] if checkpoint is not None else info.input_shape[0]
-    if "res" in info.extra_args:
-        if res < 32 or res % 32:
-            raise ValueError(f"--res must be a multiple of 32 and at least 32 for {name} "
-                             f"(the paper uses 224, 192, 160, 128). Received: --res={res}")
-        alpha = args.alpha if args.alpha is not None else saved.get("alpha", 1.0)
-        kwargs = {"alpha": float(alpha), "res": int(res)}
-    else:
-        if res < info.min_side:
-            raise ValueError(f"--res must be at least {info.min_side} for {name}. "
-                             f"Received: --res={res}")
-        kwargs = {}
-    return name, info, kwargs, int(res)
+    if res is None and checkpoint is not None:
+        res = int(checkpoint.input_shape[1])
+    alpha = args.alpha if args.alpha is not None else saved.get("alpha")
+    if alpha is not None and args.alpha is None and "alpha" not in info.extra_args:
+        alpha = None
+    variant = ModelVariant(name, alpha, res)
+    if args.res is None and checkpoint is not None:
+        try:
+            variant.check(classes=2, batch=args.batch_size, flags={"classes": None})
+        except ValueError as err:
+            raise ValueError(f"checkpoint {args.checkpoint!r} ({res}x{res} inputs) cannot be "
+                             f"a {name}: {err}") from None
+    variant.check(classes=2, batch=args.batch_size, flags={"classes": None})
+    kwargs = variant.builder_kwargs()
+    kwargs.pop("input_shape", None)
+    return name, info, kwargs, variant.side
 
 
 def _stem(name, kwargs, res):
-    from tfresnet import mobilenet
+    from tfresnet.variant import ModelVariant
 
-    if "alpha" in kwargs:
-        return f"{name}_{mobilenet.alpha_text(kwargs['alpha'])}_{res}"
-    return f"{name}_{res}"
+    return ModelVariant(name, kwargs.get("alpha"), res).stem
 
 
 def _check_checkpoint(path, model, name, kwargs, res, classes):
@@ -288,6 +283,9 @@ def plan_export(args) -> ExportPlan:
     from tfresnet import cli, train
 
     _check_flags(args)
+    out = cli.check_writable_dir(args.out)  # checked now, created when the files are written
+    if os.path.isdir(args.out):
+        read_manifest(os.path.join(args.out, MANIFEST))
     checkpoint, config, saved_labels = None, {}, []
     if args.checkpoint is not None:
         checkpoint, config, saved_labels = train.load_run(args.checkpoint)
@@ -308,9 +306,6 @@ def plan_export(args) -> ExportPlan:
         shape_kwargs = {} if "res" in kwargs else {"input_shape": (res, res, 3)}
         from tfresnet import registry
         registry.get_model(name, classes=len(labels), **shape_kwargs, **kwargs)  # validates
-    if os.path.isdir(args.out):
-        read_manifest(os.path.join(args.out, MANIFEST))
-    out = cli.check_writable_dir(args.out)
     return ExportPlan(
         name=name, info=info, model_kwargs=kwargs, res=res, stem=_stem(name, kwargs, res),
         split=split, labels=labels, checkpoint=checkpoint, checkpoint_path=args.checkpoint,

@@ -118,8 +118,12 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                   dir=folder)
+    except OSError as err:  # name the user's path, never the temporary file
+        raise UsageError(f"cannot write {path!r}: {err.strerror}") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -145,14 +149,44 @@ def write_text(path, text: str):
 
 
 def check_writable_dir(path) -> str:
-    """Creates ``path`` if needed and checks it can be written; else UsageError."""
+    """Checks that ``path`` is, or can be made, a writable folder; creates nothing.
+
+    The folder is made when the first file is written (:func:`atomic_path`), so bad
+    input found later leaves no empty folder behind.
+
+    Raises:
+      UsageError: naming ``path`` as the user gave it.
+    """
     path = os.fspath(path)
+    if not path:
+        raise UsageError("the output folder is an empty path. Received: ''")
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"output folder {path!r} is a file, not a folder")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create output folder {path!r}: {err.strerror}") from None
-    if not os.access(path, os.W_OK):
-        raise UsageError(f"output folder {path!r} is not writable")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"cannot create output folder {path!r}: {existing!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK) or _pseudo_fs(existing):
+        where = "" if existing == os.path.abspath(path) else f" ({existing!r} is not)"
+        raise UsageError(f"output folder {path!r} is not writable{where}")
     return path
+
+
+def check_writable_file(path) -> str:
+    """Checks that the file ``path`` can be written (its folder: :func:`check_writable_dir`)."""
+    path = os.fspath(path)
+    if not path:
+        raise UsageError("the output file is an empty path. Received: ''")
+    if os.path.isdir(path):
+        raise UsageError(f"output file {path!r} is a folder")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise UsageError(f"output file {path!r} is not writable")
+    check_writable_dir(os.path.dirname(os.path.abspath(path)))
+    return path
+
+
+def _pseudo_fs(path) -> bool:
+    """True under /proc and /sys, which let root 'write' but hold no files."""
+    real = os.path.realpath(path)
+    return any(real == top or real.startswith(top + "/") for top in ("/proc", "/sys"))

@@ -161,12 +161,12 @@ class ModelVariant:
         if weights + activations <= have:
             return
         if weights >= activations:
-            given = [f"{flag['alpha']}={self.alpha:g}"] if self.alpha is not None else []
-            given.append(f"{flag['classes']}={classes}")
+            given = [(flag["alpha"], self.alpha), (flag["classes"], classes)]
             what = "its weights"
         else:
-            given = [f"{flag['res']}={self.side}", f"{flag['batch']}={batch}"]
+            given = [(flag["res"], self.side), (flag["batch"], batch)]
             what = f"{batch} input image(s) of {self.side}x{self.side}x3 and the first layer"
+        given = [f"{name}={value:g}" for name, value in given if name and value is not None]
         raise ValueError(
             f"{self.stem} cannot fit in this machine's memory: {what} alone need at least "
             f"{(weights + activations) / GIB:,.1f} GiB (float32) and the machine has "
