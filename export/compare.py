@@ -53,6 +53,7 @@ from export import latency as latency_lib
 from tfresnet import checkpoint, cli, published
 from tfresnet.mobilenet import alpha_text
 from tfresnet.registry import list_models, model_info
+from tfresnet.variant import ModelVariant
 
 DEFAULT_OUT = os.path.join("reports", "compare")
 FORMATS = ("float32", "int8")
@@ -116,16 +117,6 @@ def _parse_model(text: str) -> tuple[str, int | None]:
     return name, int(side)
 
 
-def _check_side(name: str, side: int, takes_res: bool):
-    info = model_info(name)
-    if side < info.min_side:
-        raise cli.UsageError(f"{name} needs an input side of at least {info.min_side}. "
-                             f"Received: side={side}")
-    if takes_res and side % 32:
-        raise cli.UsageError(f"{name} takes resolutions that are multiples of 32 "
-                             f"(224, 192, 160, 128). Received: res={side}")
-
-
 def make_configs(models, *, alphas=None, resolutions=None) -> list[Config]:
     """The grid: models with a width multiplier get every alpha x res; others one side.
 
@@ -148,11 +139,10 @@ def make_configs(models, *, alphas=None, resolutions=None) -> list[Config]:
         sides = ([side] if side else resolutions if takes_res and resolutions
                  else [info.input_shape[0]])
         for alpha in (alphas or [1.0]) if takes_alpha else [None]:
-            if takes_alpha and (not math.isfinite(alpha) or int(32 * alpha) < 1):
-                raise cli.UsageError(f"alpha must be >= 1/32 (the paper uses 1.0, 0.75, 0.5, "
-                                     f"0.25). Received: alpha={alpha}")
             for s in sides:
-                _check_side(name, s, takes_res)
+                where = "--res" if takes_res and not side else f"{name}@SIDE"
+                ModelVariant(name, alpha, int(s)).check(
+                    classes=1000, flags={"res": where, "batch": None, "classes": None})
                 configs.append(Config(name, None if alpha is None else float(alpha), int(s)))
     if alphas and not takes_any_alpha:
         raise cli.UsageError("--alpha applies to models with a width multiplier "
@@ -998,72 +988,59 @@ def _parser():
         description="Compare models side by side: parameters, MACs, TFLite size, latency "
                     "(LiteRT + XNNPACK) and accuracy, with the published figures beside; "
                     "writes report.md, results.csv, results.json and PNG plots.")
-    p.add_argument("--model", nargs="+", default=[], metavar="NAME[@SIDE]",
+    p.add_argument("--model", nargs="+", type=cli.non_empty, default=[], metavar="NAME[@SIDE]",
                    help=f"registry models ({', '.join(list_models())}); NAME@SIDE sets "
                         f"the input side, e.g. resnet20@16 (default: the paper's)")
-    p.add_argument("--alpha", nargs="+", type=float, metavar="A",
+    p.add_argument("--alpha", nargs="+", type=cli.float_range(), metavar="A",
                    help="MobileNet width multipliers (default 1.0)")
-    p.add_argument("--res", nargs="+", type=int, metavar="R",
+    p.add_argument("--res", nargs="+", type=cli.int_range(), metavar="R",
                    help="MobileNet resolutions, multiples of 32 (default 224)")
-    p.add_argument("--checkpoint", nargs="+", default=[], metavar="RUN",
+    p.add_argument("--checkpoint", nargs="+", type=cli.non_empty, default=[], metavar="RUN",
                    help="training run dirs (or .keras files) to evaluate; accuracy on the "
                         "run's data set (or --dataset)")
     p.add_argument("--quick", action="store_true",
                    help="untrained models, cost only (no accuracy); INT8 calibrated on "
                         "uniform random images, good for size and latency only")
-    p.add_argument("--dataset", help="data set to train each --model briefly on and to "
+    p.add_argument("--dataset", type=cli.non_empty, help="data set to train each --model briefly on and to "
                                      "measure accuracy with: digits, tfds:NAME or a folder")
-    p.add_argument("--epochs", type=int, default=4,
+    p.add_argument("--epochs", type=cli.positive_int(100_000), default=4,
                    help="training epochs with --dataset (default 4: export.tflite's short "
                         "run, the model's recipe with its learning rate divided by 10 at "
                         "1/2 and 3/4 of the run, no augmentation)")
-    p.add_argument("--steps-per-epoch", type=int, help="training steps per epoch (default: "
+    p.add_argument("--steps-per-epoch", type=cli.positive_int(10_000_000), help="training steps per epoch (default: "
                                                         "the whole training split)")
-    p.add_argument("--batch-size", type=int,
+    p.add_argument("--batch-size", type=cli.positive_int(),
                    help="training batch size (default 8, as export.tflite: many steps in a "
                         "few epochs, so BatchNorm's moving statistics settle)")
-    p.add_argument("--eval-images", type=int, default=1000,
+    p.add_argument("--eval-images", type=cli.positive_int(), default=1000,
                    help="validation images to measure accuracy on (default 1000)")
-    p.add_argument("--calibration-images", type=int,
+    p.add_argument("--calibration-images", type=cli.positive_int(),
                    help="images to calibrate INT8 with (default 8 random with --quick, "
                         "else 200 training images)")
-    p.add_argument("--threads", nargs="+", type=int, default=[1, 2], metavar="N",
+    p.add_argument("--threads", nargs="+", type=cli.positive_int(1024), default=[1, 2], metavar="N",
                    help="interpreter thread counts to time (default 1 2)")
-    p.add_argument("--runs", type=int, default=50, help="timed runs per measurement, at "
+    p.add_argument("--runs", type=cli.positive_int(1_000_000), default=50, help="timed runs per measurement, at "
                                                        "least (default 50)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
-    p.add_argument("--min-seconds", type=float, default=1.0,
+    p.add_argument("--warmup", type=cli.int_range(0, 1_000_000), default=10, help="untimed runs first (default 10)")
+    p.add_argument("--min-seconds", type=cli.float_range(0, 3600), default=1.0,
                    help="time each measurement for at least this long (default 1.0)")
-    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
+    p.add_argument("--rounds", type=cli.positive_int(1000), default=DEFAULT_ROUNDS,
                    help="timing passes over all models; each latency is the best round's "
                         "median, so a slow spell of a shared machine does not decide it "
                         f"(default {DEFAULT_ROUNDS})")
-    p.add_argument("--repeat-check", type=int, default=1, metavar="N",
+    p.add_argument("--repeat-check", type=cli.int_range(0, 1000), default=1, metavar="N",
                    help="time the first N models a second time (own rounds, later in each "
                         "pass) and report how far the figures differ (default 1; 0: off)")
-    p.add_argument("--seed", type=int, default=0, help="seed for models, data, calibration")
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed for models, data, calibration")
+    p.add_argument("--out", type=cli.non_empty, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     p.add_argument("--fresh", action="store_true",
                    help="measure every model again instead of reusing stored results")
     return p
 
 
-def _positive(args, names):
-    for name in names:
-        value = getattr(args, name)
-        values = value if isinstance(value, list) else [value]
-        floor = 0 if name in ("warmup", "repeat_check") else 1
-        if value is not None and any(v < floor for v in values):
-            flag = "--" + name.replace("_", "-")
-            raise cli.UsageError(f"{flag} must be >= {floor}. Received: {flag} {value}")
-
-
 def settings_from_args(args) -> Settings:
     """Validates the flags that are not about models; raises UsageError."""
-    _positive(args, ["threads", "runs", "warmup", "epochs", "steps_per_epoch", "batch_size",
-                     "eval_images", "calibration_images", "repeat_check", "rounds"])
-    if args.min_seconds < 0:
-        raise cli.UsageError(f"--min-seconds must be >= 0. Received: {args.min_seconds}")
+    # Each flag's own range is its argparse type; here the checks across flags.
     if not args.model and not args.checkpoint:
         raise cli.UsageError("give --model NAME ... and/or --checkpoint RUN ...")
     if args.quick and (args.dataset or args.checkpoint):
@@ -1074,8 +1051,7 @@ def settings_from_args(args) -> Settings:
                              "briefly and measure accuracy) for --model")
     if len(set(args.threads)) != len(args.threads):
         raise cli.UsageError(f"--threads lists a count twice. Received: {args.threads}")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise cli.UsageError(f"--out {args.out!r} is a file, not a folder")
+    cli.check_writable_dir(args.out)
     calibration = args.calibration_images or (8 if args.quick else 200)
     return Settings(quick=args.quick, threads=tuple(args.threads), runs=args.runs,
                     warmup=args.warmup, min_seconds=args.min_seconds,

@@ -119,7 +119,7 @@ def build_parser():
                    f"checkpoint's): {', '.join(registry.list_models())}")
     p.add_argument("--alpha", type=cli.float_range(), help="MobileNet width multiplier > 0 (default "
                    "1.0 or the checkpoint's; e.g. 0.75)")
-    p.add_argument("--res", type=cli.int_range(1), help="input side: MobileNet a multiple of 32, at "
+    p.add_argument("--res", type=cli.int_range(), help="input side: MobileNet a multiple of 32, at "
                    "least 32 (default 224); other models at least their minimum side "
                    "(default: the paper's input, or the checkpoint's)")
     p.add_argument("--checkpoint", type=cli.non_empty, help="a tfresnet.train run directory or .keras file; "

@@ -45,7 +45,7 @@ def test_presets_hold_the_papers_values():
         recipes.get_recipe("resnet_cifr")
     with pytest.raises(ValueError, match="Unknown recipe field"):
         cifar.replace(learning_rate=1)
-    with pytest.raises(ValueError, match="lr must be a number > 0"):
+    with pytest.raises(ValueError, match="argument --lr: expected a number > 0"):
         cifar.replace(lr=0)
 
 
@@ -268,12 +268,12 @@ BAD_ARGS = {
     "missing folder": (["--dataset", "/no/such/folder"], "no such folder"),
     "empty class folder": (["--dataset", "{empty}"], "has no images"),
     "unknown model": (["--model", "resnet21"], "Unknown model 'resnet21'"),
-    "batch size 0": (["--batch-size", "0"], "batch_size must be a positive integer"),
+    "batch size 0": (["--batch-size", "0"], "argument --batch-size: expected an integer >= 1. Received: 0"),
     "batch above the data": (["--batch-size", "1000"], "larger than the 1438 training"),
-    "non-numeric batch": (["--batch-size", "many"], "invalid int value: 'many'"),
-    "non-numeric lr": (["--lr", "fast"], "invalid float value: 'fast'"),
-    "zero epochs": (["--epochs", "0"], "epochs must be a positive integer"),
-    "negative lr": (["--lr", "-1"], "lr must be a number > 0"),
+    "non-numeric batch": (["--batch-size", "many"], "argument --batch-size: expected an integer. Received: 'many'"),
+    "non-numeric lr": (["--lr", "fast"], "argument --lr: expected a number. Received: 'fast'"),
+    "zero epochs": (["--epochs", "0"], "argument --epochs: expected an integer >= 1 and <= 100000"),
+    "negative lr": (["--lr", "-1"], "argument --lr: expected a number > 0"),
     "alpha on resnet": (["--alpha", "0.5"], "do(es) not apply to 'resnet20'"),
     "image too small": (["--image-size", "4"], "needs images of at least 8x8"),
     "no TF_CONFIG": (["--strategy", "multiworker"], "needs the TF_CONFIG"),

@@ -48,12 +48,16 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from tfresnet.variant import ModelVariant
 from tfresnet import checkpoint, cli, data, layers as _layers, recipes, registry  # noqa: F401
 
 STRATEGIES = ("mirrored", "multiworker", "one", "default")
 RUN_FILES = ("config.json", "labels.txt", "history.csv", "best.keras", "model.keras")
 RUN_DIRS = ("logs", "backup")
 PROG = "python -m tfresnet.train"
+MAX_EPOCHS = 100_000        # bounds on --epochs/--patience and --steps-per-epoch, far above
+MAX_STEPS = 10_000_000      # any real run, so that a typo is refused instead of run
+MAX_LR = 100.0
 # config.json keys that may differ when an interrupted run is resumed.
 _RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version")
 
@@ -673,6 +677,11 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
     replicas = strat.num_replicas_in_sync
     per_replica = batch_size or max(1, recipe.ref_batch // replicas)
     global_batch = per_replica * replicas
+    if name is not None:  # refuse what cannot fit before the data or model is allocated
+        ModelVariant(name, kwargs.get("alpha"), kwargs.get("res") or max(size)).check_memory(
+            classes=2, batch=per_replica,
+            flags={"res": "image_size", "alpha": "alpha", "batch": "batch_size",
+                   "classes": None})
 
     if isinstance(dataset, data.DataSplit):
         split = dataset
@@ -883,40 +892,40 @@ def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(
         prog=PROG, description="Train a registry model under tf.distribute with its paper's "
         "recipe. Rerunning the same command after an interruption resumes at the next epoch.")
-    p.add_argument("--model", default="resnet20", help="registry name (default resnet20): "
+    p.add_argument("--model", type=cli.non_empty, default="resnet20", help="registry name (default resnet20): "
                    + ", ".join(registry.list_models()))
-    p.add_argument("--alpha", type=float, help="MobileNet width multiplier (e.g. 0.75)")
-    p.add_argument("--res", type=int, help="MobileNet input side, a multiple of 32 (e.g. 160)")
-    p.add_argument("--dataset", default="digits", help="'digits' (bundled, default), "
+    p.add_argument("--alpha", type=cli.float_range(), help="MobileNet width multiplier (e.g. 0.75)")
+    p.add_argument("--res", type=cli.int_range(), help="MobileNet input side, a multiple of 32 (e.g. 160)")
+    p.add_argument("--dataset", type=cli.non_empty, default="digits", help="'digits' (bundled, default), "
                    "'tfds:<name>[/config][:version]' or an image folder (one sub-folder a class)")
-    p.add_argument("--data-dir", help="tensorflow-datasets folder with prepared data")
-    p.add_argument("--manual-dir", help="folder with a tfds data set's original archives")
-    p.add_argument("--val-fraction", type=float, default=0.2,
+    p.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
+    p.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
+    p.add_argument("--val-fraction", type=cli.float_range(0, 1, low_open=True, high_open=True), default=0.2,
                    help="share of each class held out for validation (digits, folders)")
-    p.add_argument("--image-size", type=int, help="input side (default: the model's)")
-    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's length)")
-    p.add_argument("--steps-per-epoch", type=int,
+    p.add_argument("--image-size", type=cli.int_range(1), help="input side (default: the model's)")
+    p.add_argument("--epochs", type=cli.positive_int(MAX_EPOCHS), help="epochs (default: the recipe's length)")
+    p.add_argument("--steps-per-epoch", type=cli.positive_int(MAX_STEPS),
                    help="steps per epoch, the data repeating (default: one pass)")
-    p.add_argument("--batch-size", type=int,
+    p.add_argument("--batch-size", type=cli.positive_int(),
                    help="images per replica per step (default: recipe batch / replicas)")
     p.add_argument("--recipe", choices=sorted(recipes.RECIPES),
                    help="training recipe (default: the model's)")
-    p.add_argument("--lr", type=float, help="learning rate at the global batch, used as "
+    p.add_argument("--lr", type=cli.float_range(0, MAX_LR, low_open=True), help="learning rate at the global batch, used as "
                    "given (default: the recipe's, scaled with the global batch)")
     p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, help="override the recipe's")
-    p.add_argument("--momentum", type=float, help="SGD/RMSprop momentum")
-    p.add_argument("--weight-decay", type=float, help="L2 decay on Conv2D/Dense kernels")
-    p.add_argument("--depthwise-weight-decay", type=float,
+    p.add_argument("--momentum", type=cli.float_range(0, 1, high_open=True), help="SGD/RMSprop momentum")
+    p.add_argument("--weight-decay", type=cli.float_range(0, 1), help="L2 decay on Conv2D/Dense kernels")
+    p.add_argument("--depthwise-weight-decay", type=cli.float_range(0, 1),
                    help="L2 decay on depthwise kernels")
     p.add_argument("--schedule", choices=recipes.SCHEDULES, help="learning-rate schedule")
     p.add_argument("--lr-boundaries", type=_fractions,
                    help="'steps' schedule: decay points as fractions of all steps, e.g. 0.5,0.75")
-    p.add_argument("--lr-factor", type=float, help="LR multiplier at each decay (0.1)")
-    p.add_argument("--patience", type=int, help="'plateau' schedule: epochs without "
+    p.add_argument("--lr-factor", type=cli.float_range(0, 1, low_open=True), help="LR multiplier at each decay (0.1)")
+    p.add_argument("--patience", type=cli.positive_int(MAX_EPOCHS), help="'plateau' schedule: epochs without "
                    "val_loss improvement before a decay")
-    p.add_argument("--epoch-decay", type=float, help="'exponential' schedule: LR x this "
+    p.add_argument("--epoch-decay", type=cli.float_range(0, 1, low_open=True), help="'exponential' schedule: LR x this "
                    "each epoch")
-    p.add_argument("--warmup-fraction", type=float, help="warm-up share of all steps "
+    p.add_argument("--warmup-fraction", type=cli.float_range(0, 1, high_open=True), help="warm-up share of all steps "
                    "(deep CIFAR ResNets; 0 turns it off)")
     p.add_argument("--augment", choices=data.AUGMENTATIONS,
                    help="augmentation (default: the model family's)")
@@ -928,10 +937,10 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--mixed-precision", action="store_true",
                    help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
     p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
-    p.add_argument("--seed", type=int, default=0, help="seed of everything random (0)")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of everything random (0)")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic TensorFlow ops (slower on GPU)")
-    p.add_argument("--out", help="run directory (default runs/<model>-<dataset>)")
+    p.add_argument("--out", type=cli.non_empty, help="run directory (default runs/<model>-<dataset>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished or interrupted run in --out")
     return p

@@ -127,7 +127,7 @@ class ModelVariant:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{flag[key]} must be a positive integer. Received: "
                                  f"{flag[key]}={value!r}")
-        self._check_memory(classes, batch, flag)
+        self.check_memory(classes=classes, batch=batch, flags=flags)
         return self
 
     def memory_estimate(self, *, classes: int = 1000, batch: int = 1) -> tuple[int, int]:
@@ -155,7 +155,10 @@ class ModelVariant:
         activations = batch * (self.side ** 2 * 3 + first)
         return 4 * weights, 4 * activations
 
-    def _check_memory(self, classes, batch, flag):
+    def check_memory(self, *, classes: int = 1000, batch: int = 1, flags=None) -> None:
+        """ValueError when :meth:`memory_estimate` exceeds this machine's memory."""
+        flag = {"alpha": "--alpha", "res": "--res", "classes": "--classes",
+                "batch": "--batch-size", **(flags or {})}
         weights, activations = self.memory_estimate(classes=classes, batch=batch)
         have = machine_memory()
         if weights + activations <= have:
