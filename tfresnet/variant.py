@@ -7,7 +7,7 @@ itself (:attr:`ModelVariant.stem`, e.g. ``mobilenet_v1_0.75_160``) and builds th
 
 :meth:`ModelVariant.check` also refuses what cannot fit in this machine's memory
 before anything is allocated: a lower bound of the memory the model needs (its
-classifier and, for MobileNet, its pointwise convolutions, from the spec table, plus
+classifier and, for MobileNet, its last pointwise convolution from Table 1, plus
 the input batch and the first layer's output), in float32, against the machine's
 physical memory (or its cgroup limit).
 """
@@ -133,8 +133,8 @@ class ModelVariant:
     def memory_estimate(self, *, classes: int = 1000, batch: int = 1) -> tuple[int, int]:
         """(weights, activations): a lower bound of the float32 bytes each needs.
 
-        Weights: the classifier (head width x classes) and, for MobileNet, the
-        pointwise convolutions of its spec table at ``int(c * alpha)`` channels.
+        Weights: the classifier (head width x classes) and, for MobileNet, its last
+        pointwise convolution (Table 1's 1x1x1024x1024, at ``int(c * alpha)`` channels).
         Activations: the input batch and the first layer's output.
         """
         family = self.info.family
@@ -146,10 +146,8 @@ class ModelVariant:
             depth = int(self.name.replace("resnet", ""))
             head = 512 * (EXPANSION if IMAGENET_SPECS[depth][0] == "bottleneck" else 1)
         weights = int(head * scale) * classes + classes
-        if family == "mobilenet_v1":
-            from tfresnet.mobilenet import MOBILENET_V1_SPEC  # noqa: PLC0415
-            width = [int(c * alpha) for _, _, c in MOBILENET_V1_SPEC]
-            weights += sum(a * b + 9 * a for a, b in zip(width, width[1:]))
+        if family == "mobilenet_v1":  # its last 1x1 conv, 1024 -> 1024 channels x alpha
+            weights += int(1024 * alpha) ** 2
         stride, channels = _FIRST_LAYER.get(family, (1, 0))
         first = (self.side // stride) ** 2 * int(channels * scale)
         activations = batch * (self.side ** 2 * 3 + first)
