@@ -230,11 +230,11 @@ def _model_and_data(config: Config, settings: Settings, out: str, log):
         return model, split
     if settings.quick:
         return get_model(config.model, **config.builder_kwargs()), None
-    from export import pipeline
+    from tfresnet import recipes
     kwargs = {"alpha": config.alpha} if config.alpha is not None else None
-    short_run = pipeline.short_run_settings(
+    short_run = recipes.short_run_settings(
         model_info(config.model).recipe, epochs=settings.epochs,
-        batch_size=settings.batch_size or pipeline.DEFAULT_BATCH_SIZE, seed=settings.seed)
+        batch_size=settings.batch_size or recipes.SHORT_RUN_BATCH_SIZE, seed=settings.seed)
     result = train.fit(config.model, dataset=settings.dataset,
                        steps_per_epoch=settings.steps_per_epoch,
                        image_size=(config.side, config.side), model_kwargs=kwargs,

@@ -29,7 +29,7 @@ import numpy as np
 from export import quantize
 from export.convert import (CALIBRATION_IMAGES, IO_TYPES, Runner, TensorInfo, io_tensors,
                             to_float32, to_int8)
-from tfresnet import data
+from tfresnet import data, recipes
 
 PROG = "python -m export.tflite"
 DEFAULT_MODEL = "mobilenet_v1"
@@ -37,9 +37,8 @@ MAX_EPOCHS = 100_000     # a bound on --epochs and --qat-epochs, far above any r
 MAX_LR = 100.0
 DEFAULT_EPOCHS = 4          # float training on the bundled digits when no --checkpoint
 DEFAULT_QAT_EPOCHS = 1
-DEFAULT_BATCH_SIZE = 8      # per replica: ~180 steps an epoch on the 1,438 digits
-DEFAULT_AUGMENT = "none"
-SHORT_RUN_RECIPE = {"schedule": "steps", "boundaries": (0.5, 0.75), "decay_factor": 0.1}
+DEFAULT_BATCH_SIZE = recipes.SHORT_RUN_BATCH_SIZE
+DEFAULT_AUGMENT = recipes.SHORT_RUN_AUGMENT
 LATENCY_ROUNDS = 5          # the TFLite files are timed side by side, best round quoted
 QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
 MIN_AGREEMENT = 0.99        # INT8 TFLite vs QAT Keras top-1 agreement required
@@ -332,33 +331,14 @@ def calibration_images(split, count, seed):
     return images
 
 
-def short_run_settings(recipe: str, *, epochs: int, batch_size: int = DEFAULT_BATCH_SIZE,
-                       lr: float | None = None, augment: str = DEFAULT_AUGMENT,
-                       seed: int = 0) -> dict:
-    """``tfresnet.train.fit`` arguments for a short run (a few epochs on small data).
-
-    The model's recipe (optimizer, momentum, weight decay) with ``SHORT_RUN_RECIPE``: the
-    learning rate at the recipe's own rate (not scaled down to the small batch) and
-    divided by 10 at 1/2 and 3/4 of the run, small batches (many steps, so BatchNorm's
-    moving statistics settle), no augmentation. export.tflite and export.compare
-    (``--dataset``) train with it.
-    """
-    from tfresnet import recipes
-
-    return dict(epochs=epochs, batch_size=batch_size,
-                lr=lr or recipes.get_recipe(recipe).lr, recipe=recipe, augment=augment,
-                seed=seed, recipe_overrides=dict(SHORT_RUN_RECIPE))
-
-
 def _training_settings(plan, qat: bool) -> dict:
     """fit() arguments shared by the float training and the QAT fine-tuning
-    (:func:`short_run_settings`); QAT runs at ``QAT_LR_FACTOR`` times the float rate."""
-    from tfresnet import recipes
-
+    (``tfresnet.recipes.short_run_settings``); QAT runs at ``QAT_LR_FACTOR`` times the
+    float rate."""
     base = plan.lr or recipes.get_recipe(plan.info.recipe).lr
     lr = (plan.qat_lr or base * QAT_LR_FACTOR) if qat else base
     return dict(dataset=plan.split, verbose=plan.verbose,
-                **short_run_settings(plan.info.recipe,
+                **recipes.short_run_settings(plan.info.recipe,
                                      epochs=plan.qat_epochs if qat else plan.epochs,
                                      batch_size=plan.batch_size, lr=lr,
                                      augment=plan.augment, seed=plan.seed))

@@ -207,3 +207,26 @@ def get_recipe(name: str) -> Recipe:
         raise ValueError(f"Unknown recipe {name!r}: {hint}choose one of "
                          f"{', '.join(sorted(RECIPES))}. Received: recipe={name!r}")
     return RECIPES[name]
+
+
+# A short run: a few epochs on small data (the bundled digits), as the export job
+# (``python -m export.tflite``) and ``export.compare --dataset`` train.
+SHORT_RUN_RECIPE = {"schedule": "steps", "boundaries": (0.5, 0.75), "decay_factor": 0.1}
+SHORT_RUN_BATCH_SIZE = 8    # per replica: ~180 steps an epoch on the 1,438 digits
+SHORT_RUN_AUGMENT = "none"
+
+
+def short_run_settings(recipe: str, *, epochs: int, batch_size: int = SHORT_RUN_BATCH_SIZE,
+                       lr: float | None = None, augment: str = SHORT_RUN_AUGMENT,
+                       seed: int = 0) -> dict:
+    """``tfresnet.train.fit`` arguments for a short run (a few epochs on small data).
+
+    The model's recipe (optimizer, momentum, weight decay) with ``SHORT_RUN_RECIPE``: the
+    learning rate at the recipe's own rate (not scaled down to the small batch) and
+    divided by 10 at 1/2 and 3/4 of the run, small batches (many steps, so BatchNorm's
+    moving statistics settle), no augmentation. export.tflite and export.compare
+    (``--dataset``) train with it.
+    """
+    return dict(epochs=epochs, batch_size=batch_size, lr=lr or get_recipe(recipe).lr,
+                recipe=recipe, augment=augment, seed=seed,
+                recipe_overrides=dict(SHORT_RUN_RECIPE))
