@@ -25,7 +25,7 @@ import time
 
 import tf_keras as keras
 
-from tfresnet import cli
+from tfresnet import cli, tables
 
 
 PROG = "python -m experiments"
@@ -243,19 +243,12 @@ def read_curves_csv(path) -> dict:
 
 def markdown_table(header, rows) -> str:
     """A Markdown table; numbers right-aligned."""
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return tables.table(header, rows, markdown=True)
 
 
 def text_table(header, rows) -> str:
     """The same table as aligned plain text (for the terminal)."""
-    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return "\n".join("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(r, widths))).rstrip()
-                     for r in cells)
+    return tables.table(header, rows)
 
 
 def describe_training(config: dict) -> str:

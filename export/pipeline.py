@@ -29,7 +29,7 @@ import numpy as np
 from export import quantize
 from export.convert import (CALIBRATION_IMAGES, IO_TYPES, Runner, TensorInfo, io_tensors,
                             to_float32, to_int8)
-from tfresnet import data, recipes
+from tfresnet import data, recipes, tables
 
 PROG = "python -m export.tflite"
 DEFAULT_MODEL = "mobilenet_v1"
@@ -493,14 +493,9 @@ def results_table(rows, agreement, count) -> str:
         latency = "" if r["latency_ms"] is None else f"{r['latency_ms']:.2f} ms"
         body.append((r["model"], r["file"] or "-", size, f"{r['params']:,}",
                      f"{r['macs'] / 1e6:.1f}M", latency, f"{100 * r['accuracy']:.2f}%"))
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(line, widths))).rstrip()
-             for line in [header, *body]]
-    lines.insert(1, "-" * len(lines[0]))
-    lines.append(f"top-1 agreement, QAT INT8 TFLite vs QAT Keras: {100 * agreement:.2f}% "
-                 f"of {count} held-out images")
-    return "\n".join(lines)
+    return (tables.table(header, body, left=2, rule=True)
+            + f"\ntop-1 agreement, QAT INT8 TFLite vs QAT Keras: {100 * agreement:.2f}% "
+              f"of {count} held-out images")
 
 
 class AgreementError(RuntimeError):

@@ -33,6 +33,10 @@ def test_grid_of_configs():
     assert "mobilenet_v1_0.25_128" in keys
     assert keys[-3:] == ["resnet50_224", "alexnet_bn_227", "resnet20_16"]
     assert [c.label for c in configs[-3:]] == ["resnet50", "alexnet_bn", "resnet20@16"]
+    # Two checkpoints of one architecture get different plot labels.
+    runs = [compare.Config("mobilenet_v1", 0.25, 64, checkpoint=f"/runs/{name}")
+            for name in ("digits-a", "digits-b")]
+    assert [c.label for c in runs] == ["0.25/64 digits-a", "0.25/64 digits-b"]
 
 
 def test_quick_grid_report(tmp_path, capsys):
@@ -40,8 +44,14 @@ def test_quick_grid_report(tmp_path, capsys):
     out = tmp_path / "out"
     assert compare.main(QUICK_ARGS + ["--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("[") >= len(KEYS) and "| mobilenet_v1_0.25_128 |" in printed
-    assert f"timing round {ROUNDS}/{ROUNDS}: {len(KEYS)} model(s)" in printed
+    assert printed.count("[") >= len(KEYS)
+    # A short summary (a line a model) and the report's path, not the report itself.
+    assert f"Report: {out / 'report.md'}" in printed and "| " not in printed
+    assert sum(line.startswith(tuple(KEYS)) for line in printed.splitlines()) >= len(KEYS)
+    # Round 1 was timed while measuring: only the repeatability copy is timed in it.
+    assert f"timing round 1/{ROUNDS}: {KEYS[0]} again for the repeatability check" in printed
+    assert f"timing round {ROUNDS}/{ROUNDS}: {len(KEYS)} models; {KEYS[0]} again" in printed
+    assert "0 model" not in printed
     check_table_has_every_model_and_column(out)
     check_params_and_macs_equal_reference(out)
     check_csv_json_and_table_agree(out)
@@ -245,6 +255,8 @@ def test_accuracy_with_a_dataset(tmp_path):
                          "--repeat-check", "0", "--threads", "1", "--out", str(out)]) == 0
     row = json.loads((out / "results.json").read_text())["rows"][0]
     assert row["accuracy_dataset"] == "digits" and row["accuracy_images"] == 200
+    # Something was learned: 10 classes, chance is 10%.
+    assert row["accuracy_keras"] > 0.8 and row["accuracy_int8"] > 0.8, row
     # The float TFLite file computes what the Keras model computes.
     assert row["accuracy_float32"] == pytest.approx(row["accuracy_keras"], abs=0.011)
     # INT8 calibrated on real training images stays close to float.

@@ -12,6 +12,8 @@ matplotlib runs on the Agg backend, so no display is needed.
 
 from __future__ import annotations
 
+import math
+
 from tfresnet import cli
 
 COLOURS = ("tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown",
@@ -19,7 +21,8 @@ COLOURS = ("tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:
 THIN, BOLD = 0.9, 2.4
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -28,7 +31,7 @@ def _pyplot():
 
 def save(fig, path, dpi=110):
     """Writes ``fig`` to ``path`` as PNG (atomically) and closes it."""
-    plt = _pyplot()
+    plt = pyplot()
     try:
         with cli.atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi)
@@ -46,7 +49,7 @@ def error_curves(panels, path, *, title=None):
       path: PNG file to write.
       title: figure title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), sharey=True,
                              squeeze=False)
     top = max((max(c[2] + c[3]) for _, curves in panels for c in curves if c[1]),
@@ -77,7 +80,7 @@ def accuracy_curves(curves, path, *, target=None, title=None):
       target: accuracy (fraction) drawn as a dashed horizontal line.
       title: figure title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, (label, steps, accuracy) in enumerate(curves):
         ax.plot(steps, [100 * a for a in accuracy], color=COLOURS[(i + 2) % len(COLOURS)],
@@ -95,6 +98,16 @@ def accuracy_curves(curves, path, *, target=None, title=None):
     save(fig, path)
 
 
+def log_ticks(axis, low, high):
+    """Plain-number ticks on a log axis, denser when the data span few decades."""
+    from matplotlib import ticker
+    decades = math.log10(high / low) if low > 0 and high > low else 0.0
+    subs = ((1, 1.5, 2, 3, 4, 5, 7) if decades < 1 else (1, 2, 5) if decades < 3 else (1,))
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def tradeoff(series, path, *, across=(), right=None, title=None):
     """Accuracy (%) against multiply-adds (log x), one line per series; a second panel.
 
@@ -109,7 +122,7 @@ def tradeoff(series, path, *, across=(), right=None, title=None):
       title: figure title.
     """
     from matplotlib import ticker
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2 if right else 1, figsize=(11 if right else 6.4, 4.4),
                              squeeze=False)
     ax = axes[0][0]

@@ -34,6 +34,8 @@ import types
 
 import tf_keras as keras
 
+from tfresnet import tables
+
 _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
           keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 _TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
@@ -99,25 +101,17 @@ class Profile:
         body = [(r.name, r.type, _shape_text(r.output_shape), f"{r.params:,}",
                  f"{r.macs:,}") for r in self.rows]
         total = ("total", "", "", f"{self.params:,}", f"{self.macs:,}")
-        widths = [max(len(line[i]) for line in [header, total, *body]) for i in range(5)]
-
-        def fmt(line):
-            left = [c.ljust(w) for c, w in zip(line[:3], widths)]
-            right = [c.rjust(w) for c, w in zip(line[3:], widths[3:])]
-            return "  ".join(left + right).rstrip()
-
-        rule = "-" * len(fmt(tuple("-" * w for w in widths)))
-        return "\n".join([fmt(header), rule, *map(fmt, body), rule, fmt(total),
-                          f"{self.name}: {self.summary()}"])
+        lines = tables.table(header, [*body, total], left=3, rule=True).split("\n")
+        lines.insert(-1, lines[1])  # the rule again above the totals
+        return "\n".join(lines + [f"{self.name}: {self.summary()}"])
 
     def to_markdown(self) -> str:
         """The per-layer table in Markdown, with a totals row."""
-        lines = ["| layer | type | output shape | params | MACs |",
-                 "|---|---|---|---:|---:|"]
-        lines += [f"| {r.name} | {r.type} | {_shape_text(r.output_shape)} | {r.params:,} "
-                  f"| {r.macs:,} |" for r in self.rows]
-        lines.append(f"| **total** | | | **{self.params:,}** | **{self.macs:,}** |")
-        return "\n".join(lines)
+        body = [(r.name, r.type, _shape_text(r.output_shape), f"{r.params:,}", f"{r.macs:,}")
+                for r in self.rows]
+        total = ("**total**", "", "", f"**{self.params:,}**", f"**{self.macs:,}**")
+        return tables.table(("layer", "type", "output shape", "params", "MACs"),
+                            [*body, total], markdown=True, left=3)
 
     def to_dict(self) -> dict:
         """Totals and rows as plain JSON-ready values."""
