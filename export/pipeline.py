@@ -16,7 +16,9 @@ anything is trained or written; :func:`export` runs the plan:
    side in ``LATENCY_ROUNDS`` rounds, the best round quoted), params and MACs
    (``tfresnet.profile``);
 5. files: the three ``.tflite``, ``labels.txt``, the results JSON and the merged
-   ``models.json``, all written to temporary names and renamed together at the end.
+   ``models.json``, written by ``export.manifest.publish``: under a lock on the folder,
+   to temporary names first, renamed so that no manifest entry ever describes a file
+   it does not match, even when the export is killed between the renames.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from export import quantize
 from export.convert import (CALIBRATION_IMAGES, IO_TYPES, Runner, TensorInfo, io_tensors,
                             to_float32, to_int8)
+from export.manifest import LABELS_FILE, MANIFEST, publish, read_manifest
 from tfresnet import data, recipes, tables
 
 PROG = "python -m export.tflite"
@@ -42,9 +45,6 @@ DEFAULT_AUGMENT = recipes.SHORT_RUN_AUGMENT
 LATENCY_ROUNDS = 5          # the TFLite files are timed side by side, best round quoted
 QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
 MIN_AGREEMENT = 0.99        # INT8 TFLite vs QAT Keras top-1 agreement required
-MANIFEST = "models.json"
-LABELS_FILE = "labels.txt"
-MANIFEST_FORMAT = 1
 AUTHOR = "tfresnet"
 
 
@@ -126,6 +126,10 @@ def build_parser():
     p.add_argument("--dataset", type=cli.non_empty, help="'digits' (bundled; the default without a "
                    "checkpoint), 'tfds:<name>[/config][:version]' or an image folder; with "
                    "a checkpoint the default is the data it was trained on")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="image folders: leave out the files TensorFlow cannot decode "
+                   "(truncated, corrupt), each named in a warning and listed in the "
+                   "results JSON, instead of stopping with an error that names the first")
     p.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
     p.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
     p.add_argument("--epochs", type=cli.positive_int(MAX_EPOCHS), help=f"float training epochs without --checkpoint "
@@ -254,28 +258,6 @@ def _check_checkpoint(path, model, name, kwargs, res, classes):
                          f"{len(reference.weights)} expected (check --model/--alpha/--res)")
 
 
-def read_manifest(path) -> dict:
-    """The ``models.json`` at ``path`` (an empty manifest when there is none).
-
-    Raises:
-      ValueError: for a file that is not a manifest written by this tool.
-    """
-    import json
-
-    if not os.path.exists(path):
-        return {"format": MANIFEST_FORMAT, "models": []}
-    try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path!r} is not a readable JSON manifest ({err}); move it away "
-                         f"or fix it") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), list):
-        raise ValueError(f"{path!r} is not a models.json manifest (no 'models' list); move "
-                         f"it away or fix it")
-    return manifest
-
-
 def plan_export(args) -> ExportPlan:
     """Checks every flag, loads the checkpoint and the data: all before anything is
     trained or written. Raises ValueError (one line) for any bad input."""
@@ -293,7 +275,8 @@ def plan_export(args) -> ExportPlan:
     dataset = args.dataset or config.get("dataset") or "digits"
     split = data.load(dataset, image_size=(res, res), data_dir=args.data_dir,
                       manual_dir=args.manual_dir, seed=seed,
-                      val_fraction=float(config.get("val_fraction", 0.2)))
+                      val_fraction=float(config.get("val_fraction", 0.2)),
+                      skip_bad_images=args.skip_bad_images)
     labels = [str(label) for label in split.labels]
     if checkpoint is not None:
         _check_checkpoint(args.checkpoint, checkpoint, name, kwargs, res, len(labels))
@@ -459,29 +442,10 @@ def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
     }
 
 
-def merged_manifest(old: dict, entries: list) -> dict:
-    """``old`` with ``entries`` added, replacing entries for the same file."""
-    files = {e["file"] for e in entries}
-    kept = [e for e in old.get("models", []) if e.get("file") not in files]
-    models = sorted(kept + entries, key=lambda e: str(e.get("file")))
-    return {**old, "format": MANIFEST_FORMAT, "generator": PROG,
-            "normalization": {"mean": data.MEAN, "std": data.STD,
-                              "rule": "(pixel - mean) / std"},
-            "models": models}
-
-
-def write_files(folder, files: dict) -> None:
-    """Writes every ``{name: bytes}`` to a temporary file first and renames them all
-    only when all are written: an interrupted export changes no file."""
-    import contextlib
-
-    from tfresnet import cli
-
-    with contextlib.ExitStack() as stack:
-        for name, content in files.items():
-            tmp = stack.enter_context(cli.atomic_path(os.path.join(folder, name)))
-            with open(tmp, "wb") as f:
-                f.write(content)
+def manifest_header() -> dict:
+    """The top-level models.json fields an export sets."""
+    return {"generator": PROG, "normalization": {"mean": data.MEAN, "std": data.STD,
+                                                 "rule": "(pixel - mean) / std"}}
 
 
 def results_table(rows, agreement, count) -> str:
@@ -514,11 +478,9 @@ def export(plan: ExportPlan, argv=None) -> dict:
       AgreementError: when the INT8 model's top-1 agrees with the QAT Keras model on
         less than ``plan.min_agreement`` of the held-out images (nothing is written).
     """
-    import json
-
     import tfresnet
     from export import latency
-    from tfresnet import train
+    from tfresnet import cli, train
 
     strategy = train.make_strategy(plan.strategy)
     float_fit = None
@@ -561,6 +523,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
         "model_kwargs": plan.model_kwargs, "res": plan.res, "io": plan.io,
         "dataset": plan.split.name, "labels": plan.labels,
         "num_train": plan.split.num_train, "held_out_images": count,
+        "skipped_images": list(plan.split.skipped),
         "checkpoint": plan.checkpoint_path, "seed": plan.seed,
         "float_epochs": None if float_fit is None else plan.epochs,
         "qat_epochs": plan.qat_epochs, "batch_size_per_replica": plan.batch_size,
@@ -580,14 +543,15 @@ def export(plan: ExportPlan, argv=None) -> dict:
 
     accuracy = {r["file"]: r["accuracy"] for r in rows if r["file"]}
     entries = [manifest_entry(plan, v, accuracy[v.file], prof) for v in variants if v.tflite]
-    manifest = merged_manifest(read_manifest(os.path.join(plan.out, MANIFEST)), entries)
     files = {v.file: v.tflite for v in variants if v.tflite}
     files[LABELS_FILE] = "".join(f"{label}\n" for label in plan.labels).encode()
-    files[plan.results_file] = (json.dumps(results, indent=2) + "\n").encode()
-    files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
-    write_files(plan.out, files)
-    _say(f"Wrote {', '.join(files)} to {plan.out}")
-    results["files"] = sorted(files)
+    files[plan.results_file] = cli.to_json(results).encode()
+    removed = publish(plan.out, files, entries, header=manifest_header(), say=_say)
+    if removed:
+        _say(f"Removed {len(removed)} temporary file(s) an interrupted export left in "
+             f"{plan.out}")
+    _say(f"Wrote {', '.join(files)}, {MANIFEST} to {plan.out}")
+    results["files"] = sorted([*files, MANIFEST])
     results["table"] = table
     return results
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import mediapipe_env
-from export import convert, metadata, tflite
+from export import convert, manifest, metadata, tflite
 from tfresnet import cli, data, train
 
 PROG = tflite.PROG
@@ -214,16 +214,16 @@ def test_interrupted_export_changes_nothing(exported, resnet_run, tmp_path, monk
     out = tmp_path / "assets"
     shutil.copytree(exported[0], out)
     before = snapshot(out)
-    real_atomic_path = cli.atomic_path
+    real_write_temp = manifest._write_temp
     entered = []
 
-    def interrupted_atomic_path(path):
+    def interrupted_write_temp(path, content):
         entered.append(path)
         if len(entered) == 4:
             raise KeyboardInterrupt
-        return real_atomic_path(path)
+        return real_write_temp(path, content)
 
-    monkeypatch.setattr(cli, "atomic_path", interrupted_atomic_path)
+    monkeypatch.setattr(manifest, "_write_temp", interrupted_write_temp)
     code, _ = run_cli(["--checkpoint", resnet_run, "--qat-epochs", "1", "--calibration", "16",
                        "--out", str(out)])
     assert code == 130

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import sys
 import tempfile
 
@@ -110,12 +111,9 @@ def run(main, argv=None, prog=None):
         sys.exit(2)
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yields a temporary path beside ``path``; renames it into place on success.
-
-    On any exception the temporary file is removed and ``path`` is left as it was.
-    """
+def temp_path(path) -> str:
+    """A new empty hidden file beside ``path`` (``.NAME.XXXXXXXX.tmp``), for writing
+    ``path``'s next content before renaming it into place; usual permissions."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     try:
@@ -128,6 +126,38 @@ def atomic_path(path):
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+    return tmp
+
+
+# What temp_path (and a .keras saved beside it) names: .NAME.XXXXXXXX.tmp[.keras]
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(\.[a-z]+)?$")
+
+
+def remove_temp_files(folder, is_target) -> list[str]:
+    """Removes the temporary files a killed writer left in ``folder``: those
+    :func:`temp_path` made for a target name for which ``is_target(name)`` is true.
+
+    Call it only while no other process writes such files there (under the folder's
+    lock, or when the folder is yours). Returns the names removed.
+    """
+    removed = []
+    for entry in os.scandir(folder):
+        match = _TEMP_NAME.match(entry.name)
+        if match and entry.is_file(follow_symlinks=False) and is_target(match["target"]):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(entry.path)
+                removed.append(entry.name)
+    return sorted(removed)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside ``path``; renames it into place on success.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = os.fspath(path)
+    tmp = temp_path(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -146,6 +176,28 @@ def write_bytes(path, data: bytes):
 def write_text(path, text: str):
     """Writes ``text`` to ``path`` atomically."""
     write_bytes(path, text.encode("utf-8"))
+
+
+def finite(obj):
+    """``obj`` with every NaN or infinite float replaced by None (JSON null), in nested
+    dicts, lists and tuples."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "shape", None) == ():  # NumPy scalars
+        return finite(obj.item())
+    return obj
+
+
+def to_json(obj, indent=2, **kwargs) -> str:
+    """Strict JSON text of ``obj`` ending in a newline: NaN and infinities become null
+    (``json.dumps(allow_nan=False)``), so any JSON reader accepts every file written."""
+    import json
+
+    return json.dumps(finite(obj), indent=indent, allow_nan=False, **kwargs) + "\n"
 
 
 def check_writable_dir(path) -> str:

@@ -23,6 +23,8 @@ import dataclasses
 import difflib
 import functools
 import os
+import re
+import sys
 import tempfile
 import weakref
 
@@ -67,6 +69,7 @@ class DataSplit:
       name: the spec it was loaded from (e.g. "digits", "tfds:cifar10", a folder).
       image_size: (height, width).
       flip_ok: whether a horizontal flip keeps an image's label (False for digits).
+      skipped: image files of a folder left out as undecodable (``skip_bad_images``).
     """
 
     train: tf.data.Dataset
@@ -77,6 +80,7 @@ class DataSplit:
     name: str
     image_size: tuple
     flip_ok: bool = True
+    skipped: tuple = ()
 
 
 def normalize(images):
@@ -97,7 +101,7 @@ def normalize(images):
 
 
 def load(spec="digits", *, image_size, data_dir=None, manual_dir=None, seed=0,
-         val_fraction=0.2) -> DataSplit:
+         val_fraction=0.2, skip_bad_images=False) -> DataSplit:
     """Loads a data set as a train/validation :class:`DataSplit`.
 
     Args:
@@ -111,13 +115,18 @@ def load(spec="digits", *, image_size, data_dir=None, manual_dir=None, seed=0,
       seed: seed of the train/validation split (digits and folders).
       val_fraction: share of each class put in validation (digits and folders; tfds
         data sets use their own validation or test split).
+      skip_bad_images: image folders only: leave out the files TensorFlow cannot decode
+        (each named in a warning on stderr, listed in ``DataSplit.skipped``) instead of
+        failing on the first one. Every file is decoded once when the folder is read,
+        so a bad one never stops training mid-epoch.
 
     Returns:
       A DataSplit.
 
     Raises:
       ValueError: one line naming the problem, for a bad spec, a missing or empty
-        folder, an unreadable image, an unknown or unprepared tfds data set.
+        folder, an undecodable image (unless skipped), an unknown or unprepared tfds
+        data set.
     """
     size = _image_size(image_size)
     if not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
@@ -134,7 +143,7 @@ def load(spec="digits", *, image_size, data_dir=None, manual_dir=None, seed=0,
     elif spec.startswith("tfds:"):
         split = _load_tfds(spec, size, data_dir, manual_dir, val_fraction)
     else:
-        split = _load_folder(spec, size, seed, val_fraction)
+        split = _load_folder(spec, size, seed, val_fraction, skip_bad_images)
     _FLIP_OK[split.train] = split.flip_ok
     _FLIP_OK[split.val] = split.flip_ok
     return split
@@ -235,7 +244,7 @@ def _load_digits(size, seed, val_fraction):
 # image folder ----------------------------------------------------------------------
 
 
-def _load_folder(root, size, seed, val_fraction):
+def _load_folder(root, size, seed, val_fraction, skip_bad_images=False):
     """A folder with one sub-folder of images per class (sorted names are the labels)."""
     if not os.path.exists(root):
         raise ValueError(_unknown_spec_message(root))
@@ -246,18 +255,30 @@ def _load_folder(root, size, seed, val_fraction):
     if not classes:
         raise ValueError(f"image folder {root!r} has no class folders: put each class's "
                          f"images in a sub-folder named after the class")
-    paths, labels = [], []
-    for label, name in enumerate(classes):
+    files = {}
+    for name in classes:
         folder = os.path.join(root, name)
-        files = sorted(f.path for f in os.scandir(folder)
-                       if f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS))
-        if not files:
+        files[name] = sorted(f.path for f in os.scandir(folder)
+                             if f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS))
+        if not files[name]:
             raise ValueError(f"class folder {folder!r} has no images "
                              f"({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)})")
-        paths += files
-        labels += [label] * len(files)
-    for path in paths:
-        _check_image_file(path)
+    bad = undecodable_images([p for name in classes for p in files[name]])
+    if bad and not skip_bad_images:
+        path, reason = next(iter(bad.items()))
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ValueError(f"unreadable image {path!r}: {reason}{more}; remove it or pass "
+                         f"--skip-bad-images (skip_bad_images=True) to leave such files out")
+    for path, reason in bad.items():
+        print(f"warning: skipping unreadable image {path!r}: {reason}", file=sys.stderr)
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        good = [p for p in files[name] if p not in bad]
+        if not good:
+            raise ValueError(f"class folder {os.path.join(root, name)!r} has no decodable "
+                             f"images ({len(files[name])} skipped)")
+        paths += good
+        labels += [label] * len(good)
     paths, labels = np.array(paths), np.array(labels, np.int32)
     train, val = _stratified_split(labels, val_fraction, seed)
 
@@ -271,17 +292,55 @@ def _load_folder(root, size, seed, val_fraction):
         return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     return DataSplit(train=dataset(train), val=dataset(val), labels=classes,
-                     num_train=len(train), num_val=len(val), name=root, image_size=size)
+                     num_train=len(train), num_val=len(val), name=root, image_size=size,
+                     skipped=tuple(bad))
 
 
-def _check_image_file(path):
+def undecodable_images(paths) -> dict:
+    """``{path: reason}`` of the image files that training could not decode, in order.
+
+    First a cheap look at each file's first bytes (not a JPEG, PNG, BMP or GIF: empty,
+    text, ...), then every remaining file decoded once with ``tf.io.decode_image``, the
+    very op training decodes with, so that what passes here decodes there (a lighter
+    check such as PIL's ``verify()`` reads only a JPEG's headers and passes a truncated
+    one, and PIL's decoder is not TensorFlow's). The decodes run in parallel in a
+    tf.data pipeline (``ignore_errors`` drops the failures; the few failures are then
+    decoded again one by one for their message): ~1 ms a photo-sized JPEG a core.
+    """
+    bad = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(8)
+        except OSError as err:
+            bad[path] = f"cannot read it ({err.strerror})"
+            continue
+        if not head.startswith(_MAGIC):
+            bad[path] = "not a JPEG, PNG, BMP or GIF file"
+    rest = [p for p in paths if p not in bad]
+    if rest:
+        def decodes(path):
+            image = tf.io.decode_image(tf.io.read_file(path), channels=3,
+                                       expand_animations=False)
+            return path, tf.shape(image)[0]
+
+        ds = tf.data.Dataset.from_tensor_slices(rest).map(
+            decodes, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+        good = {p.decode() for p, _ in ds.ignore_errors().as_numpy_iterator()}
+        for path in rest:
+            if path not in good:
+                bad[path] = _decode_error(path)
+    return {p: bad[p] for p in paths if p in bad}
+
+
+def _decode_error(path) -> str:
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as err:
-        raise ValueError(f"cannot read image {path!r}: {err.strerror}") from None
-    if not head.startswith(_MAGIC):
-        raise ValueError(f"unreadable image {path!r}: not a JPEG, PNG, BMP or GIF file")
+        tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    except Exception as err:  # noqa: BLE001 - TensorFlow raises several kinds
+        text = getattr(err, "message", None) or str(err)
+        text = re.sub(r"\{\{.*?\}\}|\[Op:.*$", "", text, flags=re.S)
+        return f"TensorFlow cannot decode it ({' '.join(text.split())[:160]})"
+    return "TensorFlow cannot decode it"
 
 
 def _unknown_spec_message(spec):

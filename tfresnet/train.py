@@ -390,9 +390,18 @@ class EpochRecorder(keras.callbacks.Callback):
         if row.get("val_accuracy", -1.0) > previous_best:
             save_model(self.model, os.path.join(self.run_dir, "best.keras"), chief=self.chief)
 
+    def on_train_end(self, logs=None):
+        if self.initial_epoch is None:
+            # No epoch ran: BackupAndRestore restored a run whose every epoch was done
+            # (killed while saving at the end). Its history is the run's history.
+            self.initial_epoch = int(self.params.get("epochs") or 0)
+            self.rows = [r for r in read_history(self.run_dir)
+                         if r["epoch"] <= self.initial_epoch]
+
     @property
     def images_per_second(self) -> float:
-        """Training images/s, leaving out the first (tracing) epoch when there are more."""
+        """Training images/s, leaving out the first (tracing) epoch when there are more
+        (NaN when this session trained no epoch)."""
         times = self.epoch_times[1:] or self.epoch_times
         return len(times) * self.images_per_epoch / sum(times) if times else float("nan")
 
@@ -472,7 +481,7 @@ def _plan_run_dir(out_dir, config, overwrite):
         return "new"
     if overwrite:
         return "overwrite"
-    if not _has_backup(out_dir) and os.path.exists(os.path.join(out_dir, "model.keras")):
+    if _is_finished(out_dir):
         raise ValueError(f"{out_dir!r} already holds a finished run: pass --overwrite "
                          f"(overwrite=True) to replace it, or choose another --out")
     try:
@@ -500,6 +509,24 @@ def _flatten(config, prefix=""):
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def _is_finished(out_dir) -> bool:
+    """True when ``out_dir`` holds a saved run: model.keras, and config.json with its
+    results or no backup (a run killed before its results were written has both)."""
+    if not os.path.exists(os.path.join(out_dir, "model.keras")):
+        return False
+    if not _has_backup(out_dir):
+        return True
+    try:
+        with open(os.path.join(out_dir, "config.json")) as f:
+            return "result" in json.load(f)
+    except (OSError, ValueError):
+        return False
+
+
+def _is_run_file(name) -> bool:
+    return name in RUN_FILES
 
 
 def _has_backup(out_dir) -> bool:
@@ -612,7 +639,8 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         image_size=None, model_kwargs=None, jit_compile=False, mixed_precision=False,
         data_dir=None, manual_dir=None, verbose=1, weight_decay=None, momentum=None,
         val_fraction=0.2, augment=None, sync_batchnorm=False, deterministic=False,
-        overwrite=False, callbacks=(), recipe_overrides=None) -> FitResult:
+        overwrite=False, callbacks=(), recipe_overrides=None,
+        skip_bad_images=False) -> FitResult:
     """Trains ``model`` on ``dataset`` under a tf.distribute strategy.
 
     Everything is checked (arguments, strategy, data, model, output folder) before
@@ -645,6 +673,8 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
       overwrite: replace a run already in ``out_dir`` instead of refusing/resuming.
       callbacks: extra keras callbacks, run after the package's own.
       recipe_overrides: other Recipe fields to change, e.g. ``{"patience": 2}``.
+      skip_bad_images: an image folder's undecodable files are left out (a warning
+        names each; config.json's ``skipped_images`` lists them) instead of failing.
 
     Returns:
       A FitResult.
@@ -690,7 +720,8 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
                              f"takes {size}. Received: image_size={image_size!r}")
     else:
         split = data.load(dataset, image_size=size, data_dir=data_dir, manual_dir=manual_dir,
-                          seed=int(seed), val_fraction=val_fraction)
+                          seed=int(seed), val_fraction=val_fraction,
+                          skip_bad_images=skip_bad_images)
     if global_batch > split.num_train:
         raise ValueError(f"the global batch ({per_replica} x {replicas} replicas = "
                          f"{global_batch}) is larger than the {split.num_train} training "
@@ -731,6 +762,8 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         "normalization": {"mean": data.MEAN, "std": data.STD},
         "tfresnet_version": _version(),
     }
+    if skip_bad_images or split.skipped:
+        config["skipped_images"] = list(split.skipped)
     run_dir = None if out_dir is None else os.fspath(out_dir)
     if run_dir is not None:
         _open_run_dir(run_dir, config, labels, overwrite=overwrite, chief=chief)
@@ -762,16 +795,26 @@ def _open_run_dir(run_dir, config, labels, *, overwrite, chief):
     if state == "overwrite":
         _clear_run_dir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
+    cli.remove_temp_files(run_dir, _is_run_file)  # left by a killed run
     if state != "resume":
         cli.write_text(os.path.join(run_dir, "config.json"), _json(config))
     cli.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(labels) + "\n")
 
 
 def _callbacks(recorder, run_dir, recipe, *, chief, verbose):
-    """BackupAndRestore first (it restores before the others start), then the rest."""
+    """The recorder, then BackupAndRestore, then the rest.
+
+    At an epoch's end the recorder writes history.csv and best.keras before
+    BackupAndRestore checkpoints the epoch, so a checkpoint of epoch E means that
+    history.csv and best.keras hold epochs 1..E (a kill in between repeats epoch E).
+    The checkpoint is deleted by :func:`_close_run_dir` once model.keras and the results
+    are saved, not at the end of ``fit`` (Keras' default), so a run killed while saving
+    completes its save when run again.
+    """
     cbs = [recorder]
     if run_dir is not None:
-        cbs.insert(0, keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")))
+        cbs.append(keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"),
+                                                    delete_checkpoint=False))
         if chief and tensorboard_available():
             cbs.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"),
                                                    write_graph=False, profile_batch=0))
@@ -800,21 +843,27 @@ def _result(net, recorder, val_ds, split, labels, config, run_dir, start) -> Fit
 
 
 def _close_run_dir(result, *, chief):
-    """Saves model.keras, drops the finished backup, adds the results to config.json."""
+    """Saves model.keras, adds the results to config.json, then drops the backup.
+
+    In this order, a run killed at any point of it is either finished (model.keras and
+    config.json's ``result``) or still has its backup, and running it again completes
+    the save with the figures from history.csv.
+    """
     run_dir = result.run_dir
     save_model(result.model, os.path.join(run_dir, "model.keras"), chief=chief)
     if not chief:
         return
-    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
     result.config["result"] = {
         "val_accuracy": result.val_accuracy, "best_val_accuracy": result.best_val_accuracy,
         "best_epoch": result.best_epoch, "images_per_second": result.images_per_second,
         "wall_time_seconds": result.wall_time, "resumed_at_epoch": result.initial_epoch}
     cli.write_text(os.path.join(run_dir, "config.json"), _json(result.config))
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
 
 
 def _json(obj) -> str:
-    return json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+    """Strict JSON (NaN and infinities as null), as every JSON file of a run."""
+    return cli.to_json(obj, sort_keys=False, default=str)
 
 
 def _version() -> str:
@@ -870,6 +919,8 @@ def summary_table(result: FitResult) -> str:
         ("model", f"{c['model']} ({result.model.count_params():,} parameters)"),
         ("data", f"{c['dataset']}: {c['num_train']:,} train / {c['num_val']:,} validation "
                  f"images, {c['image_size'][0]}x{c['image_size'][1]}, {c['classes']} classes"),
+        *([("skipped", f"{len(c['skipped_images'])} undecodable image(s) left out "
+                       f"(listed in config.json)")] if "skipped_images" in c else []),
         ("strategy", f"{c['strategy']}, {c['replicas']} replica(s), global batch "
                      f"{c['global_batch']}"),
         ("recipe", f"{c['recipe']}: {c['hyperparameters']['optimizer']}, lr {c['lr']:g}, "
@@ -879,7 +930,9 @@ def summary_table(result: FitResult) -> str:
         ("val accuracy", f"{result.val_accuracy:.4f} (final model)"),
         ("best epoch", f"{result.best_epoch} (val accuracy {result.best_val_accuracy:.4f} "
                        f"during training)"),
-        ("images/s", f"{result.images_per_second:,.0f} (training)"),
+        ("images/s", f"{result.images_per_second:,.0f} (training)"
+                     if math.isfinite(result.images_per_second)
+                     else "n/a (no epoch trained in this session)"),
         ("wall time", f"{result.wall_time:.1f} s"),
         ("run dir", result.run_dir or "(none)"),
     ]
@@ -900,6 +953,10 @@ def build_parser() -> cli.ArgumentParser:
                    "'tfds:<name>[/config][:version]' or an image folder (one sub-folder a class)")
     p.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
     p.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="image folders: leave out the files TensorFlow cannot decode "
+                   "(truncated, corrupt), each named in a warning and listed in "
+                   "config.json, instead of stopping with an error that names the first")
     p.add_argument("--val-fraction", type=cli.float_range(0, 1, low_open=True, high_open=True), default=0.2,
                    help="share of each class held out for validation (digits, folders)")
     p.add_argument("--image-size", type=cli.int_range(1), help="input side (default: the model's)")
@@ -986,6 +1043,7 @@ def _fit_from_args(args, out, model_kwargs, overrides):
         weight_decay=args.weight_decay, momentum=args.momentum,
         val_fraction=args.val_fraction, augment=args.augment, sync_batchnorm=args.sync_bn,
         deterministic=args.deterministic, overwrite=args.overwrite,
+        skip_bad_images=args.skip_bad_images,
         recipe_overrides={k: v for k, v in overrides.items() if v is not None})
 
 
