@@ -23,7 +23,6 @@ missed.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -115,7 +114,7 @@ def main(argv=None):
                "ours_vs_keras_applications_int8": gap,
                "sizes": {n: len(b) for n, b in files.items()}}
     if args.json:
-        cli.write_text(args.json, json.dumps(results, indent=2) + "\n")
+        cli.write_text(args.json, cli.to_json(results))
     return 0 if ok_speed and ok_gap else 1
 
 

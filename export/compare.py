@@ -41,7 +41,6 @@ the two figures are apart (the target: within 10%).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import tempfile
@@ -262,7 +261,7 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
             else:
                 record, files = measure_config(config, settings, out, log)
                 kept[config.key] = _keep(files, scratch, config.key)
-                cli.write_text(cache_path(out, config.key), json.dumps(record, indent=1))
+                cli.write_text(cache_path(out, config.key), cli.to_json(record, indent=1))
                 log(f"[{i}/{n}] {progress_text(record, settings)}")
             records.append(record)
 
@@ -280,7 +279,7 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
                 add_round(record, time_files(files_of(config), settings))
                 record["seconds"] = round(record["seconds"] + time.perf_counter() - t, 1)
                 record["load_avg"] = record.get("load_avg", []) + [load_avg()]
-                cli.write_text(cache_path(out, config.key), json.dumps(record, indent=1))
+                cli.write_text(cache_path(out, config.key), cli.to_json(record, indent=1))
                 log(f"  [{k}/{len(todo)}] {config.key}: {round_text(record, settings)}")
             for config, copy in again:
                 add_round(copy, time_files(files_of(config), settings))
@@ -294,7 +293,7 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
              "json": os.path.join(out, "results.json")}
     cli.write_text(paths["report"], markdown)
     cli.write_text(paths["csv"], csv_text(rows))
-    cli.write_text(paths["json"], json.dumps(
+    cli.write_text(paths["json"], cli.to_json(
         {"settings": settings.to_dict(), "machine": machine_text(), "wall_time_s": round(wall, 1),
          "rows": rows, "records": records, "repeatability": repeats}, indent=1))
     paths.update({os.path.splitext(p)[0]: os.path.join(out, p) for p in plots})

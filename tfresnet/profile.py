@@ -26,7 +26,6 @@ prints the per-layer table, then the totals beside the published figures
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -349,7 +348,7 @@ def main(argv=None) -> int:
         data = {**result.to_dict(), "registry_name": args.name,
                 "published": {key: value for key, value in dataclasses.asdict(figures).items()
                               if key in _PUBLISHED_KEYS}}
-        cli.write_text(args.json, json.dumps(data, indent=1) + "\n")
+        cli.write_text(args.json, cli.to_json(data, indent=1))
     return 0
 
 
