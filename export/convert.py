@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -25,13 +26,17 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
 
 from export import quantize
-from tfresnet import data
+from tfresnet import _quiet, data
 
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 # The input quantization that encodes (pixel - 128) / 128: 1/128 and 128 (uint8) or 0 (int8).
 INPUT_SCALE = 1.0 / data.STD
 INPUT_ZERO_POINT = {"uint8": int(data.MEAN), "int8": int(data.MEAN) - 128}
 CALIBRATION_IMAGES = 200
+# The signature of every converted model: serving_default(image) -> probabilities.
+SIGNATURE = "serving_default"
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k.lower() for k, v in vars(schema.TensorType).items()
@@ -49,19 +54,23 @@ class NotFullyIntegerError(ValueError):
 def converter_for(model) -> tf.lite.TFLiteConverter:
     """A TFLiteConverter for the inference function of a one-input Keras model.
 
-    Converts the model's ``call(images, training=False)`` traced once, with its
-    variables frozen. This is what ``TFLiteConverter.from_keras_model`` converts too,
-    but without the detour through a SavedModel, which retraces every layer of a tf_keras
-    model (hundreds of functions for a QAT model): 1.8 s instead of 30 s of CPU for
-    MobileNet v1, with the same graph.
+    Converts the model's ``call(image, training=False)`` as the signature
+    ``serving_default`` (input ``image``, output ``probabilities``), the way TF 2.21
+    wants concrete functions converted: with the object that holds their variables
+    (``trackable_obj``), which the converter saves as a SavedModel and converts from.
+    That object is a ``tf.Module`` holding only the traced function and the model's
+    weights, not the Keras model itself: saving a tf_keras model retraces every layer
+    (hundreds of functions for a QAT model, 30 s instead of 2 s of CPU for MobileNet v1).
     """
     if len(model.inputs) != 1:
         raise ValueError(f"expected a model with one image input. Received: "
                          f"{len(model.inputs)} inputs")
-    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="image")
-    function = tf.function(lambda image: model(image, training=False))
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name=INPUT_NAME)
+    serve = tf.function(lambda image: {OUTPUT_NAME: model(image, training=False)})
+    weights = tf.Module()
+    weights.weights = list(model.weights)  # what the function reads, so it can be saved
     return tf.lite.TFLiteConverter.from_concrete_functions(
-        [function.get_concrete_function(spec)])
+        [serve.get_concrete_function(spec)], trackable_obj=weights)
 
 
 def to_float32(model) -> bytes:
@@ -73,7 +82,7 @@ def to_float32(model) -> bytes:
     Returns:
       The ``.tflite`` bytes.
     """
-    return converter_for(model).convert()
+    return _convert(converter_for(model))
 
 
 def calibration_data(images_uint8):
@@ -138,7 +147,7 @@ def to_int8(model, calibration_uint8, io: str = "uint8") -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = IO_TYPES[io]
     converter.inference_output_type = IO_TYPES[io]
-    tflite = converter.convert()
+    tflite = _convert(converter)
     bad = non_integer_ops(tflite)
     if bad:
         raise NotFullyIntegerError(
@@ -147,6 +156,18 @@ def to_int8(model, calibration_uint8, io: str = "uint8") -> bytes:
     if io != "float32":
         check_input_quantization(tflite)
     return tflite
+
+
+def _convert(converter) -> bytes:
+    """``converter.convert()`` without the converter's lines on the terminal (its C++
+    "fully_quantize: ..." line, the UserWarning about input statistics, which the fixed
+    input quantization of :func:`calibration_data` makes moot); TFRESNET_TF_LOGS=1
+    shows them."""
+    with _quiet.native_noise_hidden(), warnings.catch_warnings():
+        if os.environ.get("TFRESNET_TF_LOGS") != "1":
+            warnings.filterwarnings("ignore", "Statistics for quantized inputs",
+                                    category=UserWarning)
+        return converter.convert()
 
 
 def check_input_quantization(tflite) -> None:
@@ -298,9 +319,10 @@ class Runner:
     """
 
     def __init__(self, tflite, threads: int = 1):
-        self.interpreter = Interpreter(model_content=_model_bytes(tflite),
-                                       num_threads=int(threads))
-        self.interpreter.allocate_tensors()
+        with _quiet.native_noise_hidden():  # "INFO: Created ... XNNPACK delegate"
+            self.interpreter = Interpreter(model_content=_model_bytes(tflite),
+                                           num_threads=int(threads))
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.image_shape = tuple(int(d) for d in self.input["shape"][1:])

@@ -21,6 +21,8 @@ import time
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from tfresnet import _quiet
+
 
 @dataclasses.dataclass(frozen=True)
 class Latency:
@@ -125,9 +127,11 @@ def measure(tflite, *, threads: int = 1, warmup: int = 10, runs: int = 50,
         raise ValueError(f"min_seconds must be >= 0. Received: min_seconds={min_seconds!r}")
     resolver = (OpResolverType.AUTO if xnnpack
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interpreter = Interpreter(model_content=_model_bytes(tflite), num_threads=int(threads),
-                              experimental_op_resolver_type=resolver)
-    interpreter.allocate_tensors()
+    with _quiet.native_noise_hidden():  # "INFO: Created ... XNNPACK delegate"
+        interpreter = Interpreter(model_content=_model_bytes(tflite),
+                                  num_threads=int(threads),
+                                  experimental_op_resolver_type=resolver)
+        interpreter.allocate_tensors()
     rng = np.random.default_rng(seed)
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], random_input(detail, rng))

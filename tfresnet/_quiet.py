@@ -7,7 +7,9 @@ device query on a machine without a CUDA driver. So a CLI's one-line error would
 be one line. The import and the first device query run with file descriptor 2 pointed
 at a temporary file; afterwards the lines that are not known start-up noise are written
 to stderr as they came (so a real C++ error still shows), and Python errors show as
-usual. Set TFRESNET_TF_LOGS=1 to see every line.
+usual. The TFLite converter and interpreter run inside :func:`native_noise_hidden` too
+("fully_quantize: ...", "INFO: Created TensorFlow Lite XNNPACK delegate").
+Set TFRESNET_TF_LOGS=1 to see every line.
 """
 
 import contextlib
@@ -31,7 +33,10 @@ NOISE = re.compile(
     r"|cuda_(diagnostics|executor|driver)\.cc"
     r"|kernel driver does not appear to be running"
     r"|retrieving CUDA diagnostic information"
-    r"|hostname: ")
+    r"|hostname: "
+    # ... and at conversion and interpreter start (export.convert, export.latency).
+    r"|fully_quantize: \d"
+    r"|Created TensorFlow Lite XNNPACK delegate")
 
 
 def import_tensorflow_quietly():
@@ -40,16 +45,28 @@ def import_tensorflow_quietly():
     if "tensorflow" in sys.modules or os.environ.get("TFRESNET_TF_LOGS") == "1":
         import tensorflow  # noqa: F401
         return
+    with native_noise_hidden():
+        import tensorflow as tf
+        # The GPU build tries cuInit here, once; listing physical devices does not
+        # initialise the runtime, so logical devices and collectives can still be set.
+        tf.config.list_physical_devices()
+
+
+@contextlib.contextmanager
+def native_noise_hidden():
+    """Runs the block with file descriptor 2 in a temporary file, then writes to stderr
+    the lines that are not known noise (:data:`NOISE`). TFRESNET_TF_LOGS=1: no filter."""
+    if os.environ.get("TFRESNET_TF_LOGS") == "1":
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     capture = tempfile.TemporaryFile()
     try:
         os.dup2(capture.fileno(), 2)
-        import tensorflow as tf
-        # The GPU build tries cuInit here, once; listing physical devices does not
-        # initialise the runtime, so logical devices and collectives can still be set.
-        tf.config.list_physical_devices()
+        yield
     finally:
+        sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
         capture.seek(0)
