@@ -418,3 +418,37 @@ def test_training_killed_before_last_history_row(tmp_path):
     assert code == 0
     check_finished_run(run_dir, result, first + [result.history["val_accuracy"][2]],
                        resumed_at=2)
+
+
+@pytest.mark.slow
+def test_two_real_exports_into_one_folder(tiny_run, tmp_path):
+    """Slow (two exports): A held after reading models.json, B (--io int8) waits for
+    A's lock; at the end models.json lists both exports' files."""
+    out = str(tmp_path / "assets")
+    release = tmp_path / "release"
+    argv = ["--checkpoint", tiny_run, *EXPORT_FAST, "--out", out]
+    log = open(tmp_path / "a.log", "w")
+    a = subprocess.Popen([sys.executable, INTERRUPT, "--hold-at", "1", "--release",
+                          str(release), "export.tflite", *argv], env=ENV,
+                         stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 900
+    while not os.path.exists(f"{release}.held"):
+        assert a.poll() is None and time.monotonic() < deadline, \
+            (tmp_path / "a.log").read_text()[-2000:]
+        time.sleep(0.5)
+    b = subprocess.Popen([sys.executable, "-m", "export.tflite", *argv, "--io", "int8"],
+                         env=ENV, text=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    for line in b.stdout:  # B blocks after this line until A lets go
+        if "Waiting for another export" in line:
+            break
+    else:
+        pytest.fail("B did not wait for A")
+    release.touch()
+    b.stdout.read()
+    assert a.wait(timeout=600) == 0 and b.wait(timeout=600) == 0
+    log.close()
+    entries = check_manifest(out)
+    assert set(entries) == {f"resnet20_16_{k}.tflite" for k in
+                            ("float32", "ptq_int8", "int8", "ptq_int8_io_int8", "int8_io_int8")}
+    assert temp_files(out) == []
