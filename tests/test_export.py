@@ -152,10 +152,7 @@ def test_mediapipe_reads_the_exported_files(exported, tmp_path):
     """The real client: MediaPipe Tasks' ImageClassifier loads the exported INT8 and
     float32 files, classifies digit images with our runner's top-1 and names the classes
     from the embedded labels."""
-    try:
-        python = mediapipe_env.python_path()
-    except mediapipe_env.MediaPipeUnavailable as err:
-        pytest.skip(str(err))
+    python = mediapipe_env.python_or_skip()
     out, _ = exported
     images, _ = data.as_numpy(data.load("digits", image_size=64).val, limit=8)
     paths = []

@@ -89,10 +89,7 @@ def test_images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mediapipe_python():
-    try:
-        return mediapipe_env.python_path()
-    except mediapipe_env.MediaPipeUnavailable as err:
-        pytest.skip(str(err))
+    return mediapipe_env.python_or_skip()
 
 
 def _litert(tflite, images, mean=MEAN, std=STD):

@@ -1,6 +1,8 @@
 """Per-layer parameters and multiply-adds (MACs) of any Keras functional model.
 
-The count is the papers' (see shared/REFERENCE.md): a convolution costs one
+The count is the papers' (ResNet, arXiv:1512.03385, Table 1; MobileNets,
+arXiv:1704.04861; as keras.applications and torchvision count): a
+convolution costs one
 multiply-add per kernel weight per output position, so
 
 * Conv2D: ``H_out * W_out * (C_in / groups) * C_out * K_h * K_w``,
@@ -20,7 +22,8 @@ Command line::
     python -m tfresnet.profile mobilenet_v1 --alpha 0.75 --res 160
 
 prints the per-layer table, then the totals beside the published figures
-(:mod:`tfresnet.published`, from shared/REFERENCE.md) where there are some.
+(:mod:`tfresnet.published`: the papers, keras.applications and torchvision) where
+there are some.
 """
 
 from __future__ import annotations
@@ -290,7 +293,9 @@ def _parser():
     parser = cli.ArgumentParser(
         prog="python -m tfresnet.profile",
         description="Print a registry model's per-layer parameters and multiply-adds, "
-                    "then the totals beside the published figures (shared/REFERENCE.md).")
+                    "then the totals beside the published figures: ResNet (arXiv:1512.03385), "
+                    "MobileNets (arXiv:1704.04861), AlexNet (NIPS 2012), BatchNorm "
+                    "(arXiv:1502.03167), keras.applications and torchvision counts.")
     parser.add_argument("name", metavar="NAME",
                         help="registry model name, e.g. resnet50, mobilenet_v1, alexnet")
     parser.add_argument("--alpha", type=float, metavar="A",

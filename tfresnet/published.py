@@ -1,4 +1,13 @@
-"""Figures that papers and the TFLite documentation published (shared/REFERENCE.md).
+"""Figures that papers and the TFLite documentation published, each row with its source.
+
+Sources: He et al., "Deep Residual Learning for Image Recognition" (arXiv:1512.03385;
+Table 1 ImageNet FLOPs, Table 6 CIFAR-10 parameters and error); Ioffe and Szegedy,
+"Batch Normalization" (arXiv:1502.03167); Howard et al., "MobileNets" (arXiv:1704.04861;
+Tables 4-9); Krizhevsky et al., "ImageNet Classification with Deep Convolutional Neural
+Networks" (NIPS 2012); the parameter counts of keras.applications (``MobileNet``,
+``ResNet50``) and torchvision (``resnet18`` ... ``resnet152``, ``alexnet``); and the
+TensorFlow Lite / TF Model Optimization documentation (model optimization page,
+performance benchmarks, QAT guide) for 8-bit accuracy, file sizes and phone latency.
 
 One table per kind of figure, each row with its source, keyed by
 ``(model, alpha, side)``: the registry name, the width multiplier (None for models
@@ -90,7 +99,19 @@ MACS.update({
                                          "MobileNet paper Table 5 (Shallow MobileNet)"),
 })
 
-TOLERANCE = 0.01  # REFERENCE.md: counts agree with the published ones within 1%
+TOLERANCE = 0.01  # counts agree with the published ones within 1%
+
+# Where the package's MACs are outside TOLERANCE of the printed figure, and why (the
+# tests expect these to differ, and fail once one no longer does, so the note goes).
+# (model, alpha, side) -> reason
+MACS_OUTSIDE_TOLERANCE = {
+    ("resnet34", None, 224): "3.66e9 measured (torchvision: 3.66 GFLOPs too); the paper "
+                             "prints 3.6e9",
+    ("resnet50", None, 224): "v1 (stride on the first 1x1) counts 3.86e9; the paper prints "
+                             "3.8e9 (v1.5, stride on the 3x3, would count 4.09e9)",
+    ("mobilenet_v1", 0.25, 128): "13.57M measured, keras.applications MobileNet counts the "
+                                 "same; the published 14M has 2 significant digits",
+}
 
 
 def agrees(ours: float, figure: float, unit: float = 0.0) -> bool:
@@ -193,6 +214,7 @@ class Published:
     macs: float | None = None
     macs_unit: float = 0.0
     macs_source: str = ""
+    macs_outside_tolerance: str = ""
     top1: float | None = None
     top1_dataset: str = ""
     top1_source: str = ""
@@ -245,6 +267,7 @@ def lookup(name: str, *, alpha=None, side=None, classes=None,
         params_source=params[2] if params else "",
         macs=macs[0] if macs else None, macs_unit=macs[1] if macs else 0.0,
         macs_source=macs[2] if macs else "",
+        macs_outside_tolerance=find(MACS_OUTSIDE_TOLERANCE) or "",
         top1=top1[0] if top1 else None, top1_dataset=top1[1] if top1 else "",
         top1_source=top1[2] if top1 else "",
         int8=find(INT8_TOP1) or (),
