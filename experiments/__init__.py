@@ -18,4 +18,5 @@ This package sits beside ``benchmarks/`` above both ``tfresnet`` and ``export``:
 it may import them; nothing in ``tfresnet`` imports it.
 """
 
-EXPERIMENTS = ("degradation", "batchnorm", "multipliers")
+EXPERIMENTS = ("degradation", "batchnorm", "multipliers", "shortcuts", "gradients",
+               "responses", "separable")

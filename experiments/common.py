@@ -165,7 +165,8 @@ def pct(fraction, digits=2) -> str:
 # --------------------------------------------------------------------------- training
 
 
-def train_curve(model, *, key, label, split, s: Settings, lr=None, log=print, **fit_args):
+def train_curve(model, *, key, label, split, s: Settings, lr=None, log=print, callbacks=(),
+                **fit_args):
     """Trains ``model`` (a registry name or a keras.Model) for ``s.steps`` steps.
 
     Every run uses the CIFAR ResNet recipe of ``tfresnet.recipes`` (``CURVE_RECIPE``)
@@ -182,7 +183,8 @@ def train_curve(model, *, key, label, split, s: Settings, lr=None, log=print, **
     result = train.fit(model, dataset=split, epochs=s.steps // s.log_every,
                        steps_per_epoch=s.log_every, batch_size=s.batch_size, lr=lr,
                        recipe=CURVE_RECIPE, strategy="one", seed=s.seed, augment=s.augment,
-                       image_size=s.image_size, verbose=0, callbacks=[recorder], **fit_args)
+                       image_size=s.image_size, verbose=0,
+                       callbacks=[recorder, *callbacks], **fit_args)
     curve.config, curve.model = result.config, result.model
     return curve
 
@@ -214,6 +216,18 @@ def without_batchnorm(model) -> keras.Model:
         if weights:
             layer.set_weights(weights + layer.get_weights()[len(weights):])
     return twin
+
+
+def response_layers(model) -> list:
+    """The BN layers that follow a 3x3 conv, in depth order: the paper's "responses"."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            source = layer.input._keras_history.layer
+            if isinstance(source, keras.layers.Conv2D) and \
+                    tuple(source.kernel_size) == (3, 3):
+                layers.append(layer)
+    return layers
 
 
 # --------------------------------------------------------------------------- files

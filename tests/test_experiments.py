@@ -7,6 +7,7 @@ summary whose figures and verdicts are the ones the CSV gives.
 """
 
 import csv
+import dataclasses
 import os
 import re
 import struct
@@ -16,9 +17,10 @@ import pytest
 import tf_keras as keras
 
 import tfresnet
-from tfresnet import cli
+from tfresnet import cli, data
 from tfresnet.mobilenet import alpha_text
-from experiments import batchnorm, command, common, multipliers
+from experiments import (batchnorm, command, common, gradients, multipliers, responses,
+                         separable, shortcuts)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -145,22 +147,43 @@ def test_target_rules():
 
 def test_batchnorm_end_to_end(tmp_path):
     out = tmp_path / "bn"
-    result = command.main(["batchnorm", "--quick", "--steps", "6", "--out", str(out)])
-    curves = check_curves(out / "curves.csv", ["nobn", "bn", "bn_x5"], 6)
+    result = command.main(["batchnorm", "--quick", "--steps", "6", "--lr-multipliers", "30",
+                           "--out", str(out)])
+    keys = ["nobn", "bn", "bn_x30"]
+    curves = check_curves(out / "curves.csv", keys, 6)
     check_png(out / "batchnorm.png", min_width=400)
+    check_png(out / "percentiles.png", min_width=400)
     summary = (out / "summary.md").read_text()
-    # Target = the highest accuracy every run reaches (the lowest best), as the CSV says.
-    target = min(1 - min(p[2] for p in points) for points in curves.values())
+    # Target = the highest accuracy every run that did not fail reaches, as the CSV says.
+    healthy = [c.key for c in result.curves if common.run_failure(c, 10) is None] or keys
+    target = min(1 - min(p[2] for p in curves[k]) for k in healthy)
     shown = re.search(r"Target validation accuracy: ([0-9.]+)%", summary).group(1)
     assert float(shown) / 100 == pytest.approx(target, abs=5e-5)
     assert "--lr 0.00125" in summary  # 0.01 at batch 128, scaled to the quick batch of 16
-    for key, lr in (("nobn", 0.00125), ("bn", 0.00125), ("bn_x5", 0.00625)):
+    for key, lr in (("nobn", 0.00125), ("bn", 0.00125), ("bn_x30", 0.0375)):
         row = table_row(summary, key)
         assert float(row[1]) == pytest.approx(lr)
         reached = [s for s, _, v in curves[key] if 1 - v >= target - 1e-9]
         assert row[2] == (str(reached[0]) if reached else "not reached")
         assert pct(row[4]) == pytest.approx(1 - curves[key][-1][2], abs=5e-5)
-    assert [c.key for c in result.curves] == ["nobn", "bn", "bn_x5"]
+    assert [c.key for c in result.curves] == keys
+    # Fig. 1 (b, c): percentiles of one unit at step 0 and every logged step, ordered.
+    _, rows = read_csv(out / "percentiles.csv")
+    assert [(r["model"], int(r["step"])) for r in rows] == \
+        [(k, s) for k in keys for s in (0, 2, 4, 6)]
+    assert all(float(r["p15"]) <= float(r["p50"]) <= float(r["p85"]) for r in rows)
+    probe = batchnorm.ActivationProbe("x", None, 2)
+    probe.values = [[float(r[f"p{q}"]) for q in (15, 50, 85)] for r in rows
+                    if r["model"] == "nobn"]
+    drift, _ = batchnorm.stability(probe)
+    assert f"the median moved {drift:.2f} widths without BN" in summary
+
+
+def test_stability_of_an_activation_distribution():
+    probe = batchnorm.ActivationProbe("x", None, 1)
+    probe.values = [[-1, 0, 1], [-1, 0.5, 2], [0, 2, 4]]  # median moves 2, widths 2, 3, 4
+    drift, width = batchnorm.stability(probe)
+    assert (drift, width) == (pytest.approx(2 / 3), pytest.approx(2.0))
 
 
 # ----------------------------------------------------------------------------- multipliers
@@ -214,6 +237,12 @@ def test_multipliers_end_to_end(tmp_path):
     (["batchnorm", "--target", "best"], "'common' or 'baseline'"),
     (["degradation", "--dataset", "no/such/folder"], "no/such/folder"),
     (["multipliers", "--resolutions", "40"], "multiples of 32"),
+    (["shortcuts", "--depth", "21"], "--depth must be a CIFAR depth 6n+2"),
+    (["gradients", "--depth", "4"], "--depth must be a CIFAR depth 6n+2"),
+    (["responses", "--depths", "56", "20"], "SHALLOW < DEEP"),
+    (["separable", "--alpha", "0"], "--alpha must be a positive number"),
+    (["separable", "--image-size", "48"], "multiple of 32"),
+    (["batchnorm", "--lr-multipliers", "5", "-1"], "--lr-multipliers must be a positive"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, text):
     out = tmp_path / "never"
@@ -304,7 +333,7 @@ def test_batchnorm_summary_never_calls_an_effect_shown_when_a_run_failed():
     target, rule = batchnorm.resolve_target("common", curves, 10)
     assert target == pytest.approx(0.95)  # the healthy runs' common accuracy, not 23%
     summary = batchnorm.batchnorm_summary(_settings(), _split(), curves, target, rule,
-                                          "plain20", 5.0)
+                                          "plain20", (5.0,))
     assert "nobn FAILED: it diverged" in summary
     assert "No conclusion" in summary and "as the paper reports" not in summary
     assert "were enough to show the effect" not in summary
@@ -312,10 +341,132 @@ def test_batchnorm_summary_never_calls_an_effect_shown_when_a_run_failed():
                _curve("bn_x5", [0.05, 0.04, 0.03])]
     target, rule = batchnorm.resolve_target("common", healthy, 10)
     summary = batchnorm.batchnorm_summary(_settings(), _split(), healthy, target, rule,
-                                          "plain20", 5.0)
+                                          "plain20", (5.0,))
     assert "FAILED" not in summary and "as the paper reports" in summary
     assert "were enough to show the effect" in summary
     quick = batchnorm.batchnorm_summary(_settings(quick=True), _split(), healthy, target,
-                                        rule, "plain20", 5.0)
+                                        rule, "plain20", (5.0,))
     assert "as the paper reports" not in quick and "none is drawn" in quick
 
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+def test_gradient_norms_of_plain_nets_without_bn_fall_with_depth():
+    """At initialization without BN, the deeper plain net's kernel gradients are far
+    smaller (on 8x8 digits the zero-padded 2x2 maps shrink the signal layer by layer);
+    with shortcuts and BN they stay of one size. Norms leave the weights unchanged."""
+    split = data.load("digits", image_size=8, seed=0)
+    batches = gradients.probe_batches(split, 32, seed=0, count=1)
+    medians = {}
+    for depth in (8, 20):
+        keras.utils.set_random_seed(0)
+        plain = tfresnet.resnet_cifar(depth, plain=True, input_shape=(8, 8, 3))
+        nobn = common.without_batchnorm(plain)
+        before = [w.copy() for w in plain.get_weights()]
+        norms = gradients.gradient_norms(plain, batches)
+        assert all(np.array_equal(a, b) for a, b in zip(before, plain.get_weights()))
+        assert len(norms) == depth - 1  # every 3x3 conv, the classifier excluded
+        medians[depth] = (np.median(gradients.gradient_norms(nobn, batches)),
+                          np.median(norms))
+    (nobn8, bn8), (nobn20, bn20) = medians[8], medians[20]
+    assert nobn20 < nobn8 / 5, medians
+    assert 0.2 < bn20 / bn8 < 5, medians
+    assert gradients.verdict([1e-5] * 6) == "vanishing"
+    assert gradients.verdict([100, 100, 1, 1, 1, 1]) == "exploding toward the input"
+    assert gradients.verdict([1, 2, 1, 2]) == "healthy"
+
+
+def test_gradients_end_to_end(tmp_path):
+    out = tmp_path / "gradients"
+    command.main(["gradients", "--quick", "--depth", "8", "--out", str(out)])
+    _, rows = read_csv(out / "grad_norms.csv")
+    keys = ["plain8_nobn", "plain8", "resnet8"]
+    assert sorted({(r["model"], r["when"]) for r in rows}) == \
+        sorted((k, w) for k in keys for w in ("init", "trained"))
+    assert len(rows) == 3 * 2 * 7
+    check_png(out / "gradients.png")
+    summary = (out / "summary.md").read_text()
+    for key in keys:
+        for when in ("init", "trained"):
+            norms = [float(r["grad_norm"]) for r in rows
+                     if (r["model"], r["when"]) == (key, when)]
+            row = [c for c in _rows(summary, key) if c[1] == when][0]
+            assert float(row[2]) == pytest.approx(np.median(norms), rel=1e-2)
+            assert row[4] == gradients.verdict(norms)
+    assert "none is drawn" in summary and "As the papers say" not in summary
+
+
+def _rows(summary, key):
+    return [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in summary.splitlines()
+            if line.startswith("|") and line.strip("| ").split(" ")[0] == key]
+
+
+# ----------------------------------------------------------------------------- responses
+
+
+def test_response_std_matches_a_hand_computation():
+    keras.utils.set_random_seed(1)
+    model = tfresnet.resnet_cifar(8, input_shape=(8, 8, 3))
+    images = np.random.default_rng(0).uniform(-1, 1, (20, 8, 8, 3)).astype("float32")
+    layers = common.response_layers(model)
+    assert [l.name for l in layers] == ["conv1_bn"] + [
+        f"conv{s}_block1_{i}_bn" for s in (2, 3, 4) for i in (1, 2)]
+    stds = responses.response_stds(model, images, batch_size=7)  # 3 uneven batches
+    for layer, value in zip(layers, stds):
+        out = keras.Model(model.inputs, layer.output)(images, training=False).numpy()
+        assert value == pytest.approx(float(np.std(out.astype("float64"))), rel=1e-5)
+
+
+def test_responses_verdicts_follow_the_medians():
+    curves = [_curve(k, [0.5, 0.05]) for k in ("plain8", "plain14", "resnet8", "resnet14")]
+    stds = {"plain8": [1.0, 1.2, 0.9], "plain14": [1.1, 1.0, 1.3],
+            "resnet8": [0.5, 0.6, 0.7], "resnet14": [0.3, 0.4, 0.2]}
+    s = dataclasses.replace(_settings(), name="responses")
+    summary = responses.responses_summary(s, _split(), curves, stds, (8, 14))
+    assert "Depth 8: ResNet median std 0.600 vs plain 1.000 (1.67x): ResNet's responses " \
+           "are smaller" in summary
+    assert "ResNet-14 median std 0.300 vs ResNet-8 0.600: the deeper" in summary
+    assert "were enough to show the effect" in summary
+    stds["resnet14"] = [0.7, 0.8, 0.9]
+    summary = responses.responses_summary(s, _split(), curves, stds, (8, 14))
+    assert "ResNet-14 median std 0.800 vs ResNet-8 0.600: NOT smaller" in summary
+    assert "the effect did not appear" in summary
+
+
+# ----------------------------------------------------------------------------- shortcuts
+
+
+def test_shortcuts_summary_calls_close_only_within_the_tolerance():
+    profiles = {k: tfresnet.profile(tfresnet.resnet_cifar(8, shortcut=o), print_table=False)
+                for k, o in (("resnet8a", "A"), ("resnet8b", "B"), ("resnet8c", "C"))}
+    assert profiles["resnet8a"].trainable < profiles["resnet8b"].trainable < \
+        profiles["resnet8c"].trainable
+    s = dataclasses.replace(_settings(), name="shortcuts")
+    close = [_curve("resnet8a", [0.5, 0.030]), _curve("resnet8b", [0.5, 0.035]),
+             _curve("resnet8c", [0.5, 0.040])]
+    summary = shortcuts.shortcuts_summary(s, _split(), close, profiles, 8)
+    assert "span 1.00 points" in summary and "the three options are close" in summary
+    far = close[:2] + [_curve("resnet8c", [0.5, 0.10])]
+    summary = shortcuts.shortcuts_summary(s, _split(), far, profiles, 8)
+    assert "span 7.00 points" in summary and "NOT close" in summary
+
+
+# ----------------------------------------------------------------------------- separable
+
+
+def test_separable_networks_cost_what_the_paper_says_in_proportion():
+    costs = {key: tfresnet.profile(tfresnet.mobilenet_v1(res=32, classes=10, **kw),
+                                   print_table=False)
+             for key, _, kw in separable.networks(0.5)}
+    # Table 4 at 224: 8.6x the MACs and 7x the parameters; at 32 the 1x1 final maps and
+    # the 10-way classifier shift the ratios a little.
+    assert 7 < costs["conv"].macs / costs["mobilenet"].macs < 9.5
+    assert 6 < costs["conv"].trainable / costs["mobilenet"].trainable < 10
+    # Table 5: thinner and shallower cost about the same, both less than the full width.
+    assert 0.8 < costs["thinner"].macs / costs["shallow"].macs < 1.25
+    assert costs["shallow"].macs < costs["mobilenet"].macs
+    assert separable.paper_figures("conv") == (71.7, 4866, 29.3)
+    assert separable.paper_figures("shallow") == (65.3, 307, 2.9)
