@@ -236,7 +236,7 @@ def test_multipliers_end_to_end(tmp_path):
     (["batchnorm", "--target", "1.5"], "--target"),
     (["batchnorm", "--target", "best"], "'common' or 'baseline'"),
     (["degradation", "--dataset", "no/such/folder"], "no/such/folder"),
-    (["multipliers", "--resolutions", "40"], "multiples of 32"),
+    (["multipliers", "--resolutions", "40"], "multiple of 32 and at least 32"),
     (["shortcuts", "--depth", "21"], "--depth must be a CIFAR depth 6n+2"),
     (["gradients", "--depth", "4"], "--depth must be a CIFAR depth 6n+2"),
     (["responses", "--depths", "56", "20"], "SHALLOW < DEEP"),
