@@ -261,3 +261,38 @@ def load_weights(model, path) -> None:
         text = " ".join(str(err).split())[:200] or type(err).__name__
         raise ValueError(f"cannot load the weights in {path!r} into {model.name!r}: "
                          f"{text}") from None
+
+
+def load_run(path):
+    """Loads a trained model with its configuration and labels.
+
+    The model is read with :func:`load_model`: no code stored in
+    the file runs, whatever its name or format.
+
+    Args:
+      path: a run directory (with model.keras, config.json, labels.txt) or a model file
+        (``.keras``, or ``.h5``/``.hdf5``; its folder's config.json and labels.txt are
+        read when present).
+
+    Returns:
+      (keras.Model, config dict, list of labels).
+
+    Raises:
+      ValueError: for a missing path or file, a file that is not a readable model, or a
+        model that could run code when loaded.
+    """
+    folder, model_path = locate(path)
+    model = load_model(model_path)
+    config, labels = {}, []
+    config_path = os.path.join(folder, "config.json")
+    if os.path.isfile(config_path):
+        try:
+            with open(config_path) as f:
+                config = json.load(f)
+        except ValueError:
+            raise ValueError(f"{config_path!r} is not valid JSON") from None
+    labels_path = os.path.join(folder, "labels.txt")
+    if os.path.isfile(labels_path):
+        with open(labels_path) as f:
+            labels = [line.rstrip("\n") for line in f if line.strip()]
+    return model, config, labels

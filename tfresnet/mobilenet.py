@@ -93,7 +93,7 @@ def alpha_text(alpha) -> str:
 @register("mobilenet_v1", family="mobilenet_v1", recipe="mobilenet",
           paper="MobileNet v1, Howard et al. 2017 Table 1; channels int(c * alpha)",
           input_shape=(224, 224, 3), min_side=32, small_side=32,
-          extra_args=("alpha", "res"))
+          extra_args=("alpha", "res"), imagenet="MobileNet")
 def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_shape=None,
                  classes=1000, include_top=True, pooling=None, weights=None, name=None):
     """MobileNet v1 with width multiplier ``alpha`` and resolution ``res``.

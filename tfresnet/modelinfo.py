@@ -31,6 +31,8 @@ class ModelInfo:
       extra_args: extra builder keywords (e.g. ``alpha``) the CLIs may pass.
       small_kwargs: builder keywords of the small model that fast tests build (e.g.
         ``{"alpha": 0.25}`` where the default width has tens of millions of weights).
+      imagenet: the keras.applications class whose ImageNet ``.h5`` files load into
+        the model (``"ResNet50"``, ``"MobileNet"``), or ``""`` when none is published.
     """
 
     name: str
@@ -45,11 +47,13 @@ class ModelInfo:
     int8_note: str = ""
     extra_args: tuple[str, ...] = ()
     small_kwargs: dict = dataclasses.field(default_factory=dict, hash=False, compare=False)
+    imagenet: str = ""
 
 
 def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
              small_side: int, recipe: str, int8: bool = True, int8_note: str = "",
-             extra_args: tuple[str, ...] = (), small_kwargs: dict | None = None):
+             extra_args: tuple[str, ...] = (), small_kwargs: dict | None = None,
+             imagenet: str = ""):
     """Decorator that adds a builder to the registry under ``name``.
 
     Raises:
@@ -66,7 +70,7 @@ def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
             name=name, builder=builder, family=family, paper=paper,
             input_shape=tuple(input_shape), min_side=min_side, small_side=small_side,
             recipe=recipe, int8=int8, int8_note=int8_note, extra_args=tuple(extra_args),
-            small_kwargs=dict(small_kwargs or {}))
+            small_kwargs=dict(small_kwargs or {}), imagenet=imagenet)
         return builder
 
     return decorate

@@ -14,7 +14,7 @@ import difflib
 from tfresnet import alexnet, mobilenet, resnet  # noqa: F401  (importing them fills the registry)
 from tfresnet.modelinfo import _REGISTRY, ModelInfo, register
 
-__all__ = ["ModelInfo", "get_model", "list_models", "model_info", "register"]
+__all__ = ["ModelInfo", "find_model", "get_model", "list_models", "model_info", "register"]
 
 
 def list_models(family: str | None = None) -> list[str]:
@@ -35,6 +35,15 @@ def model_info(name: str) -> ModelInfo:
             f"Unknown model {name!r}: {hint}choose one of {', '.join(sorted(_REGISTRY))}. "
             f"Received: name={name!r}")
     return _REGISTRY[name]
+
+
+def find_model(model_name: str) -> "ModelInfo | None":
+    """The registry model a built model's name comes from (``"mobilenet_v1_0.25_64"`` ->
+    mobilenet_v1, ``"resnet20"`` -> resnet20), or None. The longest matching name wins."""
+    if not isinstance(model_name, str):
+        return None
+    matches = [n for n in _REGISTRY if model_name == n or model_name.startswith(f"{n}_")]
+    return _REGISTRY[max(matches, key=len)] if matches else None
 
 
 def get_model(name: str, **kwargs):

@@ -169,7 +169,8 @@ def _register_imagenet(depth):
 
     @register(f"resnet{depth}", family="resnet", recipe="resnet_imagenet",
               paper=f"ResNet-{depth} v1 ({block} blocks, option B), He et al. 2016 Table 1",
-              input_shape=(224, 224, 3), min_side=32, small_side=64)
+              input_shape=(224, 224, 3), min_side=32, small_side=64,
+              imagenet=f"ResNet{depth}" if depth in KERAS_APPLICATIONS_DEPTHS else "")
     def builder(*, input_shape=None, classes=1000, include_top=True, pooling=None,
                 weights=None, name=None):
         return _resnet(depth, input_shape=input_shape, classes=classes,

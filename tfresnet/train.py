@@ -50,8 +50,11 @@ import tf_keras as keras
 
 from tfresnet.variant import ModelVariant
 from tfresnet import checkpoint, cli, data, layers as _layers, recipes, registry  # noqa: F401
+from tfresnet import transfer
 
 STRATEGIES = ("mirrored", "multiworker", "one", "default")
+MIN_STEPS_PER_EPOCH = 10  # fewer at the recipe's batch: the data is small, see SMALL_DATA_BATCH
+SMALL_DATA_BATCH = 8      # global batch on small data (as export.tflite's short runs)
 RUN_FILES = ("config.json", "labels.txt", "history.csv", "best.keras", "model.keras")
 RUN_DIRS = ("logs", "backup")
 PROG = "python -m tfresnet.train"
@@ -278,6 +281,49 @@ def accuracy(model, dataset) -> float:
         correct += int(np.sum(predicted == labels.numpy()))
         total += len(predicted)
     return correct / max(total, 1)
+
+
+def majority_share(split) -> float:
+    """Share of the validation images in the largest class: what a model that always
+    answers one class scores."""
+    counts = np.bincount(np.fromiter(
+        (int(y) for y in split.val.map(lambda image, label: label).as_numpy_iterator()),
+        dtype=np.int64))
+    return float(counts.max() / counts.sum()) if counts.size else float("nan")
+
+
+COLLAPSE_MARGIN = 0.02  # val accuracy within this of the majority share: collapsed
+
+
+def health_warnings(result) -> list[str]:
+    """Plain-words warnings about a finished run: collapse and divergence.
+
+    * collapsed: the validation accuracy (final and best) stays within
+      ``COLLAPSE_MARGIN`` of the majority-class share, i.e. the model answers one
+      class whatever the image;
+    * diverged: a non-finite training loss, or a final training loss above both the
+      first epoch's and chance level (ln of the number of classes).
+    """
+    out = []
+    losses = [v for v in result.history.get("loss", []) if v is not None]
+    if any(not math.isfinite(v) for v in losses):
+        out.append("diverged: the training loss became NaN or infinite; lower the "
+                   "learning rate (--lr)")
+    elif len(losses) > 1:
+        chance = math.log(max(len(result.labels), 2))
+        if losses[-1] > losses[0] and losses[-1] > chance:
+            out.append(f"diverged: the training loss rose from {losses[0]:.3g} to "
+                       f"{losses[-1]:.3g}, above chance level {chance:.3g}; lower the "
+                       f"learning rate (--lr)")
+    share = majority_share(result.data)
+    best = max(result.val_accuracy, result.best_val_accuracy
+               if math.isfinite(result.best_val_accuracy) else 0.0)
+    if math.isfinite(share) and best <= share + COLLAPSE_MARGIN:
+        out.append(f"collapsed: validation accuracy {result.val_accuracy:.4f} (best "
+                   f"{best:.4f}) is the majority-class share {share:.4f}: the model "
+                   f"answers one class whatever the image; try a smaller --batch-size, a "
+                   f"lower --lr, more epochs, or --weights to start from a trained backbone")
+    return out
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -600,13 +646,29 @@ def _resolve_image_size(image_size, info, model, kwargs):
     return tuple(image_size)
 
 
-def _resolve_recipe(recipe, info, overrides):
+DEFAULT_RECIPE = "resnet_imagenet"  # for a keras.Model no registry name matches
+
+
+def _resolve_recipe(recipe, info, overrides, model=None):
+    """(Recipe, why it was chosen)."""
     if isinstance(recipe, recipes.Recipe):
-        base = recipe
+        base, why = recipe, "given"
+    elif recipe:
+        base, why = recipes.get_recipe(recipe), "given"
+    elif info is not None:
+        base, why = recipes.get_recipe(info.recipe), f"the {info.name} recipe"
     else:
-        base = recipes.get_recipe(recipe or (info.recipe if info else "resnet_imagenet"))
+        guess = registry.find_model(getattr(model, "name", ""))
+        if guess is not None:
+            base = recipes.get_recipe(guess.recipe)
+            why = (f"the model is named {model.name!r}: a registry {guess.name} "
+                   f"({guess.family}), whose recipe this is")
+        else:
+            base = recipes.get_recipe(DEFAULT_RECIPE)
+            why = (f"the model's name {getattr(model, 'name', '')!r} matches no registry "
+                   f"model, so the default; pass recipe= to choose")
     changes = {k: v for k, v in overrides.items() if v is not None}
-    return base.replace(**changes) if changes else base
+    return (base.replace(**changes) if changes else base), why
 
 
 def _build(name, info, kwargs, model, *, size, classes):
@@ -640,7 +702,8 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         data_dir=None, manual_dir=None, verbose=1, weight_decay=None, momentum=None,
         val_fraction=0.2, augment=None, sync_batchnorm=False, deterministic=False,
         overwrite=False, callbacks=(), recipe_overrides=None,
-        skip_bad_images=False) -> FitResult:
+        skip_bad_images=False, weights=None, freeze_epochs=None, unfreeze_from=None,
+        fine_tune_lr=None) -> FitResult:
     """Trains ``model`` on ``dataset`` under a tf.distribute strategy.
 
     Everything is checked (arguments, strategy, data, model, output folder) before
@@ -675,6 +738,16 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
       recipe_overrides: other Recipe fields to change, e.g. ``{"patience": 2}``.
       skip_bad_images: an image folder's undecodable files are left out (a warning
         names each; config.json's ``skipped_images`` lists them) instead of failing.
+      weights: start from pretrained weights (transfer learning, see
+        :mod:`tfresnet.transfer`): ``"imagenet"``, a keras.applications ``.h5`` file or
+        a tfresnet run / ``.keras`` file; ``model`` must then be a registry name. The
+        run trains in two phases, in ``out_dir/1_head`` and ``out_dir/2_fine_tune``.
+      freeze_epochs: with ``weights``: the first epochs train the new classifier alone,
+        the backbone frozen (default: half of ``epochs``, which defaults to
+        ``tfresnet.transfer.DEFAULT_EPOCHS``).
+      unfreeze_from: with ``weights``: the stage or layer fine-tuning starts at (default all).
+      fine_tune_lr: with ``weights``: the fine-tuning rate (default a tenth of the first
+        phase's, which is the recipe's own rate unless ``lr`` is given).
 
     Returns:
       A FitResult.
@@ -682,6 +755,25 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
     Raises:
       ValueError: one line naming the bad input.
     """
+    if weights is not None:
+        return _fit_transfer(
+            model, weights=weights, dataset=dataset, epochs=epochs,
+            freeze_epochs=freeze_epochs, unfreeze_from=unfreeze_from,
+            fine_tune_lr=fine_tune_lr, lr=lr, recipe=recipe, model_kwargs=model_kwargs,
+            image_size=image_size, out_dir=out_dir, overwrite=overwrite, seed=seed,
+            val_fraction=val_fraction, data_dir=data_dir, manual_dir=manual_dir,
+            verbose=verbose, batch_size=batch_size, strategy=strategy,
+            steps_per_epoch=steps_per_epoch, augment=augment, weight_decay=weight_decay,
+            momentum=momentum, recipe_overrides=recipe_overrides, callbacks=callbacks,
+            jit_compile=jit_compile, mixed_precision=mixed_precision,
+            sync_batchnorm=sync_batchnorm, deterministic=deterministic,
+            skip_bad_images=skip_bad_images)
+    given = [k for k, v in (("freeze_epochs", freeze_epochs), ("unfreeze_from", unfreeze_from),
+                            ("fine_tune_lr", fine_tune_lr)) if v is not None]
+    if given:
+        raise ValueError(f"--{given[0].replace('_', '-')} applies to transfer learning: add "
+                         f"--weights (imagenet, a .h5 file or a run). "
+                         f"Received: {given[0]}={locals()[given[0]]!r}")
     start = time.perf_counter()
     for key, value in (("epochs", epochs), ("batch_size", batch_size),
                        ("steps_per_epoch", steps_per_epoch)):
@@ -694,9 +786,9 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
                            or not math.isfinite(lr) or lr <= 0):
         raise ValueError(f"lr must be a number > 0. Received: lr={lr!r}")
     name, info, kwargs = _resolve_model(model, model_kwargs)
-    recipe = _resolve_recipe(recipe, info, {**(recipe_overrides or {}),
-                                            "weight_decay": weight_decay,
-                                            "momentum": momentum})
+    recipe, recipe_reason = _resolve_recipe(recipe, info, {**(recipe_overrides or {}),
+                                                           "weight_decay": weight_decay,
+                                                           "momentum": momentum}, model)
     if augment is not None and augment not in data.AUGMENTATIONS:
         raise ValueError(f"augment must be one of {', '.join(data.AUGMENTATIONS)}. "
                          f"Received: augment={augment!r}")
@@ -722,19 +814,35 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         split = data.load(dataset, image_size=size, data_dir=data_dir, manual_dir=manual_dir,
                           seed=int(seed), val_fraction=val_fraction,
                           skip_bad_images=skip_bad_images)
+    batch_reason = "given" if batch_size else "the recipe's batch"
+    small_data_lr = None
+    if not batch_size and not steps_per_epoch and \
+            split.num_train < MIN_STEPS_PER_EPOCH * global_batch and \
+            global_batch > SMALL_DATA_BATCH:
+        per_replica = max(1, SMALL_DATA_BATCH // replicas)
+        batch_reason = (f"small data: {split.num_train} training images would make fewer "
+                        f"than {MIN_STEPS_PER_EPOCH} steps an epoch at the recipe's batch "
+                        f"{global_batch}, too few for BatchNorm's statistics to settle; "
+                        f"the recipe's own lr, not scaled down to the batch")
+        small_data_lr = recipe.lr
+        global_batch = per_replica * replicas
     if global_batch > split.num_train:
         raise ValueError(f"the global batch ({per_replica} x {replicas} replicas = "
                          f"{global_batch}) is larger than the {split.num_train} training "
                          f"images. Received: batch_size={per_replica}")
     if split.num_val < 1:
         raise ValueError(f"the data has no validation images ({split.name!r})")
+    if augment is None and small_data_lr is not None:
+        augment = "none"
+        batch_reason += "; no augmentation (a short run on few images learns faster without)"
     augment = augment or (data.AUGMENT_FOR_FAMILY.get(info.family, "none") if info else "none")
     steps = steps_per_epoch or math.ceil(split.num_train / global_batch)
     # The paper's length in steps when neither the call nor the recipe gives epochs.
     total_steps = (recipe.total_steps if epochs is None and recipe.epochs is None
                    else (epochs or recipe.epochs) * steps)
     epochs = epochs or recipe.total_epochs(steps)
-    learning_rate = float(lr) if lr is not None else recipe.scaled_lr(global_batch)
+    learning_rate = (float(lr) if lr is not None else small_data_lr
+                     or recipe.scaled_lr(global_batch))
     labels = [str(label) for label in split.labels]
 
     keras.utils.set_random_seed(int(seed))
@@ -754,6 +862,7 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         "classes": len(labels), "image_size": list(size), "dataset": split.name,
         "num_train": split.num_train, "num_val": split.num_val,
         "val_fraction": val_fraction, "augment": augment, "recipe": recipe.name,
+        "recipe_reason": recipe_reason, "batch_reason": batch_reason,
         "hyperparameters": dataclasses.asdict(recipe), "lr": learning_rate,
         "batch_size_per_replica": per_replica, "replicas": replicas,
         "global_batch": global_batch, "strategy": strategy_name(strat), "epochs": epochs,
@@ -856,7 +965,8 @@ def _close_run_dir(result, *, chief):
     result.config["result"] = {
         "val_accuracy": result.val_accuracy, "best_val_accuracy": result.best_val_accuracy,
         "best_epoch": result.best_epoch, "images_per_second": result.images_per_second,
-        "wall_time_seconds": result.wall_time, "resumed_at_epoch": result.initial_epoch}
+        "wall_time_seconds": result.wall_time, "resumed_at_epoch": result.initial_epoch,
+        "warnings": health_warnings(result)}
     cli.write_text(os.path.join(run_dir, "config.json"), _json(result.config))
     shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
 
@@ -871,41 +981,184 @@ def _version() -> str:
     return __version__
 
 
-# ----------------------------------------------------------------------------- load_run
+# ----------------------------------------------------------------------------- transfer
 
-def load_run(path):
-    """Loads a trained model with its configuration and labels.
 
-    The model is read with :func:`tfresnet.checkpoint.load_model`: no code stored in
-    the file runs, whatever its name or format.
+def _say(text, verbose):
+    if verbose:
+        print(f"[transfer] {text}", flush=True)
+
+
+def _fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_from,
+                  fine_tune_lr, lr, recipe, model_kwargs, image_size, out_dir, overwrite,
+                  seed, val_fraction, data_dir, manual_dir, verbose, **fit_kwargs) -> FitResult:
+    """:func:`fit` with ``weights``: transfer learning in two phases (see
+    :mod:`tfresnet.transfer`), each phase a :func:`fit` run in its own sub-folder.
 
     Args:
-      path: a run directory (with model.keras, config.json, labels.txt) or a model file
-        (``.keras``, or ``.h5``/``.hdf5``; its folder's config.json and labels.txt are
-        read when present).
+      model: registry name; model_kwargs: its builder arguments.
+      weights: see :func:`load_weights`.
+      epochs: all epochs (default ``DEFAULT_EPOCHS``); freeze_epochs: the first of them
+        that train the classifier alone (default half); unfreeze_from: where fine-tuning
+        starts (default ``"all"``); fine_tune_lr: its rate (default a tenth of the first
+        phase's); lr: the first phase's rate (default the recipe's, scaled with the batch).
+      out_dir: run directory (phases in ``1_head/`` and ``2_fine_tune/``); None writes nothing.
+      fit_kwargs: other :func:`fit` arguments (batch_size, strategy, ...).
 
     Returns:
-      (keras.Model, config dict, list of labels).
+      The last phase's FitResult, with the whole run's history and config.
 
     Raises:
-      ValueError: for a missing path or file, a file that is not a readable model, or a
-        model that could run code when loaded.
+      ValueError: one line naming the bad input, before anything is written.
     """
-    folder, model_path = checkpoint.locate(path)
-    model = checkpoint.load_model(model_path)
-    config, labels = {}, []
-    config_path = os.path.join(folder, "config.json")
-    if os.path.isfile(config_path):
-        try:
-            with open(config_path) as f:
-                config = json.load(f)
-        except ValueError:
-            raise ValueError(f"{config_path!r} is not valid JSON") from None
-    labels_path = os.path.join(folder, "labels.txt")
-    if os.path.isfile(labels_path):
-        with open(labels_path) as f:
-            labels = [line.rstrip("\n") for line in f if line.strip()]
-    return model, config, labels
+    phases = transfer.plan_phases(epochs, freeze_epochs, unfreeze_from, fine_tune_lr)
+    name, info, kwargs = _resolve_model(model, model_kwargs)
+    size = _resolve_image_size(image_size, info, None, kwargs)
+    if kwargs.get("res") and tuple(size) != (kwargs["res"], kwargs["res"]):
+        raise ValueError(f"res and image_size disagree; give one of them. "
+                         f"Received: res={kwargs['res']}, image_size={image_size!r}")
+    if weights == "imagenet":  # a missing file fails before the data are read
+        transfer.imagenet_path(name, kwargs, size, keep_head=False)
+    split = (dataset if isinstance(dataset, data.DataSplit) else
+             data.load(dataset, image_size=size, data_dir=data_dir, manual_dir=manual_dir,
+                       seed=int(seed), val_fraction=val_fraction,
+                       skip_bad_images=fit_kwargs.pop("skip_bad_images", False)))
+    labels = [str(label) for label in split.labels]
+    keras.utils.set_random_seed(int(seed))
+    net, note = transfer.load_weights(weights, name, classes=len(labels), labels=labels,
+                                      model_kwargs=kwargs, image_size=size)
+    transfer.unfreeze_index(net, phases.unfreeze_from)  # an unknown name fails before training
+    run_dir = None if out_dir is None else os.fspath(out_dir)
+    config = {
+        "model": name, "registry": True, "model_kwargs": kwargs, "weights": os.fspath(weights),
+        "weights_note": note, "dataset": split.name, "val_fraction": val_fraction,
+        "seed": int(seed), "image_size": list(size), "classes": len(labels),
+        "epochs": phases.epochs, "freeze_epochs": phases.freeze_epochs,
+        "unfreeze_from": phases.unfreeze_from, "fine_tune_lr": phases.fine_tune_lr,
+        "lr": lr, "fit": {k: v for k, v in fit_kwargs.items() if k != "callbacks"},
+    }
+    if run_dir is not None:
+        state = _plan_run_dir(run_dir, config, overwrite)
+        if state == "overwrite":
+            _clear_run_dir(run_dir)
+            for sub in transfer.PHASE_DIRS:
+                shutil.rmtree(os.path.join(run_dir, sub), ignore_errors=True)
+        os.makedirs(run_dir, exist_ok=True)
+        if state != "resume":
+            cli.write_text(os.path.join(run_dir, "config.json"), _json(config))
+        cli.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(labels) + "\n")
+    _say(note, verbose)
+
+    fit_kwargs = {**fit_kwargs, "augment": fit_kwargs.get("augment") or transfer.DEFAULT_AUGMENT}
+    lr = lr or recipes.get_recipe(recipe or info.recipe).lr
+    common = dict(dataset=split, recipe=recipe or info.recipe, seed=seed, verbose=verbose,
+                  **fit_kwargs)
+    results, records = [], []
+    if phases.freeze_epochs:
+        transfer.freeze_backbone(net)
+        _say(f"phase 1: {phases.freeze_epochs} epoch(s) of the classifier alone "
+             f"({transfer.trainable_count(net):,} trainable weights), the backbone frozen with "
+             f"BatchNorm in inference mode", verbose)
+        result = _phase(net, 0, run_dir, phases.freeze_epochs, lr, common)
+        results.append(result)
+        records.append({"phase": "head", "epochs": phases.freeze_epochs,
+                        "lr": result.config["lr"], "trainable": "classifier only",
+                        "trainable_weights": transfer.trainable_count(net),
+                        "val_accuracy": result.val_accuracy})
+        net = result.model
+    if phases.fine_tune_epochs:
+        first_lr = results[0].config["lr"] if results else lr
+        tune_lr = phases.fine_tune_lr or first_lr * transfer.FINE_TUNE_LR_FACTOR
+        transfer.unfreeze(net, phases.unfreeze_from)
+        _say(f"phase 2: fine-tuning from {phases.unfreeze_from} for "
+             f"{phases.fine_tune_epochs} epoch(s) at lr {tune_lr:g} "
+             f"({transfer.trainable_count(net):,} trainable weights)", verbose)
+        result = _phase(net, 1, run_dir, phases.fine_tune_epochs, tune_lr, common)
+        results.append(result)
+        records.append({"phase": "fine_tune", "epochs": phases.fine_tune_epochs,
+                        "lr": tune_lr, "unfreeze_from": phases.unfreeze_from,
+                        "trainable_weights": transfer.trainable_count(net),
+                        "val_accuracy": result.val_accuracy})
+    return _finish(results, records, config, run_dir)
+
+
+def _phase(net, index, run_dir, epochs, lr, common):
+    """One phase as a tfresnet.train run in its sub-folder (resumed or skipped when done)."""
+    sub = None if run_dir is None else os.path.join(run_dir, transfer.PHASE_DIRS[index])
+    if sub is not None and os.path.isfile(os.path.join(sub, "model.keras")) and \
+            not _has_backup(sub):
+        done, config, _ = load_run(sub)
+        history = {k: [r.get(k) for r in read_history(sub)]
+                   for k in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")}
+        result = config.get("result", {})
+        return FitResult(
+            model=done, run_dir=sub, history=history,
+            val_accuracy=result.get("val_accuracy", float("nan")),
+            best_val_accuracy=result.get("best_val_accuracy", float("nan")),
+            best_epoch=result.get("best_epoch", 0), data=common["dataset"],
+            labels=common["dataset"].labels, images_per_second=result.get(
+                "images_per_second", float("nan")),
+            wall_time=result.get("wall_time_seconds", 0.0), initial_epoch=epochs,
+            config=config)
+    return fit(net, epochs=epochs, lr=lr, out_dir=sub, **common)
+
+
+def _finish(results, records, config, run_dir):
+    last = results[-1]
+    history, offset = {}, 0
+    for record, result in zip(records, results):
+        n = len(result.history.get("epoch", []))
+        for key, values in result.history.items():
+            history.setdefault(key, []).extend(
+                [v + offset for v in values] if key == "epoch" else values)
+        history.setdefault("phase", []).extend([record["phase"]] * n)
+        offset += n
+    config = {**config, "phases": records, "lr": records[0]["lr"],
+              "recipe": last.config.get("recipe"),
+              "recipe_reason": last.config.get("recipe_reason"),
+              "batch_reason": last.config.get("batch_reason"),
+              "hyperparameters": last.config.get("hyperparameters"),
+              "global_batch": last.config.get("global_batch"),
+              "batch_size_per_replica": last.config.get("batch_size_per_replica"),
+              "replicas": last.config.get("replicas"), "strategy": last.config.get("strategy"),
+              "steps_per_epoch": last.config.get("steps_per_epoch"),
+              "num_train": last.config.get("num_train"), "num_val": last.config.get("num_val"),
+              "normalization": last.config.get("normalization"),
+              "augment": last.config.get("augment")}
+    best = int(np.nanargmax(history["val_accuracy"])) if history.get("val_accuracy") else 0
+    result = dataclasses.replace(
+        last, history=history, config=config,
+        best_val_accuracy=float(history["val_accuracy"][best]) if history.get(
+            "val_accuracy") else float("nan"),
+        best_epoch=best + 1, wall_time=sum(r.wall_time for r in results),
+        run_dir=run_dir)
+    warnings = health_warnings(result)
+    config["result"] = {"val_accuracy": result.val_accuracy,
+                        "best_val_accuracy": result.best_val_accuracy,
+                        "best_epoch": result.best_epoch, "warnings": warnings,
+                        "wall_time_seconds": result.wall_time}
+    if run_dir is not None:
+        save_model(result.model, os.path.join(run_dir, "model.keras"))
+        rows = [{k: history[k][i] for k in history if k != "phase"}
+                for i in range(len(history["epoch"]))]
+        cli.write_text(os.path.join(run_dir, "history.csv"), history_csv(rows))
+        cli.write_text(os.path.join(run_dir, "config.json"), _json(config))
+    return result
+
+
+def transfer_summary(result) -> str:
+    """The phases, one line each, for the end-of-run summary."""
+    lines = [result.config.get("weights_note", "")]
+    for p in result.config.get("phases", []):
+        lines.append(f"phase {p['phase']}: {p['epochs']} epoch(s) at lr {p['lr']:g}, "
+                     f"{p['trainable_weights']:,} trainable weights, val accuracy "
+                     f"{p['val_accuracy']:.4f}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- load_run
+
+load_run = checkpoint.load_run  # (model, config, labels) of a run directory or model file
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -922,10 +1175,12 @@ def summary_table(result: FitResult) -> str:
         *([("skipped", f"{len(c['skipped_images'])} undecodable image(s) left out "
                        f"(listed in config.json)")] if "skipped_images" in c else []),
         ("strategy", f"{c['strategy']}, {c['replicas']} replica(s), global batch "
-                     f"{c['global_batch']}"),
+                     f"{c['global_batch']}" + (f" ({c['batch_reason']})" if
+                                               c.get("batch_reason", "").startswith("small")
+                                               else "")),
         ("recipe", f"{c['recipe']}: {c['hyperparameters']['optimizer']}, lr {c['lr']:g}, "
                    f"{c['hyperparameters']['schedule']} schedule, weight decay "
-                   f"{c['hyperparameters']['weight_decay']:g}"),
+                   f"{c['hyperparameters']['weight_decay']:g} ({c.get('recipe_reason', '')})"),
         ("epochs", f"{c['epochs']} x {c['steps_per_epoch']} steps{resumed}"),
         ("val accuracy", f"{result.val_accuracy:.4f} (final model)"),
         ("best epoch", f"{result.best_epoch} (val accuracy {result.best_val_accuracy:.4f} "
@@ -936,6 +1191,10 @@ def summary_table(result: FitResult) -> str:
         ("wall time", f"{result.wall_time:.1f} s"),
         ("run dir", result.run_dir or "(none)"),
     ]
+    warnings = (c.get("result") or {}).get("warnings")
+    if warnings is None:
+        warnings = health_warnings(result)
+    rows += [("WARNING", w) for w in warnings]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -994,6 +1253,16 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--mixed-precision", action="store_true",
                    help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
     p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
+    p.add_argument("--weights", help="start from pretrained weights: 'imagenet' (the Keras "
+                   "cache, never downloaded), a keras.applications .h5 file, or a "
+                   "tfresnet.train run directory / .keras file; a new classifier is built "
+                   "for the data's classes (see tfresnet.transfer)")
+    p.add_argument("--freeze-epochs", type=int, help="with --weights: the first N of "
+                   "--epochs train the classifier alone, the backbone frozen (default half)")
+    p.add_argument("--unfreeze-from", help="with --weights: fine-tune from this stage "
+                   "(e.g. conv4) or layer name on after the frozen epochs (default all)")
+    p.add_argument("--fine-tune-lr", type=float, help="with --weights: fine-tuning learning "
+                   "rate (default a tenth of the frozen phase's)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of everything random (0)")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic TensorFlow ops (slower on GPU)")
@@ -1029,6 +1298,8 @@ def main(argv=None):
                   f"next epoch", file=sys.stderr)
         raise
     print(summary_table(result))
+    if args.weights is not None:
+        print(transfer_summary(result))
     return result
 
 
@@ -1044,7 +1315,9 @@ def _fit_from_args(args, out, model_kwargs, overrides):
         val_fraction=args.val_fraction, augment=args.augment, sync_batchnorm=args.sync_bn,
         deterministic=args.deterministic, overwrite=args.overwrite,
         skip_bad_images=args.skip_bad_images,
-        recipe_overrides={k: v for k, v in overrides.items() if v is not None})
+        recipe_overrides={k: v for k, v in overrides.items() if v is not None},
+        weights=args.weights, freeze_epochs=args.freeze_epochs,
+        unfreeze_from=args.unfreeze_from, fine_tune_lr=args.fine_tune_lr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,275 @@
+"""tfresnet.transfer: weights from keras.applications files and earlier runs, the frozen
+phase (bitwise), fine-tuning, resume in either phase, bad input, small folders, and
+transfer beating training from scratch.
+
+Slow tests (``-m slow``): the issue's small-folder command and transfer vs scratch.
+"""
+
+import json
+import re
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tf_keras as keras
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from tfresnet import cli, registry, train, transfer
+from tfresnet import weights as weights_lib
+
+FAST = dict(strategy="default", batch_size=8, verbose=0)
+
+
+def write_digits(root, classes, per_class=None, side=16, seed=0):
+    """sklearn's digits of ``classes`` as an image folder of ``side`` x ``side`` PNGs."""
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        index = np.flatnonzero(digits.target == c)
+        if per_class:
+            index = rng.choice(index, per_class, replace=False)
+        os.makedirs(os.path.join(root, str(c)), exist_ok=True)
+        for i in index:
+            image = Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8))
+            image.resize((side, side), Image.BILINEAR).convert("RGB").save(
+                os.path.join(root, str(c), f"{i}.png"))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits")
+    return (write_digits(root / "d04", range(5), per_class=40),
+            write_digits(root / "d59", range(5, 10), per_class=20))
+
+
+@pytest.fixture(scope="module")
+def source_run(folders, tmp_path_factory):
+    """ResNet-20 trained 2 epochs on the digits 0-4 (16x16)."""
+    out = str(tmp_path_factory.mktemp("runs") / "r20_d04")
+    train.fit("resnet20", dataset=folders[0], image_size=16, epochs=2, out_dir=out, **FAST)
+    return out
+
+
+def _backbone_values(model):
+    """Every weight of every layer but the classifier (BN moving statistics included)."""
+    return {f"{layer.name}/{i}": np.array(w) for layer in model.layers
+            if layer.name != transfer.HEAD for i, w in enumerate(layer.get_weights())}
+
+
+# ----------------------------------------------------------------------------- phases
+
+
+def test_frozen_phase_is_bitwise_then_fine_tuning_changes_the_backbone(folders, source_run,
+                                                                      tmp_path):
+    source, _, _ = train.load_run(source_run)
+    out = str(tmp_path / "tr")
+    result = train.fit("resnet20", weights=source_run, dataset=folders[1],
+                                   image_size=16, epochs=2, freeze_epochs=1, out_dir=out,
+                                   **FAST)
+    before = _backbone_values(source)
+    head, _, _ = train.load_run(os.path.join(out, "1_head"))
+    after_head = _backbone_values(head)
+    assert before.keys() == after_head.keys()
+    assert all(np.array_equal(before[k], after_head[k]) for k in before), "frozen phase moved"
+    moving = [k for k in before if "_bn/" in k and k.endswith(("/2", "/3"))]
+    assert moving, "BatchNorm moving statistics are compared"
+    final = _backbone_values(result.model)
+    changed = [k for k in before if not np.array_equal(before[k], final[k])]
+    assert any(k in changed for k in moving), "fine-tuning updates BN statistics"
+    assert any(k.endswith("_conv/0") for k in changed), "fine-tuning updates conv kernels"
+    # The classifier is new (5 classes 5-9) and trained in phase 1.
+    assert not np.array_equal(head.get_layer("predictions").get_weights()[0],
+                              source.get_layer("predictions").get_weights()[0])
+    config = json.load(open(os.path.join(out, "config.json")))
+    assert [p["phase"] for p in config["phases"]] == ["head", "fine_tune"]
+    assert config["phases"][0]["trainable_weights"] == 64 * 5 + 5
+    assert config["phases"][1]["lr"] == pytest.approx(config["phases"][0]["lr"] * 0.1)
+    assert "new 5-class classifier" in config["weights_note"]
+    assert os.path.isfile(os.path.join(out, "model.keras"))
+    assert len(result.history["epoch"]) == 2
+
+
+def test_unfreeze_from_a_stage_keeps_the_earlier_layers_frozen(folders, source_run):
+    model, _ = transfer.load_weights(source_run, "resnet20", classes=5,
+                                     labels=[str(c) for c in range(5, 10)], image_size=(16, 16))
+    transfer.unfreeze(model, "conv4")
+    first = transfer.unfreeze_index(model, "conv4")
+    assert model.layers[first].name.startswith("conv4_block1_")
+    assert model.layers[first - 1].name.startswith("conv3_")
+    assert not any(layer.trainable for layer in model.layers[:first] if layer.weights)
+    assert all(layer.trainable for layer in model.layers[first:])
+    with pytest.raises(ValueError, match="did you mean 'conv4'"):
+        transfer.unfreeze_index(model, "conv44")
+
+
+def test_killed_in_phase_1_resumes_in_phase_1(folders, source_run, tmp_path):
+    out = str(tmp_path / "tr")
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    args = dict(weights=source_run, dataset=folders[1], image_size=16, epochs=3,
+                freeze_epochs=2, out_dir=out, **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit("resnet20", callbacks=[Stop()], **args)
+    assert os.path.isdir(os.path.join(out, "1_head", "backup"))
+    assert not os.path.exists(os.path.join(out, "2_fine_tune"))
+    result = train.fit("resnet20", **args)
+    head_config = json.load(open(os.path.join(out, "1_head", "config.json")))
+    assert head_config["result"]["resumed_at_epoch"] == 1  # phase 1 went on at epoch 2
+    assert result.history["phase"] == ["head", "head", "fine_tune"]
+    assert result.history["epoch"] == [1, 2, 3]
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def _keras_app(name, top, size):
+    app = registry.model_info(name).imagenet
+    kwargs = dict(weights=None, include_top=top, input_shape=(size, size, 3))
+    if app == "MobileNet":
+        return keras.applications.MobileNet(alpha=0.25, **kwargs)
+    return getattr(keras.applications, app)(**kwargs)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n in ("resnet101", "resnet152") else n
+    for n in transfer.models_with_imagenet()])  # the deep two: ~35-60 s each, -m slow
+@pytest.mark.parametrize("top", [True, False], ids=["top", "notop"])
+def test_keras_applications_h5_loads_into_every_imagenet_backbone(name, top, tmp_path):
+    size = 32
+    keras.utils.set_random_seed(1)
+    app = _keras_app(name, top, size)
+    # Random BN statistics, so that a BN not loaded (or loaded in the wrong place) shows.
+    for layer in app.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([g, b, np.random.normal(0, 0.1, m.shape),
+                               np.random.uniform(0.5, 1.5, v.shape)])
+    path = str(tmp_path / f"{name}_{top}.h5")
+    app.save_weights(path)
+    kwargs = {"alpha": 0.25, "res": size} if name == "mobilenet_v1" else {}
+    model, note = transfer.load_weights(path, name, classes=3, labels=["a", "b", "c"],
+                                        model_kwargs=kwargs, image_size=(size, size))
+    assert "new 3-class classifier" in note and ("with classifier" if top else
+                                                "without classifier") in note
+    x = np.random.default_rng(0).normal(size=(2, size, size, 3)).astype(np.float32)
+    last = "conv_pw_13_relu" if name == "mobilenet_v1" else "conv5_block3_out"
+    theirs = keras.Model(app.input, app.get_layer(last).output)(x).numpy().mean(axis=(1, 2))
+    ours = transfer.backbone_view(model)(x).numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=1e-4)
+    # The new head trains on the frozen backbone.
+    transfer.freeze_backbone(model)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    y = np.array([0, 1])
+    loss0 = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=5, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < loss0
+
+
+def test_another_architecture_names_both(tmp_path, source_run):
+    app = keras.applications.MobileNet(alpha=0.5, weights=None, include_top=False,
+                                       input_shape=(32, 32, 3))
+    path = str(tmp_path / "m05.h5")
+    app.save_weights(path)
+    with pytest.raises(ValueError, match=r"MobileNet \(alpha 0.5.*but the model is "
+                                         r"mobilenet_v1 \(alpha 0.25\)"):
+        transfer.load_weights(path, "mobilenet_v1", classes=3, labels=list("abc"),
+                              model_kwargs={"alpha": 0.25, "res": 32})
+    with pytest.raises(ValueError, match=r"holds resnet20 weights but the model is resnet32"):
+        transfer.load_weights(source_run, "resnet32", classes=5, labels=list("abcde"),
+                              image_size=(16, 16))
+
+
+def test_fit_given_a_registry_keras_model_uses_its_family_recipe():
+    mobilenet = registry.get_model("mobilenet_v1", alpha=0.25, res=32, classes=3)
+    recipe, why = train._resolve_recipe(None, None, {}, mobilenet)
+    assert recipe.name == "mobilenet" and "mobilenet_v1" in why
+    other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(2)], name="mine")
+    recipe, why = train._resolve_recipe(None, None, {}, other)
+    assert recipe.name == train.DEFAULT_RECIPE and "matches no registry model" in why
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _cli_error(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(train.main, argv, prog=train.PROG)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--weights", "nowhere/run"], "weights 'nowhere/run' do not exist"),
+    (["--weights", "CORRUPT_H5", "--model", "mobilenet_v1", "--alpha", "0.25", "--res", "32",
+      ], "cannot read .* as a Keras .h5 weights file"),
+    (["--weights", "CORRUPT_KERAS"], "not a readable .keras model"),
+    (["--weights", "SOURCE", "--model", "resnet32"], "resnet20 weights but the model is resnet32"),
+    (["--weights", "imagenet", "--model", "resnet18"], "resnet18 has no ImageNet weights"),
+    (["--weights", "imagenet", "--model", "alexnet"], "alexnet has no ImageNet weights"),
+    (["--weights", "imagenet", "--model", "resnet20"], "resnet20 has no ImageNet weights"),
+    (["--weights", "imagenet", "--model", "mobilenet_v1", "--alpha", "0.3", "--res", "128"],
+     r"alpha in \[0.25, 0.5, 0.75, 1.0\]"),
+    (["--weights", "imagenet", "--model", "mobilenet_v1", "--alpha", "0.25", "--res", "64"],
+     r"res in \[128, 160, 192, 224\]"),
+    (["--weights", "imagenet", "--model", "mobilenet_v1", "--alpha", "0.25", "--res", "128"],
+     r"needs mobilenet_2_5_128_tf_no_top.h5 in .*/models .*run keras.applications.MobileNet"
+     r"\(alpha=0.25, input_shape=\(128, 128, 3\), include_top=False, weights='imagenet'\)"),
+    (["--weights", "SOURCE", "--epochs", "2", "--freeze-epochs", "3"],
+     r"--freeze-epochs \(3\) is larger than --epochs \(2\)"),
+    (["--weights", "SOURCE", "--unfreeze-from", "conv9"], "unknown --unfreeze-from 'conv9'"),
+    (["--freeze-epochs", "1"], "--freeze-epochs applies to transfer learning: add --weights"),
+])
+def test_bad_input_is_one_line_exit_2_nothing_written(extra, match, folders, source_run,
+                                                      tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    (tmp_path / "bad.h5").write_bytes(b"not hdf5")
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    replace = {"CORRUPT_H5": str(tmp_path / "bad.h5"), "SOURCE": source_run,
+               "CORRUPT_KERAS": str(tmp_path / "bad.keras")}
+    extra = [replace.get(a, a) for a in extra]
+    if "--model" not in extra:
+        extra += ["--model", "resnet20"]
+    out = tmp_path / "out"
+    cifar = registry.model_info(extra[extra.index("--model") + 1]).family == "resnet_cifar"
+    size = ["--image-size", "16"] if cifar else []
+    err = _cli_error(capsys, ["--dataset", folders[1], *size, "--out", str(out),
+                              "--strategy", "default", *extra])
+    assert re.search(match, err), err
+    assert not out.exists()
+
+
+def test_bad_weights_process_level_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfresnet.train", "--model", "resnet18", "--weights",
+         "imagenet", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        line for line in proc.stderr.strip().splitlines() if "resnet18 has no ImageNet" in line]
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- health
+
+
+def test_a_collapsed_or_diverged_run_says_so(tmp_path, folders):
+    out = str(tmp_path / "run")
+    # lr 1e4 makes SGD blow up: the loss diverges and the model answers one class.
+    result = train.fit("resnet20", dataset=folders[1], image_size=16, epochs=2, lr=1e4,
+                       out_dir=out, **FAST)
+    warnings = json.load(open(os.path.join(out, "config.json")))["result"]["warnings"]
+    assert any(w.startswith("collapsed") for w in warnings), warnings
+    assert any(w.startswith("diverged") for w in warnings), warnings
+    assert re.search(r"^WARNING +collapsed: validation accuracy", train.summary_table(result),
+                     re.M)
+    # A healthy run has none: see test_small_folder_reaches_0_9_with_the_defaults.
