@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 from export import convert, latency  # noqa: E402  (first: quiets TensorFlow's start-up lines)
 from tfresnet import cli, data, get_model  # noqa: E402
+from tfresnet.variant import ModelVariant  # noqa: E402
 
 import tf_keras as keras  # noqa: E402
 
@@ -42,13 +43,13 @@ MAX_GAP = 0.05
 
 def build_parser():
     p = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--alpha", type=float, default=1.0, help="width multiplier (1.0)")
-    p.add_argument("--res", type=int, default=224, help="input side (224)")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads (1)")
-    p.add_argument("--rounds", type=int, default=11,
+    p.add_argument("--alpha", type=cli.float_range(), default=1.0, help="width multiplier (1.0)")
+    p.add_argument("--res", type=cli.int_range(), default=224, help="input side (224)")
+    p.add_argument("--threads", type=cli.positive_int(1024), default=1, help="interpreter threads (1)")
+    p.add_argument("--rounds", type=cli.positive_int(1000), default=11,
                    help="measurement rounds, each timing all four files (11)")
-    p.add_argument("--runs", type=int, default=50, help="timed invokes per round (50)")
-    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--runs", type=cli.positive_int(1_000_000), default=50, help="timed invokes per round (50)")
+    p.add_argument("--json", type=cli.non_empty, help="also write the figures to this JSON file")
     return p
 
 
@@ -59,14 +60,10 @@ def convert_pair(model, calibration):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.alpha <= 0 or args.res < 32 or args.res % 32:
-        raise ValueError(f"--alpha must be > 0 and --res a multiple of 32, at least 32. "
-                         f"Received: --alpha={args.alpha}, --res={args.res}")
-    for flag in ("threads", "rounds", "runs"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag} must be >= 1. Received: {getattr(args, flag)}")
+    ModelVariant("mobilenet_v1", args.alpha, args.res).check(
+        classes=1000, flags={"classes": None, "batch": None})
     if args.json:  # before minutes of work, not after
-        cli.check_writable_dir(os.path.dirname(os.path.abspath(args.json)))
+        cli.check_writable_file(args.json)
     calibration, _ = data.as_numpy(data.load("digits", image_size=args.res).train, limit=100)
     ours = get_model("mobilenet_v1", alpha=args.alpha, res=args.res)
     theirs = keras.applications.MobileNet(input_shape=(args.res, args.res, 3),

@@ -24,6 +24,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfresnet import cli, data, registry, train  # noqa: E402  (first: quiets TF's start-up)
+from tfresnet.variant import ModelVariant  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 
@@ -52,23 +53,21 @@ def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, see
 
 def main(argv=None):
     parser = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="resnet20",
+    parser.add_argument("--model", type=cli.non_empty, default="resnet20",
                         help="registry model to train (default resnet20)")
-    parser.add_argument("--image-size", type=int, default=32,
+    parser.add_argument("--image-size", type=cli.int_range(), default=32,
                         help="side of the digits images fed to the model (default 32)")
-    parser.add_argument("--epochs", type=int, default=4,
+    parser.add_argument("--epochs", type=cli.int_range(2, 100_000), default=4,
                         help="epochs per configuration, at least 2: the first is not timed "
                              "(default 4)")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=cli.positive_int(), default=None,
                         help="per replica (default: the recipe's batch / replicas)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and data (0)")
+    parser.add_argument("--seed", type=cli.seed, default=0, help="seed for weights and data (0)")
     args = parser.parse_args(argv)
-    for flag, value, low in (("--image-size", args.image_size, 8), ("--epochs", args.epochs, 2),
-                             ("--batch-size", args.batch_size, 1)):
-        if value is not None and value < low:
-            raise cli.UsageError(f"{flag} must be >= {low}. Received: {flag} {value}")
-
-    info = registry.model_info(args.model)
+    variant = ModelVariant(args.model, res=args.image_size).check(
+        classes=10, batch=args.batch_size or 1,
+        flags={"res": "--image-size", "classes": None})
+    info = variant.info
     size = (args.image_size, args.image_size)
     split = data.load("digits", image_size=size, seed=args.seed)
     rows = []

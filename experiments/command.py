@@ -15,9 +15,10 @@ import math
 import os
 
 from tfresnet import cli, data
+from tfresnet.variant import check_input_memory
 from experiments import EXPERIMENTS
 from experiments.common import (DEFAULT_OUT, DIGITS_SIDE, LOG_POINTS, PROG, QUICK, Settings,
-                                check_positive, text_table)
+                                text_table)
 
 
 def module(name: str):
@@ -27,35 +28,35 @@ def module(name: str):
 
 def _parser():
     common = cli.ArgumentParser(add_help=False)
-    common.add_argument("--out", help="output folder (default reports/experiments/NAME)")
+    common.add_argument("--out", type=cli.non_empty, help="output folder (default reports/experiments/NAME)")
     length = common.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="training steps of every run (default: "
+    length.add_argument("--steps", type=cli.positive_int(10_000_000), help="training steps of every run (default: "
                         "the experiment's, see the description above)")
-    length.add_argument("--epochs", type=float,
+    length.add_argument("--epochs", type=cli.float_range(0, 100_000, low_open=True),
                         help="training length in passes over the training set instead")
-    common.add_argument("--seed", type=int, default=0, help="seed of weights, data split, "
+    common.add_argument("--seed", type=cli.seed, default=0, help="seed of weights, data split, "
                         "shuffling and augmentation (default 0)")
-    common.add_argument("--dataset", default="digits", help="'digits' (bundled, default), "
+    common.add_argument("--dataset", type=cli.non_empty, default="digits", help="'digits' (bundled, default), "
                         "'tfds:<name>' (e.g. tfds:cifar10, prepared offline) or an image "
                         "folder with one sub-folder per class")
-    common.add_argument("--batch-size", type=int, help="images per step (default: the "
+    common.add_argument("--batch-size", type=cli.positive_int(), help="images per step (default: the "
                         "experiment's, see the description above)")
     common.add_argument("--quick", action="store_true", help=f"a smoke test: "
                         f"{QUICK['steps']} steps of {QUICK['batch_size']} images, for tests; "
                         f"its summary draws no conclusion")
     curves = cli.ArgumentParser(add_help=False)
-    curves.add_argument("--image-size", type=int, help=f"input side (default: the "
+    curves.add_argument("--image-size", type=cli.positive_int(), help=f"input side (default: the "
                         f"experiment's for digits, {DIGITS_SIDE} unless said, their own size; "
                         f"else 32, the CIFAR size)")
-    curves.add_argument("--log-every", type=int, help=f"steps between two logged points "
+    curves.add_argument("--log-every", type=cli.positive_int(), help=f"steps between two logged points "
                         f"(default: steps / {LOG_POINTS})")
-    curves.add_argument("--lr", type=float, help="learning rate at that batch size")
+    curves.add_argument("--lr", type=cli.float_range(0, 100, low_open=True), help="learning rate at that batch size")
     curves.add_argument("--augment", choices=data.AUGMENTATIONS,
                         help="training augmentation (default: 'none' on digits, where the "
                         "paper's 4-pixel pad-and-crop would shift an 8x8 digit by half its "
                         "size; 'cifar', the paper's, on other data)")
-    curves.add_argument("--data-dir", help="tensorflow-datasets folder with prepared data")
-    curves.add_argument("--manual-dir", help="folder with a tfds data set's original archives")
+    curves.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
+    curves.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
     p = cli.ArgumentParser(
         prog=PROG, description="Reproduce the papers' experiments on a CPU; each writes a "
         "PNG figure, the raw numbers (CSV) and summary.md into --out.")
@@ -70,9 +71,6 @@ def settings_from_args(args) -> Settings:
     """Validates the common flags into :class:`Settings` (nothing is written yet)."""
     name = args.experiment
     m = module(name)
-    for flag in ("steps", "epochs", "log_every", "image_size", "batch_size", "lr"):
-        check_positive(flag.replace("_", "-"), getattr(args, flag, None),
-                       float if flag in ("epochs", "lr") else int)
     defaults = m.DEFAULTS
     digits = args.dataset == "digits"
     side = args.image_size or (getattr(m, "DIGITS_SIDE", DIGITS_SIDE) if digits
@@ -118,11 +116,12 @@ def main(argv=None):
     if m.CURVES and s.image_size < DIGITS_SIDE:
         raise cli.UsageError(f"--image-size must be at least {DIGITS_SIDE}. "
                              f"Received: {s.image_size}")
+    cli.check_writable_dir(s.out)  # checked now, created when the first file is written
+    check_input_memory(max(kwargs.get("resolutions", (s.image_size,))), s.batch_size)
     side = min(kwargs.get("resolutions", (s.image_size,)))
     split = data.load(s.dataset, image_size=side, data_dir=s.data_dir,
                       manual_dir=s.manual_dir, seed=s.seed)
     s = finish_settings(s, split, args.epochs)
-    cli.check_writable_dir(s.out)
     what = (f"lr {s.lr:g}, augment {s.augment!r}, " if s.lr is not None else "")
     print(f"{PROG} {s.name}: {split.name}, {s.steps} steps of {s.batch_size} images, "
           f"{what}seed {s.seed} -> {s.out}", flush=True)

@@ -49,15 +49,15 @@ def add_parser(sub, parents):
                            "export.compare (MACs, TFLite float32/INT8 accuracy and latency), "
                            "and plot accuracy against MACs with the INT8 latency beside. "
                            f"Defaults: {DEFAULTS['epochs']} epochs, batch 96."))
-    m.add_argument("--image-size", type=int, help="the largest resolution; the grid steps "
+    m.add_argument("--image-size", type=cli.positive_int(), help="the largest resolution; the grid steps "
                    "down by 32 like the paper's 224/192/160/128 (default: 64 for digits, "
                    "giving 64/32: the digits are 8x8, any resolution only upsamples them; "
                    "else 224)")
-    m.add_argument("--alphas", type=float, nargs="+", help="width multipliers (default "
+    m.add_argument("--alphas", type=cli.float_range(), nargs="+", help="width multipliers (default "
                    "1.0 0.75 0.5 0.25; --quick: 0.5 0.25)")
-    m.add_argument("--resolutions", type=int, nargs="+", help="input sides, multiples of 32 "
+    m.add_argument("--resolutions", type=cli.int_range(), nargs="+", help="input sides, multiples of 32 "
                    "(default: from --image-size; --quick: 32)")
-    m.add_argument("--latency-runs", type=int, help="timed runs per latency (default 50; "
+    m.add_argument("--latency-runs", type=cli.positive_int(1_000_000), help="timed runs per latency (default 50; "
                    "--quick: 5)")
     m.add_argument("--fresh", action="store_true", help="measure again the models "
                    "export.compare has stored in --out/compare")

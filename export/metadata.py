@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import numbers
 import zipfile
 
@@ -135,7 +136,11 @@ def _unpack_model(tflite_bytes):
     data = bytes(tflite_bytes)
     if len(data) < 8 or data[4:8] != MODEL_IDENTIFIER:
         raise ValueError("not a TFLite model: the file identifier is not 'TFL3'")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    try:
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    except (struct.error, IndexError, TypeError, AttributeError, UnicodeDecodeError,
+            OverflowError, MemoryError) as err:
+        raise _corrupt(err) from None
     if any(buffer.offset > 1 for buffer in model.buffers or []):
         raise ValueError("models with external buffers (over 2 GB) are not supported")
     return model
@@ -419,6 +424,19 @@ def read_metadata(tflite_bytes):
     data = bytes(tflite_bytes)
     if len(data) < 8 or data[4:8] != MODEL_IDENTIFIER:
         raise ValueError("not a TFLite model: the file identifier is not 'TFL3'")
+    try:
+        return _read_metadata(data)
+    except (struct.error, IndexError, TypeError, AttributeError, UnicodeDecodeError,
+            OverflowError, MemoryError) as err:
+        raise _corrupt(err) from None
+
+
+def _corrupt(err) -> ValueError:
+    return ValueError(f"not a valid TFLite model: the flatbuffer is truncated or corrupt "
+                      f"({type(err).__name__}: {' '.join(str(err).split())[:80]})")
+
+
+def _read_metadata(data):
     model = schema.Model.GetRootAs(data, 0)
     buf = _metadata_buffer(model)
     if buf is None:
@@ -513,7 +531,7 @@ def main(argv=None):
         prog="python -m export.metadata",
         description="Print the metadata embedded in a .tflite image classifier (what "
                     "MediaPipe and the TFLite Task Library read) as JSON.")
-    parser.add_argument("model", help="the .tflite file")
+    parser.add_argument("model", type=cli.non_empty, help="the .tflite file")
     args = parser.parse_args(argv)
     with open(args.model, "rb") as f:
         meta = read_metadata(f.read())

@@ -203,11 +203,12 @@ def _resolve_model(args, config, checkpoint):
     registry_model = config.get("model") if config.get("registry") else None
     name = args.model or registry_model or DEFAULT_MODEL
     if checkpoint is not None and registry_model and args.model and args.model != registry_model:
-        side = checkpoint.input_shape[1]
-        wanted = ModelVariant(args.model, args.alpha, args.res)
-        raise ValueError(f"checkpoint {args.checkpoint!r} is not a {args.model} model: it is a "
+        side = int(checkpoint.input_shape[1])
+        registry.model_info(args.model)  # an unknown name: did you mean ...
+        wanted = ModelVariant(args.model, args.alpha, args.res or side).stem
+        raise ValueError(f"checkpoint {args.checkpoint!r} is not a {wanted} model: it is a "
                          f"{registry_model} with {side}x{side} inputs (drop --model to export "
-                         f"it as such). Received: --model={wanted.name}")
+                         f"it as such). Received: --model={args.model}")
     info = registry.model_info(name)
     if not info.int8:
         raise ValueError(f"{name} cannot be exported to full INT8: {info.int8_note}. "
@@ -408,7 +409,8 @@ def _with_metadata(plan, model_bytes, kind):
     pixels = ("raw RGB bytes (the input quantization, scale 1/128 zero point 128, is the "
               "normalization)" if io == "uint8" else
               f"{io} (normalize (pixel - {data.MEAN:g}) / {data.STD:g})")
-    description = (f"{plan.info.paper}. Image classifier trained on {plan.split.name} "
+    trained_on = data.shipped_name(plan.split.name)  # never a local path in a shipped file
+    description = (f"{plan.info.paper}. Image classifier trained on {trained_on} "
                    f"({len(plan.labels)} classes), {what}; {plan.res}x{plan.res} {io} input: "
                    f"{pixels}.")
     return metadata.add_metadata(
@@ -435,7 +437,8 @@ def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
         "output": _tensor_dict(tensors["output"]),
         "normalization": {"mean": data.MEAN, "std": data.STD,
                           "rule": "(pixel - mean) / std"},
-        "labels_file": LABELS_FILE, "labels": plan.labels, "dataset": plan.split.name,
+        "labels_file": LABELS_FILE, "labels": plan.labels,
+        "dataset": data.shipped_name(plan.split.name),
         "accuracy": accuracy, "latency_ms": v.latency.median_ms,
         "latency": v.latency.to_dict(), "params": profile.params, "macs": profile.macs,
         "size_bytes": v.size, "sha256": hashlib.sha256(v.tflite).hexdigest(),
@@ -521,7 +524,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
     results = {
         "command": f"{PROG} {' '.join(argv or [])}".strip(), "model": plan.name,
         "model_kwargs": plan.model_kwargs, "res": plan.res, "io": plan.io,
-        "dataset": plan.split.name, "labels": plan.labels,
+        "dataset": data.shipped_name(plan.split.name), "labels": plan.labels,
         "num_train": plan.split.num_train, "held_out_images": count,
         "skipped_images": list(plan.split.skipped),
         "checkpoint": plan.checkpoint_path, "seed": plan.seed,

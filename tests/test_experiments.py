@@ -230,7 +230,7 @@ def test_multipliers_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("argv, text", [
-    (["degradation", "--steps", "0"], "--steps must be a positive integer"),
+    (["degradation", "--steps", "0"], "argument --steps: expected an integer >= 1"),
     (["degradation", "--depths", "20", "21"], "6n+2"),
     (["batchnorm", "--model", "resnet2O"], "did you mean"),
     (["batchnorm", "--target", "1.5"], "--target"),

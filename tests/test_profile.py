@@ -241,7 +241,7 @@ def test_cli_input_size_and_classes(capsys):
     (["resnet5"], "Unknown model 'resnet5': did you mean 'resnet56' or 'resnet50'"),
     (["mobilenet_v1", "--res", "100"], "Received: res=100"),
     (["mobilenet_v1", "--alpha", "-1"], "Received: alpha=-1.0"),
-    (["mobilenet_v1", "--alpha", "x"], "argument --alpha: invalid float value: 'x'"),
+    (["mobilenet_v1", "--alpha", "x"], "argument --alpha: expected a number. Received: 'x'"),
     (["resnet20", "--alpha", "0.5"], "--alpha applies only to mobilenet_v1, "
                                      "mobilenet_v1_conv, mobilenet_v1_shallow, not resnet20"),
     (["resnet50", "--input-size", "31"], "Received: input_shape=(31, 31, 3)"),

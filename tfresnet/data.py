@@ -255,6 +255,9 @@ def _load_folder(root, size, seed, val_fraction, skip_bad_images=False):
     if not classes:
         raise ValueError(f"image folder {root!r} has no class folders: put each class's "
                          f"images in a sub-folder named after the class")
+    if len(classes) < 2:
+        raise ValueError(f"image folder {root!r} has one class folder ({classes[0]!r}); a "
+                         f"classifier needs at least two classes, one sub-folder each")
     files = {}
     for name in classes:
         folder = os.path.join(root, name)
@@ -291,9 +294,18 @@ def _load_folder(root, size, seed, val_fraction, skip_bad_images=False):
         ds = tf.data.Dataset.from_tensor_slices((paths[idx], labels[idx]))
         return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
+    # The absolute path, so that a run finds its data again from any working folder.
     return DataSplit(train=dataset(train), val=dataset(val), labels=classes,
-                     num_train=len(train), num_val=len(val), name=root, image_size=size,
-                     skipped=tuple(bad))
+                     num_train=len(train), num_val=len(val), name=os.path.abspath(root),
+                     image_size=size, skipped=tuple(bad))
+
+
+def shipped_name(name: str) -> str:
+    """How shipped files (metadata, manifests) name a data set: an image folder by its
+    base name, never a local path; ``digits`` and ``tfds:...`` as they are."""
+    if name == "digits" or name.startswith("tfds:"):
+        return name
+    return os.path.basename(os.path.normpath(name)) or name
 
 
 def undecodable_images(paths) -> dict:

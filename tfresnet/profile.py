@@ -296,21 +296,21 @@ def _parser():
                     "then the totals beside the published figures: ResNet (arXiv:1512.03385), "
                     "MobileNets (arXiv:1704.04861), AlexNet (NIPS 2012), BatchNorm "
                     "(arXiv:1502.03167), keras.applications and torchvision counts.")
-    parser.add_argument("name", metavar="NAME",
+    parser.add_argument("name", metavar="NAME", type=cli.non_empty,
                         help="registry model name, e.g. resnet50, mobilenet_v1, alexnet")
-    parser.add_argument("--alpha", type=float, metavar="A",
+    parser.add_argument("--alpha", type=cli.float_range(), metavar="A",
                         help="width multiplier (> 0), for models that have one "
                              "(mobilenet_v1); default 1.0")
-    parser.add_argument("--res", type=int, metavar="R",
+    parser.add_argument("--res", type=cli.int_range(), metavar="R",
                         help="input side for models with a resolution multiplier "
                              "(mobilenet_v1): a multiple of 32, at least 32; default 224")
-    parser.add_argument("--input-size", type=int, metavar="S",
+    parser.add_argument("--input-size", type=cli.int_range(), metavar="S",
                         help="square input side for any model (default: the paper's, "
                              "e.g. 224, 227 for alexnet, 32 for CIFAR)")
-    parser.add_argument("--classes", type=int, metavar="N",
+    parser.add_argument("--classes", type=cli.int_range(), metavar="N",
                         help="number of classes of the classifier (default: the paper's, "
                              "1000 or 10 for CIFAR)")
-    parser.add_argument("--json", metavar="PATH",
+    parser.add_argument("--json", metavar="PATH", type=cli.non_empty,
                         help="also write the profile (totals, layers, published figures) "
                              "as JSON to PATH")
     parser.add_argument("--quiet", action="store_true",
@@ -322,6 +322,7 @@ def main(argv=None) -> int:
     """``python -m tfresnet.profile``; returns 0, raises ValueError on bad input."""
     from tfresnet import cli, published
     from tfresnet.registry import list_models, model_info
+    from tfresnet.variant import ModelVariant
     args = _parser().parse_args(argv)
     info = model_info(args.name)
     kwargs = {}
@@ -343,6 +344,16 @@ def main(argv=None) -> int:
         if os.path.isdir(args.json) or not os.path.isdir(folder):
             raise cli.UsageError(f"--json needs a file path in an existing folder. "
                                  f"Received: --json {args.json}")
+        try:
+            cli.check_writable_file(args.json)
+        except cli.UsageError as err:
+            raise cli.UsageError(f"--json: {err}. Received: --json {args.json}") from None
+    side = args.res or args.input_size or info.input_shape[0]
+    if isinstance(side, int) and side > 0 and (args.classes is None or args.classes > 0):
+        # absurd sizes are refused before anything is allocated
+        ModelVariant(args.name, args.alpha if args.alpha and args.alpha > 0 else None,
+                     side).check_memory(classes=args.classes or 1000, flags={
+                         "res": "--res" if args.res else "--input-size", "batch": None})
     model = info.builder(**kwargs)
     result = profile(model, print_table=not args.quiet)
     figures = published.lookup(args.name, alpha=kwargs.get("alpha"),

@@ -167,8 +167,20 @@ class ModelVariant:
         else:
             given = [(flag["res"], self.side), (flag["batch"], batch)]
             what = f"{batch} input image(s) of {self.side}x{self.side}x3 and the first layer"
-        given = [f"{name}={value:g}" for name, value in given if name and value is not None]
+        given = [f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                 for name, value in given if name and value is not None]
         raise ValueError(
             f"{self.stem} cannot fit in this machine's memory: {what} alone need at least "
             f"{(weights + activations) / GIB:,.1f} GiB (float32) and the machine has "
             f"{have / GIB:,.1f} GiB. Received: {', '.join(given)}")
+
+
+def check_input_memory(side: int, batch: int, *, flag: str = "--image-size") -> None:
+    """ValueError when one batch of ``side`` x ``side`` RGB float32 images alone cannot
+    fit in this machine's memory (for jobs whose model is chosen later)."""
+    need, have = 4 * batch * side * side * 3, machine_memory()
+    if need > have:
+        raise ValueError(f"{flag} {side} cannot fit in this machine's memory: {batch} "
+                         f"image(s) of {side}x{side}x3 alone need {need / GIB:,.1f} GiB "
+                         f"(float32) and the machine has {have / GIB:,.1f} GiB. "
+                         f"Received: {flag}={side}")
