@@ -180,13 +180,14 @@ def norms_csv(norms, names) -> str:
 def gradients_table(curves, norms):
     """(header, rows): per model and moment, the median norm, end ratio and verdict."""
     header = ("model", "when", "median norm", "input/output end", "gradients",
-              "final val error")
+              "final train loss", "final val error")
     rows = []
     for c in curves:
         for when in ("init", "trained"):
             values = norms[(c.key, when)]
             rows.append((c.key, when, f"{statistics.median(values):.3g}",
                          f"{end_ratio(values):.3g}x", verdict(values),
+                         f"{c.loss[-1]:.3g}" if when == "trained" and c.loss else "–",
                          pct(c.final_val_error) if when == "trained" else "–"))
     return header, rows
 
@@ -226,12 +227,16 @@ def gradients_summary(s: Settings, split, curves, norms, depth) -> str:
          f"without BN (the same kernels, He-normal initialization) plain-{depth}'s "
          f"gradients are not healthy at initialization"),
         (v[(bn.key, "trained")] == "healthy",
-         f"with BN, plain-{depth}'s gradients are healthy after training, as the paper "
-         f"verifies"),
+         f"with BN, plain-{depth}'s gradients are healthy after training (the paper "
+         f"verifies this)"),
         (v[(res.key, "init")] == "healthy" and v[(res.key, "trained")] == "healthy",
          f"with shortcuts, ResNet-{depth}'s gradients are healthy at initialization and "
          f"after training"),
     ]
+    lines.append("- After training a small median also follows from a small loss (a network "
+                 "that fits its training set has little left to learn): the final training "
+                 "loss is in the table; the input/output end ratio shows whether the norms "
+                 "stay even across depth.")
     if judge:
         for held, text in claims:
             lines.append(f"- {'As the papers say' if held else 'NOT as the papers say'}: "
