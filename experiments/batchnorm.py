@@ -261,7 +261,8 @@ def batchnorm_summary(s: Settings, split, curves, target, rule, model, multiplie
     if probes:
         extra.append(f"- activation input (Fig. 1 b, c): channel 0 at the centre of "
                      f"{layer}'s output (the input of a ReLU in the middle of the network), "
-                     f"on {PROBE_IMAGES} validation images in inference mode, at step 0 and "
+                     f"on {len(next(iter(probes.values())).images)} validation images in "
+                     f"inference mode, at step 0 and "
                      f"every {s.log_every} steps: its {', '.join(map(str, PERCENTILES))}th "
                      f"percentiles")
     failures = failure_lines(curves, len(split.labels))
