@@ -10,9 +10,19 @@ One module per experiment (its paper, defaults, flags, run and summary), the sha
 machinery in :mod:`experiments.common`, the command line in :mod:`experiments.command`:
 
 * ``degradation`` (ResNet paper Fig. 1 and 6): plain vs ResNet, 20 vs 56 layers.
-* ``batchnorm`` (BatchNorm paper Fig. 2): with and without BN, BN at a higher LR.
+* ``batchnorm`` (BatchNorm paper Fig. 1 and 2): with and without BN, BN at 5x and 30x
+  the learning rate.
 * ``multipliers`` (MobileNet paper Tables 6 and 7): alpha x resolution, accuracy
   against multiply-adds with latency beside (through ``export.compare``).
+* ``shortcuts`` (ResNet paper Table 3): shortcut options A, B, C on one network.
+* ``gradients`` (ResNet paper Sec. 4.1): per-layer gradient norms of plain nets without
+  and with BN and of ResNets, at initialization and after a short training.
+* ``responses`` (ResNet paper Fig. 7): std of each 3x3 layer's response, plain vs ResNet.
+* ``separable`` (MobileNet paper Tables 4 and 5): separable vs full convolutions,
+  thinner vs shallower.
+
+``batchnorm`` also runs BN at 30x the learning rate and records the BN paper's Fig. 1
+(b, c): percentiles of one inner activation's input over training.
 
 This package sits beside ``benchmarks/`` above both ``tfresnet`` and ``export``:
 it may import them; nothing in ``tfresnet`` imports it.
