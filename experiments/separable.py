@@ -45,8 +45,10 @@ OTHER_SIDE = 32
 # Table 4 holds when separable is within this of the full convs (a fraction): the
 # paper's gap is 1.1 points.
 CLOSE = 0.02
-# Table 5 holds when the thinner network is better than the shallower by more than this.
-BETTER = 0.005
+# Table 5 holds when the thinner network is better than the shallower by more than this
+# (the paper's margin is 3.1 points; on the digits' few hundred validation images one
+# image is about 0.3 points, so a smaller edge is a handful of images).
+BETTER = 0.01
 PAPER_FIGURES = {  # key -> (registry model, alpha at 224) for the published figures
     "mobilenet": ("mobilenet_v1", 1.0), "conv": ("mobilenet_v1_conv", 1.0),
     "thinner": ("mobilenet_v1", 0.75), "shallow": ("mobilenet_v1_shallow", 1.0),
@@ -183,6 +185,12 @@ def separable_summary(s: Settings, split, curves, costs, alpha) -> str:
                  + ((": thinner beats shallower, as the paper reports." if table5 else
                      f": thinner is NOT better by more than {100 * BETTER:g} points; the "
                      f"paper's claim did not appear here.") if judge else "."))
+    if acc["thinner"] > acc["mobilenet"] + BETTER:
+        lines.append(f"- Caution: the thinner network ({pct(acc['thinner'])}) beat the "
+                     f"full-width separable one ({pct(acc['mobilenet'])}), which the paper's "
+                     f"Table 6 does not allow: differences of a few points are within one "
+                     f"seed's noise here (one validation image is "
+                     f"{100 / split.num_val:.2f} points).")
     if split.name == "digits":
         lines.append(f"- The digits are 8x8 images upsampled to {s.image_size}x"
                      f"{s.image_size}, 10 easy classes: far less room between networks "
