@@ -53,9 +53,8 @@ class ExportPlan:
     """Everything :func:`export` needs, checked before anything is trained or written.
 
     Attributes:
-      name: registry name; info: its ModelInfo.
-      model_kwargs: builder arguments (``alpha``, ``res`` for MobileNet).
-      res: input side; stem: file-name stem (``mobilenet_v1_0.75_160``, ``resnet20_32``).
+      variant: the checked :class:`tfresnet.variant.ModelVariant`; ``name``, ``info``,
+        ``res``, ``stem`` and ``model_kwargs`` are read from it.
       split: the data (train / held-out validation); labels: class names.
       checkpoint: the loaded float model, or None to train one here.
       checkpoint_path: where it came from.
@@ -67,11 +66,7 @@ class ExportPlan:
       min_agreement: the INT8-vs-QAT-Keras top-1 agreement required.
     """
 
-    name: str
-    info: object
-    model_kwargs: dict
-    res: int
-    stem: str
+    variant: object
     split: object
     labels: list
     checkpoint: object
@@ -90,6 +85,30 @@ class ExportPlan:
     threads: int
     min_agreement: float
     verbose: int = 2
+
+    @property
+    def name(self) -> str:
+        return self.variant.name
+
+    @property
+    def info(self):
+        return self.variant.info
+
+    @property
+    def res(self) -> int:
+        return self.variant.side
+
+    @property
+    def stem(self) -> str:
+        """File-name stem (``mobilenet_v1_0.75_160``, ``resnet20_32``)."""
+        return self.variant.stem
+
+    @property
+    def model_kwargs(self) -> dict:
+        """Builder arguments besides the input shape (``alpha``, ``res`` for MobileNet)."""
+        kwargs = self.variant.builder_kwargs()
+        kwargs.pop("input_shape", None)
+        return kwargs
 
     def file(self, kind: str) -> str:
         """File name of one output: kind "int8" (QAT), "ptq_int8" or "float32"."""
@@ -192,7 +211,7 @@ def _check_flags(args):
 
 
 def _resolve_model(args, config, checkpoint):
-    """(name, ModelInfo, builder kwargs, res) from the flags and the checkpoint's config.
+    """The ModelVariant the flags and the checkpoint's config describe, checked.
 
     The values are checked by :class:`tfresnet.variant.ModelVariant` (also the memory
     they need at --batch-size, before anything is allocated).
@@ -227,31 +246,20 @@ def _resolve_model(args, config, checkpoint):
         except ValueError as err:
             raise ValueError(f"checkpoint {args.checkpoint!r} ({res}x{res} inputs) cannot be "
                              f"a {name}: {err}") from None
-    variant.check(classes=2, batch=args.batch_size, flags={"classes": None})
-    kwargs = variant.builder_kwargs()
-    kwargs.pop("input_shape", None)
-    return name, info, kwargs, variant.side
+    return variant.check(classes=2, batch=args.batch_size, flags={"classes": None})
 
 
-def _stem(name, kwargs, res):
-    from tfresnet.variant import ModelVariant
-
-    return ModelVariant(name, kwargs.get("alpha"), res).stem
-
-
-def _check_checkpoint(path, model, name, kwargs, res, classes):
+def _check_checkpoint(path, model, variant, classes):
     """ValueError unless the checkpoint is the architecture the flags describe."""
-    from tfresnet import registry
-
-    described = f"{_stem(name, kwargs, res)} ({classes} classes)"
+    res = variant.side
+    described = f"{variant.stem} ({classes} classes)"
     if tuple(model.input_shape[1:]) != (res, res, 3):
         raise ValueError(f"checkpoint {path!r} takes {tuple(model.input_shape[1:])} images, "
                          f"not ({res}, {res}, 3) as {described}")
     if model.output_shape[-1] != classes:
         raise ValueError(f"checkpoint {path!r} has {model.output_shape[-1]} outputs; the data "
                          f"has {classes} classes")
-    shape_kwargs = {} if "res" in kwargs else {"input_shape": (res, res, 3)}
-    reference = registry.get_model(name, classes=classes, **shape_kwargs, **kwargs)
+    reference = variant.build(classes=classes)
     if [tuple(w.shape) for w in model.weights] != [tuple(w.shape) for w in reference.weights]:
         raise ValueError(f"checkpoint {path!r} is not a {described} model: its "
                          f"{model.count_params():,} parameters in {len(model.weights)} "
@@ -271,7 +279,8 @@ def plan_export(args) -> ExportPlan:
     checkpoint, config, saved_labels = None, {}, []
     if args.checkpoint is not None:
         checkpoint, config, saved_labels = train.load_run(args.checkpoint)
-    name, info, kwargs, res = _resolve_model(args, config, checkpoint)
+    variant = _resolve_model(args, config, checkpoint)
+    res = variant.side
     seed = args.seed if args.seed is not None else int(config.get("seed", 0))
     dataset = args.dataset or config.get("dataset") or "digits"
     split = data.load(dataset, image_size=(res, res), data_dir=args.data_dir,
@@ -280,18 +289,15 @@ def plan_export(args) -> ExportPlan:
                       skip_bad_images=args.skip_bad_images)
     labels = [str(label) for label in split.labels]
     if checkpoint is not None:
-        _check_checkpoint(args.checkpoint, checkpoint, name, kwargs, res, len(labels))
+        _check_checkpoint(args.checkpoint, checkpoint, variant, len(labels))
         if saved_labels and saved_labels != labels:
             raise ValueError(f"checkpoint {args.checkpoint!r} was trained on other labels "
                              f"({', '.join(saved_labels[:5])}, ...) than {split.name!r} "
                              f"({', '.join(labels[:5])}, ...); pass --dataset")
-    else:
-        shape_kwargs = {} if "res" in kwargs else {"input_shape": (res, res, 3)}
-        from tfresnet import registry
-        registry.get_model(name, classes=len(labels), **shape_kwargs, **kwargs)  # validates
+    else:  # checked for this many classes; built once, when it is trained
+        variant.check(classes=len(labels), batch=args.batch_size, flags={"classes": None})
     return ExportPlan(
-        name=name, info=info, model_kwargs=kwargs, res=res, stem=_stem(name, kwargs, res),
-        split=split, labels=labels, checkpoint=checkpoint, checkpoint_path=args.checkpoint,
+        variant=variant, split=split, labels=labels, checkpoint=checkpoint, checkpoint_path=args.checkpoint,
         out=out, io=args.io, epochs=args.epochs or DEFAULT_EPOCHS,
         qat_epochs=args.qat_epochs, lr=args.lr, qat_lr=args.qat_lr,
         batch_size=args.batch_size, augment=args.augment, seed=seed, strategy=args.strategy, calibration=args.calibration,
@@ -338,7 +344,7 @@ def train_float(plan, strategy):
     result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),
                        model_kwargs=plan.model_kwargs or None,
                        **_training_settings(plan, qat=False))
-    return train.portable_model(result.model), result
+    return result.model, result  # fit returns the portable model (train.portable_model)
 
 
 def train_qat(plan, float_model, strategy):
@@ -354,17 +360,26 @@ def train_qat(plan, float_model, strategy):
     return result.model, result
 
 
+# What is compared at the end, in table order: kind -> the table's label.
+LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
+          "float32": "float32 TFLite", "ptq_int8": "PTQ INT8 TFLite", "int8": "QAT INT8 TFLite"}
+FILE_KINDS = ("float32", "ptq_int8", "int8")
+
+
 @dataclasses.dataclass
 class Variant:
     """One model compared at the end: a Keras model or an exported ``.tflite``."""
 
-    label: str
-    kind: str                     # "keras" or a file kind: "float32", "ptq_int8", "int8"
+    kind: str                     # a key of LABELS; the file kinds are FILE_KINDS
     tflite: bytes | None = None
     file: str | None = None
     correct: int = 0
     top1: list = dataclasses.field(default_factory=list)
     latency: object = None
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.kind]
 
     @property
     def size(self) -> int | None:
@@ -376,15 +391,15 @@ def evaluate(split, float_model, qat_model, variants, threads=1):
 
     Fills each Variant's ``correct`` and ``top1``; returns (number of images, labels).
     """
-    keras_models = {"float32 Keras": float_model, "QAT Keras": qat_model}
-    runners = {v.label: Runner(v.tflite, threads=threads) for v in variants if v.tflite}
+    keras_models = {"float32_keras": float_model, "qat_keras": qat_model}
+    runners = {v.kind: Runner(v.tflite, threads=threads) for v in variants if v.tflite}
     count, truth = 0, []
     for images, labels in _val_batches(split):
         for v in variants:
             if v.tflite is None:
-                probs = keras_models[v.label].predict(data.normalize(images), verbose=0)
+                probs = keras_models[v.kind].predict(data.normalize(images), verbose=0)
             else:
-                probs = runners[v.label].predict(images)
+                probs = runners[v.kind].predict(images)
             top1 = np.argmax(probs, axis=-1)
             v.top1.extend(top1.tolist())
             v.correct += int(np.sum(top1 == labels))
@@ -499,23 +514,21 @@ def export(plan: ExportPlan, argv=None) -> dict:
     converted = {"int8": to_int8(qat_model, calibration, io=plan.io),
                  "ptq_int8": to_int8(float_model, calibration, io=plan.io),
                  "float32": to_float32(float_model)}
-    variants = [Variant("float32 Keras", "keras"), Variant("QAT Keras", "keras")]
-    for kind, label in (("float32", "float32 TFLite"), ("ptq_int8", "PTQ INT8 TFLite"),
-                        ("int8", "QAT INT8 TFLite")):
-        variants.append(Variant(label, kind, _with_metadata(plan, converted[kind], kind),
-                                plan.file(kind)))
+    variants = [Variant("float32_keras"), Variant("qat_keras")] + [
+        Variant(kind, _with_metadata(plan, converted[kind], kind), plan.file(kind))
+        for kind in FILE_KINDS]
 
     _say(f"Evaluating on {plan.split.num_val} held-out images; timing "
          f"({plan.threads} thread, XNNPACK)")
     count, _ = evaluate(plan.split, float_model, qat_model, variants, threads=plan.threads)
     prof = tfresnet.profile(float_model, print_table=False)
-    timed = latency.alternate_rounds({v.label: v.tflite for v in variants if v.tflite},
+    timed = latency.alternate_rounds({v.kind: v.tflite for v in variants if v.tflite},
                                      rounds=LATENCY_ROUNDS, threads=plan.threads)
     for v in variants:
         if v.tflite is not None:
-            v.latency = latency.best_round(timed[v.label])
-    by_label = {v.label: v for v in variants}
-    agreement = _agreement(by_label["QAT INT8 TFLite"], by_label["QAT Keras"])
+            v.latency = latency.best_round(timed[v.kind])
+    by_kind = {v.kind: v for v in variants}
+    agreement = _agreement(by_kind["int8"], by_kind["qat_keras"])
     rows = [{"model": v.label, "file": v.file, "size_bytes": v.size,
              "params": prof.params, "macs": prof.macs,
              "latency_ms": v.latency.median_ms if v.latency else None,
