@@ -64,6 +64,11 @@ class ExportPlan:
       calibration: calibration images for the INT8 conversions.
       threads: interpreter threads for the latency figures.
       min_agreement: the INT8-vs-QAT-Keras top-1 agreement required.
+      weights: pretrained weights to start the float training from (transfer
+        learning, ``tfresnet.train.fit(weights=...)``), or None.
+      freeze_epochs, unfreeze_from: with ``weights``: the frozen-backbone epochs and
+        where fine-tuning starts.
+      qat_unfreeze: train layers frozen in the float model during QAT too.
     """
 
     variant: object
@@ -85,6 +90,10 @@ class ExportPlan:
     threads: int
     min_agreement: float
     verbose: int = 2
+    weights: str | None = None
+    freeze_epochs: int | None = None
+    unfreeze_from: str | None = None
+    qat_unfreeze: bool = False
 
     @property
     def name(self) -> str:
@@ -189,6 +198,18 @@ def build_parser():
                    "tfresnet.train, then export with --checkpoint)")
     p.add_argument("--seed", type=cli.seed, help="seed of the data split, training "
                    "and calibration sample (default 0; with a checkpoint: its seed)")
+    p.add_argument("--weights", type=cli.non_empty, help="start the float training from "
+                   "pretrained weights (transfer learning): 'imagenet' (the Keras cache, "
+                   "never downloaded), a keras.applications .h5 file, or a tfresnet.train "
+                   "run / .keras file; a new classifier is built for the data's classes")
+    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
+                   help="with --weights: the first N of --epochs train the classifier "
+                   "alone, the backbone frozen (default half of --epochs)")
+    p.add_argument("--unfreeze-from", type=cli.non_empty, help="with --weights: fine-tune "
+                   "from this stage or layer after the frozen epochs (default all)")
+    p.add_argument("--qat-unfreeze", action="store_true", help="train the layers frozen in "
+                   "the float model during the quantization-aware fine-tuning too (default: "
+                   "a frozen backbone stays frozen)")
     return p
 
 
@@ -205,6 +226,18 @@ def _check_flags(args):
                          "the cluster with python -m tfresnet.train --strategy multiworker "
                          "and export the run with --checkpoint. Received: --strategy "
                          "multiworker")
+    if args.weights is not None and args.checkpoint is not None:
+        raise ValueError("--weights starts a float training; --checkpoint is a trained "
+                         "model: give one of them. Received: --weights, --checkpoint")
+    for flag, value in (("--freeze-epochs", args.freeze_epochs),
+                        ("--unfreeze-from", args.unfreeze_from)):
+        if value is not None and args.weights is None:
+            raise ValueError(f"{flag} applies to transfer learning: add --weights. "
+                             f"Received: {flag}={value!r}")
+    if args.weights is not None:
+        from tfresnet import transfer
+        transfer.plan_phases(args.epochs or DEFAULT_EPOCHS, args.freeze_epochs,
+                             args.unfreeze_from)
     if args.checkpoint is not None and args.epochs is not None:
         raise ValueError("--epochs trains a float model; with --checkpoint the model is "
                          "trained already (use --qat-epochs for the fine-tuning)")
@@ -294,6 +327,14 @@ def plan_export(args) -> ExportPlan:
             raise ValueError(f"checkpoint {args.checkpoint!r} was trained on other labels "
                              f"({', '.join(saved_labels[:5])}, ...) than {split.name!r} "
                              f"({', '.join(labels[:5])}, ...); pass --dataset")
+    elif args.weights is not None:
+        from tfresnet import transfer
+        kwargs = variant.builder_kwargs()
+        kwargs.pop("input_shape", None)
+        model, _ = transfer.load_weights(args.weights, variant.name, classes=len(labels),
+                                         labels=labels, model_kwargs=kwargs,
+                                         image_size=(variant.side, variant.side))  # fails fast
+        transfer.unfreeze_index(model, args.unfreeze_from)
     else:  # checked for this many classes; built once, when it is trained
         variant.check(classes=len(labels), batch=args.batch_size, flags={"classes": None})
     return ExportPlan(
@@ -301,7 +342,9 @@ def plan_export(args) -> ExportPlan:
         out=out, io=args.io, epochs=args.epochs or DEFAULT_EPOCHS,
         qat_epochs=args.qat_epochs, lr=args.lr, qat_lr=args.qat_lr,
         batch_size=args.batch_size, augment=args.augment, seed=seed, strategy=args.strategy, calibration=args.calibration,
-        threads=args.threads, min_agreement=args.min_agreement)
+        threads=args.threads, min_agreement=args.min_agreement, weights=args.weights,
+        freeze_epochs=args.freeze_epochs, unfreeze_from=args.unfreeze_from,
+        qat_unfreeze=args.qat_unfreeze)
 
 
 def _say(text):
@@ -341,9 +384,14 @@ def train_float(plan, strategy):
     _say(f"No --checkpoint: training the float {plan.stem} on {plan.split.name} "
          f"({plan.split.num_train} images) for {plan.epochs} epoch(s) first "
          f"(pass --checkpoint to export a model trained with tfresnet.train)")
+    transfer_args = {} if plan.weights is None else dict(
+        weights=plan.weights, freeze_epochs=plan.freeze_epochs,
+        unfreeze_from=plan.unfreeze_from)
+    if plan.weights is not None:
+        _say(f"Starting from --weights {plan.weights}")
     result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),
                        model_kwargs=plan.model_kwargs or None,
-                       **_training_settings(plan, qat=False))
+                       **_training_settings(plan, qat=False), **transfer_args)
     return result.model, result  # fit returns the portable model (train.portable_model)
 
 
@@ -355,6 +403,11 @@ def train_qat(plan, float_model, strategy):
     _say(f"Quantization-aware fine-tuning for {plan.qat_epochs} epoch(s)")
     with strategy.scope():
         qat = quantize.quantize_model(float_model)
+    frozen = quantize.keep_frozen(float_model, qat) if not plan.qat_unfreeze else []
+    if frozen:
+        _say(f"QAT keeps the {len(frozen)} layers frozen in the float model frozen "
+             f"({sum(int(w.shape.num_elements()) for w in qat.trainable_weights):,} trainable "
+             f"weights; --qat-unfreeze trains them too)")
     with quantize.quantize_scope():
         result = train.fit(qat, strategy=strategy, **_training_settings(plan, qat=True))
     return result.model, result

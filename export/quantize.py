@@ -74,7 +74,29 @@ def quantize_scope():
     objects = {cls.__name__: cls for cls in CUSTOM_QUANTIZE_CONFIGS}
     objects.update({cfg.__name__: cfg for cfg in CUSTOM_QUANTIZE_CONFIGS.values()})
     objects["LocalResponseNormalization"] = layers.LocalResponseNormalization
+    objects["FrozenQuantizeWrapper"] = FrozenQuantizeWrapper
     return tfmot.quantization.keras.quantize_scope(objects)
+
+
+class FrozenQuantizeWrapper(tfmot.quantization.keras.QuantizeWrapperV2):
+    """A QuantizeWrapperV2 that honours ``trainable = False``.
+
+    tfmot's wrapper lists the wrapped kernel among its trainable weights whatever
+    ``trainable`` says (``QuantizeWrapperV2.build`` appends it to ``_trainable_weights``),
+    so a frozen backbone would be fine-tuned by QAT. This one, when not trainable, has
+    no trainable weights: every weight (kernel, quantizer ranges) stays as it is.
+    """
+
+    @property
+    def trainable_weights(self):
+        return super().trainable_weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if self.trainable:
+            return super().non_trainable_weights
+        return self._dedup_weights(self._trainable_weights + self._non_trainable_weights
+                                   + self.layer.weights)
 
 
 def check_int8(model: keras.Model) -> None:
@@ -98,6 +120,30 @@ def check_int8(model: keras.Model) -> None:
             raise ValueError(f"layer {layer.name!r} is a nested model, which tfmot cannot "
                              f"quantize; flatten it into one functional model. "
                              f"Received: model={model.name!r}")
+
+
+def keep_frozen(float_model: keras.Model, qat: keras.Model) -> list[str]:
+    """Makes the layers frozen in ``float_model`` frozen in its QAT model ``qat`` too.
+
+    ``quantize_apply`` rebuilds every layer trainable and tfmot's wrapper trains its
+    kernel whatever ``trainable`` says, so a backbone frozen for transfer learning would
+    otherwise be fine-tuned by QAT. A frozen quantized layer becomes a
+    :class:`FrozenQuantizeWrapper` (the same wrapper, honouring ``trainable``).
+
+    Returns:
+      The names of the layers frozen.
+    """
+    frozen = {layer.name for layer in float_model.layers
+              if layer.weights and not layer.trainable}
+    names = []
+    for layer in qat.layers:
+        inner = getattr(layer, "layer", layer)
+        if inner.name in frozen:
+            if type(layer) is tfmot.quantization.keras.QuantizeWrapperV2:
+                layer.__class__ = FrozenQuantizeWrapper  # same state, honours trainable
+            layer.trainable = False
+            names.append(inner.name)
+    return names
 
 
 def quantize_model(model: keras.Model) -> keras.Model:
