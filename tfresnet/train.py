@@ -62,7 +62,7 @@ MAX_EPOCHS = 100_000        # bounds on --epochs/--patience and --steps-per-epoc
 MAX_STEPS = 10_000_000      # any real run, so that a typo is refused instead of run
 MAX_LR = 100.0
 # config.json keys that may differ when an interrupted run is resumed.
-_RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version")
+_RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version", "feature_cache")
 
 
 @dataclasses.dataclass
@@ -406,6 +406,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.run_dir, self.chief, self.images_per_epoch = run_dir, chief, images_per_epoch
         self.schedule = schedule
         self.rows, self.initial_epoch = [], None
+        self.full_model = None  # saved as best.keras instead of the model being fit
         self.epoch_times = []
         self._epoch_start = self._train_time = None
 
@@ -434,7 +435,8 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.chief:
             cli.write_text(os.path.join(self.run_dir, "history.csv"), history_csv(self.rows))
         if row.get("val_accuracy", -1.0) > previous_best:
-            save_model(self.model, os.path.join(self.run_dir, "best.keras"), chief=self.chief)
+            save_model(self.full_model or self.model, os.path.join(self.run_dir, "best.keras"),
+                       chief=self.chief)
 
     def on_train_end(self, logs=None):
         if self.initial_epoch is None:
@@ -703,7 +705,7 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         val_fraction=0.2, augment=None, sync_batchnorm=False, deterministic=False,
         overwrite=False, callbacks=(), recipe_overrides=None,
         skip_bad_images=False, weights=None, freeze_epochs=None, unfreeze_from=None,
-        fine_tune_lr=None) -> FitResult:
+        fine_tune_lr=None, cache_features=True) -> FitResult:
     """Trains ``model`` on ``dataset`` under a tf.distribute strategy.
 
     Everything is checked (arguments, strategy, data, model, output folder) before
@@ -748,6 +750,10 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
       unfreeze_from: with ``weights``: the stage or layer fine-tuning starts at (default all).
       fine_tune_lr: with ``weights``: the fine-tuning rate (default a tenth of the first
         phase's, which is the recipe's own rate unless ``lr`` is given).
+      cache_features: when only the ``predictions`` classifier trains and nothing is
+        augmented (the frozen phase of transfer learning), run the frozen backbone once
+        and train the classifier on its stored features (see :func:`feature_cache_reason`);
+        False trains through the whole network every step.
 
     Returns:
       A FitResult.
@@ -767,7 +773,7 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
             momentum=momentum, recipe_overrides=recipe_overrides, callbacks=callbacks,
             jit_compile=jit_compile, mixed_precision=mixed_precision,
             sync_batchnorm=sync_batchnorm, deterministic=deterministic,
-            skip_bad_images=skip_bad_images)
+            skip_bad_images=skip_bad_images, cache_features=cache_features)
     given = [k for k, v in (("freeze_epochs", freeze_epochs), ("unfreeze_from", unfreeze_from),
                             ("fine_tune_lr", fine_tune_lr)) if v is not None]
     if given:
@@ -887,13 +893,88 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
     recorder = EpochRecorder(run_dir, chief=chief, schedule=schedule,
                              images_per_epoch=steps * global_batch if drop else split.num_train)
     cbs = _callbacks(recorder, run_dir, recipe, chief=chief, verbose=verbose)
-    net.fit(_distributable(train_ds), validation_data=_distributable(val_ds), epochs=epochs,
-            steps_per_epoch=steps if drop else None, callbacks=cbs + list(callbacks),
-            verbose=verbose)
+    trainee, fit_train, fit_val = net, train_ds, val_ds
+    cache_reason = ("cache_features=False" if not cache_features else feature_cache_reason(
+        net, augment=augment, drop=drop, mixed_precision=mixed_precision))
+    if cache_reason is None:  # frozen backbone, no augmentation: its features once
+        feature_start = time.perf_counter()
+        with strat.scope():
+            trainee = head_model(net)
+            compile_model(trainee, make_optimizer(recipe, schedule), jit_compile=jit_compile)
+        fit_train, fit_val = cached_features(net, split, batch_size=global_batch,
+                                             seed=int(seed))
+        recorder.full_model = net  # best.keras holds the whole network, not the head
+        config["feature_cache"] = {
+            "used": True, "seconds": round(time.perf_counter() - feature_start, 3)}
+    else:
+        config["feature_cache"] = {"used": False, "reason": cache_reason}
+    trainee.fit(_distributable(fit_train), validation_data=_distributable(fit_val),
+                epochs=epochs, steps_per_epoch=steps if drop else None,
+                callbacks=cbs + list(callbacks), verbose=verbose)
     result = _result(net, recorder, val_ds, split, labels, config, run_dir, start)
     if run_dir is not None:
         _close_run_dir(result, chief=chief)
     return result
+
+
+# ----------------------------------------------------------------------------- feature cache
+
+
+def feature_cache_reason(net, *, augment="none", drop=False, mixed_precision=False):
+    """None when :func:`fit` can train ``net`` on its backbone's stored features, else why not.
+
+    That is when only the ``predictions`` classifier trains (the rest frozen, so
+    BatchNormalization runs in inference mode and nothing before the classifier
+    changes), the images are not augmented and no layer is random in training
+    (dropout), as TensorFlow's image-retraining script cached its bottlenecks.
+    """
+    names = [layer.name for layer in net.layers]
+    if transfer.HEAD not in names or net.layers[-1].name != transfer.HEAD:
+        return f"the model does not end with a {transfer.HEAD!r} layer"
+    if not net.get_layer(transfer.HEAD).trainable_weights:
+        return "the classifier is frozen"
+    if any(layer.trainable_weights for layer in net.layers if layer.name != transfer.HEAD):
+        return "layers before the classifier train"
+    if augment != "none":
+        return f"augmentation {augment!r} changes the features every epoch"
+    random = [layer.name for layer in net.layers if isinstance(layer, (
+        keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout))]
+    if random:
+        return f"{random[0]} is random in training"
+    if drop:
+        return "steps_per_epoch is given"
+    if mixed_precision:
+        return "mixed precision"
+    return None
+
+
+def head_model(net) -> keras.Model:
+    """The classifier alone, on the backbone's features; it shares its layer with ``net``."""
+    head = net.get_layer(transfer.HEAD)
+    features = keras.Input(head.input_shape[1:], name="features")
+    return keras.Model(features, head(features), name=f"{net.name}_head")
+
+
+def cached_features(net, split, *, batch_size, seed):
+    """(train, val) datasets of the backbone's features, computed once.
+
+    The training set is shuffled with the same seed and buffer as
+    :func:`tfresnet.data.pipeline`, so its batches hold the same images in the same order.
+    """
+    backbone = transfer.backbone_view(net)
+
+    def features(ds):
+        images = data.pipeline(ds, batch_size=batch_size, training=False, augment="none")
+        x = backbone.predict(images, verbose=0)
+        y = np.concatenate([labels.numpy() for _, labels in images])
+        return tf.data.Dataset.from_tensor_slices((x, y))
+
+    train_ds, val_ds = features(split.train), features(split.val)
+    size = int(train_ds.cardinality())
+    train_ds = train_ds.shuffle(max(1, min(size, data.SHUFFLE_BUFFER)), seed=seed,
+                                reshuffle_each_iteration=True)
+    return (train_ds.batch(batch_size).prefetch(tf.data.AUTOTUNE),
+            val_ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def _open_run_dir(run_dir, config, labels, *, overwrite, chief):
@@ -1064,7 +1145,8 @@ def _fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fr
         records.append({"phase": "head", "epochs": phases.freeze_epochs,
                         "lr": result.config["lr"], "trainable": "classifier only",
                         "trainable_weights": transfer.trainable_count(net),
-                        "val_accuracy": result.val_accuracy})
+                        "val_accuracy": result.val_accuracy,
+                        "feature_cache": result.config.get("feature_cache")})
         net = result.model
     if phases.fine_tune_epochs:
         first_lr = results[0].config["lr"] if results else lr
@@ -1153,6 +1235,11 @@ def transfer_summary(result) -> str:
         lines.append(f"phase {p['phase']}: {p['epochs']} epoch(s) at lr {p['lr']:g}, "
                      f"{p['trainable_weights']:,} trainable weights, val accuracy "
                      f"{p['val_accuracy']:.4f}")
+        cache = p.get("feature_cache")
+        if cache:
+            lines.append(f"  features cached: the backbone ran once ({cache['seconds']:.1f} s), "
+                         f"the classifier trained on its stored features" if cache["used"] else
+                         f"  features not cached: {cache['reason']}")
     return "\n".join(lines)
 
 
