@@ -128,6 +128,7 @@ def test_killed_in_phase_1_resumes_in_phase_1(folders, source_run, tmp_path):
     result = train.fit("resnet20", **args)
     head_config = json.load(open(os.path.join(out, "1_head", "config.json")))
     assert head_config["result"]["resumed_at_epoch"] == 1  # phase 1 went on at epoch 2
+    assert head_config["feature_cache"]["used"] is True  # features computed again on resume
     assert result.history["phase"] == ["head", "head", "fine_tune"]
     assert result.history["epoch"] == [1, 2, 3]
 
