@@ -25,6 +25,9 @@ Example::
                           mean=128.0, std=128.0)
     read_metadata(tflite)["labels"]
 
+The same flatbuffer round trip sets a model's SignatureDef (:func:`set_signature`), which
+the converter's fast path does not write.
+
 Command line: ``python -m export.metadata model.tflite`` prints a file's metadata as JSON.
 """
 
@@ -129,6 +132,50 @@ def add_metadata(tflite_bytes, *, name, description, version, author, labels, me
     _set_metadata_buffer(model, metadata)
     labels_text = "".join(f"{label}\n" for label in labels).encode("utf-8")
     return _append_zip(_pack_model(model), {LABELS_FILE: labels_text})
+
+
+def set_signature(tflite_bytes, *, key, inputs, outputs):
+    """Returns a copy of a one-subgraph ``.tflite`` whose only SignatureDef is ``key``.
+
+    The signature names the subgraph's input and output tensors, in order, the way
+    ``Interpreter.get_signature_runner`` and LiteRT's ``CompiledModel`` address them.
+    Metadata and files already in the model are kept (an appended zip is not: call this
+    before :func:`add_metadata`).
+
+    Args:
+      tflite_bytes: the model file's bytes.
+      key: the signature key, e.g. ``"serving_default"``.
+      inputs, outputs: one name per subgraph input / output.
+
+    Raises:
+      ValueError: not a TFLite model, not one subgraph, or a name count that does not
+        match the subgraph's inputs or outputs.
+    """
+    model = _unpack_model(tflite_bytes)
+    if len(model.subgraphs) != 1:
+        raise ValueError(f"a signature is set on models with one subgraph. "
+                         f"Received: a model with {len(model.subgraphs)}")
+    graph = model.subgraphs[0]
+    inputs, outputs = list(inputs), list(outputs)
+    if len(inputs) != len(graph.inputs) or len(outputs) != len(graph.outputs):
+        raise ValueError(f"the model has {len(graph.inputs)} inputs and "
+                         f"{len(graph.outputs)} outputs. Received: inputs={inputs}, "
+                         f"outputs={outputs}")
+
+    def tensor_maps(names, indices):
+        maps = []
+        for name, index in zip(names, indices):
+            entry = schema.TensorMapT()
+            entry.name, entry.tensorIndex = name, int(index)
+            maps.append(entry)
+        return maps
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey, signature.subgraphIndex = key, 0
+    signature.inputs = tensor_maps(inputs, graph.inputs)
+    signature.outputs = tensor_maps(outputs, graph.outputs)
+    model.signatureDefs = [signature]
+    return _pack_model(model)
 
 
 def _unpack_model(tflite_bytes):
