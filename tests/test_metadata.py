@@ -19,7 +19,7 @@ from PIL import Image
 from tensorflow.lite.python import schema_py_generated as schema
 
 import mediapipe_env
-from export.metadata import add_metadata, main, read_metadata
+from export.metadata import add_metadata, main, read_metadata, set_signature
 from tfresnet import cli
 from tfresnet.data import MEAN, STD
 
@@ -199,6 +199,27 @@ def test_not_a_model_or_no_metadata(uint8_tflite):
         add_metadata(b"PK\x03\x04 not a model", **INFO)
     with pytest.raises(ValueError, match="no TFLITE_METADATA"):
         read_metadata(uint8_tflite)
+
+
+def test_set_signature_replaces_it_and_metadata_keeps_it(uint8_tflite, test_images):
+    """The file's one SignatureDef becomes the given names; add_metadata keeps it."""
+    signed = set_signature(uint8_tflite, key="classify", inputs=["pixels"],
+                           outputs=["scores"])
+    with_metadata = add_metadata(signed, **INFO)
+    images = test_images[0][:1]
+    plain = Interpreter(model_content=uint8_tflite)
+    plain.allocate_tensors()
+    plain.set_tensor(plain.get_input_details()[0]["index"], images)
+    plain.invoke()
+    expected = plain.get_tensor(plain.get_output_details()[0]["index"])
+    for model_bytes in (signed, with_metadata):
+        interpreter = Interpreter(model_content=model_bytes)
+        assert interpreter.get_signature_list() == {
+            "classify": {"inputs": ["pixels"], "outputs": ["scores"]}}
+        scores = interpreter.get_signature_runner("classify")(pixels=images)["scores"]
+        np.testing.assert_array_equal(scores, expected)
+    with pytest.raises(ValueError, match="1 inputs and 1 outputs"):
+        set_signature(uint8_tflite, key="x", inputs=["a", "b"], outputs=["c"])
 
 
 def test_cli_prints_metadata(uint8_tflite, tmp_path, capsys):
