@@ -11,7 +11,7 @@ from tfresnet import data, train
 def _frozen_net(seed=0):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(8, 3, strides=2, name="conv")(inputs)
+    x = keras.layers.Conv2D(32, 3, strides=2, name="conv")(inputs)
     x = keras.layers.BatchNormalization(name="bn")(x)
     x = keras.layers.ReLU(name="relu")(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -32,8 +32,8 @@ def test_cached_head_matches_head_through_frozen_net(split):
     backbone = [w.copy() for w in base.get_weights()[:-2]]
     runs = {}
     for cache in (True, False):
-        runs[cache] = train.fit(_frozen_net(), dataset=split, epochs=2, batch_size=32,
-                                lr=0.05, recipe="resnet_cifar", augment="none", seed=0,
+        runs[cache] = train.fit(_frozen_net(), dataset=split, epochs=3, batch_size=32,
+                                lr=0.5, recipe="resnet_cifar", augment="none", seed=0,
                                 verbose=0, cache_features=cache)
     assert runs[True].config["feature_cache"]["used"] is True
     assert runs[False].config["feature_cache"] == {"used": False,
@@ -43,12 +43,14 @@ def test_cached_head_matches_head_through_frozen_net(split):
     for before, a, b in zip(backbone, cached[:-2], direct[:-2]):  # frozen: bitwise the same
         np.testing.assert_array_equal(before, a)
         np.testing.assert_array_equal(before, b)
-    # The same batches in the same order: the heads differ only by float rounding
-    # (measured: largest difference about 1e-6 of a kernel whose values reach 0.3).
+    # The same batches in the same order: measured here, the two heads are bitwise equal
+    # (the tolerance leaves room for another CPU's float rounding) and both reach 0.2061
+    # validation accuracy on the frozen random backbone's 32 features (chance: 0.10).
     moved = np.abs(cached[-2] - base.get_weights()[-2]).max()
-    assert moved > 1e-2
-    np.testing.assert_allclose(cached[-2], direct[-2], atol=1e-4)
-    np.testing.assert_allclose(cached[-1], direct[-1], atol=1e-4)
+    assert moved > 0.1  # measured 1.79: the head trained
+    np.testing.assert_allclose(cached[-2], direct[-2], atol=1e-5)
+    np.testing.assert_allclose(cached[-1], direct[-1], atol=1e-5)
+    assert runs[True].val_accuracy > 0.15
     assert abs(runs[True].val_accuracy - runs[False].val_accuracy) <= 0.01
 
 
