@@ -15,6 +15,13 @@ anything is trained or written; :func:`export` runs the plan:
    ``--min-agreement``), latency (``export.latency``: the three files timed side by
    side in ``LATENCY_ROUNDS`` rounds, the best round quoted), params and MACs
    (``tfresnet.profile``);
+``--qat-epochs 0`` skips step 2: the INT8 file is the float model post-training
+quantized (converted once, no separate PTQ baseline), compared with the float Keras model,
+and the report says no QAT was done. ``--weights imagenet --epochs 0 --qat-epochs 0
+--calibration-images FOLDER`` exports the ImageNet classifier itself with the 1,000 ImageNet
+labels (:func:`imagenet_labels`), calibrated on the unlabeled images of FOLDER, which
+also measure the INT8 file's top-1 agreement with the float model (no accuracy: no labels).
+
 5. files: the three ``.tflite``, ``labels.txt``, the results JSON and the merged
    ``models.json``, written by ``export.manifest.publish``: under a lock on the folder,
    to temporary names first, renamed so that no manifest entry ever describes a file
@@ -69,6 +76,8 @@ class ExportPlan:
       freeze_epochs, unfreeze_from: with ``weights``: the frozen-backbone epochs and
         where fine-tuning starts.
       qat_unfreeze: train layers frozen in the float model during QAT too.
+      imagenet: ``--epochs 0``: the ImageNet classifier itself; its images
+        (``--calibration-images``) are unlabeled, so no accuracy is reported.
     """
 
     variant: object
@@ -94,6 +103,12 @@ class ExportPlan:
     freeze_epochs: int | None = None
     unfreeze_from: str | None = None
     qat_unfreeze: bool = False
+    imagenet: bool = False
+
+    @property
+    def qat(self) -> bool:
+        """False with ``--qat-epochs 0``: the INT8 file is post-training quantized."""
+        return self.qat_epochs > 0
 
     @property
     def name(self) -> str:
@@ -160,11 +175,19 @@ def build_parser():
                    "results JSON, instead of stopping with an error that names the first")
     p.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
     p.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
-    p.add_argument("--epochs", type=cli.positive_int(MAX_EPOCHS), help=f"float training epochs without --checkpoint "
+    p.add_argument("--epochs", type=cli.int_range(0, MAX_EPOCHS), help=f"float training epochs without --checkpoint "
                    f"(default {DEFAULT_EPOCHS}: enough for the bundled digits; give more "
-                   f"for real data, or train with tfresnet.train)")
-    p.add_argument("--qat-epochs", type=cli.positive_int(MAX_EPOCHS), default=DEFAULT_QAT_EPOCHS,
-                   help=f"quantization-aware fine-tuning epochs (default {DEFAULT_QAT_EPOCHS})")
+                   f"for real data, or train with tfresnet.train); 0 with --weights imagenet "
+                   f"--qat-epochs 0 --calibration-images FOLDER exports the ImageNet "
+                   f"classifier itself (1,000 classes), untrained")
+    p.add_argument("--qat-epochs", type=cli.int_range(0, MAX_EPOCHS), default=DEFAULT_QAT_EPOCHS,
+                   help=f"quantization-aware fine-tuning epochs (default {DEFAULT_QAT_EPOCHS}); "
+                   f"0: no QAT, the INT8 file is the float model post-training quantized "
+                   f"(calibrated on the data) and the report says so")
+    p.add_argument("--calibration-images", type=cli.non_empty, help="with --epochs 0 "
+                   "(the ImageNet classifier): a folder of your images, unlabeled (every "
+                   "image file under it, sub-folders included); they calibrate the INT8 "
+                   "file and measure its top-1 agreement with the float model")
     p.add_argument("--lr", type=cli.float_range(0, MAX_LR, low_open=True), help="float training learning rate at the global "
                    "batch, divided by 10 at 1/2 and 3/4 of the epochs (default: the model "
                    "recipe's rate, e.g. 0.045 for MobileNet's RMSprop)")
@@ -191,7 +214,8 @@ def build_parser():
                    help="interpreter threads for the latency figures (default 1)")
     p.add_argument("--min-agreement", type=cli.float_range(0, 1), default=MIN_AGREEMENT,
                    help=f"required top-1 agreement of the INT8 model with the QAT Keras "
-                   f"model on the held-out data (default {MIN_AGREEMENT:g}); below it "
+                   f"model (with --qat-epochs 0: the float Keras model) on the held-out data "
+                   f"(default {MIN_AGREEMENT:g}); below it "
                    f"nothing is written and the exit status is 1")
     p.add_argument("--strategy", default="mirrored", help="tf.distribute strategy for "
                    "training: mirrored (default), one, default (multiworker: train with "
@@ -234,10 +258,27 @@ def _check_flags(args):
         if value is not None and args.weights is None:
             raise ValueError(f"{flag} applies to transfer learning: add --weights. "
                              f"Received: {flag}={value!r}")
-    if args.weights is not None:
+    if args.epochs == 0:
+        if args.weights != "imagenet" or args.qat_epochs != 0 or not args.calibration_images:
+            raise ValueError("--epochs 0 exports the ImageNet classifier untrained: give "
+                             "--weights imagenet --qat-epochs 0 --calibration-images FOLDER. "
+                             f"Received: --epochs 0, --weights={args.weights}, "
+                             f"--qat-epochs={args.qat_epochs}, "
+                             f"--calibration-images={args.calibration_images}")
+        for flag, value in (("--dataset", args.dataset), ("--freeze-epochs", args.freeze_epochs),
+                            ("--unfreeze-from", args.unfreeze_from)):
+            if value is not None:
+                raise ValueError(f"{flag} does not apply to --epochs 0 (the ImageNet "
+                                 f"classifier, untrained; its images come from "
+                                 f"--calibration-images). Received: {flag}={value}")
+    elif args.calibration_images is not None:
+        raise ValueError("--calibration-images applies to --epochs 0 (the ImageNet "
+                         "classifier); to train, give the labeled data with --dataset. "
+                         f"Received: --calibration-images={args.calibration_images}")
+    elif args.weights is not None:
         from tfresnet import transfer
-        transfer.plan_phases(args.epochs or DEFAULT_EPOCHS, args.freeze_epochs,
-                             args.unfreeze_from)
+        transfer.plan_phases(DEFAULT_EPOCHS if args.epochs is None else args.epochs,
+                             args.freeze_epochs, args.unfreeze_from)
     if args.checkpoint is not None and args.epochs is not None:
         raise ValueError("--epochs trains a float model; with --checkpoint the model is "
                          "trained already (use --qat-epochs for the fine-tuning)")
@@ -315,6 +356,8 @@ def plan_export(args) -> ExportPlan:
     variant = _resolve_model(args, config, checkpoint)
     res = variant.side
     seed = args.seed if args.seed is not None else int(config.get("seed", 0))
+    if args.epochs == 0:
+        return _plan_imagenet(args, variant, out, seed)
     dataset = args.dataset or config.get("dataset") or "digits"
     split = data.load(dataset, image_size=(res, res), data_dir=args.data_dir,
                       manual_dir=args.manual_dir, seed=seed,
@@ -339,12 +382,89 @@ def plan_export(args) -> ExportPlan:
         variant.check(classes=len(labels), batch=args.batch_size, flags={"classes": None})
     return ExportPlan(
         variant=variant, split=split, labels=labels, checkpoint=checkpoint, checkpoint_path=args.checkpoint,
-        out=out, io=args.io, epochs=args.epochs or DEFAULT_EPOCHS,
+        out=out, io=args.io, epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
         qat_epochs=args.qat_epochs, lr=args.lr, qat_lr=args.qat_lr,
         batch_size=args.batch_size, augment=args.augment, seed=seed, strategy=args.strategy, calibration=args.calibration,
         threads=args.threads, min_agreement=args.min_agreement, weights=args.weights,
         freeze_epochs=args.freeze_epochs, unfreeze_from=args.unfreeze_from,
         qat_unfreeze=args.qat_unfreeze)
+
+
+def imagenet_labels() -> list[str]:
+    """The 1,000 ImageNet class names in keras.applications' class order, read offline.
+
+    The order is that of tensorflow-datasets' ``imagenet2012/labels.txt`` (the synset
+    ids, sorted: keras.applications' class index); the names are tensorflow-datasets'
+    ``siscore.labels.IMAGENET_LABELS_LIST`` (WordNet names, the same order), checked
+    against it: 1,000 names, and the synset list sorted.
+    """
+    import importlib.resources
+
+    from tensorflow_datasets.datasets.siscore import labels as siscore_labels
+
+    wnids = (importlib.resources.files("tensorflow_datasets") / "datasets" / "imagenet2012"
+             / "labels.txt").read_text().split()
+    names = [str(n) for n in siscore_labels.IMAGENET_LABELS_LIST]
+    if len(wnids) != 1000 or wnids != sorted(wnids) or len(names) != 1000:
+        raise RuntimeError(f"tensorflow-datasets' ImageNet labels are not the 1,000 "
+                           f"sorted synsets keras.applications uses ({len(wnids)} synsets, "
+                           f"{len(names)} names)")
+    return names
+
+
+def load_images(folder, size) -> np.ndarray:
+    """Every image file under ``folder`` (sub-folders included), resized to ``size``,
+    as uint8 [N, H, W, 3]; ValueError (one line) when there is none or one is unreadable."""
+    if not os.path.isdir(folder):
+        raise ValueError(f"--calibration-images must be a folder of images. Received: "
+                         f"--calibration-images={folder}")
+    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
+                   if f.lower().endswith(data.IMAGE_EXTENSIONS) and not f.startswith("."))
+    if not paths:
+        raise ValueError(f"--calibration-images {folder!r} has no images "
+                         f"({'/'.join(e[1:] for e in data.IMAGE_EXTENSIONS)})")
+    bad = data.undecodable_images(paths)
+    if bad:
+        path, reason = next(iter(bad.items()))
+        raise ValueError(f"unreadable image {path!r}: {reason}; remove it from "
+                         f"--calibration-images")
+    import tensorflow as tf
+
+    return np.stack([data._fit(tf.io.decode_image(tf.io.read_file(p), channels=3,
+                                                   expand_animations=False), size).numpy()
+                     for p in paths])
+
+
+NO_LABEL = -1  # the label of an unlabeled image (the ImageNet export's own images)
+
+
+def _plan_imagenet(args, variant, out, seed) -> ExportPlan:
+    """``--epochs 0``: the ImageNet classifier itself, untrained here, its images from
+    ``--calibration-images`` (unlabeled: the INT8 file is compared with the float model)."""
+    import tensorflow as tf
+
+    from tfresnet import transfer
+
+    kwargs = variant.builder_kwargs()
+    kwargs.pop("input_shape", None)
+    labels = imagenet_labels()
+    model, note = transfer.load_weights("imagenet", variant.name, classes=len(labels),
+                                        model_kwargs=kwargs,
+                                        image_size=(variant.side, variant.side))
+    images = load_images(args.calibration_images, (variant.side, variant.side))
+    ds = tf.data.Dataset.from_tensor_slices(
+        (images, np.full(len(images), NO_LABEL, np.int32)))
+    name = os.path.abspath(args.calibration_images)
+    split = data.DataSplit(train=ds, val=ds, labels=labels, num_train=len(images),
+                           num_val=len(images), name=name,
+                           image_size=(variant.side, variant.side))
+    return ExportPlan(
+        variant=variant, split=split, labels=labels, checkpoint=model,
+        checkpoint_path=f"ImageNet classifier ({note})", out=out, io=args.io, epochs=0,
+        qat_epochs=0, lr=None, qat_lr=None, batch_size=args.batch_size,
+        augment=args.augment, seed=seed, strategy=args.strategy,
+        calibration=min(args.calibration, len(images)), threads=args.threads,
+        min_agreement=args.min_agreement, weights="imagenet", imagenet=True)
 
 
 def _say(text):
@@ -417,6 +537,7 @@ def train_qat(plan, float_model, strategy):
 LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
           "float32": "float32 TFLite", "ptq_int8": "PTQ INT8 TFLite", "int8": "QAT INT8 TFLite"}
 FILE_KINDS = ("float32", "ptq_int8", "int8")
+NO_QAT_LABEL = "PTQ INT8 TFLite (no QAT)"  # --qat-epochs 0: the int8 file is the PTQ one
 
 
 @dataclasses.dataclass
@@ -429,10 +550,11 @@ class Variant:
     correct: int = 0
     top1: list = dataclasses.field(default_factory=list)
     latency: object = None
+    name: str | None = None       # the table's label when not LABELS[kind]
 
     @property
     def label(self) -> str:
-        return LABELS[self.kind]
+        return self.name or LABELS[self.kind]
 
     @property
     def size(self) -> int | None:
@@ -444,7 +566,7 @@ def evaluate(split, float_model, qat_model, variants, threads=1):
 
     Fills each Variant's ``correct`` and ``top1``; returns (number of images, labels).
     """
-    keras_models = {"float32_keras": float_model, "qat_keras": qat_model}
+    keras_models = {"float32_keras": float_model, "qat_keras": qat_model}  # qat: None without QAT
     runners = {v.kind: Runner(v.tflite, threads=threads) for v in variants if v.tflite}
     count, truth = 0, []
     for images, labels in _val_batches(split):
@@ -470,14 +592,16 @@ def _with_metadata(plan, model_bytes, kind):
 
     from tfresnet import __version__
 
-    what = {"int8": "quantization-aware trained, full INT8",
+    what = {"int8": ("quantization-aware trained, full INT8" if plan.qat else
+                     "post-training quantized (no quantization-aware training), full INT8"),
             "ptq_int8": "post-training quantized, full INT8",
             "float32": "float32"}[kind]
     io = "float32" if kind == "float32" else plan.io
     pixels = ("raw RGB bytes (the input quantization, scale 1/128 zero point 128, is the "
               "normalization)" if io == "uint8" else
               f"{io} (normalize (pixel - {data.MEAN:g}) / {data.STD:g})")
-    trained_on = data.shipped_name(plan.split.name)  # never a local path in a shipped file
+    trained_on = ("ImageNet (keras.applications weights)" if plan.imagenet else
+                  data.shipped_name(plan.split.name))  # never a local path in a shipped file
     description = (f"{plan.info.paper}. Image classifier trained on {trained_on} "
                    f"({len(plan.labels)} classes), {what}; {plan.res}x{plan.res} {io} input: "
                    f"{pixels}.")
@@ -499,14 +623,16 @@ def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
     tensors = io_tensors(v.tflite)
     return {
         "file": v.file, "name": v.file[:-len(".tflite")], "model": plan.name,
-        "variant": {"int8": "qat_int8", "ptq_int8": "ptq_int8", "float32": "float32"}[v.kind],
+        "variant": {"int8": "qat_int8" if plan.qat else "ptq_int8", "ptq_int8": "ptq_int8",
+                    "float32": "float32"}[v.kind],
+        "qat": plan.qat and v.kind == "int8",
         **{k: plan.model_kwargs[k] for k in ("alpha",) if k in plan.model_kwargs},
         "input_size": [plan.res, plan.res], "input": _tensor_dict(tensors["input"]),
         "output": _tensor_dict(tensors["output"]),
         "normalization": {"mean": data.MEAN, "std": data.STD,
                           "rule": "(pixel - mean) / std"},
         "labels_file": LABELS_FILE, "labels": plan.labels,
-        "dataset": data.shipped_name(plan.split.name),
+        "dataset": "imagenet" if plan.imagenet else data.shipped_name(plan.split.name),
         "accuracy": accuracy, "latency_ms": v.latency.median_ms,
         "latency": v.latency.to_dict(), "params": profile.params, "macs": profile.macs,
         "size_bytes": v.size, "sha256": hashlib.sha256(v.tflite).hexdigest(),
@@ -519,18 +645,20 @@ def manifest_header() -> dict:
                                                  "rule": "(pixel - mean) / std"}}
 
 
-def results_table(rows, agreement, count) -> str:
-    """The comparison table printed at the end."""
+def results_table(rows, agreement, count, reference="QAT Keras", int8="QAT INT8 TFLite",
+                  images="held-out images") -> str:
+    """The comparison table printed at the end (accuracy "-" where there are no labels)."""
     header = ("model", "file", "size", "params", "MACs", "latency", "accuracy")
     body = []
     for r in rows:
         size = "" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.2f} MB"
         latency = "" if r["latency_ms"] is None else f"{r['latency_ms']:.2f} ms"
         body.append((r["model"], r["file"] or "-", size, f"{r['params']:,}",
-                     f"{r['macs'] / 1e6:.1f}M", latency, f"{100 * r['accuracy']:.2f}%"))
+                     f"{r['macs'] / 1e6:.1f}M", latency,
+                     "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"))
     return (tables.table(header, body, left=2, rule=True)
-            + f"\ntop-1 agreement, QAT INT8 TFLite vs QAT Keras: {100 * agreement:.2f}% "
-              f"of {count} held-out images")
+            + f"\ntop-1 agreement, {int8} vs {reference}: {100 * agreement:.2f}% "
+              f"of {count} {images}")
 
 
 class AgreementError(RuntimeError):
@@ -560,19 +688,33 @@ def export(plan: ExportPlan, argv=None) -> dict:
     else:
         float_model = plan.checkpoint
         _say(f"Float model from {plan.checkpoint_path}")
-    qat_model, qat_fit = train_qat(plan, float_model, strategy)
+    if plan.qat:
+        qat_model, qat_fit = train_qat(plan, float_model, strategy)
+    else:
+        qat_model = qat_fit = None
+        _say("--qat-epochs 0: no quantization-aware training; the INT8 file is the float "
+             "model with post-training full-INT8 quantization")
 
-    _say(f"Converting (calibration: {plan.calibration} training images; INT8 I/O {plan.io})")
+    images = "images" if plan.imagenet else "training images"
+    _say(f"Converting (calibration: {plan.calibration} {images}; INT8 I/O {plan.io})")
     calibration = calibration_images(plan.split, plan.calibration, plan.seed)
-    converted = {"int8": to_int8(qat_model, calibration, io=plan.io),
-                 "ptq_int8": to_int8(float_model, calibration, io=plan.io),
-                 "float32": to_float32(float_model)}
-    variants = [Variant("float32_keras"), Variant("qat_keras")] + [
-        Variant(kind, _with_metadata(plan, converted[kind], kind), plan.file(kind))
-        for kind in FILE_KINDS]
+    if plan.qat:
+        converted = {"int8": to_int8(qat_model, calibration, io=plan.io),
+                     "ptq_int8": to_int8(float_model, calibration, io=plan.io),
+                     "float32": to_float32(float_model)}
+        keras_kinds = ("float32_keras", "qat_keras")
+    else:  # the PTQ file is the INT8 file: converted and written once
+        converted = {"int8": to_int8(float_model, calibration, io=plan.io),
+                     "float32": to_float32(float_model)}
+        keras_kinds = ("float32_keras",)
+    variants = [Variant(kind) for kind in keras_kinds] + [
+        Variant(kind, _with_metadata(plan, converted[kind], kind), plan.file(kind),
+                name=None if plan.qat or kind != "int8" else NO_QAT_LABEL)
+        for kind in FILE_KINDS if kind in converted]
 
-    _say(f"Evaluating on {plan.split.num_val} held-out images; timing "
-         f"({plan.threads} thread, XNNPACK)")
+    what = (f"{plan.split.num_val} --calibration-images (unlabeled)" if plan.imagenet else
+            f"{plan.split.num_val} held-out images")
+    _say(f"Evaluating on {what}; timing ({plan.threads} thread, XNNPACK)")
     count, _ = evaluate(plan.split, float_model, qat_model, variants, threads=plan.threads)
     prof = tfresnet.profile(float_model, print_table=False)
     timed = latency.alternate_rounds({v.kind: v.tflite for v in variants if v.tflite},
@@ -581,33 +723,52 @@ def export(plan: ExportPlan, argv=None) -> dict:
         if v.tflite is not None:
             v.latency = latency.best_round(timed[v.kind])
     by_kind = {v.kind: v for v in variants}
-    agreement = _agreement(by_kind["int8"], by_kind["qat_keras"])
+    reference = by_kind["qat_keras" if plan.qat else "float32_keras"]
+    agreement = _agreement(by_kind["int8"], reference)
     rows = [{"model": v.label, "file": v.file, "size_bytes": v.size,
              "params": prof.params, "macs": prof.macs,
              "latency_ms": v.latency.median_ms if v.latency else None,
              "latency": v.latency.to_dict() if v.latency else None,
-             "accuracy": v.correct / count if count else float("nan")} for v in variants]
+             "accuracy": None if plan.imagenet else (v.correct / count if count else
+                                                     float("nan"))} for v in variants]
+    agreement_key = f"agreement_int8_vs_{reference.kind}"
     results = {
         "command": f"{PROG} {' '.join(argv or [])}".strip(), "model": plan.name,
         "model_kwargs": plan.model_kwargs, "res": plan.res, "io": plan.io,
-        "dataset": data.shipped_name(plan.split.name), "labels": plan.labels,
+        "dataset": "imagenet" if plan.imagenet else data.shipped_name(plan.split.name),
+        "calibration_images_folder": (data.shipped_name(plan.split.name) if plan.imagenet
+                                      else None),
+        "labels": plan.labels,
+        "labels_source": ("tensorflow-datasets imagenet2012/labels.txt (order) and "
+                          "siscore IMAGENET_LABELS_LIST (names)") if plan.imagenet else None,
+        "accuracy_note": ("no labels: the images are unlabeled, so no accuracy; the INT8 "
+                          "file's top-1 agreement with the float model is reported")
+                         if plan.imagenet else None,
         "num_train": plan.split.num_train, "held_out_images": count,
         "skipped_images": list(plan.split.skipped),
         "checkpoint": plan.checkpoint_path, "seed": plan.seed,
         "float_epochs": None if float_fit is None else plan.epochs,
-        "qat_epochs": plan.qat_epochs, "batch_size_per_replica": plan.batch_size,
+        "qat_epochs": plan.qat_epochs, "qat": plan.qat,
+        "quantization": ("quantization-aware training, then full INT8" if plan.qat else
+                         "post-training full-INT8 quantization only; no QAT was done"),
+        "batch_size_per_replica": plan.batch_size,
         "augment": plan.augment, "calibration_images": plan.calibration,
         "float_lr": None if float_fit is None else float_fit.config.get("lr"),
-        "qat_lr": qat_fit.config.get("lr"), "threads": plan.threads,
-        "agreement_int8_vs_qat_keras": agreement, "min_agreement": plan.min_agreement,
+        "qat_lr": qat_fit.config.get("lr") if qat_fit else None, "threads": plan.threads,
+        agreement_key: agreement, "agreement_reference": reference.label,
+        "min_agreement": plan.min_agreement,
         "rows": rows,
     }
-    table = results_table(rows, agreement, count)
+    table = results_table(rows, agreement, count, reference=reference.label,
+                          int8=by_kind["int8"].label,
+                          images="images (unlabeled)" if plan.imagenet else "held-out images")
+    if not plan.qat:
+        table += "\nNo quantization-aware training (--qat-epochs 0): post-training INT8 only."
     print(table, flush=True)
     if not agreement >= plan.min_agreement:
         raise AgreementError(
-            f"the INT8 model agrees with the QAT Keras model on only {100 * agreement:.2f}% "
-            f"of the held-out images (required: {100 * plan.min_agreement:g}%); nothing "
+            f"the INT8 model agrees with the {reference.label} model on only "
+            f"{100 * agreement:.2f}% of the {'' if plan.imagenet else 'held-out '}images (required: {100 * plan.min_agreement:g}%); nothing "
             f"was written")
 
     accuracy = {r["file"]: r["accuracy"] for r in rows if r["file"]}
