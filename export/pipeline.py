@@ -15,17 +15,17 @@ anything is trained or written; :func:`export` runs the plan:
    ``--min-agreement``), latency (``export.latency``: the three files timed side by
    side in ``LATENCY_ROUNDS`` rounds, the best round quoted), params and MACs
    (``tfresnet.profile``);
+5. files: the three ``.tflite``, ``labels.txt``, the results JSON and the merged
+   ``models.json``, written by ``export.manifest.publish``: under a lock on the folder,
+   to temporary names first, renamed so that no manifest entry ever describes a file
+   it does not match, even when the export is killed between the renames.
+
 ``--qat-epochs 0`` skips step 2: the INT8 file is the float model post-training
 quantized (converted once, no separate PTQ baseline), compared with the float Keras model,
 and the report says no QAT was done. ``--weights imagenet --epochs 0 --qat-epochs 0
 --calibration-images FOLDER`` exports the ImageNet classifier itself with the 1,000 ImageNet
 labels (:func:`imagenet_labels`), calibrated on the unlabeled images of FOLDER, which
 also measure the INT8 file's top-1 agreement with the float model (no accuracy: no labels).
-
-5. files: the three ``.tflite``, ``labels.txt``, the results JSON and the merged
-   ``models.json``, written by ``export.manifest.publish``: under a lock on the folder,
-   to temporary names first, renamed so that no manifest entry ever describes a file
-   it does not match, even when the export is killed between the renames.
 """
 
 from __future__ import annotations
