@@ -241,7 +241,9 @@ def test_interrupted_export_changes_nothing(exported, resnet_run, tmp_path, monk
     (["--model", "alexnet"], "LRN has no integer TFLite kernel"),
     (["--alpha", "0.5", "--model", "resnet20"], "--alpha applies to mobilenet_v1 only"),
     (["--checkpoint", "no/such/run"], "no such run directory or .keras file"),
-    (["--epochs", "0"], "argument --epochs: expected an integer >= 1"),
+    (["--epochs", "0"], "--epochs 0 exports the ImageNet classifier untrained: give "
+                        "--weights imagenet --qat-epochs 0 --calibration-images FOLDER"),
+    (["--epochs", "-1"], "argument --epochs: expected an integer >= 0"),
     (["--io", "int4"], "invalid choice"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(argv, message, tmp_path, capsys):
