@@ -407,8 +407,8 @@ def test_bad_cifar_depth(depth):
 
 
 def test_bad_shortcut():
-    with pytest.raises(ValueError, match=_received(shortcut="C")):
-        tfresnet.resnet_cifar(20, shortcut="C")
+    with pytest.raises(ValueError, match=_received(shortcut="D")):
+        tfresnet.resnet_cifar(20, shortcut="D")
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -45,7 +45,7 @@ def test_presets_hold_the_papers_values():
         recipes.get_recipe("resnet_cifr")
     with pytest.raises(ValueError, match="Unknown recipe field"):
         cifar.replace(learning_rate=1)
-    with pytest.raises(ValueError, match="argument --lr: expected a number > 0"):
+    with pytest.raises(ValueError, match=r"lr must be a number > 0\. Received: lr=0"):
         cifar.replace(lr=0)
 
 
