@@ -21,7 +21,7 @@ import tf_keras as keras
 
 from tfresnet import cli, data, plots, registry
 from experiments import figures
-from experiments.common import (Result, Settings, check_positive, command_line, conclusion,
+from experiments.common import (finish, Result, Settings, check_positive, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 response_layers, run_failure, setup_lines, train_curve,
                                 without_batchnorm)
@@ -169,13 +169,12 @@ def run(s: Settings, split, *, model="plain20", multipliers=MULTIPLIERS, target=
         files["percentiles_png"], title=(
             f"{model}, input of one ReLU ({layer}, channel 0, centre; {len(images)} "
             f"validation images): 15th, 50th, 85th percentiles (BN paper Fig. 1 b, c)"))
-    cli.write_text(files["csv"], curves_csv(curves))
-    cli.write_text(files["percentiles_csv"], percentiles_csv(probes))
     summary = batchnorm_summary(s, split, curves, target, rule, model, multipliers,
                                 probes=probes, layer=layer)
-    cli.write_text(files["summary"], summary)
-    return Result(curves, files, summary, batchnorm_table(curves, target), s,
-                  time.perf_counter() - started)
+    return finish(s, files, started, curves=curves, summary=summary,
+                  table=batchnorm_table(curves, target),
+                  data=[("csv", curves_csv(curves)),
+                        ("percentiles_csv", percentiles_csv(probes))])
 
 
 def percentiles_csv(probes) -> str:

@@ -121,6 +121,16 @@ class Result:
     wall_time: float
 
 
+def finish(s: Settings, files: dict, started: float, *, curves, summary: str, table,
+           data=()) -> Result:
+    """Writes the raw numbers (``(files key, text)`` pairs) and ``summary.md``; returns
+    the experiment's :class:`Result` with its wall time since ``started``."""
+    for key, text in data:
+        cli.write_text(files[key], text)
+    cli.write_text(files["summary"], summary)
+    return Result(curves, files, summary, table, s, time.perf_counter() - started)
+
+
 class CurveRecorder(keras.callbacks.Callback):
     """Appends a point to a :class:`Curve` at the end of every Keras epoch.
 

@@ -15,7 +15,7 @@ import tf_keras as keras
 
 import tfresnet
 from tfresnet import cli, plots
-from experiments.common import (TOLERANCE, Result, Settings, command_line, conclusion,
+from experiments.common import (finish, TOLERANCE, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)
 
@@ -85,11 +85,9 @@ def run(s: Settings, split, *, depths=(20, 56), log=print) -> Result:
     plots.error_curves(panels, files["png"], title=(
         f"{split.name} {s.image_size}x{s.image_size}: thin = training error, bold = "
         f"validation error"))
-    cli.write_text(files["csv"], curves_csv(curves))
-    summary = degradation_summary(s, split, curves, depths)
-    cli.write_text(files["summary"], summary)
-    return Result(curves, files, summary, degradation_table(curves), s,
-                  time.perf_counter() - started)
+    return finish(s, files, started, curves=curves,
+                  summary=degradation_summary(s, split, curves, depths),
+                  table=degradation_table(curves), data=[("csv", curves_csv(curves))])
 
 
 def degradation_table(curves):

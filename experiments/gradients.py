@@ -34,7 +34,7 @@ import tf_keras as keras
 import tfresnet
 from tfresnet import cli, data
 from experiments import figures
-from experiments.common import (Result, Settings, command_line, conclusion, curves_csv,
+from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct, setup_lines,
                                 train_curve, without_batchnorm)
 
@@ -158,12 +158,10 @@ def run(s: Settings, split, *, depth=56, log=print) -> Result:
         xlabel="layer (1 = nearest the input)",
         title=f"{split.name} {s.image_size}x{s.image_size}, {depth} layers: per-layer "
               f"gradient norms")
-    cli.write_text(files["csv"], norms_csv(norms, names))
-    cli.write_text(files["curves"], curves_csv(curves))
-    summary = gradients_summary(s, split, curves, norms, depth)
-    cli.write_text(files["summary"], summary)
-    return Result(curves, files, summary, gradients_table(curves, norms), s,
-                  time.perf_counter() - started)
+    return finish(s, files, started, curves=curves,
+                  summary=gradients_summary(s, split, curves, norms, depth),
+                  table=gradients_table(curves, norms),
+                  data=[("csv", norms_csv(norms, names)), ("curves", curves_csv(curves))])
 
 
 def norms_csv(norms, names) -> str:

@@ -19,7 +19,7 @@ import time
 from tfresnet import plots
 from tfresnet.mobilenet import alpha_text
 from tfresnet import cli
-from experiments.common import (PROG, Result, Settings, check_positive, conclusion,
+from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
                                 judged, markdown_table, pct, training_lines)
 
 NAME = "multipliers"
@@ -130,13 +130,11 @@ def run(s: Settings, split, *, alphas=ALPHAS, resolutions=None, latency_runs=50,
                 for a, ps in by_alpha]),
         title=(f"MobileNet v1 on {split.name}: accuracy (float32 TFLite, labels = res) "
                f"and INT8 latency against multiply-adds"))
-    cli.write_text(files["csv"], points_csv(points))
     configs = [(p["key"], run_config(os.path.join(s.out, "compare"), p["key"]))
                for p in points]
-    summary = multipliers_summary(s, split, points, settings, configs)
-    cli.write_text(files["summary"], summary)
-    return Result(points, files, summary, multipliers_table(points), s,
-                  time.perf_counter() - started)
+    return finish(s, files, started, curves=points,
+                  summary=multipliers_summary(s, split, points, settings, configs),
+                  table=multipliers_table(points), data=[("csv", points_csv(points))])
 
 
 def _group(points, key):

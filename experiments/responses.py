@@ -21,9 +21,9 @@ import numpy as np
 import tf_keras as keras
 
 import tfresnet
-from tfresnet import cli, data
+from tfresnet import data
 from experiments import figures
-from experiments.common import (Result, Settings, command_line, conclusion, curves_csv,
+from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct,
                                 response_layers, setup_lines, train_curve)
 from experiments.degradation import check_depths
@@ -107,12 +107,10 @@ def run(s: Settings, split, *, depths=(20, 56), log=print) -> Result:
         files["png"], ylabel="std of the response", xlabel="layer index",
         title=f"{split.name} {s.image_size}x{s.image_size}: responses of the 3x3 layers "
               f"(after BN, before ReLU/addition), validation images")
-    cli.write_text(files["csv"], stds_csv(stds, names))
-    cli.write_text(files["curves"], curves_csv(curves))
-    summary = responses_summary(s, split, curves, stds, depths)
-    cli.write_text(files["summary"], summary)
-    return Result(curves, files, summary, responses_table(curves, stds), s,
-                  time.perf_counter() - started)
+    return finish(s, files, started, curves=curves,
+                  summary=responses_summary(s, split, curves, stds, depths),
+                  table=responses_table(curves, stds),
+                  data=[("csv", stds_csv(stds, names)), ("curves", curves_csv(curves))])
 
 
 def stds_csv(stds, names) -> str:

@@ -29,7 +29,7 @@ import tfresnet
 from tfresnet import cli, plots, published
 from tfresnet.mobilenet import alpha_text
 from tfresnet.profile import profile
-from experiments.common import (Result, Settings, check_positive, command_line, conclusion,
+from experiments.common import (finish, Result, Settings, check_positive, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)
 
@@ -114,11 +114,9 @@ def run(s: Settings, split, *, alpha=0.5, log=print) -> Result:
     plots.error_curves(panels, files["png"], title=(
         f"MobileNet v1 on {split.name} {s.image_size}x{s.image_size}: thin = training "
         f"error, bold = validation error"))
-    cli.write_text(files["csv"], curves_csv(curves))
-    summary = separable_summary(s, split, curves, costs, alpha)
-    cli.write_text(files["summary"], summary)
-    return Result(curves, files, summary, separable_table(curves, costs), s,
-                  time.perf_counter() - started)
+    return finish(s, files, started, curves=curves,
+                  summary=separable_summary(s, split, curves, costs, alpha),
+                  table=separable_table(curves, costs), data=[("csv", curves_csv(curves))])
 
 
 def _line(curve, cost):

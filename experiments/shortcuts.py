@@ -19,7 +19,7 @@ import tf_keras as keras
 import tfresnet
 from tfresnet import cli, plots
 from tfresnet.profile import profile
-from experiments.common import (Result, Settings, command_line, conclusion, curves_csv,
+from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct, setup_lines,
                                 train_curve)
 
@@ -78,11 +78,9 @@ def run(s: Settings, split, *, depth=20, log=print) -> Result:
             c.val_error) for c in curves])],
         files["png"], title=f"{split.name} {s.image_size}x{s.image_size}: thin = training "
                             f"error, bold = validation error")
-    cli.write_text(files["csv"], curves_csv(curves))
-    summary = shortcuts_summary(s, split, curves, params, depth)
-    cli.write_text(files["summary"], summary)
-    return Result(curves, files, summary, shortcuts_table(curves, params), s,
-                  time.perf_counter() - started)
+    return finish(s, files, started, curves=curves,
+                  summary=shortcuts_summary(s, split, curves, params, depth),
+                  table=shortcuts_table(curves, params), data=[("csv", curves_csv(curves))])
 
 
 def shortcuts_table(curves, params):
