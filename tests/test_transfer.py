@@ -17,7 +17,7 @@ import tf_keras as keras
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from tfresnet import cli, registry, train, transfer
+from tfresnet import cli, fitting, registry, train, transfer
 from tfresnet import weights as weights_lib
 
 FAST = dict(strategy="default", batch_size=8, verbose=0)
@@ -195,11 +195,11 @@ def test_another_architecture_names_both(tmp_path, source_run):
 
 def test_fit_given_a_registry_keras_model_uses_its_family_recipe():
     mobilenet = registry.get_model("mobilenet_v1", alpha=0.25, res=32, classes=3)
-    recipe, why = train._resolve_recipe(None, None, {}, mobilenet)
+    recipe, why = fitting.resolve_recipe(None, None, {}, mobilenet)
     assert recipe.name == "mobilenet" and "mobilenet_v1" in why
     other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
                               keras.layers.Dense(2)], name="mine")
-    recipe, why = train._resolve_recipe(None, None, {}, other)
+    recipe, why = fitting.resolve_recipe(None, None, {}, other)
     assert recipe.name == train.DEFAULT_RECIPE and "matches no registry model" in why
 
 

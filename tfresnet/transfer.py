@@ -27,7 +27,11 @@ What MediaPipe Model Maker's image classifier does, for every registry model:
    phase is a ``tfresnet.train.fit`` run in its own sub-folder of the run directory
    (``1_head/``, ``2_fine_tune/``), so an interrupted run resumes in the phase it was
    in; the run directory itself holds what every run holds (config.json with the
-   phases, labels.txt, history.csv, model.keras).
+   phases, labels.txt, history.csv, model.keras). The runs are
+   :mod:`tfresnet.transfer_fit`'s.
+3. While only the classifier trains and nothing is augmented, the frozen backbone runs
+   once and the classifier trains on its stored features (:func:`feature_cache_reason`,
+   :func:`cached_features`).
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ import math
 import os
 
 import numpy as np
+import tensorflow as tf
 import tf_keras as keras
 
-from tfresnet import checkpoint, registry
+from tfresnet import checkpoint, data, registry
 from tfresnet import weights as weights_lib
 
 HEAD = "predictions"              # the classifier layer every registry model ends with
@@ -362,3 +367,64 @@ def plan_phases(epochs=None, freeze_epochs=None, unfreeze_from=None, fine_tune_l
         raise ValueError(f"--unfreeze-from must be 'all', a stage or a layer name. "
                          f"Received: --unfreeze-from={unfreeze_from!r}")
     return Phases(int(epochs), int(freeze_epochs), unfreeze_from or ALL, fine_tune_lr)
+
+
+# ----------------------------------------------------------------------------- feature cache
+
+
+def feature_cache_reason(net, *, augment="none", drop=False, mixed_precision=False):
+    """None when :func:`tfresnet.train.fit` can train ``net`` on its backbone's stored
+    features, else why not.
+
+    That is when only the ``predictions`` classifier trains (the rest frozen, so
+    BatchNormalization runs in inference mode and nothing before the classifier
+    changes), the images are not augmented and no layer is random in training
+    (dropout), as TensorFlow's image-retraining script cached its bottlenecks.
+    """
+    names = [layer.name for layer in net.layers]
+    if HEAD not in names or net.layers[-1].name != HEAD:
+        return f"the model does not end with a {HEAD!r} layer"
+    if not net.get_layer(HEAD).trainable_weights:
+        return "the classifier is frozen"
+    if any(layer.trainable_weights for layer in net.layers if layer.name != HEAD):
+        return "layers before the classifier train"
+    if augment != "none":
+        return f"augmentation {augment!r} changes the features every epoch"
+    random = [layer.name for layer in net.layers if isinstance(layer, (
+        keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout))]
+    if random:
+        return f"{random[0]} is random in training"
+    if drop:
+        return "steps_per_epoch is given"
+    if mixed_precision:
+        return "mixed precision"
+    return None
+
+
+def head_model(net) -> keras.Model:
+    """The classifier alone, on the backbone's features; it shares its layer with ``net``."""
+    head = net.get_layer(HEAD)
+    features = keras.Input(head.input_shape[1:], name="features")
+    return keras.Model(features, head(features), name=f"{net.name}_head")
+
+
+def cached_features(net, split, *, batch_size, seed):
+    """(train, val) datasets of the backbone's features, computed once.
+
+    The training set is shuffled with the same seed and buffer as
+    :func:`tfresnet.data.pipeline`, so its batches hold the same images in the same order.
+    """
+    backbone = backbone_view(net)
+
+    def features(ds):
+        images = data.pipeline(ds, batch_size=batch_size, training=False, augment="none")
+        x = backbone.predict(images, verbose=0)
+        y = np.concatenate([labels.numpy() for _, labels in images])
+        return tf.data.Dataset.from_tensor_slices((x, y))
+
+    train_ds, val_ds = features(split.train), features(split.val)
+    size = int(train_ds.cardinality())
+    train_ds = train_ds.shuffle(max(1, min(size, data.SHUFFLE_BUFFER)), seed=seed,
+                                reshuffle_each_iteration=True)
+    return (train_ds.batch(batch_size).prefetch(tf.data.AUTOTUNE),
+            val_ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
