@@ -91,18 +91,23 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
     common = dict(dataset=split, recipe=recipe or info.recipe, seed=seed, verbose=verbose,
                   val_fraction=val_fraction, **fit_kwargs)
     results, records = [], []
+
+    def run_phase(index, epochs, phase_lr, **record):
+        result = _phase(net, index, run_dir, epochs, phase_lr, common)
+        results.append(result)
+        records.append({"phase": ("head", "fine_tune")[index], "epochs": epochs,
+                        "lr": result.config["lr"], **record,
+                        "trainable_weights": transfer.trainable_count(net),
+                        "val_accuracy": result.val_accuracy})
+        return result
+
     if phases.freeze_epochs:
         transfer.freeze_backbone(net)
         _say(f"phase 1: {phases.freeze_epochs} epoch(s) of the classifier alone "
              f"({transfer.trainable_count(net):,} trainable weights), the backbone frozen with "
              f"BatchNorm in inference mode", verbose)
-        result = _phase(net, 0, run_dir, phases.freeze_epochs, lr, common)
-        results.append(result)
-        records.append({"phase": "head", "epochs": phases.freeze_epochs,
-                        "lr": result.config["lr"], "trainable": "classifier only",
-                        "trainable_weights": transfer.trainable_count(net),
-                        "val_accuracy": result.val_accuracy,
-                        "feature_cache": result.config.get("feature_cache")})
+        result = run_phase(0, phases.freeze_epochs, lr, trainable="classifier only")
+        records[-1]["feature_cache"] = result.config.get("feature_cache")
         net = result.model
     if phases.fine_tune_epochs:
         first_lr = results[0].config["lr"] if results else lr
@@ -111,12 +116,7 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
         _say(f"phase 2: fine-tuning from {phases.unfreeze_from} for "
              f"{phases.fine_tune_epochs} epoch(s) at lr {tune_lr:g} "
              f"({transfer.trainable_count(net):,} trainable weights)", verbose)
-        result = _phase(net, 1, run_dir, phases.fine_tune_epochs, tune_lr, common)
-        results.append(result)
-        records.append({"phase": "fine_tune", "epochs": phases.fine_tune_epochs,
-                        "lr": tune_lr, "unfreeze_from": phases.unfreeze_from,
-                        "trainable_weights": transfer.trainable_count(net),
-                        "val_accuracy": result.val_accuracy})
+        run_phase(1, phases.fine_tune_epochs, tune_lr, unfreeze_from=phases.unfreeze_from)
     return _finish(results, records, config, run_dir)
 
 
