@@ -56,6 +56,24 @@ def test_imagenet_labels_come_from_tfds_in_keras_order():
     assert labels[0].startswith("tench") and labels[999].startswith("toilet tissue")
 
 
+# (class index, synset, name) of keras.applications' imagenet_class_index.json, spread
+# over the range: the names must sit at the indices of their synsets, not just at the ends.
+KNOWN_CLASSES = [(1, "n01443537", "goldfish"), (207, "n02099601", "golden retriever"),
+                 (281, "n02123045", "tabby"), (409, "n02708093", "analog clock"),
+                 (817, "n04285008", "sports car"), (954, "n07753592", "banana")]
+
+
+def test_imagenet_labels_sit_at_their_synsets_indices():
+    import importlib.resources
+
+    wnids = (importlib.resources.files("tensorflow_datasets") / "datasets" / "imagenet2012"
+             / "labels.txt").read_text().split()
+    labels = pipeline.imagenet_labels()
+    for index, wnid, name in KNOWN_CLASSES:
+        assert wnids[index] == wnid
+        assert labels[index].split(",")[0].strip().lower() == name, (index, labels[index])
+
+
 def _fake_imagenet_cache(keras_home):
     """A keras.applications MobileNet 0.25/128 with its classifier, random weights,
     saved where weights='imagenet' looks for it (nothing is downloaded)."""
