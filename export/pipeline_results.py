@@ -1,0 +1,153 @@
+"""The export job's evaluation and results: what is compared, and how it is written.
+
+:func:`evaluate` runs the Keras models and the ``.tflite`` files (:class:`Variant`) on
+the held-out data; :func:`with_metadata` embeds labels and normalization in a file
+(``export.metadata``); :func:`manifest_entry` and :func:`manifest_header` are its
+``models.json`` fields; :func:`results_table` is the table printed at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from export.convert import Runner, TensorInfo, io_tensors
+from export.manifest import LABELS_FILE
+from export.pipeline_plan import AUTHOR, PROG
+from tfresnet import data, tables
+
+# What is compared at the end, in table order: kind -> the table's label.
+LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
+          "float32": "float32 TFLite", "ptq_int8": "PTQ INT8 TFLite", "int8": "QAT INT8 TFLite"}
+FILE_KINDS = ("float32", "ptq_int8", "int8")
+NO_QAT_LABEL = "PTQ INT8 TFLite (no QAT)"  # --qat-epochs 0: the int8 file is the PTQ one
+
+
+@dataclasses.dataclass
+class Variant:
+    """One model compared at the end: a Keras model or an exported ``.tflite``."""
+
+    kind: str                     # a key of LABELS; the file kinds are FILE_KINDS
+    tflite: bytes | None = None
+    file: str | None = None
+    correct: int = 0
+    top1: list = dataclasses.field(default_factory=list)
+    latency: object = None
+    name: str | None = None       # the table's label when not LABELS[kind]
+
+    @property
+    def label(self) -> str:
+        return self.name or LABELS[self.kind]
+
+    @property
+    def size(self) -> int | None:
+        return None if self.tflite is None else len(self.tflite)
+
+
+def _val_batches(split, batch_size=256):
+    """The held-out images in uint8 batches with their labels."""
+    for images, labels in split.val.batch(batch_size).as_numpy_iterator():
+        yield images, labels
+
+
+def evaluate(split, float_model, qat_model, variants, threads=1):
+    """Top-1 of the Keras models and the TFLite files on the held-out data.
+
+    Fills each Variant's ``correct`` and ``top1``; returns (number of images, labels).
+    """
+    keras_models = {"float32_keras": float_model, "qat_keras": qat_model}  # qat: None without QAT
+    runners = {v.kind: Runner(v.tflite, threads=threads) for v in variants if v.tflite}
+    count, truth = 0, []
+    for images, labels in _val_batches(split):
+        for v in variants:
+            if v.tflite is None:
+                probs = keras_models[v.kind].predict(data.normalize(images), verbose=0)
+            else:
+                probs = runners[v.kind].predict(images)
+            top1 = np.argmax(probs, axis=-1)
+            v.top1.extend(top1.tolist())
+            v.correct += int(np.sum(top1 == labels))
+        truth.extend(labels.tolist())
+        count += len(labels)
+    return count, truth
+
+
+def top1_agreement(a: Variant, b: Variant) -> float:
+    """The fraction of held-out images on which ``a`` and ``b`` give the same top-1."""
+    return float(np.mean(np.asarray(a.top1) == np.asarray(b.top1))) if a.top1 else float("nan")
+
+
+def with_metadata(plan, model_bytes, kind):
+    """The ``.tflite`` of ``kind`` with its metadata: labels, normalization, description."""
+    from export import metadata
+
+    from tfresnet import __version__
+
+    what = {"int8": ("quantization-aware trained, full INT8" if plan.qat else
+                     "post-training quantized (no quantization-aware training), full INT8"),
+            "ptq_int8": "post-training quantized, full INT8",
+            "float32": "float32"}[kind]
+    io = "float32" if kind == "float32" else plan.io
+    pixels = ("raw RGB bytes (the input quantization, scale 1/128 zero point 128, is the "
+              "normalization)" if io == "uint8" else
+              f"{io} (normalize (pixel - {data.MEAN:g}) / {data.STD:g})")
+    trained_on = ("ImageNet (keras.applications weights)" if plan.imagenet else
+                  data.shipped_name(plan.split.name))  # never a local path in a shipped file
+    description = (f"{plan.info.paper}. Image classifier trained on {trained_on} "
+                   f"({len(plan.labels)} classes), {what}; {plan.res}x{plan.res} {io} input: "
+                   f"{pixels}.")
+    return metadata.add_metadata(
+        model_bytes, name=plan.file(kind)[:-len(".tflite")], description=description,
+        version=__version__, author=AUTHOR, labels=plan.labels, mean=data.MEAN,
+        std=data.STD, image_size=(plan.res, plan.res))
+
+
+def _tensor_dict(t: TensorInfo) -> dict:
+    return {"shape": list(t.shape), "dtype": t.dtype, "scale": t.scale,
+            "zero_point": t.zero_point}
+
+
+def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
+    """The models.json entry of one exported file."""
+    import hashlib
+
+    tensors = io_tensors(v.tflite)
+    return {
+        "file": v.file, "name": v.file[:-len(".tflite")], "model": plan.name,
+        "variant": {"int8": "qat_int8" if plan.qat else "ptq_int8", "ptq_int8": "ptq_int8",
+                    "float32": "float32"}[v.kind],
+        "qat": plan.qat and v.kind == "int8",
+        **{k: plan.model_kwargs[k] for k in ("alpha",) if k in plan.model_kwargs},
+        "input_size": [plan.res, plan.res], "input": _tensor_dict(tensors["input"]),
+        "output": _tensor_dict(tensors["output"]),
+        "normalization": {"mean": data.MEAN, "std": data.STD,
+                          "rule": "(pixel - mean) / std"},
+        "labels_file": LABELS_FILE, "labels": plan.labels,
+        "dataset": "imagenet" if plan.imagenet else data.shipped_name(plan.split.name),
+        "accuracy": accuracy, "latency_ms": v.latency.median_ms,
+        "latency": v.latency.to_dict(), "params": profile.params, "macs": profile.macs,
+        "size_bytes": v.size, "sha256": hashlib.sha256(v.tflite).hexdigest(),
+    }
+
+
+def manifest_header() -> dict:
+    """The top-level models.json fields an export sets."""
+    return {"generator": PROG, "normalization": {"mean": data.MEAN, "std": data.STD,
+                                                 "rule": "(pixel - mean) / std"}}
+
+
+def results_table(rows, agreement, count, reference="QAT Keras", int8="QAT INT8 TFLite",
+                  images="held-out images") -> str:
+    """The comparison table printed at the end (accuracy "-" where there are no labels)."""
+    header = ("model", "file", "size", "params", "MACs", "latency", "accuracy")
+    body = []
+    for r in rows:
+        size = "" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.2f} MB"
+        latency = "" if r["latency_ms"] is None else f"{r['latency_ms']:.2f} ms"
+        body.append((r["model"], r["file"] or "-", size, f"{r['params']:,}",
+                     f"{r['macs'] / 1e6:.1f}M", latency,
+                     "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"))
+    return (tables.table(header, body, left=2, rule=True)
+            + f"\ntop-1 agreement, {int8} vs {reference}: {100 * agreement:.2f}% "
+              f"of {count} {images}")
