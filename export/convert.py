@@ -26,6 +26,7 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
 
 from export import metadata, quantize
+from export.latency import model_bytes
 from tfresnet import _quiet, data
 
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
@@ -215,15 +216,8 @@ class GraphOp:
     outputs: tuple
 
 
-def _model_bytes(tflite) -> bytes:
-    if isinstance(tflite, (str, os.PathLike)):
-        with open(tflite, "rb") as f:
-            return f.read()
-    return bytes(tflite)
-
-
 def _graph(tflite):
-    buf = _model_bytes(tflite)
+    buf = model_bytes(tflite)
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ValueError("not a TFLite model: the file identifier is not 'TFL3'")
     model = schema.Model.GetRootAs(buf, 0)
@@ -321,7 +315,7 @@ class Runner:
 
     def __init__(self, tflite, threads: int = 1):
         with _quiet.native_noise_hidden():  # "INFO: Created ... XNNPACK delegate"
-            self.interpreter = Interpreter(model_content=_model_bytes(tflite),
+            self.interpreter = Interpreter(model_content=model_bytes(tflite),
                                            num_threads=int(threads))
             self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
