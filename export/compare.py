@@ -41,7 +41,6 @@ the two figures are apart (the target: within 10%).
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import tempfile
 import time
@@ -84,10 +83,15 @@ class Config:
     checkpoint: str | None = None
 
     @property
+    def variant(self) -> ModelVariant:
+        """The architecture at its input side; it names the model (``variant.stem``)."""
+        return ModelVariant(self.model, self.alpha, self.side)
+
+    @property
     def key(self) -> str:
-        """File-name-safe id, e.g. ``mobilenet_v1_0.75_160`` or ``resnet20_32``."""
-        parts = [self.model] + ([alpha_text(self.alpha)] if self.alpha is not None else [])
-        parts.append(str(self.side))
+        """File-name-safe id: the variant's stem (``mobilenet_v1_0.75_160``,
+        ``resnet20_32``), then a checkpoint's run folder name."""
+        parts = [self.variant.stem]
         if self.checkpoint:
             parts.append(os.path.basename(os.path.normpath(self.checkpoint)).replace(".", "_"))
         return "_".join(parts)
@@ -100,18 +104,11 @@ class Config:
         if self.alpha is not None:
             label = f"{alpha_text(self.alpha)}/{self.side}"
         else:
-            default = model_info(self.model).input_shape[0]
+            default = self.variant.info.input_shape[0]
             label = self.model if self.side == default else f"{self.model}@{self.side}"
         if self.checkpoint:
             label += " " + os.path.basename(os.path.normpath(self.checkpoint))
         return label
-
-    def builder_kwargs(self) -> dict:
-        """Keyword arguments for ``get_model`` (besides ``classes``)."""
-        kwargs = {"input_shape": (self.side, self.side, 3)}
-        if self.alpha is not None:
-            kwargs["alpha"] = self.alpha
-        return kwargs
 
 
 def _parse_model(text: str) -> tuple[str, int | None]:
@@ -149,9 +146,10 @@ def make_configs(models, *, alphas=None, resolutions=None) -> list[Config]:
         for alpha in (alphas or [1.0]) if takes_alpha else [None]:
             for s in sides:
                 where = "--res" if takes_res and not side else f"{name}@SIDE"
-                ModelVariant(name, alpha, int(s)).check(
+                config = Config(name, None if alpha is None else float(alpha), int(s))
+                config.variant.check(
                     classes=1000, flags={"res": where, "batch": None, "classes": None})
-                configs.append(Config(name, None if alpha is None else float(alpha), int(s)))
+                configs.append(config)
     if alphas and not takes_any_alpha:
         raise cli.UsageError("--alpha applies to models with a width multiplier "
                              "(mobilenet_v1). Received: --alpha without such a model")

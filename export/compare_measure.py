@@ -66,7 +66,8 @@ def model_and_data(config, settings: Settings, out: str, log):
         split = data_lib.load(spec, image_size=(config.side, config.side), seed=settings.seed)
         return model, split
     if settings.quick:
-        return get_model(config.model, **config.builder_kwargs()), None
+        # the builder's own classes (1000; 10 for the CIFAR ResNets)
+        return get_model(config.model, **config.variant.builder_kwargs()), None
     from tfresnet import recipes
     kwargs = {"alpha": config.alpha} if config.alpha is not None else None
     short_run = recipes.short_run_settings(
