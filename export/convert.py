@@ -26,7 +26,8 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
 
 from export import metadata, quantize
-from export.latency import model_bytes
+from export.latency import read_tflite
+from export.model_flatbuffer import model_bytes
 from tfresnet import _quiet, data
 
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
@@ -217,9 +218,7 @@ class GraphOp:
 
 
 def _graph(tflite):
-    buf = model_bytes(tflite)
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ValueError("not a TFLite model: the file identifier is not 'TFL3'")
+    buf = model_bytes(read_tflite(tflite))  # ValueError unless it is a .tflite
     model = schema.Model.GetRootAs(buf, 0)
     if model.SubgraphsLength() != 1:
         raise ValueError(f"expected a model with one subgraph, found "
@@ -315,7 +314,7 @@ class Runner:
 
     def __init__(self, tflite, threads: int = 1):
         with _quiet.native_noise_hidden():  # "INFO: Created ... XNNPACK delegate"
-            self.interpreter = Interpreter(model_content=model_bytes(tflite),
+            self.interpreter = Interpreter(model_content=read_tflite(tflite),
                                            num_threads=int(threads))
             self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]

@@ -72,7 +72,7 @@ class Latency:
                 f"({self.runs} runs, {self.threads} thread{'s' if self.threads > 1 else ''})")
 
 
-def model_bytes(tflite) -> bytes:
+def read_tflite(tflite) -> bytes:
     """The bytes of a ``.tflite`` given as bytes or as a file path (``export.convert``
     reads its models with it too); ValueError for a missing file or another type."""
     if isinstance(tflite, (bytes, bytearray, memoryview)):
@@ -130,7 +130,7 @@ def measure(tflite, *, threads: int = 1, warmup: int = 10, runs: int = 50,
     resolver = (OpResolverType.AUTO if xnnpack
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     with _quiet.native_noise_hidden():  # "INFO: Created ... XNNPACK delegate"
-        interpreter = Interpreter(model_content=model_bytes(tflite),
+        interpreter = Interpreter(model_content=read_tflite(tflite),
                                   num_threads=int(threads),
                                   experimental_op_resolver_type=resolver)
         interpreter.allocate_tensors()
