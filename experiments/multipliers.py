@@ -69,7 +69,8 @@ def experiment_args(args, s: Settings) -> dict:
     alphas = args.alphas or (QUICK_ALPHAS if args.quick else ALPHAS)
     resolutions = args.resolutions or (QUICK_RESOLUTIONS if args.quick
                                        else resolutions_below(s.image_size))
-    compare.make_configs(["mobilenet_v1"], alphas=list(alphas), resolutions=list(resolutions))
+    compare.make_configs(["mobilenet_v1"], alphas=list(alphas), resolutions=list(resolutions),
+                         flags={"alpha": "--alphas", "res": "--resolutions"})
     return {"alphas": tuple(alphas), "resolutions": tuple(resolutions), "fresh": args.fresh,
             "latency_runs": args.latency_runs or (5 if args.quick else 50)}
 

@@ -122,18 +122,21 @@ def _parse_model(text: str) -> tuple[str, int | None]:
     return name, int(side)
 
 
-def make_configs(models, *, alphas=None, resolutions=None) -> list[Config]:
+def make_configs(models, *, alphas=None, resolutions=None, flags=None) -> list[Config]:
     """The grid: models with a width multiplier get every alpha x res; others one side.
 
     Args:
       models: registry names, each optionally ``NAME@SIDE``.
       alphas: width multipliers for the models that take ``alpha`` (default 1.0).
       resolutions: input sides for the models that take ``res`` (default the paper's).
+      flags: what the caller's command line calls ``alpha`` and ``res`` (the names its
+        errors give; default ``{"alpha": "--alpha", "res": "--res"}``).
 
     Raises:
       UsageError / ValueError: unknown names, sizes a model does not take, or
         ``alphas``/``resolutions`` given where no model takes them.
     """
+    flags = {"alpha": "--alpha", "res": "--res", **(flags or {})}
     configs, takes_any_res, takes_any_alpha = [], False, False
     for text in models:
         name, side = _parse_model(text)
@@ -145,18 +148,19 @@ def make_configs(models, *, alphas=None, resolutions=None) -> list[Config]:
                  else [info.input_shape[0]])
         for alpha in (alphas or [1.0]) if takes_alpha else [None]:
             for s in sides:
-                where = "--res" if takes_res and not side else f"{name}@SIDE"
+                where = flags["res"] if takes_res and not side else f"{name}@SIDE"
                 config = Config(name, None if alpha is None else float(alpha), int(s))
                 config.variant.check(
-                    classes=1000, flags={"res": where, "batch": None, "classes": None})
+                    classes=1000, flags={"alpha": flags["alpha"], "res": where,
+                                         "batch": None, "classes": None})
                 configs.append(config)
     if alphas and not takes_any_alpha:
-        raise cli.UsageError("--alpha applies to models with a width multiplier "
-                             "(mobilenet_v1). Received: --alpha without such a model")
+        raise cli.UsageError(f"{flags['alpha']} applies to models with a width multiplier "
+                             f"(mobilenet_v1). Received: {flags['alpha']} without such a model")
     if resolutions and not takes_any_res:
-        raise cli.UsageError("--res applies to models with a resolution multiplier "
-                             "(mobilenet_v1); give other models' input side as NAME@SIDE, "
-                             "e.g. resnet20@16. Received: --res without such a model")
+        raise cli.UsageError(f"{flags['res']} applies to models with a resolution multiplier "
+                             f"(mobilenet_v1); give other models' input side as NAME@SIDE, "
+                             f"e.g. resnet20@16. Received: {flags['res']} without such a model")
     check_unique(configs)
     return configs
 

@@ -25,9 +25,9 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
 
-from export import metadata, quantize
+from export import quantize
 from export.latency import read_tflite
-from export.model_flatbuffer import model_bytes
+from export.model_flatbuffer import model_bytes, set_signature
 from tfresnet import _quiet, data
 
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
@@ -169,7 +169,7 @@ def _convert(converter) -> bytes:
             warnings.filterwarnings("ignore", "Statistics for quantized inputs",
                                     category=UserWarning)
         tflite = converter.convert()
-    return metadata.set_signature(tflite, key=SIGNATURE, inputs=[INPUT_NAME],
+    return set_signature(tflite, key=SIGNATURE, inputs=[INPUT_NAME],
                                   outputs=[OUTPUT_NAME])
 
 

@@ -139,6 +139,9 @@ def build_parser():
                    "alone, the backbone frozen (default half of --epochs)")
     p.add_argument("--unfreeze-from", type=cli.non_empty, help="with --weights: fine-tune "
                    "from this stage or layer after the frozen epochs (default all)")
+    p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True),
+                   help="with --weights: the fine-tuning learning rate (default a tenth "
+                   "of the frozen phase's)")
     p.add_argument("--qat-unfreeze", action="store_true", help="train the layers frozen in "
                    "the float model during the quantization-aware fine-tuning too (default: "
                    "a frozen backbone stays frozen)")
@@ -231,6 +234,9 @@ def export(plan: ExportPlan, argv=None) -> dict:
         "num_train": plan.split.num_train, "held_out_images": count,
         "skipped_images": list(plan.split.skipped),
         "checkpoint": plan.checkpoint_path, "seed": plan.seed,
+        "weights": None if plan.weights is None else data.shipped_name(plan.weights),
+        "transfer_phases": (float_fit.config.get("phases") if float_fit is not None
+                            and plan.weights is not None else None),
         "float_epochs": None if float_fit is None else plan.epochs,
         "qat_epochs": plan.qat_epochs, "qat": plan.qat,
         "quantization": ("quantization-aware training, then full INT8" if plan.qat else

@@ -52,8 +52,9 @@ class ExportPlan:
       min_agreement: the INT8-vs-QAT-Keras top-1 agreement required.
       weights: pretrained weights to start the float training from (transfer
         learning, ``tfresnet.train.fit(weights=...)``), or None.
-      freeze_epochs, unfreeze_from: with ``weights``: the frozen-backbone epochs and
-        where fine-tuning starts.
+      freeze_epochs, unfreeze_from, fine_tune_lr: with ``weights``: the frozen-backbone
+        epochs, where fine-tuning starts and its learning rate (None: the defaults of
+        ``tfresnet.train.fit``).
       qat_unfreeze: train layers frozen in the float model during QAT too.
       imagenet: ``--epochs 0``: the ImageNet classifier itself; its images
         (``--calibration-images``) are unlabeled, so no accuracy is reported.
@@ -81,6 +82,7 @@ class ExportPlan:
     weights: str | None = None
     freeze_epochs: int | None = None
     unfreeze_from: str | None = None
+    fine_tune_lr: float | None = None
     qat_unfreeze: bool = False
     imagenet: bool = False
 
@@ -141,7 +143,8 @@ def _check_flags(args):
         raise ValueError("--weights starts a float training; --checkpoint is a trained "
                          "model: give one of them. Received: --weights, --checkpoint")
     for flag, value in (("--freeze-epochs", args.freeze_epochs),
-                        ("--unfreeze-from", args.unfreeze_from)):
+                        ("--unfreeze-from", args.unfreeze_from),
+                        ("--fine-tune-lr", args.fine_tune_lr)):
         if value is not None and args.weights is None:
             raise ValueError(f"{flag} applies to transfer learning: add --weights. "
                              f"Received: {flag}={value!r}")
@@ -153,7 +156,8 @@ def _check_flags(args):
                              f"--qat-epochs={args.qat_epochs}, "
                              f"--calibration-images={args.calibration_images}")
         for flag, value in (("--dataset", args.dataset), ("--freeze-epochs", args.freeze_epochs),
-                            ("--unfreeze-from", args.unfreeze_from)):
+                            ("--unfreeze-from", args.unfreeze_from),
+                            ("--fine-tune-lr", args.fine_tune_lr)):
             if value is not None:
                 raise ValueError(f"{flag} does not apply to --epochs 0 (the ImageNet "
                                  f"classifier, untrained; its images come from "
@@ -165,7 +169,7 @@ def _check_flags(args):
     elif args.weights is not None:
         from tfresnet import transfer
         transfer.plan_phases(DEFAULT_EPOCHS if args.epochs is None else args.epochs,
-                             args.freeze_epochs, args.unfreeze_from)
+                             args.freeze_epochs, args.unfreeze_from, args.fine_tune_lr)
     if args.checkpoint is not None and args.epochs is not None:
         raise ValueError("--epochs trains a float model; with --checkpoint the model is "
                          "trained already (use --qat-epochs for the fine-tuning)")
@@ -274,7 +278,7 @@ def plan_export(args) -> ExportPlan:
         batch_size=args.batch_size, augment=args.augment, seed=seed, strategy=args.strategy, calibration=args.calibration,
         threads=args.threads, min_agreement=args.min_agreement, weights=args.weights,
         freeze_epochs=args.freeze_epochs, unfreeze_from=args.unfreeze_from,
-        qat_unfreeze=args.qat_unfreeze)
+        fine_tune_lr=args.fine_tune_lr, qat_unfreeze=args.qat_unfreeze)
 
 
 def imagenet_labels() -> list[str]:
@@ -317,8 +321,8 @@ def load_images(folder, size) -> np.ndarray:
                          f"--calibration-images")
     import tensorflow as tf
 
-    return np.stack([data._fit(tf.io.decode_image(tf.io.read_file(p), channels=3,
-                                                   expand_animations=False), size).numpy()
+    return np.stack([data.fit_image(tf.io.decode_image(tf.io.read_file(p), channels=3,
+                                                        expand_animations=False), size).numpy()
                      for p in paths])
 
 

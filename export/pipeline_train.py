@@ -47,7 +47,7 @@ def train_float(plan, strategy):
         f"(pass --checkpoint to export a model trained with tfresnet.train)")
     transfer_args = {} if plan.weights is None else dict(
         weights=plan.weights, freeze_epochs=plan.freeze_epochs,
-        unfreeze_from=plan.unfreeze_from)
+        unfreeze_from=plan.unfreeze_from, fine_tune_lr=plan.fine_tune_lr)
     if plan.weights is not None:
         say(f"Starting from --weights {plan.weights}")
     result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),

@@ -2,6 +2,7 @@
 backbone kept frozen through QAT, and the new labels in the INT8 file as MediaPipe reads
 them."""
 
+import json
 import os
 import sys
 
@@ -63,7 +64,8 @@ def test_export_with_weights_carries_the_new_labels_to_mediapipe(source, tmp_pat
     folder = _named_folder(tmp_path / "named")
     out = tmp_path / "assets"
     argv = ["--model", "resnet20", "--res", "32", "--weights", source, "--dataset", folder,
-            "--epochs", "2", "--freeze-epochs", "2", "--qat-epochs", "1", "--batch-size", "8",
+            "--epochs", "3", "--freeze-epochs", "2", "--fine-tune-lr", "0.003",
+            "--unfreeze-from", "conv4", "--qat-epochs", "1", "--batch-size", "8",
             "--calibration", "32", "--min-agreement", "0", "--strategy", "default",
             "--out", str(out)]
     cli.run(tflite.main, argv, prog=tflite.PROG)
@@ -71,6 +73,12 @@ def test_export_with_weights_carries_the_new_labels_to_mediapipe(source, tmp_pat
     assert "Starting from --weights" in printed
     assert "QAT keeps the" in printed and "layers frozen in the float model frozen" in printed
     assert (out / "labels.txt").read_text().split() == sorted(NEW_LABELS)
+    saved = json.loads((out / "resnet20_32_results.json").read_text())
+    assert saved["weights"] == os.path.basename(source)  # a base name, never a local path
+    head, tune = saved["transfer_phases"]
+    assert (head["phase"], head["epochs"]) == ("head", 2)
+    assert (tune["phase"], tune["epochs"], tune["lr"], tune["unfreeze_from"]) == (
+        "fine_tune", 1, 0.003, "conv4")
     try:
         python = mediapipe_env.python_path()
     except mediapipe_env.MediaPipeUnavailable as err:
@@ -90,6 +98,8 @@ def test_export_with_weights_carries_the_new_labels_to_mediapipe(source, tmp_pat
 @pytest.mark.parametrize("argv, message", [
     (["--weights", "imagenet", "--checkpoint", "x"], "give one of them"),
     (["--freeze-epochs", "1"], "--freeze-epochs applies to transfer learning: add --weights"),
+    (["--fine-tune-lr", "0.01"], "--fine-tune-lr applies to transfer learning: add --weights"),
+    (["--weights", "imagenet", "--fine-tune-lr", "0"], "--fine-tune-lr: expected a number > 0"),
     (["--weights", "imagenet", "--epochs", "2", "--freeze-epochs", "3"],
      r"--freeze-epochs \(3\) is larger than --epochs \(2\)"),
     (["--weights", "imagenet", "--model", "resnet18"], "resnet18 has no ImageNet weights"),

@@ -39,8 +39,6 @@ from tfresnet.data_pipeline import (  # noqa: F401
 from tfresnet.data_split import DataSplit, fit_image, stratified_split  # noqa: F401
 from tfresnet.data_tfds import load_tfds, tfds_names
 
-_fit = fit_image  # the name export.pipeline resizes its calibration images with
-
 
 # --------------------------------------------------------------------------- load
 
