@@ -111,9 +111,7 @@ class ExportPlan:
     @property
     def model_kwargs(self) -> dict:
         """Builder arguments besides the input shape (``alpha``, ``res`` for MobileNet)."""
-        kwargs = self.variant.builder_kwargs()
-        kwargs.pop("input_shape", None)
-        return kwargs
+        return self.variant.model_kwargs()
 
     def file(self, kind: str) -> str:
         """File name of one output: kind "int8" (QAT), "ptq_int8" or "float32"."""
@@ -263,10 +261,8 @@ def plan_export(args) -> ExportPlan:
                              f"({', '.join(labels[:5])}, ...); pass --dataset")
     elif args.weights is not None:
         from tfresnet import transfer
-        kwargs = variant.builder_kwargs()
-        kwargs.pop("input_shape", None)
         model, _ = transfer.load_weights(args.weights, variant.name, classes=len(labels),
-                                         labels=labels, model_kwargs=kwargs,
+                                         labels=labels, model_kwargs=variant.model_kwargs(),
                                          image_size=(variant.side, variant.side))  # fails fast
         transfer.unfreeze_index(model, args.unfreeze_from)
     else:  # checked for this many classes; built once, when it is trained
@@ -336,11 +332,9 @@ def _plan_imagenet(args, variant, out, seed) -> ExportPlan:
 
     from tfresnet import transfer
 
-    kwargs = variant.builder_kwargs()
-    kwargs.pop("input_shape", None)
     labels = imagenet_labels()
     model, note = transfer.load_weights("imagenet", variant.name, classes=len(labels),
-                                        model_kwargs=kwargs,
+                                        model_kwargs=variant.model_kwargs(),
                                         image_size=(variant.side, variant.side))
     images = load_images(args.calibration_images, (variant.side, variant.side))
     ds = tf.data.Dataset.from_tensor_slices(

@@ -80,6 +80,13 @@ class ModelVariant:
                     "res": int(self.side)}
         return {"input_shape": (self.side, self.side, 3)}
 
+    def model_kwargs(self) -> dict:
+        """:meth:`builder_kwargs` without the input shape (``alpha``, ``res`` for
+        MobileNet; nothing for the others): ``tfresnet.train.fit``'s ``model_kwargs``."""
+        kwargs = self.builder_kwargs()
+        kwargs.pop("input_shape", None)
+        return kwargs
+
     def build(self, *, classes: int, **kwargs):
         """The Keras model (call :meth:`check` first)."""
         return registry.get_model(self.name, classes=classes, **self.builder_kwargs(),
