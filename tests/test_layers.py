@@ -5,7 +5,9 @@
 * ``experiments`` and ``benchmarks`` are clients: they import ``tfresnet`` and ``export``,
   and nothing imports them;
 * no import cycles among the modules, counting the imports made inside functions too
-  (a deferred import hides a cycle from Python, not from a reader).
+  (a deferred import hides a cycle from Python, not from a reader);
+* no module over ``MAX_LINES`` lines: a longer one does more than one job (split it
+  along its jobs, as train, data, pipeline and metadata were).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ast
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+MAX_LINES = 500
 PACKAGES = ("tfresnet", "export", "experiments", "benchmarks")
 ALLOWED = {
     "tfresnet": {"tfresnet"},
@@ -101,6 +104,23 @@ def test_layers_import_only_downwards():
 
 def test_no_import_cycles():
     assert cycles(import_graph(ROOT)) == []
+
+
+def long_modules(root) -> list:
+    """``name (lines)`` of every project module over ``MAX_LINES`` lines."""
+    out = []
+    for name, path in module_files(root).items():
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_LINES:
+            out.append(f"{name} ({lines})")
+    return out
+
+
+def test_no_module_over_max_lines(tmp_path):
+    assert long_modules(ROOT) == []
+    (tmp_path / "export").mkdir()  # and the check can fail
+    (tmp_path / "export" / "big.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    assert long_modules(tmp_path) == [f"export.big ({MAX_LINES + 1})"]
 
 
 def test_the_checks_find_planted_violations(tmp_path):
