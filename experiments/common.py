@@ -16,6 +16,7 @@ learned (chance accuracy throughout); :func:`conclusion` draws no conclusion at 
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import io
@@ -25,7 +26,7 @@ import time
 
 import tf_keras as keras
 
-from tfresnet import cli, tables
+from tfresnet import check_cifar_depth, cli, tables
 
 
 PROG = "python -m experiments"
@@ -390,6 +391,15 @@ def failure_lines(curves, classes: int) -> list:
     """A bullet for every failed run (see :func:`run_failure`)."""
     return [f"- {c.label} FAILED: it {why}." for c in curves
             if (why := run_failure(c, classes))]
+
+
+def cifar_depth(text) -> int:
+    """argparse ``type=``: a CIFAR ResNet depth, 6n+2 (the rule of ``tfresnet.resnet_cifar``)."""
+    depth = cli.int_range()(text)
+    try:
+        return check_cifar_depth(depth)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def check_positive(name, value, kind=int):

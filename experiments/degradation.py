@@ -15,7 +15,7 @@ import tf_keras as keras
 
 import tfresnet
 from tfresnet import cli, plots
-from experiments.common import (finish, TOLERANCE, Result, Settings, command_line, conclusion,
+from experiments.common import (cifar_depth, finish, TOLERANCE, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)
 
@@ -33,16 +33,15 @@ def add_parser(sub, parents):
                            "training (thin) and validation (bold) error against iterations. "
                            f"Defaults: {DEFAULTS['steps']} steps, batch 128, lr 0.1 (the "
                            "paper's)."))
-    d.add_argument("--depths", type=int, nargs=2, default=(20, 56), metavar=("SHALLOW", "DEEP"),
+    d.add_argument("--depths", type=cifar_depth, nargs=2, default=(20, 56),
+                   metavar=("SHALLOW", "DEEP"),
                    help="the two depths, 6n+2 (default 20 56)")
 
 
 def check_depths(depths):
-    """Raises UsageError unless ``depths`` are two CIFAR depths 6n+2, shallow first."""
+    """Raises UsageError unless ``depths`` (each a CIFAR depth, checked by its argparse
+    type) are shallow first."""
     shallow, deep = depths
-    if any(d < 8 or (d - 2) % 6 for d in depths):
-        raise cli.UsageError(f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, "
-                             f"110, ...). Received: {shallow} {deep}")
     if shallow >= deep:
         raise cli.UsageError(f"--depths must be SHALLOW DEEP with SHALLOW < DEEP. "
                              f"Received: {shallow} {deep}")

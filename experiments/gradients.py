@@ -32,9 +32,9 @@ import tensorflow as tf
 import tf_keras as keras
 
 import tfresnet
-from tfresnet import cli, data
+from tfresnet import data
 from experiments import figures
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
+from experiments.common import (cifar_depth, finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct, setup_lines,
                                 train_curve, without_batchnorm)
 
@@ -60,13 +60,10 @@ def add_parser(sub, parents):
                            "after a short training; plot them against depth (log scale). "
                            f"Defaults: depth 56, {DEFAULTS['steps']} steps, batch 128, lr "
                            "0.01 (a rate the network without BN can train at)."))
-    p.add_argument("--depth", type=int, default=56, help="CIFAR depth 6n+2 (default 56)")
+    p.add_argument("--depth", type=cifar_depth, default=56, help="CIFAR depth 6n+2 (default 56)")
 
 
 def experiment_args(args, s: Settings) -> dict:
-    if args.depth < 8 or (args.depth - 2) % 6:
-        raise cli.UsageError(f"--depth must be a CIFAR depth 6n+2 (8, 14, 20, 32, 44, 56, "
-                             f"110, ...). Received: {args.depth}")
     return {"depth": args.depth}
 
 

@@ -23,7 +23,7 @@ import tf_keras as keras
 import tfresnet
 from tfresnet import data
 from experiments import figures
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
+from experiments.common import (cifar_depth, finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct,
                                 response_layers, setup_lines, train_curve)
 from experiments.degradation import check_depths
@@ -47,7 +47,7 @@ def add_parser(sub, parents):
                            "BN, before the ReLU or addition) on the validation images, by "
                            "layer and sorted by magnitude. Defaults: "
                            f"{DEFAULTS['steps']} steps, batch 128, lr 0.1 (the paper's)."))
-    p.add_argument("--depths", type=int, nargs=2, default=(20, 56),
+    p.add_argument("--depths", type=cifar_depth, nargs=2, default=(20, 56),
                    metavar=("SHALLOW", "DEEP"), help="the two depths, 6n+2 (default 20 56)")
 
 

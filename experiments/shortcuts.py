@@ -17,9 +17,9 @@ import time
 import tf_keras as keras
 
 import tfresnet
-from tfresnet import cli, plots
+from tfresnet import plots
 from tfresnet.profile import profile
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
+from experiments.common import (cifar_depth, finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct, setup_lines,
                                 train_curve)
 
@@ -44,13 +44,10 @@ def add_parser(sub, parents):
                            "everywhere) shortcuts, same recipe, seed and data; plot their "
                            "error curves and compare final errors and parameters. Defaults: "
                            f"{DEFAULTS['steps']} steps, batch 128, lr 0.1 (the paper's)."))
-    p.add_argument("--depth", type=int, default=20, help="CIFAR depth 6n+2 (default 20)")
+    p.add_argument("--depth", type=cifar_depth, default=20, help="CIFAR depth 6n+2 (default 20)")
 
 
 def experiment_args(args, s: Settings) -> dict:
-    if args.depth < 8 or (args.depth - 2) % 6:
-        raise cli.UsageError(f"--depth must be a CIFAR depth 6n+2 (8, 14, 20, 32, 44, 56, "
-                             f"110, ...). Received: {args.depth}")
     return {"depth": args.depth}
 
 

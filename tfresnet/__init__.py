@@ -16,7 +16,8 @@ import_tensorflow_quietly()
 from tfresnet.registry import ModelInfo, get_model, list_models, model_info, register
 from tfresnet.resnet import (plain20, plain32, plain44, plain56, plain110, resnet18,
                              resnet20, resnet20b, resnet20c, resnet32, resnet34, resnet44,
-                             resnet50, resnet56, resnet101, resnet110, resnet152, resnet_cifar)
+                             resnet50, resnet56, resnet101, resnet110, resnet152, resnet_cifar,
+                             check_cifar_depth)
 from tfresnet.mobilenet import mobilenet_v1, mobilenet_v1_conv, mobilenet_v1_shallow
 from tfresnet.alexnet import alexnet, alexnet_bn, alexnet_owt
 

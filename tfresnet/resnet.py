@@ -131,6 +131,14 @@ def _resnet(depth, *, input_shape, classes, include_top, pooling, weights, name)
                           load_weights=loader if depth in KERAS_APPLICATIONS_DEPTHS else None)
 
 
+def check_cifar_depth(depth) -> int:
+    """``depth`` when it is a CIFAR ResNet depth, 6n+2 with n >= 1; else ValueError."""
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...). "
+                         f"Received: depth={depth!r}")
+    return depth
+
+
 def resnet_cifar(depth=20, *, shortcut="A", plain=False, input_shape=None, classes=10,
                  include_top=True, pooling=None, weights=None, name=None):
     """The paper's CIFAR-10 ResNet (Sec. 4.2) of any depth 6n+2.
@@ -143,9 +151,7 @@ def resnet_cifar(depth=20, *, shortcut="A", plain=False, input_shape=None, class
       plain: True for the plain twin without any shortcut.
       input_shape, classes, include_top, pooling, weights, name: as every builder.
     """
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...). "
-                         f"Received: depth={depth!r}")
+    check_cifar_depth(depth)
     if shortcut not in SHORTCUTS:
         raise ValueError(f"shortcut must be one of 'A' (zero-padding), 'B' (projection "
                          f"where the shape changes), 'C' (projection everywhere). "
