@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 import pytest
+from cli_refusal import refused
 
 from export import compare
 
@@ -226,14 +227,8 @@ def check_interrupted_rounds_are_completed(quick, capsys):
     ([], "give --model"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
-    from tfresnet import cli
-    out = tmp_path / "out"
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(compare.main, argv + ["--out", str(out)], prog="compare")
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err, err
-    assert not out.exists()
+    err = refused(compare.main, argv, prog="compare", capsys=capsys, out=tmp_path / "out")
+    assert message in err, err
 
 
 def test_out_is_a_file(tmp_path, capsys):

@@ -13,11 +13,12 @@ import sys
 
 import numpy as np
 import pytest
+from cli_refusal import refused
 import tf_keras as keras
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from tfresnet import cli, fitting, registry, train, transfer
+from tfresnet import fitting, registry, train, transfer
 from tfresnet import weights as weights_lib
 
 FAST = dict(strategy="default", batch_size=8, verbose=0)
@@ -207,12 +208,7 @@ def test_fit_given_a_registry_keras_model_uses_its_family_recipe():
 
 
 def _cli_error(capsys, argv):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(train.main, argv, prog=train.PROG)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
+    return refused(train.main, argv, prog=train.PROG, capsys=capsys)
 
 
 @pytest.mark.parametrize("extra, match", [
