@@ -38,8 +38,9 @@ class FitResult:
       run_dir: the run directory, or None when nothing was written.
       history: per-epoch lists (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
         ``val_accuracy``, ``lr``), including epochs of an earlier, resumed session.
-      val_accuracy: validation accuracy of ``model`` (the final weights).
-      best_val_accuracy, best_epoch: the best validation accuracy and its epoch (1-based).
+      val_accuracy: validation accuracy of ``model``.
+      best_val_accuracy, best_epoch: the best epoch by :func:`tfresnet.rundir.better`
+        (validation accuracy, ties to the lower loss) and its accuracy during training.
       data: the DataSplit trained on.
       labels: class names.
       images_per_second: training throughput (the first epoch of a session, which
@@ -47,6 +48,8 @@ class FitResult:
       wall_time: seconds from the call to the end of training.
       initial_epoch: epochs already done when this session started (0 unless resumed).
       config: the run configuration (what config.json holds).
+      kept_epoch: the epoch whose weights ``model`` holds: the best one (see
+        :meth:`tfresnet.rundir.EpochRecorder.restore_best`).
     """
 
     model: keras.Model
@@ -61,6 +64,7 @@ class FitResult:
     wall_time: float
     initial_epoch: int
     config: dict
+    kept_epoch: int = 0
 
 # ----------------------------------------------------------------------------- arguments
 
@@ -161,9 +165,13 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
             steps_per_epoch, image_size, model_kwargs, jit_compile, mixed_precision,
             data_dir, manual_dir, verbose, weight_decay, momentum, val_fraction, augment,
             sync_batchnorm, deterministic, overwrite, callbacks, recipe_overrides,
-            skip_bad_images, cache_features) -> FitResult:
+            skip_bad_images, cache_features, phase=None) -> FitResult:
     """Trains ``model`` from its current weights: :func:`tfresnet.train.fit` without
-    ``weights`` (see there for the arguments; every one is required here).
+    ``weights`` (see there for the arguments; every one is required here but
+    ``phase``: a :class:`tfresnet.transfer.PhaseRule` for a phase of a transfer run).
+
+    The model returned (and saved as model.keras) holds the weights of the best epoch
+    (:func:`tfresnet.rundir.better`), not necessarily the last one's.
 
     Raises:
       ValueError: one line naming the bad input, before anything is written.
@@ -183,6 +191,12 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
     recipe, recipe_reason = resolve_recipe(recipe, info, {**(recipe_overrides or {}),
                                                            "weight_decay": weight_decay,
                                                            "momentum": momentum}, model)
+    if phase is not None and phase.recipe_reason:
+        recipe_reason = phase.recipe_reason
+    if phase is not None and phase.optimizer:  # the head's own optimizer, constant rate
+        recipe = recipe.replace(optimizer=phase.optimizer, schedule="constant",
+                                warmup_depth=None)
+        recipe_reason += f"; {phase.optimizer} at a constant rate for the {phase.kind} phase"
     if augment is not None and augment not in data.AUGMENTATIONS:
         raise ValueError(f"augment must be one of {', '.join(data.AUGMENTATIONS)}. "
                          f"Received: augment={augment!r}")
@@ -235,8 +249,8 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
     total_steps = (recipe.total_steps if epochs is None and recipe.epochs is None
                    else (epochs or recipe.epochs) * steps)
     epochs = epochs or recipe.total_epochs(steps)
-    learning_rate = (float(lr) if lr is not None else small_data_lr
-                     or recipe.scaled_lr(global_batch))
+    learning_rate, lr_source = _learning_rate(lr, phase, recipe, small_data_lr,
+                                              global_batch)
     labels = [str(label) for label in split.labels]
 
     keras.utils.set_random_seed(int(seed))
@@ -258,6 +272,7 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
         "val_fraction": val_fraction, "augment": augment, "recipe": recipe.name,
         "recipe_reason": recipe_reason, "batch_reason": batch_reason,
         "hyperparameters": dataclasses.asdict(recipe), "lr": learning_rate,
+        "lr_source": lr_source,
         "batch_size_per_replica": per_replica, "replicas": replicas,
         "global_batch": global_batch, "strategy": strategy_name(strat), "epochs": epochs,
         "steps_per_epoch": steps, "seed": int(seed), "mixed_precision": bool(mixed_precision),
@@ -278,53 +293,109 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
         train_ds = train_ds.repeat()
     val_ds = data.pipeline(split.val, batch_size=global_batch, training=False,
                            augment="none")
-    recorder = rundir.EpochRecorder(run_dir, chief=chief, schedule=schedule,
+    early = phase is not None and phase.patience is not None
+    recorder = rundir.EpochRecorder(run_dir, chief=chief, schedule=schedule, save_best=not early,
                              images_per_epoch=steps * global_batch if drop else split.num_train)
     cbs = rundir.run_callbacks(recorder, run_dir, recipe, chief=chief, verbose=verbose)
+    if early:
+        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=phase.patience,
+                                                min_delta=phase.min_delta)
+        cbs.append(stopper)
     trainee, fit_train, fit_val = net, train_ds, val_ds
     cache_reason = ("cache_features=False" if not cache_features else transfer.feature_cache_reason(
         net, augment=augment, drop=drop, mixed_precision=mixed_precision))
+    fit_verbose = verbose
     if cache_reason is None:  # frozen backbone, no augmentation: its features once
         feature_start = time.perf_counter()
-        with strat.scope():
-            trainee = transfer.head_model(net)
-            compile_model(trainee, make_optimizer(recipe, schedule), jit_compile=jit_compile)
+        # The classifier alone trains outside the strategy, on one device: a linear
+        # layer gains nothing from replicas, and under MirroredStrategy every epoch
+        # would build multi-device iterators that cost more than the epoch itself.
+        trainee = transfer.head_model(net)
+        compile_model(trainee, make_optimizer(recipe, schedule), jit_compile=jit_compile)
         fit_train, fit_val = transfer.cached_features(net, split, batch_size=global_batch,
                                              seed=int(seed))
-        recorder.full_model = net  # best.keras holds the whole network, not the head
+        recorder.save_best = False  # best.keras is written once, at the end
         config["feature_cache"] = {
             "used": True, "seconds": round(time.perf_counter() - feature_start, 3)}
+        if verbose and epochs > 20:  # many cheap epochs: a line every tenth
+            fit_verbose = 0
+            cbs.append(_every_tenth_epoch(epochs))
     else:
         config["feature_cache"] = {"used": False, "reason": cache_reason}
-    trainee.fit(_distributable(fit_train), validation_data=_distributable(fit_val),
+        fit_train, fit_val = _distributable(fit_train), _distributable(fit_val)
+    trainee.fit(fit_train, validation_data=fit_val,
                 epochs=epochs, steps_per_epoch=steps if drop else None,
-                callbacks=cbs + list(callbacks), verbose=verbose)
-    result = _result(net, recorder, val_ds, split, labels, config, run_dir, start)
+                callbacks=cbs + list(callbacks), verbose=fit_verbose)
+    kept = recorder.restore_best(net)
+    if trainee is not net:  # the trained classifier back into the network
+        net.get_layer(transfer.HEAD).set_weights(trainee.layers[-1].get_weights())
+    if early:
+        ran = len(recorder.rows)
+        config["stopping"] = {
+            "epochs_run": ran, "steps_run": ran * steps, "bound": epochs,
+            "patience": phase.patience, "min_delta": phase.min_delta,
+            "why": (f"early stopping: the validation loss did not improve by "
+                    f"{phase.min_delta:g} for {phase.patience} epochs"
+                    if stopper.stopped_epoch else f"reached its bound of {epochs} epochs")}
+    result = _result(net, recorder, val_ds, split, labels, config, run_dir, start, kept)
     if run_dir is not None:
         result.config["result"] = _result_record(result)
+        if not recorder.save_best:
+            rundir.save_model(result.model, os.path.join(run_dir, "best.keras"), chief=chief)
         rundir.close_run_dir(run_dir, result.model, result.config, chief=chief)
     return result
 
 
-def _result(net, recorder, val_ds, split, labels, config, run_dir, start) -> FitResult:
+def _every_tenth_epoch(epochs):
+    """A callback printing one line every tenth epoch (and the last)."""
+    def report(epoch, logs):
+        if (epoch + 1) % 10 == 0 or epoch + 1 == epochs:
+            figures = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k != "lr")
+            print(f"classifier epoch {epoch + 1}/{epochs}: {figures}", flush=True)
+    return keras.callbacks.LambdaCallback(on_epoch_end=report)
+
+
+def _learning_rate(lr, phase, recipe, small_data_lr, global_batch):
+    """(rate, where it comes from): given, the phase's rule, or the recipe's rate
+    (scaled to the global batch, or its own on small data) times the phase's factor."""
+    if lr is not None:
+        return float(lr), "given"
+    if phase is not None and phase.lr is not None:
+        return float(phase.lr), phase.lr_source or "given"
+    if small_data_lr is not None and phase is None:  # fine-tuning scales with the batch
+        base, source = small_data_lr, f"the {recipe.name} recipe's own rate (small data)"
+    else:
+        base = recipe.scaled_lr(global_batch)
+        source = (f"the {recipe.name} recipe's {recipe.lr:g} at batch {recipe.ref_batch}"
+                  + ("" if global_batch == recipe.ref_batch else
+                     f", scaled to the global batch {global_batch}"))
+    factor = 1.0 if phase is None else phase.lr_factor
+    if factor == 1.0:
+        return base, source
+    return base * factor, f"{phase.kind} rule: {factor:g} x {source} ({base:g})"
+
+
+def _result(net, recorder, val_ds, split, labels, config, run_dir, start, kept) -> FitResult:
     rows = recorder.rows
     history = {k: [r.get(k) for r in rows] for k in ["epoch"] + sorted(
         {k for r in rows for k in r} - {"epoch"})}
-    best = max(rows, key=lambda r: r.get("val_accuracy", -1.0)) if rows else {}
+    best = recorder.best or {}
     final = portable_model(net)
     return FitResult(
         model=final, run_dir=run_dir, history=history, val_accuracy=accuracy(final, val_ds),
         best_val_accuracy=float(best.get("val_accuracy", float("nan"))),
         best_epoch=int(best.get("epoch", 0)), data=split, labels=labels,
         images_per_second=recorder.images_per_second, wall_time=time.perf_counter() - start,
-        initial_epoch=recorder.initial_epoch or 0, config=config)
+        initial_epoch=recorder.initial_epoch or 0, config=config, kept_epoch=kept)
 
 
 def _result_record(result) -> dict:
     """config.json's ``result``: the figures and the run's health warnings."""
     return {
         "val_accuracy": result.val_accuracy, "best_val_accuracy": result.best_val_accuracy,
-        "best_epoch": result.best_epoch, "images_per_second": result.images_per_second,
+        "best_epoch": result.best_epoch, "kept_epoch": result.kept_epoch,
+        "final_epoch": len(result.history.get("epoch", [])),
+        "images_per_second": result.images_per_second,
         "wall_time_seconds": result.wall_time, "resumed_at_epoch": result.initial_epoch,
         "warnings": health_warnings(result)}
 

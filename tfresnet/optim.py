@@ -120,7 +120,10 @@ def lr_schedule(recipe, *, lr, steps_per_epoch, total_steps, depth):
 
 
 def make_optimizer(recipe, learning_rate):
-    """SGD with momentum or RMSprop per ``recipe`` (no built-in decay: see prepare_model)."""
+    """SGD with momentum, RMSprop or Adam per ``recipe`` (no built-in decay: see
+    prepare_model)."""
+    if recipe.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate)
     if recipe.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate, rho=recipe.rho,
                                         momentum=recipe.momentum, epsilon=recipe.epsilon)

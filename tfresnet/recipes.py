@@ -42,7 +42,7 @@ import difflib
 import math
 
 SCHEDULES = ("steps", "plateau", "exponential", "constant")
-OPTIMIZERS = ("sgd", "rmsprop")
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,8 @@ class Recipe:
     Attributes:
       name: preset name.
       paper: where the values come from.
-      optimizer: ``"sgd"`` (with momentum) or ``"rmsprop"``.
+      optimizer: ``"sgd"`` (with momentum), ``"rmsprop"`` or ``"adam"`` (Keras' defaults
+        but the rate; the transfer head's, see :mod:`tfresnet.transfer`).
       lr: learning rate at ``ref_batch`` images per step.
       ref_batch: the paper's global batch size.
       momentum: SGD or RMSprop momentum.

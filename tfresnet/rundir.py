@@ -24,6 +24,7 @@ import csv
 import importlib.util
 import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -32,36 +33,73 @@ import time
 
 import tf_keras as keras
 
-from tfresnet import cli
+from tfresnet import checkpoint, cli
 from tfresnet.optim import current_lr
 
 RUN_FILES = ("config.json", "labels.txt", "history.csv", "best.keras", "model.keras")
 RUN_DIRS = ("logs", "backup")
 # config.json keys that may differ when an interrupted run is resumed.
-_RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version", "feature_cache")
+_RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version", "feature_cache",
+                     "stopping")
 
 
 # ----------------------------------------------------------------------------- history, models
 
 
+def better(row, best) -> bool:
+    """True when epoch ``row`` beats ``best`` (a row or None): the higher validation
+    accuracy, ties broken by the lower validation loss. A NaN or missing accuracy never
+    wins. The one rule for "best" of a run: best.keras, the model a run keeps
+    (model.keras), the summary's best epoch and the phase a transfer run keeps."""
+    acc = row.get("val_accuracy", float("nan"))
+    if not math.isfinite(acc):
+        return False
+    if best is None:
+        return True
+    best_acc = best.get("val_accuracy", float("nan"))
+    if not math.isfinite(best_acc) or acc > best_acc:
+        return True
+    loss, best_loss = row.get("val_loss", math.inf), best.get("val_loss", math.inf)
+    loss = loss if math.isfinite(loss) else math.inf
+    return acc == best_acc and loss < (best_loss if math.isfinite(best_loss) else math.inf)
+
+
+def best_row(rows):
+    """The best of history ``rows`` by :func:`better`, or None."""
+    best = None
+    for row in rows:
+        if better(row, best):
+            best = row
+    return best
+
+
 class EpochRecorder(keras.callbacks.Callback):
-    """Keeps history.csv (merged with an interrupted session's rows), best.keras, images/s.
+    """Keeps history.csv (merged with an interrupted session's rows), best.keras, the
+    best epoch's weights, images/s.
 
     Args:
       run_dir: where history.csv and best.keras go (None: keep them in memory only).
       chief: False on a non-chief worker, which saves to a temporary folder instead.
       images_per_epoch: training images one epoch processes (for images/s).
       schedule: the optimizer's learning-rate schedule (for the ``lr`` column).
+      save_best: save best.keras at every improvement (False: the run saves it at its
+        end; for the many cheap epochs of a classifier on stored features).
     """
 
-    def __init__(self, run_dir, *, chief, images_per_epoch, schedule=None):
+    def __init__(self, run_dir, *, chief, images_per_epoch, schedule=None, save_best=True):
         super().__init__()
         self.run_dir, self.chief, self.images_per_epoch = run_dir, chief, images_per_epoch
-        self.schedule = schedule
+        self.schedule, self.save_best = schedule, save_best
         self.rows, self.initial_epoch = [], None
         self.full_model = None  # saved as best.keras instead of the model being fit
+        self.best_weights = None  # the best epoch's weights, when it ran in this session
         self.epoch_times = []
         self._epoch_start = self._train_time = None
+
+    @property
+    def best(self):
+        """The best epoch's history row (:func:`better`), or None."""
+        return best_row(self.rows)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.initial_epoch is None:  # BackupAndRestore has restored by now
@@ -81,15 +119,39 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epoch_times.append(self._train_time)
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()
                                       if k != "lr"}, "lr": self._lr}
-        previous_best = max((r.get("val_accuracy", -1.0) for r in self.rows), default=-1.0)
+        improved = better(row, self.best)
         self.rows.append(row)
+        if improved:
+            self.best_weights = self.model.get_weights()
         if self.run_dir is None:
             return
         if self.chief:
             cli.write_text(os.path.join(self.run_dir, "history.csv"), history_csv(self.rows))
-        if row.get("val_accuracy", -1.0) > previous_best:
+        if improved and self.save_best:
             save_model(self.full_model or self.model, os.path.join(self.run_dir, "best.keras"),
                        chief=self.chief)
+
+    def restore_best(self, full_model):
+        """Puts the best epoch's weights into the model being fit (``full_model`` holds
+        it: the same network, or the network whose classifier the fit model shares).
+
+        Returns:
+          The epoch now in the model: the best one, or the last one when the best ran
+          in an earlier, interrupted session whose best.keras cannot be read.
+        """
+        best, last = self.best, (self.rows[-1]["epoch"] if self.rows else 0)
+        if best is None or best["epoch"] == last:
+            return last
+        if self.best_weights is not None and any(r is best for r in self.rows[
+                len(self.rows) - len(self.epoch_times):]):
+            self.model.set_weights(self.best_weights)
+            return best["epoch"]
+        path = os.path.join(self.run_dir or "", "best.keras")
+        try:  # the best epoch ran before a resume: its weights are in best.keras
+            checkpoint.load_weights(full_model, path)
+        except (ValueError, OSError):
+            return last
+        return best["epoch"]
 
     def on_train_end(self, logs=None):
         if self.initial_epoch is None:

@@ -49,7 +49,8 @@ PROG = "python -m tfresnet.train"
 MAX_EPOCHS = 100_000        # bounds on --epochs/--patience and --steps-per-epoch, far above
 MAX_STEPS = 10_000_000      # any real run, so that a typo is refused instead of run
 MAX_LR = 100.0
-TRANSFER_ARGS = ("weights", "freeze_epochs", "unfreeze_from", "fine_tune_lr")
+TRANSFER_ARGS = ("weights", "freeze_epochs", "unfreeze_from", "fine_tune_lr",
+                 "fine_tune_batchnorm")
 
 load_run = checkpoint.load_run  # (model, config, labels) of a run directory or model file
 
@@ -72,7 +73,7 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         val_fraction=0.2, augment=None, sync_batchnorm=False, deterministic=False,
         overwrite=False, callbacks=(), recipe_overrides=None,
         skip_bad_images=False, weights=None, freeze_epochs=None, unfreeze_from=None,
-        fine_tune_lr=None, cache_features=True) -> FitResult:
+        fine_tune_lr=None, fine_tune_batchnorm=None, cache_features=True) -> FitResult:
     """Trains ``model`` on ``dataset`` under a tf.distribute strategy.
 
     Everything is checked (arguments, strategy, data, model, output folder) before
@@ -86,7 +87,8 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
       epochs: epochs to train; None: the recipe's length.
       batch_size: images per replica per step; None: the recipe's batch / replicas.
       lr: the learning rate at the global batch, used as given; None: the recipe's
-        rate scaled by global batch / recipe batch.
+        rate scaled by global batch / recipe batch. With ``weights``: the head phase's
+        rate (default ``tfresnet.transfer.HEAD_LR``, Adam).
       recipe: a name in ``tfresnet.recipes.RECIPES`` or a Recipe; None: the model's.
       strategy: one of ``STRATEGIES`` or a tf.distribute.Strategy.
       out_dir: the run directory; None writes nothing.
@@ -111,12 +113,17 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
         :mod:`tfresnet.transfer`): ``"imagenet"``, a keras.applications ``.h5`` file or
         a tfresnet run / ``.keras`` file; ``model`` must then be a registry name. The
         run trains in two phases, in ``out_dir/1_head`` and ``out_dir/2_fine_tune``.
-      freeze_epochs: with ``weights``: the first epochs train the new classifier alone,
-        the backbone frozen (default: half of ``epochs``, which defaults to
-        ``tfresnet.transfer.DEFAULT_EPOCHS``).
+      freeze_epochs: with ``weights``: the bound on the phase that trains the new
+        classifier alone, the backbone frozen, until its validation loss stops
+        improving; the other ``epochs - freeze_epochs`` fine-tune (default: at most
+        ``tfresnet.transfer.HEAD_MAX_EPOCHS`` on cached features, else half of
+        ``epochs``; the second half of ``epochs``, which defaults to
+        ``tfresnet.transfer.DEFAULT_EPOCHS``, fine-tunes).
       unfreeze_from: with ``weights``: the stage or layer fine-tuning starts at (default all).
-      fine_tune_lr: with ``weights``: the fine-tuning rate (default a tenth of the first
-        phase's, which is the recipe's own rate unless ``lr`` is given).
+      fine_tune_lr: with ``weights``: the fine-tuning rate (default a tenth of the
+        recipe's rate at the run's batch).
+      fine_tune_batchnorm: with ``weights``: BatchNormalization trains while fine-tuning
+        (default: it stays frozen in inference mode, with the loaded statistics).
       cache_features: when only the ``predictions`` classifier trains and nothing is
         augmented (the frozen phase of transfer learning), run the frozen backbone once
         and train the classifier on its stored features (see :func:`feature_cache_reason`);
@@ -148,6 +155,12 @@ def summary_table(result: FitResult) -> str:
     """The end-of-run summary as aligned ``name  value`` lines."""
     c = result.config
     resumed = f" (resumed after epoch {result.initial_epoch})" if result.initial_epoch else ""
+    final = len(result.history.get("epoch", [])) or c["epochs"]
+    kept = (f"epoch {result.kept_epoch} of {final}, the best validation accuracy"
+            if result.kept_epoch else "the final epoch")
+    if result.kept_epoch and result.kept_epoch != final:
+        last = (result.history.get("val_accuracy") or [None])[-1]
+        kept += f"; the last epoch had {last:.4f}" if last is not None else ""
     rows = [
         ("model", f"{c['model']} ({result.model.count_params():,} parameters)"),
         ("data", f"{c['dataset']}: {c['num_train']:,} train / {c['num_val']:,} validation "
@@ -158,13 +171,14 @@ def summary_table(result: FitResult) -> str:
                      f"{c['global_batch']}" + (f" ({c['batch_reason']})" if
                                                c.get("batch_reason", "").startswith("small")
                                                else "")),
-        ("recipe", f"{c['recipe']}: {c['hyperparameters']['optimizer']}, lr {c['lr']:g}, "
+        ("recipe", f"{c['recipe']}: {c['hyperparameters']['optimizer']}, "
                    f"{c['hyperparameters']['schedule']} schedule, weight decay "
                    f"{c['hyperparameters']['weight_decay']:g} ({c.get('recipe_reason', '')})"),
-        ("epochs", f"{c['epochs']} x {c['steps_per_epoch']} steps{resumed}"),
-        ("val accuracy", f"{result.val_accuracy:.4f} (final model)"),
-        ("best epoch", f"{result.best_epoch} (val accuracy {result.best_val_accuracy:.4f} "
-                       f"during training)"),
+        *([] if "phases" in c else [("lr", f"{c['lr']:g} ({c.get('lr_source') or 'given'})")]),
+        ("epochs", f"{final} x {c['steps_per_epoch']} steps" + (
+            f" (of at most {c['epochs']}: {c['stopping']['why']})" if c.get("stopping") else
+            f" (phases below)" if "phases" in c else "") + resumed),
+        ("val accuracy", f"{result.val_accuracy:.4f} (the saved model.keras: {kept})"),
         ("images/s", f"{result.images_per_second:,.0f} (training)"
                      if math.isfinite(result.images_per_second)
                      else "n/a (no epoch trained in this session)"),
@@ -207,7 +221,8 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--recipe", choices=sorted(recipes.RECIPES),
                    help="training recipe (default: the model's)")
     p.add_argument("--lr", type=cli.float_range(0, MAX_LR, low_open=True), help="learning rate at the global batch, used as "
-                   "given (default: the recipe's, scaled with the global batch)")
+                   "given (default: the recipe's, scaled with the global batch); with "
+                   "--weights: the classifier phase's (default 0.01, Adam)")
     p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, help="override the recipe's")
     p.add_argument("--momentum", type=cli.float_range(0, 1, high_open=True), help="SGD/RMSprop momentum")
     p.add_argument("--weight-decay", type=cli.float_range(0, 1), help="L2 decay on Conv2D/Dense kernels")
@@ -237,12 +252,18 @@ def build_parser() -> cli.ArgumentParser:
                    "cache, never downloaded), a keras.applications .h5 file, or a "
                    "tfresnet.train run directory / .keras file; a new classifier is built "
                    "for the data's classes (see tfresnet.transfer)")
-    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS), help="with --weights: the first N of "
-                   "--epochs train the classifier alone, the backbone frozen (default half)")
+    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS), help="with --weights: "
+                   "at most N epochs of the classifier alone, the backbone frozen, ended "
+                   "sooner by early stopping on the validation loss; the other --epochs "
+                   "minus N fine-tune (default: at most 200 epochs on the backbone's stored "
+                   "features, else half of --epochs; the second half of --epochs fine-tunes)")
     p.add_argument("--unfreeze-from", help="with --weights: fine-tune from this stage "
                    "(e.g. conv4) or layer name on after the frozen epochs (default all)")
     p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True), help="with --weights: fine-tuning learning "
-                   "rate (default a tenth of the frozen phase's)")
+                   "rate (default a tenth of the recipe's at the run's batch)")
+    p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
+                   help="with --weights: BatchNorm layers train while fine-tuning (default: "
+                   "frozen in inference mode with their pretrained statistics)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of everything random (0)")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic TensorFlow ops (slower on GPU)")
@@ -297,7 +318,8 @@ def _fit_from_args(args, out, model_kwargs, overrides):
         skip_bad_images=args.skip_bad_images,
         recipe_overrides={k: v for k, v in overrides.items() if v is not None},
         weights=args.weights, freeze_epochs=args.freeze_epochs,
-        unfreeze_from=args.unfreeze_from, fine_tune_lr=args.fine_tune_lr)
+        unfreeze_from=args.unfreeze_from, fine_tune_lr=args.fine_tune_lr,
+        fine_tune_batchnorm=args.fine_tune_batchnorm)
 
 
 if __name__ == "__main__":
