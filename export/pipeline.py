@@ -46,7 +46,7 @@ from export.pipeline_results import (FILE_KINDS, NO_QAT_LABEL, Variant, evaluate
                                      manifest_entry, manifest_header, results_table,
                                      top1_agreement, with_metadata)
 from export.pipeline_train import calibration_images, say, train_float, train_qat
-from tfresnet import data
+from tfresnet import data, transfer
 
 # The job's public names; the plan's ImageNet helpers are re-exported for callers.
 __all__ = ["PROG", "AgreementError", "ExportPlan", "build_parser", "export",
@@ -135,13 +135,16 @@ def build_parser():
                    "never downloaded), a keras.applications .h5 file, or a tfresnet.train "
                    "run / .keras file; a new classifier is built for the data's classes")
     p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
-                   help="with --weights: the first N of --epochs train the classifier "
-                   "alone, the backbone frozen (default half of --epochs)")
+                   help=transfer.FLAG_HELP["freeze_epochs"])
     p.add_argument("--unfreeze-from", type=cli.non_empty, help="with --weights: fine-tune "
                    "from this stage or layer after the frozen epochs (default all)")
     p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True),
-                   help="with --weights: the fine-tuning learning rate (default a tenth "
-                   "of the frozen phase's)")
+                   help=transfer.FLAG_HELP["fine_tune_lr"])
+    p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
+                   help=transfer.FLAG_HELP["fine_tune_batchnorm"])
+    p.add_argument("--allow-chance", action="store_true", help="publish a float model "
+                   "whose held-out accuracy is not above chance (refused by default, exit "
+                   "status 1); the results JSON and models.json then carry the warning")
     p.add_argument("--qat-unfreeze", action="store_true", help="train the layers frozen in "
                    "the float model during the quantization-aware fine-tuning too (default: "
                    "a frozen backbone stays frozen)")
@@ -150,6 +153,38 @@ def build_parser():
 
 class AgreementError(RuntimeError):
     """The INT8 model disagrees with the QAT Keras model more than allowed."""
+
+
+class ChanceError(RuntimeError):
+    """The float model is no better than chance on the held-out images."""
+
+
+def chance_check(plan, correct, count):
+    """(warning or None): the float model's held-out accuracy against chance.
+
+    Chance is the majority-class share of the held-out images; the model passes when
+    random guessing would reach its count of correct answers less than
+    ``tfresnet.fitting.CHANCE_P_VALUE`` of the time (one-sided exact binomial test).
+
+    Raises:
+      ChanceError: when it does not pass and ``plan.allow_chance`` is False.
+    """
+    from tfresnet import fitting
+
+    share = fitting.majority_share(plan.split)
+    passed, p = fitting.above_chance(correct, count, share)
+    if passed:
+        return None
+    text = (f"the float model's held-out accuracy {100 * correct / max(count, 1):.2f}% "
+            f"({correct} of {count}) is not above chance: the largest class holds "
+            f"{100 * share:.2f}% of the held-out images, and a model answering at chance "
+            f"gets {correct} or more right {100 * p:.1f}% of the time (one-sided binomial "
+            f"test; below {100 * fitting.CHANCE_P_VALUE:g}% required)")
+    if not plan.allow_chance:
+        raise ChanceError(
+            f"{text}; nothing was written. Try more --epochs, --weights from a trained "
+            f"backbone, more images a class, or a lower --lr; --allow-chance ships it anyway")
+    return f"at chance: {text}; shipped anyway (--allow-chance)"
 
 
 def export(plan: ExportPlan, argv=None) -> dict:
@@ -166,7 +201,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
     """
     import tfresnet
     from export import latency
-    from tfresnet import cli, train
+    from tfresnet import cli, fitting, train
 
     strategy = train.make_strategy(plan.strategy)
     float_fit = None
@@ -176,15 +211,18 @@ def export(plan: ExportPlan, argv=None) -> dict:
         float_model = plan.checkpoint
         say(f"Float model from {plan.checkpoint_path}")
     if plan.qat:
-        qat_model, qat_fit = train_qat(plan, float_model, strategy)
+        qat_model, qat_fit = train_qat(plan, float_model, strategy, float_fit)
     else:
         qat_model = qat_fit = None
         say("--qat-epochs 0: no quantization-aware training; the INT8 file is the float "
             "model with post-training full-INT8 quantization")
 
     images = "images" if plan.imagenet else "training images"
-    say(f"Converting (calibration: {plan.calibration} {images}; INT8 I/O {plan.io})")
     calibration = calibration_images(plan.split, plan.calibration, plan.seed)
+    say(f"Converting (calibration: {len(calibration)} {images}"
+        + ("" if len(calibration) == plan.calibration else
+           f", all there are; --calibration {plan.calibration}")
+        + f"; INT8 I/O {plan.io})")
     if plan.qat:
         converted = {"int8": to_int8(qat_model, calibration, io=plan.io),
                      "ptq_int8": to_int8(float_model, calibration, io=plan.io),
@@ -219,6 +257,14 @@ def export(plan: ExportPlan, argv=None) -> dict:
              "accuracy": None if plan.imagenet else (v.correct / count if count else
                                                      float("nan"))} for v in variants]
     agreement_key = f"agreement_int8_vs_{reference.kind}"
+    warnings = list(plan.training_warnings)
+    for fit in (float_fit, qat_fit):
+        warnings += [w for w in ((fit.config.get("result") or {}).get("warnings") or
+                                 fitting.health_warnings(fit)) if w not in warnings] \
+            if fit is not None else []
+    chance = None if plan.imagenet else chance_check(plan, by_kind["float32_keras"].correct,
+                                                     count)
+    warnings += [chance] if chance else []
     results = {
         "command": f"{PROG} {' '.join(argv or [])}".strip(), "model": plan.name,
         "model_kwargs": plan.model_kwargs, "res": plan.res, "io": plan.io,
@@ -242,11 +288,11 @@ def export(plan: ExportPlan, argv=None) -> dict:
         "quantization": ("quantization-aware training, then full INT8" if plan.qat else
                          "post-training full-INT8 quantization only; no QAT was done"),
         "batch_size_per_replica": plan.batch_size,
-        "augment": plan.augment, "calibration_images": plan.calibration,
+        "augment": plan.augment, "calibration_images": len(calibration),
         "float_lr": None if float_fit is None else float_fit.config.get("lr"),
         "qat_lr": qat_fit.config.get("lr") if qat_fit else None, "threads": plan.threads,
         agreement_key: agreement, "agreement_reference": reference.label,
-        "min_agreement": plan.min_agreement,
+        "min_agreement": plan.min_agreement, "warnings": warnings,
         "rows": rows,
     }
     table = results_table(rows, agreement, count, reference=reference.label,
@@ -254,6 +300,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
                           images="images (unlabeled)" if plan.imagenet else "held-out images")
     if not plan.qat:
         table += "\nNo quantization-aware training (--qat-epochs 0): post-training INT8 only."
+    table += "".join(f"\nWARNING {w}" for w in warnings)
     print(table, flush=True)
     if not agreement >= plan.min_agreement:
         raise AgreementError(
@@ -262,7 +309,8 @@ def export(plan: ExportPlan, argv=None) -> dict:
             f"was written")
 
     accuracy = {r["file"]: r["accuracy"] for r in rows if r["file"]}
-    entries = [manifest_entry(plan, v, accuracy[v.file], prof) for v in variants if v.tflite]
+    entries = [{**manifest_entry(plan, v, accuracy[v.file], prof), "warnings": warnings}
+               for v in variants if v.tflite]
     files = {v.file: v.tflite for v in variants if v.tflite}
     files[LABELS_FILE] = "".join(f"{label}\n" for label in plan.labels).encode()
     files[plan.results_file] = cli.to_json(results).encode()
@@ -286,6 +334,6 @@ def main(argv=None):
     plan.verbose = 1 if sys.stdout.isatty() else 2
     try:
         return export(plan, argv=list(sys.argv[1:] if argv is None else argv))
-    except AgreementError as err:
+    except (AgreementError, ChanceError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(1)

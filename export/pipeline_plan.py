@@ -52,12 +52,15 @@ class ExportPlan:
       min_agreement: the INT8-vs-QAT-Keras top-1 agreement required.
       weights: pretrained weights to start the float training from (transfer
         learning, ``tfresnet.train.fit(weights=...)``), or None.
-      freeze_epochs, unfreeze_from, fine_tune_lr: with ``weights``: the frozen-backbone
-        epochs, where fine-tuning starts and its learning rate (None: the defaults of
-        ``tfresnet.train.fit``).
+      freeze_epochs, unfreeze_from, fine_tune_lr, fine_tune_batchnorm: with ``weights``:
+        the bound on the frozen-backbone epochs, where fine-tuning starts, its learning
+        rate and whether BatchNorm trains (None: the defaults of ``tfresnet.train.fit``).
       qat_unfreeze: train layers frozen in the float model during QAT too.
       imagenet: ``--epochs 0``: the ImageNet classifier itself; its images
         (``--calibration-images``) are unlabeled, so no accuracy is reported.
+      allow_chance: publish a float model no better than chance (with a warning).
+      training_warnings: the checkpoint's run warnings (``result.warnings`` of its
+        config.json), carried into the table, results JSON and models.json.
     """
 
     variant: object
@@ -83,8 +86,11 @@ class ExportPlan:
     freeze_epochs: int | None = None
     unfreeze_from: str | None = None
     fine_tune_lr: float | None = None
+    fine_tune_batchnorm: bool | None = None
     qat_unfreeze: bool = False
     imagenet: bool = False
+    allow_chance: bool = False
+    training_warnings: list = dataclasses.field(default_factory=list)
 
     @property
     def qat(self) -> bool:
@@ -140,9 +146,11 @@ def _check_flags(args):
     if args.weights is not None and args.checkpoint is not None:
         raise ValueError("--weights starts a float training; --checkpoint is a trained "
                          "model: give one of them. Received: --weights, --checkpoint")
-    for flag, value in (("--freeze-epochs", args.freeze_epochs),
-                        ("--unfreeze-from", args.unfreeze_from),
-                        ("--fine-tune-lr", args.fine_tune_lr)):
+    transfer_flags = (("--freeze-epochs", args.freeze_epochs),
+                      ("--unfreeze-from", args.unfreeze_from),
+                      ("--fine-tune-lr", args.fine_tune_lr),
+                      ("--fine-tune-batchnorm", args.fine_tune_batchnorm))
+    for flag, value in transfer_flags:
         if value is not None and args.weights is None:
             raise ValueError(f"{flag} applies to transfer learning: add --weights. "
                              f"Received: {flag}={value!r}")
@@ -153,9 +161,7 @@ def _check_flags(args):
                              f"Received: --epochs 0, --weights={args.weights}, "
                              f"--qat-epochs={args.qat_epochs}, "
                              f"--calibration-images={args.calibration_images}")
-        for flag, value in (("--dataset", args.dataset), ("--freeze-epochs", args.freeze_epochs),
-                            ("--unfreeze-from", args.unfreeze_from),
-                            ("--fine-tune-lr", args.fine_tune_lr)):
+        for flag, value in (("--dataset", args.dataset), *transfer_flags):
             if value is not None:
                 raise ValueError(f"{flag} does not apply to --epochs 0 (the ImageNet "
                                  f"classifier, untrained; its images come from "
@@ -274,7 +280,10 @@ def plan_export(args) -> ExportPlan:
         batch_size=args.batch_size, augment=args.augment, seed=seed, strategy=args.strategy, calibration=args.calibration,
         threads=args.threads, min_agreement=args.min_agreement, weights=args.weights,
         freeze_epochs=args.freeze_epochs, unfreeze_from=args.unfreeze_from,
-        fine_tune_lr=args.fine_tune_lr, qat_unfreeze=args.qat_unfreeze)
+        fine_tune_lr=args.fine_tune_lr, fine_tune_batchnorm=args.fine_tune_batchnorm,
+        qat_unfreeze=args.qat_unfreeze,
+        allow_chance=args.allow_chance,
+        training_warnings=list((config.get("result") or {}).get("warnings") or []))
 
 
 def imagenet_labels() -> list[str]:

@@ -45,20 +45,26 @@ def train_float(plan, strategy):
     say(f"No --checkpoint: training the float {plan.stem} on {plan.split.name} "
         f"({plan.split.num_train} images) for {plan.epochs} epoch(s) first "
         f"(pass --checkpoint to export a model trained with tfresnet.train)")
-    transfer_args = {} if plan.weights is None else dict(
-        weights=plan.weights, freeze_epochs=plan.freeze_epochs,
-        unfreeze_from=plan.unfreeze_from, fine_tune_lr=plan.fine_tune_lr)
-    if plan.weights is not None:
+    settings = training_settings(plan, qat=False)
+    transfer_args = {}
+    if plan.weights is not None:  # the phases' own rates and the model's own recipe
         say(f"Starting from --weights {plan.weights}")
+        transfer_args = dict(weights=plan.weights, freeze_epochs=plan.freeze_epochs,
+                             unfreeze_from=plan.unfreeze_from, fine_tune_lr=plan.fine_tune_lr,
+                             fine_tune_batchnorm=plan.fine_tune_batchnorm)
+        settings.update(lr=plan.lr, recipe=None)
     result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),
-                       model_kwargs=plan.model_kwargs or None,
-                       **training_settings(plan, qat=False), **transfer_args)
+                       model_kwargs=plan.model_kwargs or None, **settings, **transfer_args)
     return result.model, result  # fit returns the portable model (train.portable_model)
 
 
-def train_qat(plan, float_model, strategy):
+def train_qat(plan, float_model, strategy, float_fit=None):
     """Quantization-aware fine-tuning of ``float_model`` (wrapped inside the strategy's
-    scope, as tfmot requires); returns the trained QAT model and its FitResult."""
+    scope, as tfmot requires); returns the trained QAT model and its FitResult.
+
+    After a transfer run (``float_fit`` with phases) QAT goes on at the fine-tuning
+    phase's rate (without ``--qat-lr``): the float rule's rate would undo what the low
+    fine-tuning rate kept."""
     from tfresnet import train
 
     say(f"Quantization-aware fine-tuning for {plan.qat_epochs} epoch(s)")
@@ -69,6 +75,11 @@ def train_qat(plan, float_model, strategy):
         say(f"QAT keeps the {len(frozen)} layers frozen in the float model frozen "
             f"({sum(int(w.shape.num_elements()) for w in qat.trainable_weights):,} trainable "
             f"weights; --qat-unfreeze trains them too)")
+    settings = training_settings(plan, qat=True)
+    tuned = [p for p in ((float_fit.config.get("phases") if float_fit else None) or [])
+             if p["phase"] == "fine_tune"]
+    if tuned and plan.qat_lr is None:
+        settings["lr"] = tuned[-1]["lr"]
     with quantize.quantize_scope():
-        result = train.fit(qat, strategy=strategy, **training_settings(plan, qat=True))
+        result = train.fit(qat, strategy=strategy, **settings)
     return result.model, result

@@ -427,6 +427,26 @@ def majority_share(split) -> float:
 
 
 COLLAPSE_MARGIN = 0.02  # val accuracy within this of the majority share: collapsed
+CHANCE_P_VALUE = 0.01   # what above_chance asks of a model before it is shipped
+
+
+def chance_p_value(correct, total, share) -> float:
+    """P(at least ``correct`` right of ``total``) for a model no better than chance,
+    i.e. right with probability ``share`` (the majority-class share: what answering the
+    largest class scores; random guessing scores less): the one-sided exact binomial
+    test of "accuracy <= share" (scipy.stats.binom)."""
+    from scipy.stats import binom
+
+    if total <= 0:
+        return 1.0
+    return float(binom.sf(int(correct) - 1, int(total), min(max(float(share), 0.0), 1.0)))
+
+
+def above_chance(correct, total, share, p_value=CHANCE_P_VALUE) -> tuple[bool, float]:
+    """(True when ``correct`` of ``total`` is more than chance ``share`` would reach
+    but ``p_value`` of the time, the p-value): see :func:`chance_p_value`."""
+    p = chance_p_value(correct, total, share)
+    return p < p_value, p
 
 
 def health_warnings(result) -> list[str]:

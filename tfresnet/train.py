@@ -30,7 +30,7 @@ import math
 import os
 import sys
 
-from tfresnet import checkpoint, cli, data, fitting, recipes, registry, transfer_fit
+from tfresnet import checkpoint, cli, data, fitting, recipes, registry, transfer, transfer_fit
 from tfresnet.fitting import (DEFAULT_RECIPE, MIN_STEPS_PER_EPOCH,
                               SMALL_DATA_BATCH, FitResult, accuracy, health_warnings,
                               majority_share)
@@ -252,18 +252,14 @@ def build_parser() -> cli.ArgumentParser:
                    "cache, never downloaded), a keras.applications .h5 file, or a "
                    "tfresnet.train run directory / .keras file; a new classifier is built "
                    "for the data's classes (see tfresnet.transfer)")
-    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS), help="with --weights: "
-                   "at most N epochs of the classifier alone, the backbone frozen, ended "
-                   "sooner by early stopping on the validation loss; the other --epochs "
-                   "minus N fine-tune (default: at most 200 epochs on the backbone's stored "
-                   "features, else half of --epochs; the second half of --epochs fine-tunes)")
+    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
+                   help=transfer.FLAG_HELP["freeze_epochs"])
     p.add_argument("--unfreeze-from", help="with --weights: fine-tune from this stage "
                    "(e.g. conv4) or layer name on after the frozen epochs (default all)")
-    p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True), help="with --weights: fine-tuning learning "
-                   "rate (default a tenth of the recipe's at the run's batch)")
+    p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True),
+                   help=transfer.FLAG_HELP["fine_tune_lr"])
     p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
-                   help="with --weights: BatchNorm layers train while fine-tuning (default: "
-                   "frozen in inference mode with their pretrained statistics)")
+                   help=transfer.FLAG_HELP["fine_tune_batchnorm"])
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of everything random (0)")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic TensorFlow ops (slower on GPU)")

@@ -97,6 +97,19 @@ HEAD_PATIENCE = 20                # early stopping: epochs without a better val 
 HEAD_MIN_DELTA = 1e-3             # ... by at least this much
 # Fine-tuning: this times the recipe's rate at the run's batch; BatchNorm frozen.
 FINE_TUNE_LR_FACTOR = 0.1
+# What the transfer flags mean, for every CLI that has them (tfresnet.train, export.tflite).
+FLAG_HELP = {
+    "freeze_epochs": f"with --weights: at most N epochs of the classifier alone, the "
+                     f"backbone frozen, ended sooner by early stopping on the validation "
+                     f"loss; the other --epochs minus N fine-tune (default: at most "
+                     f"{HEAD_MAX_EPOCHS} epochs on the backbone's stored features, else half "
+                     f"of --epochs; the second half of --epochs fine-tunes)",
+    "fine_tune_lr": "with --weights: the fine-tuning learning rate (default a tenth of "
+                    "the recipe's at the run's batch)",
+    "fine_tune_batchnorm": "with --weights: BatchNorm layers train while fine-tuning "
+                           "(default: frozen in inference mode with their pretrained "
+                           "statistics)",
+}
 
 
 # ----------------------------------------------------------------------------- weights
