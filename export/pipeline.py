@@ -46,7 +46,7 @@ from export.pipeline_results import (FILE_KINDS, NO_QAT_LABEL, Variant, evaluate
                                      manifest_entry, manifest_header, results_table,
                                      top1_agreement, with_metadata)
 from export.pipeline_train import calibration_images, say, train_float, train_qat
-from tfresnet import data, transfer
+from tfresnet import data, phases
 
 # The job's public names; the plan's ImageNet helpers are re-exported for callers.
 __all__ = ["PROG", "AgreementError", "ExportPlan", "build_parser", "export",
@@ -135,13 +135,13 @@ def build_parser():
                    "never downloaded), a keras.applications .h5 file, or a tfresnet.train "
                    "run / .keras file; a new classifier is built for the data's classes")
     p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
-                   help=transfer.FLAG_HELP["freeze_epochs"])
+                   help=phases.FLAG_HELP["freeze_epochs"])
     p.add_argument("--unfreeze-from", type=cli.non_empty, help="with --weights: fine-tune "
                    "from this stage or layer after the frozen epochs (default all)")
     p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True),
-                   help=transfer.FLAG_HELP["fine_tune_lr"])
+                   help=phases.FLAG_HELP["fine_tune_lr"])
     p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
-                   help=transfer.FLAG_HELP["fine_tune_batchnorm"])
+                   help=phases.FLAG_HELP["fine_tune_batchnorm"])
     p.add_argument("--allow-chance", action="store_true", help="publish a float model "
                    "whose held-out accuracy is not above chance (refused by default, exit "
                    "status 1); the results JSON and models.json then carry the warning")

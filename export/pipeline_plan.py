@@ -171,8 +171,8 @@ def _check_flags(args):
                          "classifier); to train, give the labeled data with --dataset. "
                          f"Received: --calibration-images={args.calibration_images}")
     elif args.weights is not None:
-        from tfresnet import transfer
-        transfer.plan_phases(DEFAULT_EPOCHS if args.epochs is None else args.epochs,
+        from tfresnet import phases
+        phases.plan_phases(DEFAULT_EPOCHS if args.epochs is None else args.epochs,
                              args.freeze_epochs, args.unfreeze_from, args.fine_tune_lr)
     if args.checkpoint is not None and args.epochs is not None:
         raise ValueError("--epochs trains a float model; with --checkpoint the model is "

@@ -2,7 +2,8 @@
 phase (bitwise), fine-tuning, resume in either phase, bad input, small folders, and
 transfer beating training from scratch.
 
-Slow tests (``-m slow``): the issue's small-folder command and transfer vs scratch.
+Slow tests (``-m slow``): the small-folder command, and transfer against its ceiling
+(a logistic-regression probe) and against training from scratch.
 """
 
 import json
@@ -18,16 +19,11 @@ import tf_keras as keras
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from tfresnet import data, fitting, registry, train, transfer
+from tfresnet import data, fitting, phases, registry, train, transfer
 from tfresnet import weights as weights_lib
 
 FAST = dict(strategy="default", batch_size=8, verbose=0)
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Smallest gap (transfer - scratch accuracy) over seeds 0-2, measured with
-# benchmarks/transfer_vs_scratch.py; see test_transfer_beats_scratch_on_few_images.
-# resnet20, seeds 0/1/2: scratch 0.3735/0.5260/0.4220, transfer 0.5579/0.6087/0.6206;
-# mobilenet_v1_0.25: scratch 0.2033/0.1927/0.1998 (chance), transfer 0.4208/0.4314/0.4504.
-MARGINS = {"resnet20": 0.0827, "mobilenet_v1_0.25": 0.2175}
 
 
 def write_digits(root, classes, per_class=None, side=16, seed=0):
@@ -120,7 +116,7 @@ def test_rates_say_where_they_come_from(folders, source_run, tmp_path):
     result = train.fit("resnet20", weights=source_run, dataset=folders[1], image_size=16,
                        epochs=2, freeze_epochs=1, **FAST)
     head, tune = result.config["phases"]
-    assert head["lr"] == transfer.HEAD_LR == 0.1
+    assert head["lr"] == phases.HEAD_LR == 0.1
     assert head["lr_source"] == "head rule: adam 0.1 for a linear classifier on fixed features"
     # resnet_cifar: lr 0.1 at batch 128; the run's batch is 8; fine-tuning a tenth.
     assert tune["lr"] == pytest.approx(0.1 * 8 / 128 * 0.1)
@@ -146,7 +142,7 @@ def test_head_reaches_the_logistic_regression_probe(folders, source_run):
                        epochs=1, val_fraction=0.5, **FAST)
     assert [p["phase"] for p in result.config["phases"]] == ["head"]
     stop = result.config["phases"][0]["stopping"]
-    assert stop["bound"] == transfer.HEAD_MAX_EPOCHS and stop["epochs_run"] < stop["bound"]
+    assert stop["bound"] == phases.HEAD_MAX_EPOCHS and stop["epochs_run"] < stop["bound"]
     assert stop["why"].startswith("early stopping: the validation loss did not improve")
     loaded, _ = transfer.load_weights(source_run, "resnet20", classes=5,
                                       labels=result.labels, image_size=(16, 16))
@@ -190,7 +186,13 @@ def test_unfreeze_from_a_stage_keeps_the_earlier_layers_frozen(folders, source_r
     assert model.layers[first].name.startswith("conv4_block1_")
     assert model.layers[first - 1].name.startswith("conv3_")
     assert not any(layer.trainable for layer in model.layers[:first] if layer.weights)
-    assert all(layer.trainable for layer in model.layers[first:])
+    later = model.layers[first:]
+    assert all(layer.trainable for layer in later
+               if not isinstance(layer, keras.layers.BatchNormalization))
+    assert not any(layer.trainable for layer in later  # inference mode while fine-tuning
+                   if isinstance(layer, keras.layers.BatchNormalization))
+    transfer.unfreeze(model, "conv4", batchnorm=True)
+    assert all(layer.trainable for layer in later)
     with pytest.raises(ValueError, match="did you mean 'conv4'"):
         transfer.unfreeze_index(model, "conv44")
 
@@ -382,15 +384,19 @@ def test_small_folder_reaches_0_9_with_the_defaults(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", sorted(MARGINS))
-def test_transfer_beats_scratch_on_few_images(key, tmp_path):
-    """benchmarks/transfer_vs_scratch.py: digits 0-4 backbone, then the digits 5-9 from
-    10 images a class, same steps and seeds 0, 1, 2. Measured gaps (transfer - scratch,
-    accuracy on ~850 held-out images): see MARGINS; the test asserts every seed's gap
-    is at least half the smallest measured one."""
+@pytest.mark.parametrize("key", ["resnet20", "mobilenet_v1_0.25"])
+def test_transfer_reaches_the_probe_and_beats_scratch(key, tmp_path):
+    """benchmarks/transfer_quality.py for one seed and 10 images a class: a backbone
+    trained on the digits 0-4, the digits 5-9 learnt from a folder with the defaults,
+    tested on the folder's other images. Targets: at least 0.85 of a logistic-regression
+    probe on the same features (the benchmark's lowest seed; it measures 1.05-1.14 here),
+    above training from scratch, INT8 within 2 points. About 3-5 minutes each."""
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "benchmarks"))
-    import transfer_vs_scratch as bench
+    import transfer_quality as bench
 
-    result = bench.measure(key, seeds=(0, 1, 2), work=str(tmp_path))
-    gaps = [t - s for _, s, t in result["rows"]]
-    assert min(gaps) >= MARGINS[key] / 2, result["rows"]
+    source, _ = bench.train_source(key, str(tmp_path))
+    row = bench.measure_one(key, 10, 0, source, str(tmp_path))
+    assert row["transfer"] >= bench.TARGET_MIN * row["probe"], row
+    assert row["transfer"] > row["scratch"], row
+    assert row["transfer"] - row["int8"] <= bench.INT8_POINTS, row
+    assert row["val_kept"] >= row["val_head"], row

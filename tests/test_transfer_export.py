@@ -13,7 +13,7 @@ from PIL import Image
 
 import mediapipe_env
 from export import convert, quantize, tflite
-from tfresnet import cli, data, train, transfer
+from tfresnet import cli, data, phases, train, transfer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_transfer import write_digits  # noqa: E402
@@ -65,7 +65,7 @@ def test_export_with_weights_carries_the_new_labels_to_mediapipe(source, tmp_pat
     folder = _named_folder(tmp_path / "named")
     out = tmp_path / "assets"
     argv = ["--model", "resnet20", "--res", "32", "--weights", source, "--dataset", folder,
-            "--epochs", "3", "--freeze-epochs", "2", "--fine-tune-lr", "0.003",
+            "--epochs", "3", "--fine-tune-lr", "0.003",
             "--unfreeze-from", "conv4", "--qat-epochs", "1", "--batch-size", "8",
             "--calibration", "32", "--min-agreement", "0", "--strategy", "default",
             "--out", str(out)]
@@ -77,7 +77,9 @@ def test_export_with_weights_carries_the_new_labels_to_mediapipe(source, tmp_pat
     saved = json.loads((out / "resnet20_32_results.json").read_text())
     assert saved["weights"] == os.path.basename(source)  # a base name, never a local path
     head, tune = saved["transfer_phases"]
-    assert (head["phase"], head["epochs"]) == ("head", 2)
+    # The head until early stopping (at most 200 epochs), then the last of --epochs 3.
+    assert (head["phase"], head["epochs"]) == ("head", phases.HEAD_MAX_EPOCHS)
+    assert head["stopping"]["epochs_run"] <= phases.HEAD_MAX_EPOCHS
     assert (tune["phase"], tune["epochs"], tune["lr"], tune["unfreeze_from"]) == (
         "fine_tune", 1, 0.003, "conv4")
     try:

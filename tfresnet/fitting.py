@@ -168,7 +168,7 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
             skip_bad_images, cache_features, phase=None) -> FitResult:
     """Trains ``model`` from its current weights: :func:`tfresnet.train.fit` without
     ``weights`` (see there for the arguments; every one is required here but
-    ``phase``: a :class:`tfresnet.transfer.PhaseRule` for a phase of a transfer run).
+    ``phase``: a :class:`tfresnet.phases.PhaseRule` for a phase of a transfer run).
 
     The model returned (and saved as model.keras) holds the weights of the best epoch
     (:func:`tfresnet.rundir.better`), not necessarily the last one's.
@@ -230,8 +230,9 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
         per_replica = max(1, SMALL_DATA_BATCH // replicas)
         batch_reason = (f"small data: {split.num_train} training images would make fewer "
                         f"than {MIN_STEPS_PER_EPOCH} steps an epoch at the recipe's batch "
-                        f"{global_batch}, too few for BatchNorm's statistics to settle; "
-                        f"the recipe's own lr, not scaled down to the batch")
+                        f"{global_batch}, too few for BatchNorm's statistics to settle"
+                        + ("" if phase is not None else
+                           "; the recipe's own lr, not scaled down to the batch"))
         small_data_lr = recipe.lr
         global_batch = per_replica * replicas
     if global_batch > split.num_train:

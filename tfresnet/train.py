@@ -30,7 +30,7 @@ import math
 import os
 import sys
 
-from tfresnet import checkpoint, cli, data, fitting, recipes, registry, transfer, transfer_fit
+from tfresnet import checkpoint, cli, data, fitting, phases, recipes, registry, transfer_fit
 from tfresnet.fitting import (DEFAULT_RECIPE, MIN_STEPS_PER_EPOCH,
                               SMALL_DATA_BATCH, FitResult, accuracy, health_warnings,
                               majority_share)
@@ -88,7 +88,7 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
       batch_size: images per replica per step; None: the recipe's batch / replicas.
       lr: the learning rate at the global batch, used as given; None: the recipe's
         rate scaled by global batch / recipe batch. With ``weights``: the head phase's
-        rate (default ``tfresnet.transfer.HEAD_LR``, Adam).
+        rate (default ``tfresnet.phases.HEAD_LR``, Adam).
       recipe: a name in ``tfresnet.recipes.RECIPES`` or a Recipe; None: the model's.
       strategy: one of ``STRATEGIES`` or a tf.distribute.Strategy.
       out_dir: the run directory; None writes nothing.
@@ -116,9 +116,9 @@ def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=
       freeze_epochs: with ``weights``: the bound on the phase that trains the new
         classifier alone, the backbone frozen, until its validation loss stops
         improving; the other ``epochs - freeze_epochs`` fine-tune (default: at most
-        ``tfresnet.transfer.HEAD_MAX_EPOCHS`` on cached features, else half of
+        ``tfresnet.phases.HEAD_MAX_EPOCHS`` on cached features, else half of
         ``epochs``; the second half of ``epochs``, which defaults to
-        ``tfresnet.transfer.DEFAULT_EPOCHS``, fine-tunes).
+        ``tfresnet.phases.DEFAULT_EPOCHS``, fine-tunes).
       unfreeze_from: with ``weights``: the stage or layer fine-tuning starts at (default all).
       fine_tune_lr: with ``weights``: the fine-tuning rate (default a tenth of the
         recipe's rate at the run's batch).
@@ -253,13 +253,13 @@ def build_parser() -> cli.ArgumentParser:
                    "tfresnet.train run directory / .keras file; a new classifier is built "
                    "for the data's classes (see tfresnet.transfer)")
     p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
-                   help=transfer.FLAG_HELP["freeze_epochs"])
+                   help=phases.FLAG_HELP["freeze_epochs"])
     p.add_argument("--unfreeze-from", help="with --weights: fine-tune from this stage "
                    "(e.g. conv4) or layer name on after the frozen epochs (default all)")
     p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True),
-                   help=transfer.FLAG_HELP["fine_tune_lr"])
+                   help=phases.FLAG_HELP["fine_tune_lr"])
     p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
-                   help=transfer.FLAG_HELP["fine_tune_batchnorm"])
+                   help=phases.FLAG_HELP["fine_tune_batchnorm"])
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of everything random (0)")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic TensorFlow ops (slower on GPU)")

@@ -16,7 +16,7 @@ import shutil
 import numpy as np
 import tf_keras as keras
 
-from tfresnet import checkpoint, cli, data, fitting, rundir, transfer
+from tfresnet import checkpoint, cli, data, fitting, phases, rundir, transfer
 
 
 def _say(text, verbose):
@@ -37,10 +37,10 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
       epochs: the run's epochs (default ``DEFAULT_EPOCHS``); the last
         ``epochs - freeze_epochs`` fine-tune (default: the second half).
       freeze_epochs: the bound on the classifier-alone phase, which early stopping
-        usually ends sooner (default :meth:`tfresnet.transfer.Phases.head_bound`).
+        usually ends sooner (default :meth:`tfresnet.phases.Phases.head_bound`).
       unfreeze_from: where fine-tuning starts (default ``"all"``).
       fine_tune_lr: its rate (default a tenth of the recipe's at the run's batch).
-      lr: the head phase's rate (default ``tfresnet.transfer.HEAD_LR``, Adam).
+      lr: the head phase's rate (default ``tfresnet.phases.HEAD_LR``, Adam).
       fine_tune_batchnorm: train BatchNormalization while fine-tuning (default: frozen).
       out_dir: run directory (phases in ``1_head/`` and ``2_fine_tune/``); None writes nothing.
       fit_kwargs: other :func:`tfresnet.train.fit` arguments (batch_size, strategy, ...).
@@ -52,7 +52,7 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
     Raises:
       ValueError: one line naming the bad input, before anything is written.
     """
-    phases = transfer.plan_phases(epochs, freeze_epochs, unfreeze_from, fine_tune_lr,
+    plan = phases.plan_phases(epochs, freeze_epochs, unfreeze_from, fine_tune_lr,
                                   fine_tune_batchnorm)
     name, info, kwargs = fitting.resolve_model(model, model_kwargs)
     size = fitting.resolve_image_size(image_size, info, None, kwargs)
@@ -70,23 +70,23 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
     keras.utils.set_random_seed(int(seed))
     net, note = transfer.load_weights(weights, name, classes=len(labels), labels=labels,
                                       model_kwargs=kwargs, image_size=size)
-    transfer.unfreeze_index(net, phases.unfreeze_from)  # an unknown name fails before training
+    transfer.unfreeze_index(net, plan.unfreeze_from)  # an unknown name fails before training
     run_dir = None if out_dir is None else os.fspath(out_dir)
     config = {
         "model": name, "registry": True, "model_kwargs": kwargs, "weights": os.fspath(weights),
         "weights_note": note, "dataset": split.name, "val_fraction": val_fraction,
         "seed": int(seed), "image_size": list(size), "classes": len(labels),
-        "epochs": phases.epochs, "freeze_epochs": phases.freeze_epochs,
-        "fine_tune_epochs": phases.fine_tune_epochs,
-        "unfreeze_from": phases.unfreeze_from, "fine_tune_lr": phases.fine_tune_lr,
-        "fine_tune_batchnorm": phases.fine_tune_batchnorm,
+        "epochs": plan.epochs, "freeze_epochs": plan.freeze_epochs,
+        "fine_tune_epochs": plan.fine_tune_epochs,
+        "unfreeze_from": plan.unfreeze_from, "fine_tune_lr": plan.fine_tune_lr,
+        "fine_tune_batchnorm": plan.fine_tune_batchnorm,
         "lr": lr, "fit": {k: v for k, v in fit_kwargs.items() if k != "callbacks"},
     }
     if run_dir is not None:
         state = rundir.plan_run_dir(run_dir, config, overwrite)
         if state == "overwrite":
             rundir.clear_run_dir(run_dir)
-            for sub in transfer.PHASE_DIRS:
+            for sub in phases.PHASE_DIRS:
                 shutil.rmtree(os.path.join(run_dir, sub), ignore_errors=True)
         os.makedirs(run_dir, exist_ok=True)
         if state != "resume":
@@ -103,7 +103,7 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
     def run_phase(index, epochs, rule, **record):
         result = _phase(net, index, run_dir, epochs, rule, common)
         results.append(result)
-        records.append({"phase": transfer.PHASES[index], "epochs": epochs,
+        records.append({"phase": phases.PHASES[index], "epochs": epochs,
                         "lr": result.config["lr"], "lr_source": result.config.get("lr_source"),
                         **record, "trainable_weights": transfer.trainable_count(net),
                         "kept_epoch": result.kept_epoch,
@@ -111,13 +111,13 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
         return result
 
     head = None
-    if phases.freeze_epochs != 0:
+    if plan.freeze_epochs != 0:
         transfer.freeze_backbone(net)
         cached = fit_kwargs.get("cache_features", True) and transfer.feature_cache_reason(
             net, augment=fit_kwargs["augment"], drop=fit_kwargs.get("steps_per_epoch") is not None,
             mixed_precision=fit_kwargs.get("mixed_precision", False)) is None
-        bound = phases.head_bound(cached)
-        rule = transfer.head_rule(lr, recipe_reason)
+        bound = plan.head_bound(cached)
+        rule = phases.head_rule(lr, recipe_reason)
         _say(f"phase 1: the classifier alone ({transfer.trainable_count(net):,} trainable "
              f"weights), the backbone frozen with BatchNorm in inference mode: "
              f"{rule.optimizer} at lr {rule.lr:g} until the validation loss stops improving, "
@@ -126,23 +126,23 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
         records[-1]["feature_cache"] = head.config.get("feature_cache")
         records[-1]["stopping"] = head.config.get("stopping")
         net = head.model
-    if phases.fine_tune_epochs:
-        transfer.unfreeze(net, phases.unfreeze_from, batchnorm=phases.fine_tune_batchnorm)
-        bn = ("BatchNorm trained too" if phases.fine_tune_batchnorm else
+    if plan.fine_tune_epochs:
+        transfer.unfreeze(net, plan.unfreeze_from, batchnorm=plan.fine_tune_batchnorm)
+        bn = ("BatchNorm trained too" if plan.fine_tune_batchnorm else
               "BatchNorm frozen in inference mode")
-        _say(f"phase 2: fine-tuning from {phases.unfreeze_from} for "
-             f"{phases.fine_tune_epochs} epoch(s) ({transfer.trainable_count(net):,} trainable "
+        _say(f"phase 2: fine-tuning from {plan.unfreeze_from} for "
+             f"{plan.fine_tune_epochs} epoch(s) ({transfer.trainable_count(net):,} trainable "
              f"weights, {bn})", verbose)
-        run_phase(1, phases.fine_tune_epochs,
-                  transfer.fine_tune_rule(phases.fine_tune_lr, recipe_reason),
-                  unfreeze_from=phases.unfreeze_from,
-                  batchnorm="trained" if phases.fine_tune_batchnorm else "frozen")
+        run_phase(1, plan.fine_tune_epochs,
+                  phases.fine_tune_rule(plan.fine_tune_lr, recipe_reason),
+                  unfreeze_from=plan.unfreeze_from,
+                  batchnorm="trained" if plan.fine_tune_batchnorm else "frozen")
     return _finish(results, records, config, run_dir)
 
 
 def _phase(net, index, run_dir, epochs, rule, common):
     """One phase as a tfresnet.train run in its sub-folder (resumed or skipped when done)."""
-    sub = None if run_dir is None else os.path.join(run_dir, transfer.PHASE_DIRS[index])
+    sub = None if run_dir is None else os.path.join(run_dir, phases.PHASE_DIRS[index])
     if sub is not None and os.path.isfile(os.path.join(sub, "model.keras")) and \
             not rundir.has_backup(sub):
         done, config, _ = checkpoint.load_run(sub)
