@@ -6,7 +6,7 @@ A run directory holds::
     labels.txt     one class name a line (label i on line i + 1)
     history.csv    one row per epoch: loss, accuracy, val_loss, val_accuracy, lr
     best.keras     the model of the best validation accuracy so far
-    model.keras    the final model (float32, ready for the export)
+    model.keras    the best epoch's model (rundir.better; float32, ready for the export)
     logs/          TensorBoard logs
     backup/        BackupAndRestore checkpoint, only while a run is unfinished
 
