@@ -28,6 +28,8 @@ import json
 import os
 import zipfile
 
+from tfresnet import cli, runschema
+
 ZIP, HDF5 = "zip .keras", "HDF5"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers that hold Python code or name arbitrary TensorFlow functions.
@@ -57,8 +59,9 @@ def file_kind(path) -> str:
         raise ValueError("expected a model file, got an empty path. Received: ''")
     if os.path.isdir(path):
         raise ValueError(f"{path!r} is a folder, not a model file (.keras or .h5)")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ValueError(f"no such model file: {path!r}")
+    cli.check_input_file(path, "model file")  # a FIFO, /dev/zero, a 200 GB file: refused
     try:
         if zipfile.is_zipfile(path):
             return ZIP
@@ -84,10 +87,10 @@ def locate(path) -> tuple[str, str]:
         raise ValueError("expected a run directory or a .keras file. Received: ''")
     if os.path.isdir(path):
         folder, model_path = path, os.path.join(path, "model.keras")
-        if not os.path.isfile(model_path):
+        if not os.path.exists(model_path):
             raise ValueError(f"{path!r} is not a finished run directory: it has no "
                              f"model.keras")
-    elif os.path.isfile(path):
+    elif os.path.exists(path):
         if not path.endswith(MODEL_SUFFIXES):
             raise ValueError(f"expected a run directory or a .keras file. "
                              f"Received: path={path!r}")
@@ -282,15 +285,11 @@ def load_run(path):
         model that could run code when loaded.
     """
     folder, model_path = locate(path)
+    # the run folder (config.json, history.csv) is checked before the model is read
+    config = (runschema.check_run_folder(folder) if os.path.isdir(path)
+              else runschema.read_config(folder))
+    labels = []
     model = load_model(model_path)
-    config, labels = {}, []
-    config_path = os.path.join(folder, "config.json")
-    if os.path.isfile(config_path):
-        try:
-            with open(config_path) as f:
-                config = json.load(f)
-        except ValueError:
-            raise ValueError(f"{config_path!r} is not valid JSON") from None
     labels_path = os.path.join(folder, "labels.txt")
     if os.path.isfile(labels_path):
         with open(labels_path) as f:

@@ -8,6 +8,7 @@ import contextlib
 import math
 import os
 import re
+import stat
 import sys
 import tempfile
 
@@ -96,6 +97,41 @@ def non_empty(text):
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a non-empty value. Received: {text!r}")
     return text
+
+
+# TFLite's own limit for one flatbuffer (and so for any model file this package reads).
+MODEL_MAX_BYTES = 2 ** 31
+
+
+def check_input_file(path, what="file", max_bytes=MODEL_MAX_BYTES) -> str:
+    """Checks, before it is opened, that ``path`` is a regular file of at most
+    ``max_bytes`` (a FIFO would block the reader, ``/dev/zero`` never ends, a sparse
+    200 GB file fills the memory). Follows symbolic links.
+
+    Raises:
+      UsageError: naming ``what`` and ``path`` as the user gave it.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"no such {what}: {path!r}") from None
+    except OSError as err:
+        raise UsageError(f"cannot read {what} {path!r}: {err.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{what} {path!r} is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device"
+                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket")
+        raise UsageError(f"{what} {path!r} is {kind}, not a regular file")
+    if st.st_size > max_bytes:
+        raise UsageError(f"{what} {path!r} is {_size(st.st_size)}, more than the "
+                         f"{_size(max_bytes)} a {what} can hold")
+    return path
+
+
+def _size(n) -> str:
+    return f"{n / 2 ** 30:,.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:,.1f} MiB"
 
 
 def run(main, argv=None, prog=None):

@@ -33,7 +33,7 @@ import time
 
 import tf_keras as keras
 
-from tfresnet import checkpoint, cli
+from tfresnet import checkpoint, cli, runschema
 from tfresnet.optim import current_lr
 
 RUN_FILES = ("config.json", "labels.txt", "history.csv", "best.keras", "model.keras")
@@ -170,16 +170,9 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 def read_history(run_dir) -> list[dict]:
-    """Rows of ``run_dir/history.csv`` as dicts of numbers ([] when there is none)."""
-    path = os.path.join(run_dir, "history.csv") if run_dir else None
-    if not path or not os.path.isfile(path):
-        return []
-    with open(path, newline="") as f:
-        rows = [{k: float(v) for k, v in row.items() if v not in ("", None)}
-                for row in csv.DictReader(f)]
-    for row in rows:
-        row["epoch"] = int(row["epoch"])
-    return rows
+    """Rows of ``run_dir/history.csv`` as dicts of numbers ([] when there is none),
+    checked by :func:`tfresnet.runschema.read_history`."""
+    return runschema.read_history(run_dir)
 
 
 def history_csv(rows) -> str:
@@ -247,12 +240,10 @@ def plan_run_dir(out_dir, config, overwrite):
     if _is_finished(out_dir):
         raise ValueError(f"{out_dir!r} already holds a finished run: pass --overwrite "
                          f"(overwrite=True) to replace it, or choose another --out")
-    try:
-        with open(os.path.join(out_dir, "config.json")) as f:
-            saved = json.load(f)
-    except (OSError, ValueError):
-        raise ValueError(f"{out_dir!r} holds files of another run but no readable "
-                         f"config.json: pass --overwrite to start again") from None
+    if not os.path.lexists(os.path.join(out_dir, "config.json")):
+        raise ValueError(f"{out_dir!r} holds files of another run but no config.json: "
+                         f"pass --overwrite to start again")
+    saved = runschema.check_run_folder(out_dir)  # its history too, before any write
     saved, config = _flatten(saved), _flatten(json.loads(run_json(config)))
     differ = sorted(k for k in set(saved) | set(config)
                     if k.split(".")[0] not in _RESUME_FREE_KEYS and saved.get(k) != config.get(k))
@@ -281,11 +272,7 @@ def _is_finished(out_dir) -> bool:
         return False
     if not has_backup(out_dir):
         return True
-    try:
-        with open(os.path.join(out_dir, "config.json")) as f:
-            return "result" in json.load(f)
-    except (OSError, ValueError):
-        return False
+    return "result" in runschema.read_config(out_dir)
 
 
 def _is_run_file(name) -> bool:
