@@ -177,6 +177,14 @@ def _check_flags(args):
     if args.checkpoint is not None and args.epochs is not None:
         raise ValueError("--epochs trains a float model; with --checkpoint the model is "
                          "trained already (use --qat-epochs for the fine-tuning)")
+    for flag, value in (("--qat-lr", args.qat_lr), ("--qat-unfreeze", args.qat_unfreeze)):
+        if value and args.qat_epochs == 0:
+            raise ValueError(f"{flag} applies to the quantization-aware fine-tuning, which "
+                             f"--qat-epochs 0 skips. Received: {flag}, --qat-epochs 0")
+    if args.qat_unfreeze and args.weights is None and args.checkpoint is None:
+        raise ValueError("--qat-unfreeze trains the layers frozen for transfer learning: add "
+                         "--weights (a model trained here from scratch has none frozen). "
+                         "Received: --qat-unfreeze")
 
 
 def _resolve_model(args, config, checkpoint):
@@ -261,6 +269,9 @@ def plan_export(args) -> ExportPlan:
     labels = [str(label) for label in split.labels]
     if checkpoint is not None:
         _check_checkpoint(args.checkpoint, checkpoint, variant, len(labels))
+        if args.qat_unfreeze and all(layer.trainable for layer in checkpoint.layers):
+            raise ValueError(f"--qat-unfreeze trains frozen layers, and checkpoint "
+                             f"{args.checkpoint!r} has none. Received: --qat-unfreeze")
         if saved_labels and saved_labels != labels:
             raise ValueError(f"checkpoint {args.checkpoint!r} was trained on other labels "
                              f"({', '.join(saved_labels[:5])}, ...) than {split.name!r} "
