@@ -21,7 +21,7 @@ import time
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from tfresnet import _quiet
+from tfresnet import _quiet, cli
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,9 +78,9 @@ def read_tflite(tflite) -> bytes:
     if isinstance(tflite, (bytes, bytearray, memoryview)):
         return bytes(tflite)
     if isinstance(tflite, (str, os.PathLike)):
-        if not os.path.isfile(tflite):
+        if not os.path.exists(tflite):
             raise ValueError(f"No TFLite file at {os.fspath(tflite)!r}. Received: tflite={tflite!r}")
-        with open(tflite, "rb") as f:
+        with open(cli.check_input_file(tflite, "model file"), "rb") as f:
             return f.read()
     raise ValueError(f"Expected TFLite bytes or a file path. Received: tflite of type "
                      f"{type(tflite).__name__}")

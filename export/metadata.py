@@ -311,7 +311,7 @@ def main(argv=None):
                     "MediaPipe and the TFLite Task Library read) as JSON.")
     parser.add_argument("model", type=cli.non_empty, help="the .tflite file")
     args = parser.parse_args(argv)
-    with open(args.model, "rb") as f:
+    with open(cli.check_input_file(args.model, "model file"), "rb") as f:
         meta = read_metadata(f.read())
     meta["associated_files"] = {name: f"{len(content)} bytes"
                                 for name, content in meta["associated_files"].items()}

@@ -9,17 +9,44 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
+import unicodedata
 
 import numpy as np
 import tensorflow as tf
 
+from tfresnet import cli
 from tfresnet.data_split import DataSplit, fit_image, stratified_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # First bytes of each accepted format: a cheap check that finds files that are not
 # images (or are empty) when the folder is read, not in the middle of training.
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
+IMAGE_MAX_BYTES = 256 * 2 ** 20  # a photo is a few MiB; a larger "image" is not one
+
+
+def check_class_names(root, classes):
+    """Refuses class folder names that labels.txt cannot hold one a line: a line break
+    or another control character, empty after stripping, or the same as another's
+    after normalisation (Unicode NFC, surrounding white space stripped)."""
+    seen = {}
+    for name in classes:
+        folder = os.path.join(root, name)
+        if len((name + "x").splitlines()) != 1 or any(
+                unicodedata.category(c) == "Cc" for c in name):
+            raise cli.UsageError(f"class folder {folder!r}: its name holds a line break or "
+                                 f"another control character, which labels.txt (one "
+                                 f"class a line) cannot hold; rename the folder")
+        key = unicodedata.normalize("NFC", name).strip()
+        if not key:
+            raise cli.UsageError(f"class folder {folder!r}: its name is blank; rename the "
+                                 f"folder after its class")
+        if key in seen:
+            raise cli.UsageError(f"class folders {os.path.join(root, seen[key])!r} and "
+                                 f"{folder!r} name the same class {key!r} (after Unicode "
+                                 f"normalisation and stripping white space); rename one")
+        seen[key] = name
 
 
 def load_folder(root, size, seed, val_fraction, skip_bad_images=False):
@@ -38,6 +65,7 @@ def load_folder(root, size, seed, val_fraction, skip_bad_images=False):
     if len(classes) < 2:
         raise ValueError(f"image folder {root!r} has one class folder ({classes[0]!r}); a "
                          f"classifier needs at least two classes, one sub-folder each")
+    check_class_names(root, classes)
     files = {}
     for name in classes:
         folder = os.path.join(root, name)
@@ -93,7 +121,15 @@ def undecodable_images(paths) -> dict:
     """
     bad = {}
     for path in paths:
-        try:
+        try:  # before opening it: a FIFO would block, /dev/zero or a sparse file never end
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                bad[path] = "not a regular file (a FIFO, device or socket)"
+                continue
+            if st.st_size > IMAGE_MAX_BYTES:
+                bad[path] = (f"{st.st_size / 2 ** 20:,.0f} MiB, more than the "
+                             f"{IMAGE_MAX_BYTES // 2 ** 20} MiB an image file can be")
+                continue
             with open(path, "rb") as f:
                 head = f.read(8)
         except OSError as err:

@@ -57,7 +57,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfresnet import checkpoint, data, registry
+from tfresnet import checkpoint, cli, data, registry
 from tfresnet import weights as weights_lib
 
 HEAD = "predictions"              # the classifier layer every registry model ends with
@@ -262,6 +262,8 @@ def load_weights(weights, name, *, classes, labels=None, model_kwargs=None, imag
             raise ValueError(f"weights {path!r} do not exist: pass 'imagenet', a "
                              f"keras.applications .h5 file, or a tfresnet run directory or "
                              f".keras file. Received: weights={path!r}")
+        if not os.path.isdir(path):  # a FIFO, /dev/zero, a 200 GB file: before opening
+            cli.check_input_file(path, "weights file")
         if os.path.isfile(path) and path.endswith(".h5"):
             keep, source = _from_h5(model, path, name, kwargs, labels is None)
         else:

@@ -1,0 +1,156 @@
+"""Classes of bad input (issue 21), each refused in-process with one line, exit 2 and
+nothing written: flags that would do nothing, special and huge files read as models
+or images, class folder names labels.txt cannot hold."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli_refusal import refused
+from export import metadata, tflite
+from export.pipeline_plan import load_images
+from tfresnet import cli, train
+
+HUGE = 200 * 2 ** 30  # a sparse 200 GB file: no disk used
+
+
+def listing(folder):
+    return sorted((str(p.relative_to(folder)), p.lstat().st_mtime_ns)
+                  for p in folder.rglob("*"))
+
+
+# ----------------------------------------------------------------------------- flags
+
+NO_EFFECT = {
+    "qat-unfreeze from scratch": (["--qat-unfreeze"], "--qat-unfreeze trains the layers "
+                                  "frozen for transfer learning: add --weights"),
+    "qat-unfreeze without QAT": (["--qat-unfreeze", "--qat-epochs", "0", "--weights",
+                                  "imagenet"], "--qat-unfreeze applies to the "
+                                 "quantization-aware fine-tuning, which --qat-epochs 0 skips"),
+    "qat-lr without QAT": (["--qat-lr", "0.01", "--qat-epochs", "0"],
+                           "--qat-lr applies to the quantization-aware fine-tuning"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NO_EFFECT))
+def test_flags_that_would_do_nothing_are_refused(case, tmp_path, capsys):
+    argv, message = NO_EFFECT[case]
+    err = refused(tflite.main, argv, prog=tflite.PROG, capsys=capsys, out=tmp_path / "out")
+    assert message in err, err
+
+
+# ----------------------------------------------------------------------------- special files
+
+
+def special(tmp_path, kind, name):
+    """A FIFO, /dev/zero (a symbolic link to it) or a sparse 200 GB file named ``name``."""
+    path = tmp_path / name
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    else:
+        with open(path, "wb") as f:
+            f.truncate(HUGE)
+    return path
+
+
+SPECIAL = {"fifo": "is a FIFO, not a regular file", "dev-zero": "is a device, not a "
+           "regular file", "huge": "is 200.0 GiB, more than the 2.0 GiB a model file"}
+
+
+@pytest.mark.parametrize("kind", sorted(SPECIAL))
+def test_special_file_as_metadata_model_is_refused(kind, tmp_path, capsys):
+    path = special(tmp_path, kind, "m.tflite")
+    before = listing(tmp_path)
+    err = refused(metadata.main, [str(path)], prog="python -m export.metadata", capsys=capsys)
+    assert SPECIAL[kind] in err and str(path) in err, err
+    assert listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", sorted(SPECIAL))
+def test_special_file_as_checkpoint_is_refused(kind, tmp_path, capsys):
+    path = special(tmp_path, kind, "m.keras")
+    err = refused(tflite.main, ["--checkpoint", str(path)], prog=tflite.PROG, capsys=capsys,
+                  out=tmp_path / "out")
+    assert SPECIAL[kind] in err and str(path) in err, err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge"])
+def test_special_file_as_weights_is_refused(kind, tmp_path, capsys):
+    path = special(tmp_path, kind, "w.h5")
+    err = refused(train.main, ["--model", "mobilenet_v1", "--alpha", "0.25", "--image-size",
+                               "32", "--weights", str(path), "--epochs", "2"],
+                  prog=train.PROG, capsys=capsys, out=tmp_path / "out")
+    assert SPECIAL[kind].replace("model", "weights") in err and str(path) in err, err
+
+
+IMAGE_REASONS = {"fifo": "not a regular file", "dev-zero": "not a regular file",
+                 "huge": "204,800 MiB, more than the 256 MiB an image file can be"}
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGE_REASONS))
+def test_special_file_among_calibration_images_is_refused(kind, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "good.png")
+    path = special(photos, kind, "bad.jpg")
+    with pytest.raises(SystemExit) as stop:
+        cli.run(lambda argv: load_images(str(photos), (8, 8)), [], prog="p")
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1, err
+    assert IMAGE_REASONS[kind] in err and str(path) in err, err
+
+
+def test_huge_image_in_a_training_folder_is_refused(tmp_path, capsys):
+    root = tmp_path / "images"
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(root / name / f"{i}.png")
+    path = special(root / "dog", "huge", "huge.jpg")
+    err = refused(train.main, ["--dataset", str(root)], prog=train.PROG, capsys=capsys,
+                  out=tmp_path / "out")
+    assert IMAGE_REASONS["huge"] in err and str(path) in err, err
+
+
+# ----------------------------------------------------------------------------- class names
+
+CLASS_NAMES = {
+    "newline": (["a\nb", "c"], "its name holds a line break"),
+    "carriage return": (["a\rb", "c"], "its name holds a line break"),
+    "tab": (["a\tb", "c"], "another control character"),
+    "blank": (["   ", "c"], "its name is blank"),
+    "same after stripping": (["cat", "cat "], "name the same class 'cat'"),
+    "same after NFC": (["caf\u00e9", "cafe\u0301"], "name the same class"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLASS_NAMES))
+@pytest.mark.parametrize("command", ["train", "export"])
+def test_class_folder_names_labels_txt_cannot_hold_are_refused(case, command, tmp_path,
+                                                               capsys):
+    names, message = CLASS_NAMES[case]
+    root = tmp_path / "images"
+    for name in names:
+        (root / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / name / "0.png")
+    before = listing(tmp_path)
+    main, prog = (train.main, train.PROG) if command == "train" else (tflite.main, tflite.PROG)
+    err = refused(main, ["--dataset", str(root)], prog=prog, capsys=capsys,
+                  out=tmp_path / "out")
+    assert message in err and "class folder" in err, err
+    assert listing(tmp_path) == before
+
+
+def test_a_zip_named_keras_with_no_run_folder_still_loads_its_checks(tmp_path):
+    """The checks open nothing but regular files: a plain zip passes check_input_file."""
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("metadata.json", "{}")
+    assert cli.check_input_file(path, "model file") == str(path)
