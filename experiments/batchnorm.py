@@ -20,8 +20,9 @@ import numpy as np
 import tf_keras as keras
 
 from tfresnet import cli, data, plots, registry
+from tfresnet.train import MAX_LR
 from experiments import figures
-from experiments.common import (finish, Result, Settings, check_positive, command_line, conclusion,
+from experiments.common import (finish, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 response_layers, run_failure, setup_lines, train_curve,
                                 without_batchnorm)
@@ -49,7 +50,8 @@ def add_parser(sub, parents):
                            "network without BN can train at)."))
     b.add_argument("--model", default="plain20", help="registry network with BN (default "
                    "plain20: like the BN paper's Inception, it has no shortcuts)")
-    b.add_argument("--lr-multipliers", type=float, nargs="+", default=MULTIPLIERS,
+    b.add_argument("--lr-multipliers", type=cli.float_range(0, MAX_LR, low_open=True),
+                   nargs="+", default=MULTIPLIERS,
                    metavar="M", help="learning-rate multipliers of the further BN runs "
                    "(default 5 30, the paper's BN-x5 and BN-x30)")
     b.add_argument("--target", default="common", help="validation accuracy to reach: a "
@@ -59,8 +61,11 @@ def add_parser(sub, parents):
 
 def experiment_args(args, s: Settings) -> dict:
     registry.model_info(args.model)
-    for m in args.lr_multipliers:
-        check_positive("lr-multipliers", m, float)
+    for m in args.lr_multipliers:  # each run's rate within tfresnet.train's --lr bound
+        if s.lr * m > MAX_LR:
+            raise cli.UsageError(f"argument --lr-multipliers: {m:g} x the learning rate "
+                                 f"{s.lr:g} is {s.lr * m:g}, above {MAX_LR:g}, the largest "
+                                 f"rate tfresnet.train takes. Received: {m:g}")
     return {"model": args.model, "multipliers": tuple(args.lr_multipliers),
             "target": parse_target(args.target)}
 

@@ -393,9 +393,13 @@ def failure_lines(curves, classes: int) -> list:
             if (why := run_failure(c, classes))]
 
 
+MAX_CIFAR_DEPTH = 1202  # the ResNet paper's deepest CIFAR network (Sec. 4.2, ResNet-1202)
+
+
 def cifar_depth(text) -> int:
-    """argparse ``type=``: a CIFAR ResNet depth, 6n+2 (the rule of ``tfresnet.resnet_cifar``)."""
-    depth = cli.int_range()(text)
+    """argparse ``type=``: a CIFAR ResNet depth, 6n+2 (the rule of ``tfresnet.resnet_cifar``),
+    at most the paper's deepest, 1202 (deeper builds for minutes before a step)."""
+    depth = cli.int_range(high=MAX_CIFAR_DEPTH)(text)
     try:
         return check_cifar_depth(depth)
     except ValueError as err:

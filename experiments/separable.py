@@ -29,7 +29,8 @@ import tfresnet
 from tfresnet import cli, plots, published
 from tfresnet.mobilenet import alpha_text
 from tfresnet.profile import profile
-from experiments.common import (finish, Result, Settings, check_positive, command_line, conclusion,
+from tfresnet.variant import ModelVariant
+from experiments.common import (finish, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)
 
@@ -64,19 +65,21 @@ def add_parser(sub, parents):
                            "with MACs and parameters. Defaults: "
                            f"{DEFAULTS['steps']} steps, batch 64, lr 0.05, alpha 0.5, 32x32 "
                            "(MobileNet's smallest input)."))
-    p.add_argument("--alpha", type=float, default=0.5, help="width of the mobilenet, conv "
+    p.add_argument("--alpha", type=cli.float_range(0, low_open=True), default=0.5, help="width of the mobilenet, conv "
                    "and shallow networks; thinner is 0.75x this (default 0.5: the full-conv "
                    "network at alpha 1 has 29M parameters)")
 
 
 def experiment_args(args, s: Settings) -> dict:
-    check_positive("alpha", args.alpha, float)
     if int(32 * 0.75 * args.alpha) < 1:
         raise cli.UsageError(f"--alpha must leave the thinner network a channel (alpha >= "
                              f"{1 / 24:.3f}). Received: {args.alpha}")
     if s.image_size % 32:
         raise cli.UsageError(f"--image-size must be a multiple of 32 for MobileNet. "
                              f"Received: {s.image_size}")
+    # the widest of the four networks, as tfresnet.train and export.tflite check it
+    ModelVariant("mobilenet_v1", args.alpha, s.image_size).check(
+        classes=2, batch=s.batch_size, flags={"res": "--image-size", "classes": None})
     return {"alpha": args.alpha}
 
 

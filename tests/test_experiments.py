@@ -243,9 +243,20 @@ def test_multipliers_end_to_end(tmp_path):
     (["gradients", "--depth", "4"], "argument --depth: depth must be 6n+2"),
     (["responses", "--depths", "56", "20"], "SHALLOW < DEEP"),
     (["responses", "--depths", "20", "21"], "argument --depths: depth must be 6n+2"),
-    (["separable", "--alpha", "0"], "--alpha must be a positive number"),
+    (["separable", "--alpha", "0"], "argument --alpha: expected a number > 0"),
     (["separable", "--image-size", "48"], "multiple of 32"),
-    (["batchnorm", "--lr-multipliers", "5", "-1"], "--lr-multipliers must be a positive"),
+    (["batchnorm", "--lr-multipliers", "5", "-1"],
+     "argument --lr-multipliers: expected a number > 0 and <= 100"),
+    # bounded as tfresnet.train and export.tflite are (issue 21)
+    (["shortcuts", "--depth", "60002"], "argument --depth: expected an integer <= 1202"),
+    (["degradation", "--depths", "20", "60002"], "argument --depths: expected an integer <= 1202"),
+    (["separable", "--alpha", "1e4"], "cannot fit in this machine's memory"),
+    (["separable", "--alpha", "nan"], "argument --alpha: expected a finite number"),
+    (["batchnorm", "--lr-multipliers", "1e300"], "argument --lr-multipliers: expected a "
+                                                 "number > 0 and <= 100. Received: 1e300"),
+    (["batchnorm", "--lr", "10", "--lr-multipliers", "20"],
+     "argument --lr-multipliers: 20 x the learning rate 10 is 200, above 100"),
+    (["batchnorm", "--image-size", "100000"], "--image-size 100000 cannot fit"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, text):
     err = refused(command.main, argv, prog=common.PROG, capsys=capsys, out=tmp_path / "never")
