@@ -154,3 +154,79 @@ def test_a_zip_named_keras_with_no_run_folder_still_loads_its_checks(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("metadata.json", "{}")
     assert cli.check_input_file(path, "model file") == str(path)
+
+
+# ----------------------------------------------------------------------------- TF_CONFIG
+
+TF_CONFIGS = {
+    "not JSON": ("{cluster", "TF_CONFIG: not JSON"),
+    "a list": ("[]", "must be an object with a 'cluster' and a 'task'"),
+    "host with spaces": ('{"cluster": {"worker": ["not a host:2222"]}, "task": {"type": '
+                         '"worker", "index": 0}}', "'not a host' is not a host name"),
+    "no port": ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", '
+                '"index": 0}}', "must be \"host:port\" with a port from 1 to 65535"),
+    "port 70000": ('{"cluster": {"worker": ["localhost:70000"]}, "task": {"type": "worker", '
+                   '"index": 0}}', "with a port from 1 to 65535"),
+    "bad IPv4": ('{"cluster": {"worker": ["300.1.1.1:2222"]}, "task": {"type": "worker", '
+                 '"index": 0}}', "'300.1.1.1' is not a host name or IP address"),
+    "index -1": ('{"cluster": {"worker": ["localhost:2222"]}, "task": {"type": "worker", '
+                 '"index": -1}}', "task.index must be an integer from 0 to 0"),
+    "index out of range": ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": '
+                           '"worker", "index": 2}}', "from 0 to 1 (the worker list has 2)"),
+    "index a string": ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", '
+                       '"index": "0"}}', "Received: index=\"0\""),
+    "unknown task type": ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "boss", '
+                          '"index": 0}}', "task.type must be one of the cluster's jobs"),
+    "ps job": ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "worker", '
+               '"index": 0}}', "cluster job 'ps' is not one MultiWorkerMirroredStrategy"),
+    "same address twice": ('{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": '
+                           '"worker", "index": 0}}', "address 'a:1' is given twice"),
+    "two chiefs": ('{"cluster": {"chief": ["a:1", "b:1"], "worker": ["c:1"]}, "task": '
+                   '{"type": "chief", "index": 0}}', "at most one chief"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TF_CONFIGS))
+def test_bad_tf_config_is_refused_before_tensorflow_reads_it(case, tmp_path, capsys,
+                                                             monkeypatch):
+    text, message = TF_CONFIGS[case]
+    monkeypatch.setenv("TF_CONFIG", text)
+    err = refused(train.main, ["--strategy", "multiworker"], prog=train.PROG, capsys=capsys,
+                  out=tmp_path / "out")
+    assert message in err, err
+
+
+def test_worker_timeout_without_multiworker_is_refused(tmp_path, capsys):
+    err = refused(train.main, ["--worker-timeout", "5"], prog=train.PROG, capsys=capsys,
+                  out=tmp_path / "out")
+    assert "--worker-timeout applies to --strategy multiworker" in err
+
+
+def test_missing_worker_is_waited_for_once_then_one_line(tmp_path):
+    """The other worker never comes up: one "waiting for" line naming it (stdout), then
+    after --worker-timeout one error line (stderr), exit 2, nothing written."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    peer = f"localhost:{ports[1]}"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{ports[0]}", peer]},
+                                   "task": {"type": "worker", "index": 0}})
+    env["PYTHONPATH"] = os.pathsep.join([str(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    done = subprocess.run([sys.executable, "-m", "tfresnet.train", "--strategy", "multiworker",
+                           "--worker-timeout", "8", "--out", str(tmp_path / "run")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.count("waiting for the other workers") == 1 and peer in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "did not come up within 8 s" in lines[0] and peer in lines[0], \
+        done.stderr
+    assert os.listdir(tmp_path) == []

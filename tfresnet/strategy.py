@@ -7,20 +7,29 @@ configured), ``"multiworker"`` (MultiWorkerMirroredStrategy over the cluster in
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
 import os
+import re
+import socket
+import time
 
 import tensorflow as tf
 
 STRATEGIES = ("mirrored", "multiworker", "one", "default")
+DEFAULT_WORKER_TIMEOUT = 600  # seconds to wait for the other workers (--worker-timeout)
+WAIT_NOTICE_SECONDS = 3       # the "waiting for" line comes after this long
 
 
-def make_strategy(name: str = "mirrored") -> tf.distribute.Strategy:
+def make_strategy(name: str = "mirrored", *,
+                  worker_timeout: float = DEFAULT_WORKER_TIMEOUT) -> tf.distribute.Strategy:
     """The tf.distribute strategy ``name`` (one of ``STRATEGIES``).
 
-    ``"multiworker"`` needs ``TF_CONFIG`` and must be made before any other
-    TensorFlow op runs in the process (a TensorFlow rule).
+    ``"multiworker"`` needs ``TF_CONFIG`` (checked by :func:`check_tf_config` before
+    TensorFlow reads it) and must be made before any other TensorFlow op runs in the
+    process (a TensorFlow rule). It is made once every worker of the cluster is up
+    (:func:`wait_for_workers`, at most ``worker_timeout`` seconds).
 
     Raises:
       ValueError: for an unknown name or a missing/bad ``TF_CONFIG``.
@@ -28,7 +37,7 @@ def make_strategy(name: str = "mirrored") -> tf.distribute.Strategy:
     if name == "mirrored":
         return mirrored_strategy()
     if name == "multiworker":
-        _check_tf_config()
+        wait_for_workers(check_tf_config(os.environ.get("TF_CONFIG")), worker_timeout)
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "one":
         gpus = tf.config.list_logical_devices("GPU")
@@ -62,23 +71,153 @@ _KEY_BASES = itertools.count(1)
 _KEY_BLOCK = 10_000
 
 
-def _check_tf_config():
-    text = os.environ.get("TF_CONFIG")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_EXAMPLE = ('{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
+            '"task": {"type": "worker", "index": 0}}')
+
+
+def check_tf_config(text) -> dict:
+    """``TF_CONFIG`` parsed and checked in full, before TensorFlow sees it: a JSON object
+    with ``cluster`` (``worker`` and at most one ``chief``, each a non-empty list of
+    distinct ``host:port``: a host name, an IPv4 or a bracketed IPv6 address, a port
+    from 1 to 65535) and ``task`` (``type`` one of the cluster's jobs, ``index`` an
+    integer within its list).
+
+    Raises:
+      ValueError: one line naming what is wrong, ending with the value received.
+    """
     if not text:
         raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable "
                          "(cluster and task of this worker); see the README")
+
+    def bad(what, value):
+        return ValueError(f"TF_CONFIG: {what} (like {_EXAMPLE}). Received: {value}")
+
     try:
         config = json.loads(text)
-        workers = config["cluster"]["worker"]
-        task = config["task"]
-        ok = (isinstance(workers, list) and workers and task["type"] in ("worker", "chief")
-              and isinstance(task["index"], int))
-    except (ValueError, KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise ValueError(f"TF_CONFIG must be JSON like {{\"cluster\": {{\"worker\": "
-                         f"[\"host:port\", ...]}}, \"task\": {{\"type\": \"worker\", "
-                         f"\"index\": 0}}}}. Received: TF_CONFIG={text!r}")
+    except ValueError:
+        raise bad("not JSON", f"TF_CONFIG={text[:200]!r}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict) \
+            or not isinstance(config.get("task"), dict):
+        raise bad("must be an object with a 'cluster' and a 'task' object",
+                  f"TF_CONFIG={text[:200]!r}")
+    cluster, task = config["cluster"], config["task"]
+    unknown = sorted(set(cluster) - {"chief", "worker"})
+    if unknown:
+        raise bad(f"cluster job {unknown[0]!r} is not one MultiWorkerMirroredStrategy runs "
+                  f"(chief, worker)", f"cluster={json.dumps(cluster)[:200]}")
+    if not cluster:
+        raise bad("the cluster has no worker", "cluster={}")
+    seen = set()
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            raise bad(f"cluster.{job} must be a non-empty list of \"host:port\"",
+                      f"{job}={json.dumps(addresses)[:200]}")
+        if job == "chief" and len(addresses) > 1:
+            raise bad("a cluster has at most one chief", f"chief={json.dumps(addresses)}")
+        for address in addresses:
+            _check_address(job, address, bad)
+            if address in seen:
+                raise bad(f"address {address!r} is given twice", f"{job}={json.dumps(addresses)}")
+            seen.add(address)
+    kind, index = task.get("type"), task.get("index")
+    if kind not in cluster:
+        raise bad(f"task.type must be one of the cluster's jobs ({', '.join(cluster)})",
+                  f"type={json.dumps(kind)}")
+    if isinstance(index, bool) or not isinstance(index, int) or \
+            not 0 <= index < len(cluster[kind]):
+        raise bad(f"task.index must be an integer from 0 to {len(cluster[kind]) - 1} (the "
+                  f"{kind} list has {len(cluster[kind])})", f"index={json.dumps(index)}")
+    return config
+
+
+def _check_address(job, address, bad):
+    host, sep, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise bad(f"each {job} address must be \"host:port\" with a port from 1 to 65535",
+                  f"{job} address {json.dumps(address)}")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+            return
+        except ValueError:
+            pass
+    elif re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+            return
+        except ValueError:
+            pass
+    elif len(host) <= 253 and all(_LABEL.match(label) for label in host.split(".")):
+        return
+    raise bad(f"{host!r} is not a host name or IP address", f"{job} address {json.dumps(address)}")
+
+
+def _peers(config) -> list[str]:
+    """The addresses of every other task of the cluster."""
+    task = config["task"]
+    return [a for job, addresses in config["cluster"].items()
+            for i, a in enumerate(addresses) if (job, i) != (task["type"], task["index"])]
+
+
+def _own_port(config) -> int:
+    task = config["task"]
+    return int(config["cluster"][task["type"]][task["index"]].rpartition(":")[2])
+
+
+def wait_for_workers(config, timeout, *, poll=0.5):
+    """Returns once every other task of ``config``'s cluster accepts connections.
+
+    TensorFlow's own wait (in MultiWorkerMirroredStrategy's constructor) holds the
+    interpreter and never ends, so it is done here first: this task listens on its own
+    port (so that the others see it up too), connects to each other task's until all
+    answer, then frees its port for TensorFlow's server. After a few seconds one line
+    on stdout names the addresses still waited for.
+
+    Raises:
+      ValueError: when this task's port is taken, or after ``timeout`` seconds.
+    """
+    peers = _peers(config)
+    if not peers:
+        return
+    port = _own_port(config)
+    try:
+        listener = (socket.create_server(("", port), family=socket.AF_INET6,
+                                         dualstack_ipv6=True)
+                    if socket.has_dualstack_ipv6() else socket.create_server(("", port)))
+    except OSError as err:
+        raise ValueError(f"TF_CONFIG: this task's port {port} cannot be listened on "
+                         f"({err.strerror}): is another worker running here? Received: "
+                         f"task={json.dumps(config['task'])}") from None
+    start, said, waiting = time.monotonic(), False, list(peers)
+    try:
+        while True:
+            waiting = [a for a in waiting if not _answers(a)]
+            if not waiting:
+                return
+            waited = time.monotonic() - start
+            if waited >= timeout:
+                raise ValueError(f"the other workers {', '.join(waiting)} did not come up "
+                                 f"within {timeout:g} s: start them with the same TF_CONFIG "
+                                 f"cluster, or raise --worker-timeout. Received: "
+                                 f"--worker-timeout={timeout:g}")
+            if not said and waited >= WAIT_NOTICE_SECONDS:
+                print(f"waiting for the other workers of TF_CONFIG's cluster: "
+                      f"{', '.join(waiting)} (up to {timeout:g} s, --worker-timeout)",
+                      flush=True)
+                said = True
+            time.sleep(poll)
+    finally:
+        listener.close()
+
+
+def _answers(address) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def strategy_name(strategy) -> str:

@@ -40,7 +40,7 @@ from tfresnet.optim import (compile_model, current_lr, lr_schedule,
 from tfresnet.rundir import (RUN_DIRS, RUN_FILES, EpochRecorder,
                              default_run_dir, history_csv, read_history, save_model,
                              tensorboard_available)
-from tfresnet.strategy import (STRATEGIES, is_chief, make_strategy,
+from tfresnet.strategy import (DEFAULT_WORKER_TIMEOUT, STRATEGIES, is_chief, make_strategy,
                                mirrored_strategy, strategy_name)
 from tfresnet.transfer import feature_cache_reason
 from tfresnet.transfer_fit import transfer_summary
@@ -243,6 +243,9 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--strategy", choices=STRATEGIES, default="mirrored",
                    help="mirrored (all local GPUs, else the CPU; default), multiworker "
                    "(cluster from TF_CONFIG), one (one device), default (no distribution)")
+    p.add_argument("--worker-timeout", type=cli.float_range(0, 86_400, low_open=True),
+                   help=f"multiworker: seconds to wait for the other workers of TF_CONFIG's "
+                   f"cluster before giving up (default {DEFAULT_WORKER_TIMEOUT})")
     p.add_argument("--sync-bn", action="store_true",
                    help="BatchNorm statistics over the global batch, not per replica")
     p.add_argument("--mixed-precision", action="store_true",
@@ -287,8 +290,15 @@ def main(argv=None):
                  "patience": args.patience, "epoch_decay": args.epoch_decay,
                  "warmup_fraction": args.warmup_fraction}
     out = args.out or default_run_dir(args.model, args.dataset)
+    strategy = args.strategy
+    if args.worker_timeout is not None and strategy != "multiworker":
+        raise cli.UsageError(f"--worker-timeout applies to --strategy multiworker. "
+                             f"Received: --worker-timeout={args.worker_timeout:g}")
+    if strategy == "multiworker":  # before any other TensorFlow op (a TensorFlow rule)
+        strategy = make_strategy(strategy, worker_timeout=args.worker_timeout
+                                 or DEFAULT_WORKER_TIMEOUT)
     try:
-        result = _fit_from_args(args, out, model_kwargs, overrides)
+        result = _fit_from_args(args, out, model_kwargs, overrides, strategy)
     except KeyboardInterrupt:
         if os.path.isdir(os.path.join(out, "backup")):
             print(f"{PROG}: stopped; run the same command again to resume {out!r} at its "
@@ -300,10 +310,10 @@ def main(argv=None):
     return result
 
 
-def _fit_from_args(args, out, model_kwargs, overrides):
+def _fit_from_args(args, out, model_kwargs, overrides, strategy):
     return fit(
         args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, recipe=args.recipe, strategy=args.strategy, out_dir=out, seed=args.seed,
+        lr=args.lr, recipe=args.recipe, strategy=strategy, out_dir=out, seed=args.seed,
         steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
         model_kwargs=model_kwargs, jit_compile=args.jit_compile,
         mixed_precision=args.mixed_precision, data_dir=args.data_dir,
