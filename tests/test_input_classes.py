@@ -230,3 +230,52 @@ def test_missing_worker_is_waited_for_once_then_one_line(tmp_path):
     assert len(lines) == 1 and "did not come up within 8 s" in lines[0] and peer in lines[0], \
         done.stderr
     assert os.listdir(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- extra lines
+
+
+def test_truncated_jpeg_is_one_line_without_libjpeg_noise(tmp_path, capfd):
+    """The decoder's own "Premature end of JPEG data" lines (C++, file descriptor 2)
+    never reach the terminal; the product's line names the file."""
+    import io
+
+    root = tmp_path / "images"
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            buf = io.BytesIO()
+            Image.fromarray(np.random.default_rng(i).integers(0, 255, (64, 64, 3), np.uint8)
+                            ).save(buf, "JPEG")
+            (root / name / f"{i}.jpg").write_bytes(buf.getvalue())
+    cut = root / "dog" / "0.jpg"
+    cut.write_bytes(cut.read_bytes()[:len(cut.read_bytes()) // 2])
+    with pytest.raises(SystemExit) as stop:
+        cli.run(train.main, ["--dataset", str(root), "--out", str(tmp_path / "out")],
+                prog=train.PROG)
+    err = capfd.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "jpeg_mem" not in err and str(cut) in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("backup", [None, "backup", "2_fine_tune/backup"])
+def test_ctrl_c_is_one_line_with_the_resume_hint_when_there_is_a_backup(
+        backup, tmp_path, capsys, monkeypatch):
+    """Ctrl-C: one line; with a checkpoint to resume from (the run's own, or a transfer
+    run's fine-tuning phase's) the line says how to resume."""
+    out = tmp_path / "run"
+    if backup:
+        (out / backup).mkdir(parents=True)
+        (out / backup / "checkpoint").write_text("x")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_fit_from_args", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        cli.run(train.main, ["--out", str(out)], prog=train.PROG)
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 130 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"{train.PROG}: interrupted")
+    assert ("run the same command again to resume" in err) == bool(backup), err

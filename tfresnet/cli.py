@@ -134,12 +134,18 @@ def _size(n) -> str:
     return f"{n / 2 ** 30:,.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:,.1f} MiB"
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C with what to do next; :func:`run` prints "<program>: interrupted; <hint>"."""
+
+
 def run(main, argv=None, prog=None):
-    """Calls ``main(argv)``; bad input (ValueError, OSError) becomes one line + exit 2."""
+    """Calls ``main(argv)``; bad input (ValueError, OSError) becomes one line + exit 2,
+    Ctrl-C one line (with :class:`Interrupted`'s hint) + exit 130."""
     try:
         return main(argv)
-    except KeyboardInterrupt:
-        print(f"{prog or 'tfresnet'}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        hint = f"; {stop}" if isinstance(stop, Interrupted) and str(stop) else ""
+        print(f"{prog or 'tfresnet'}: interrupted{hint}", file=sys.stderr)
         sys.exit(130)
     except (ValueError, OSError) as err:
         text = " ".join(str(err).split()) or type(err).__name__

@@ -16,7 +16,7 @@ import unicodedata
 import numpy as np
 import tensorflow as tf
 
-from tfresnet import cli
+from tfresnet import _quiet, cli
 from tfresnet.data_split import DataSplit, fit_image, stratified_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -138,19 +138,25 @@ def undecodable_images(paths) -> dict:
         if not head.startswith(_MAGIC):
             bad[path] = "not a JPEG, PNG, BMP or GIF file"
     rest = [p for p in paths if p not in bad]
-    if rest:
-        def decodes(path):
-            image = tf.io.decode_image(tf.io.read_file(path), channels=3,
-                                       expand_animations=False)
-            return path, tf.shape(image)[0]
-
-        ds = tf.data.Dataset.from_tensor_slices(rest).map(
-            decodes, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-        good = {p.decode() for p, _ in ds.ignore_errors().as_numpy_iterator()}
-        for path in rest:
-            if path not in good:
-                bad[path] = _decode_error(path)
+    if rest:  # libjpeg's "Premature end of JPEG data" lines hidden: the reason says it
+        with _quiet.native_noise_hidden():
+            _decode_all(rest, bad)
     return {p: bad[p] for p in paths if p in bad}
+
+
+def _decode_all(rest, bad):
+    """Adds to ``bad`` the files of ``rest`` that ``tf.io.decode_image`` cannot decode."""
+    def decodes(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3,
+                                   expand_animations=False)
+        return path, tf.shape(image)[0]
+
+    ds = tf.data.Dataset.from_tensor_slices(rest).map(
+        decodes, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    good = {p.decode() for p, _ in ds.ignore_errors().as_numpy_iterator()}
+    for path in rest:
+        if path not in good:
+            bad[path] = _decode_error(path)
 
 
 def _decode_error(path) -> str:

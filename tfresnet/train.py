@@ -38,11 +38,11 @@ from tfresnet.optim import (compile_model, current_lr, lr_schedule,
                             make_optimizer, mixed_policy_name, model_depth,
                             portable_model, prepare_model)
 from tfresnet.rundir import (RUN_DIRS, RUN_FILES, EpochRecorder,
-                             default_run_dir, history_csv, read_history, save_model,
+                             default_run_dir, has_backup, history_csv, read_history, save_model,
                              tensorboard_available)
 from tfresnet.strategy import (DEFAULT_WORKER_TIMEOUT, STRATEGIES, is_chief, make_strategy,
                                mirrored_strategy, strategy_name)
-from tfresnet.transfer import feature_cache_reason
+from tfresnet.transfer import PHASE_DIRS, feature_cache_reason
 from tfresnet.transfer_fit import transfer_summary
 
 PROG = "python -m tfresnet.train"
@@ -299,10 +299,10 @@ def main(argv=None):
                                  or DEFAULT_WORKER_TIMEOUT)
     try:
         result = _fit_from_args(args, out, model_kwargs, overrides, strategy)
-    except KeyboardInterrupt:
-        if os.path.isdir(os.path.join(out, "backup")):
-            print(f"{PROG}: stopped; run the same command again to resume {out!r} at its "
-                  f"next epoch", file=sys.stderr)
+    except KeyboardInterrupt:  # the phases of a transfer run have their own backup/
+        if any(has_backup(os.path.join(out, sub)) for sub in ("", *PHASE_DIRS)):
+            raise cli.Interrupted(f"run the same command again to resume {out!r} at its "
+                                  f"next epoch") from None
         raise
     print(summary_table(result))
     if args.weights is not None:
