@@ -162,9 +162,11 @@ def _write_temp(path, content: bytes) -> str:
             f.write(content)
             f.flush()
             os.fsync(f.fileno())
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if cli.is_disk_full(err):
+            raise cli.disk_full(path) from None
         raise
     return tmp
 
@@ -190,7 +192,8 @@ def publish(folder, files: dict, entries: list, *, header: dict | None = None,
     Raises:
       ValueError: an entry that does not describe one of ``files``; a models.json
         in the folder that is not a manifest.
-      OSError: a write failed (disk full, ...): nothing was renamed then.
+      OSError: a write failed (ValueError naming the folder for a full disk): nothing
+        was renamed then.
     """
     folder = os.fspath(folder)
     if MANIFEST in files:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import math
 import os
 import re
@@ -138,6 +139,38 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C with what to do next; :func:`run` prints "<program>: interrupted; <hint>"."""
 
 
+_NO_SPACE = ("No space left on device", "Disk quota exceeded")
+
+
+def is_disk_full(err) -> bool:
+    """True for an error of a write that failed for lack of space (an OSError, or
+    TensorFlow's and h5py's errors, which only say it in their message)."""
+    return (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+        any(text in str(err) for text in _NO_SPACE)
+
+
+def disk_full(path) -> UsageError:
+    """The one-line error for a write into ``path`` (a folder or a file in it) that ran
+    out of space: it names the folder and how much is free."""
+    folder = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(folder) or folder.endswith("_temp"):  # TensorFlow's temporaries
+        folder = os.path.dirname(folder)
+    try:
+        free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+        left = f" ({_size(free)} free)"
+    except OSError:
+        left = ""
+    return UsageError(f"no space left on the device holding {folder!r}{left}: the write "
+                      f"failed and the files there are as they were before it; free some "
+                      f"space and run the same command again")
+
+
+def _path_in(text):
+    """The first absolute path in an error message (TensorFlow names the file)."""
+    match = re.search(r"(?:^|[\s'\"(])(/[^\s;:'\")]+)", text)
+    return match[1] if match else None
+
+
 def run(main, argv=None, prog=None):
     """Calls ``main(argv)``; bad input (ValueError, OSError) becomes one line + exit 2,
     Ctrl-C one line (with :class:`Interrupted`'s hint) + exit 130."""
@@ -147,7 +180,12 @@ def run(main, argv=None, prog=None):
         hint = f"; {stop}" if isinstance(stop, Interrupted) and str(stop) else ""
         print(f"{prog or 'tfresnet'}: interrupted{hint}", file=sys.stderr)
         sys.exit(130)
-    except (ValueError, OSError) as err:
+    except Exception as err:  # noqa: BLE001 - a full disk raises many kinds (TensorFlow's)
+        if is_disk_full(err) and not isinstance(err, UsageError):
+            where = getattr(err, "filename", None) or _path_in(str(err))
+            err = disk_full(where) if where else err
+        elif not isinstance(err, (ValueError, OSError)):
+            raise
         text = " ".join(str(err).split()) or type(err).__name__
         print(f"{prog or 'tfresnet'}: error: {text}", file=sys.stderr)
         sys.exit(2)
@@ -163,6 +201,8 @@ def temp_path(path) -> str:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
                                    dir=folder)
     except OSError as err:  # name the user's path, never the temporary file
+        if is_disk_full(err):
+            raise disk_full(path) from None
         raise UsageError(f"cannot write {path!r}: {err.strerror}") from None
     os.close(fd)
     umask = os.umask(0)
@@ -203,9 +243,11 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if is_disk_full(err) and not isinstance(err, UsageError):
+            raise disk_full(path) from None
         raise
 
 
