@@ -259,10 +259,14 @@ def curves_csv(curves) -> str:
 def read_curves_csv(path) -> dict:
     """``{model: [(step, train_error, val_error), ...]}`` from a curves CSV."""
     rows = {}
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            rows.setdefault(r["model"], []).append(
-                (int(r["step"]), float(r["train_error"]), float(r["val_error"])))
+    with open(cli.check_input_file(path, "curves file", 2 ** 30), newline="") as f:
+        for line, r in enumerate(csv.DictReader(f), start=2):
+            try:
+                rows.setdefault(r["model"], []).append(
+                    (int(r["step"]), float(r["train_error"]), float(r["val_error"])))
+            except (KeyError, TypeError, ValueError) as err:
+                raise cli.UsageError(f"{path}: line {line} is not a curves row (model, "
+                                     f"step, train_error, val_error): {err}") from None
     return rows
 
 

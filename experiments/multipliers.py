@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import time
 
 from tfresnet import plots
 from tfresnet.mobilenet import alpha_text
-from tfresnet import cli
+from tfresnet import cli, runschema
 from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
                                 judged, markdown_table, pct, training_lines)
 
@@ -212,11 +211,10 @@ def _monotone(points, vary, fixed, tolerance):
 def run_config(compare_out, key):
     """The run configuration ``tfresnet.train.fit`` wrote for ``key`` under
     ``export.compare``'s folder, or None when that model was not trained there."""
-    path = os.path.join(compare_out, "runs", key, "config.json")
-    if not os.path.isfile(path):
+    folder = os.path.join(compare_out, "runs", key)
+    if not os.path.isfile(os.path.join(folder, "config.json")):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return runschema.read_config(folder)  # checked: a damaged file is one line
 
 
 def multipliers_summary(s: Settings, split, points, settings, configs) -> str:

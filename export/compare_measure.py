@@ -195,6 +195,8 @@ def load_cached(out: str, config, settings: Settings) -> dict | None:
             record = json.load(f)
     except (OSError, json.JSONDecodeError):
         return None
+    if not isinstance(record, dict):  # a hand-edited cache file: measured again
+        return None
     if (record.get("settings") != settings.to_dict()
             or record.get("checkpoint_stamp") != checkpoint_stamp(config.checkpoint)):
         return None

@@ -64,6 +64,14 @@ def write_checkpoint(folder):  # what BackupAndRestore does: TensorFlow's SaveV2
         os.path.join(folder, "backup", "ckpt"))
 
 
+def write_logs(folder):  # what keras.callbacks.TensorBoard does: tf.summary
+    writer = tf.summary.create_file_writer(os.path.join(folder, "logs"))
+    with writer.as_default():
+        for step in range(20):
+            tf.summary.histogram("w", np.random.default_rng(step).random(100_000), step=step)
+    writer.close()
+
+
 def write_export(folder):
     content = os.urandom(600_000)
     import hashlib
@@ -74,6 +82,7 @@ def write_export(folder):
 WRITERS = {"history.csv": (write_history, ""),  # (writer, the folder its line names)
            "best.keras": (write_model, ""),
            "backup checkpoint": (write_checkpoint, "backup"),
+           "tensorboard logs": (write_logs, "logs"),
            "export": (write_export, "assets")}
 
 
@@ -99,8 +108,10 @@ def test_disk_full_in_each_writer_is_one_line_naming_the_folder(writer, small_di
     assert stop.value.code == 2 and len(err.splitlines()) == 1, err
     assert "p: error: no space left on the device holding" in err, err
     assert f"holding '{folder / where if where else folder}'" in err, err
+    # left out: TensorFlow's temporary checkpoint folder, and the events file a
+    # TensorBoard writer opens first (an append-only log TensorBoard reads when cut short)
     after = [(name, content) for name, content in state(folder)
-             if not name.startswith("backup/ckpt")]  # TensorFlow's own temporary folder
+             if not name.startswith(("backup/ckpt", "logs"))]
     assert after == before
 
 
