@@ -108,6 +108,8 @@ CONFIG_KEYS = {
     "weights": _text, "weights_note": _kind(str, "a string"),
     "freeze_epochs": _nullable(_int(0, 100_000)), "unfreeze_from": _nullable(_text),
     "fine_tune_lr": _nullable(_RATE), "fit": _OBJECT, "phases": _list_of(_OBJECT),
+    "fine_tune_epochs": _nullable(_int(0, 100_000)), "fine_tune_batchnorm": _BOOL,
+    "lr_source": _nullable(_kind(str, "a string")),
 }
 # model_kwargs' keys: the builders' extra arguments.
 MODEL_KWARGS = {"alpha": _nullable(_number(0, low_open=True, high=1024)),
@@ -117,7 +119,8 @@ MODEL_KWARGS = {"alpha": _nullable(_number(0, low_open=True, high=1024)),
 RESULT_KEYS = {"val_accuracy": _FIGURE, "best_val_accuracy": _FIGURE,
                "best_epoch": _int(0), "images_per_second": _FIGURE,
                "wall_time_seconds": _FIGURE, "resumed_at_epoch": _int(0),
-               "warnings": _list_of(_kind(str, "a string"))}
+               "warnings": _list_of(_kind(str, "a string")),
+               "kept_epoch": _int(0), "final_epoch": _int(0), "kept": _OBJECT}
 
 
 def _check_keys(path, obj, schema, prefix=""):
