@@ -120,7 +120,8 @@ RESULT_KEYS = {"val_accuracy": _FIGURE, "best_val_accuracy": _FIGURE,
                "best_epoch": _int(0), "images_per_second": _FIGURE,
                "wall_time_seconds": _FIGURE, "resumed_at_epoch": _int(0),
                "warnings": _list_of(_kind(str, "a string")),
-               "kept_epoch": _int(0), "final_epoch": _int(0), "kept": _OBJECT}
+               "kept_epoch": _nullable(_int(0)), "final_epoch": _nullable(_int(0)),
+               "kept": _nullable(_OBJECT)}
 
 
 def _check_keys(path, obj, schema, prefix=""):
