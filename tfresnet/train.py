@@ -42,7 +42,8 @@ from tfresnet.rundir import (RUN_DIRS, RUN_FILES, EpochRecorder,
                              tensorboard_available)
 from tfresnet.strategy import (DEFAULT_WORKER_TIMEOUT, STRATEGIES, is_chief, make_strategy,
                                mirrored_strategy, strategy_name)
-from tfresnet.transfer import PHASE_DIRS, feature_cache_reason
+from tfresnet.phases import PHASE_DIRS
+from tfresnet.transfer import feature_cache_reason
 from tfresnet.transfer_fit import transfer_summary
 
 PROG = "python -m tfresnet.train"
