@@ -36,15 +36,17 @@ the table); this module runs them in order (:func:`export`) and holds the comman
 
 from __future__ import annotations
 
+from export import class_report, formats, model_card
 from export.convert import CALIBRATION_IMAGES, IO_TYPES, to_float32, to_int8
 from export.manifest import LABELS_FILE, MANIFEST, publish
 from export.pipeline_plan import (DEFAULT_AUGMENT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS,
                                   DEFAULT_MODEL, DEFAULT_QAT_EPOCHS, LATENCY_ROUNDS,
                                   MAX_EPOCHS, MAX_LR, MIN_AGREEMENT, PROG, QAT_LR_FACTOR,
                                   ExportPlan, imagenet_labels, load_images, plan_export)
-from export.pipeline_results import (FILE_KINDS, NO_QAT_LABEL, Variant, evaluate,
-                                     manifest_entry, manifest_header, results_table,
-                                     top1_agreement, with_metadata)
+from export.pipeline_results import (EXTRA_FORMATS, FILE_KINDS, NO_QAT_LABEL, Variant,
+                                     evaluate, manifest_entry, manifest_header,
+                                     quantization, results_table, top1_agreement,
+                                     with_metadata)
 from export.pipeline_train import calibration_images, say, train_float, train_qat
 from tfresnet import data, phases
 
@@ -113,6 +115,13 @@ def build_parser():
                    help="INT8 model input/output type: uint8 (default; TFLite Task Library "
                    "and MediaPipe; raw RGB bytes in), int8, or float32 (quantize/dequantize "
                    "inside the model)")
+    p.add_argument("--formats", type=formats.format_names, default=list(formats.DEFAULT_FORMATS),
+                   help=f"comma-separated TFLite formats to write, or all: "
+                   f"{', '.join(formats.FORMATS)} (default int8: the full-integer file, "
+                   f"always written). float16: float16 weights, half the float32 size; "
+                   f"dynamic: INT8 weights, float activations, no calibration; int16x8: "
+                   f"16-bit activations, 8-bit weights. The three are converted from the "
+                   f"float model, take float32 input and are measured beside the others")
     p.add_argument("--out", type=cli.non_empty, default="android_demo_assets",
                    help="output folder (default android_demo_assets)")
     p.add_argument("--calibration", type=cli.positive_int(), default=CALIBRATION_IMAGES,
@@ -232,6 +241,9 @@ def export(plan: ExportPlan, argv=None) -> dict:
         converted = {"int8": to_int8(float_model, calibration, io=plan.io),
                      "float32": to_float32(float_model)}
         keras_kinds = ("float32_keras",)
+    for kind in EXTRA_FORMATS:  # post-training, from the float model; graph checked
+        if kind in plan.formats:
+            converted[kind] = formats.convert_format(float_model, kind, calibration)
     variants = [Variant(kind) for kind in keras_kinds] + [
         Variant(kind, with_metadata(plan, converted[kind], kind), plan.file(kind),
                 name=None if plan.qat or kind != "int8" else NO_QAT_LABEL)
@@ -240,7 +252,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
     what = (f"{plan.split.num_val} --calibration-images (unlabeled)" if plan.imagenet else
             f"{plan.split.num_val} held-out images")
     say(f"Evaluating on {what}; timing ({plan.threads} thread, XNNPACK)")
-    count, _ = evaluate(plan.split, float_model, qat_model, variants, threads=plan.threads)
+    count, truth = evaluate(plan.split, float_model, qat_model, variants, threads=plan.threads)
     prof = tfresnet.profile(float_model, print_table=False)
     timed = latency.alternate_rounds({v.kind: v.tflite for v in variants if v.tflite},
                                      rounds=LATENCY_ROUNDS, threads=plan.threads)
@@ -250,12 +262,18 @@ def export(plan: ExportPlan, argv=None) -> dict:
     by_kind = {v.kind: v for v in variants}
     reference = by_kind["qat_keras" if plan.qat else "float32_keras"]
     agreement = top1_agreement(by_kind["int8"], reference)
-    rows = [{"model": v.label, "file": v.file, "size_bytes": v.size,
+    rows = [{"model": v.label, "file": v.file, "quantization": quantization(v.kind),
+             "size_bytes": v.size,
              "params": prof.params, "macs": prof.macs,
              "latency_ms": v.latency.median_ms if v.latency else None,
              "latency": v.latency.to_dict() if v.latency else None,
              "accuracy": None if plan.imagenet else (v.correct / count if count else
                                                      float("nan"))} for v in variants]
+    per_class = None if plan.imagenet or not count else class_report.class_figures(
+        {v.label: v.top1 for v in variants}, truth, plan.labels,
+        reference=by_kind["float32_keras"].label, shipped=by_kind["int8"].label)
+    for row in rows:
+        row["per_class_accuracy"] = per_class and per_class["per_class_accuracy"][row["model"]]
     agreement_key = f"agreement_int8_vs_{reference.kind}"
     warnings = list(plan.training_warnings)
     for fit in (float_fit, qat_fit):
@@ -267,6 +285,8 @@ def export(plan: ExportPlan, argv=None) -> dict:
     warnings += [chance] if chance else []
     results = {
         "command": f"{PROG} {' '.join(argv or [])}".strip(), "model": plan.name,
+        "paper": plan.info.paper, "recipe": plan.info.recipe,
+        "results_file": plan.results_file, "environment": model_card.environment(),
         "model_kwargs": plan.model_kwargs, "res": plan.res, "io": plan.io,
         "dataset": "imagenet" if plan.imagenet else data.shipped_name(plan.split.name),
         "calibration_images_folder": (data.shipped_name(plan.split.name) if plan.imagenet
@@ -284,7 +304,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
         "transfer_phases": (float_fit.config.get("phases") if float_fit is not None
                             and plan.weights is not None else None),
         "float_epochs": None if float_fit is None else plan.epochs,
-        "qat_epochs": plan.qat_epochs, "qat": plan.qat,
+        "qat_epochs": plan.qat_epochs, "qat": plan.qat, "formats": list(plan.formats),
         "quantization": ("quantization-aware training, then full INT8" if plan.qat else
                          "post-training full-INT8 quantization only; no QAT was done"),
         "batch_size_per_replica": plan.batch_size,
@@ -293,6 +313,11 @@ def export(plan: ExportPlan, argv=None) -> dict:
         "qat_lr": qat_fit.config.get("lr") if qat_fit else None, "threads": plan.threads,
         agreement_key: agreement, "agreement_reference": reference.label,
         "min_agreement": plan.min_agreement, "warnings": warnings,
+        "class_counts": per_class and per_class["class_counts"],
+        "class_difference_points": class_report.DIFFERENCE_POINTS,
+        "classes_int8_differs": per_class and [
+            {"class": name, "float32_keras": a, "int8": b}
+            for name, a, b in per_class["differing"]],
         "rows": rows,
     }
     table = results_table(rows, agreement, count, reference=reference.label,
@@ -300,6 +325,8 @@ def export(plan: ExportPlan, argv=None) -> dict:
                           images="images (unlabeled)" if plan.imagenet else "held-out images")
     if not plan.qat:
         table += "\nNo quantization-aware training (--qat-epochs 0): post-training INT8 only."
+    if per_class and per_class["text"]:
+        table += f"\n{per_class['text']}"
     table += "".join(f"\nWARNING {w}" for w in warnings)
     print(table, flush=True)
     if not agreement >= plan.min_agreement:
@@ -313,7 +340,10 @@ def export(plan: ExportPlan, argv=None) -> dict:
                for v in variants if v.tflite]
     files = {v.file: v.tflite for v in variants if v.tflite}
     files[LABELS_FILE] = "".join(f"{label}\n" for label in plan.labels).encode()
+    if per_class:
+        files[plan.confusion_file] = per_class["png"]
     files[plan.results_file] = cli.to_json(results).encode()
+    files[plan.model_card_file] = model_card.model_card(results).encode()
     removed = publish(plan.out, files, entries, header=manifest_header(), say=say)
     if removed:
         say(f"Removed {len(removed)} temporary file(s) an interrupted export left in "

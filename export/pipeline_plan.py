@@ -61,6 +61,7 @@ class ExportPlan:
       allow_chance: publish a float model no better than chance (with a warning).
       training_warnings: the checkpoint's run warnings (``result.warnings`` of its
         config.json), carried into the table, results JSON and models.json.
+      formats: the ``--formats`` (``export.formats.FORMATS``), int8 among them.
     """
 
     variant: object
@@ -91,6 +92,7 @@ class ExportPlan:
     imagenet: bool = False
     allow_chance: bool = False
     training_warnings: list = dataclasses.field(default_factory=list)
+    formats: tuple = ("int8",)
 
     @property
     def qat(self) -> bool:
@@ -120,14 +122,28 @@ class ExportPlan:
         return self.variant.model_kwargs()
 
     def file(self, kind: str) -> str:
-        """File name of one output: kind "int8" (QAT), "ptq_int8" or "float32"."""
-        suffix = "" if kind == "float32" or self.io == "uint8" else f"_io_{self.io}"
+        """File name of one output: kind "int8" (QAT), "ptq_int8", "float32" or one of
+        the other --formats (float32 I/O, so no ``_io_`` suffix)."""
+        suffix = "" if kind not in ("int8", "ptq_int8") or self.io == "uint8" else \
+            f"_io_{self.io}"
         return f"{self.stem}_{kind}{suffix}.tflite"
 
     @property
     def results_file(self) -> str:
-        suffix = "" if self.io == "uint8" else f"_io_{self.io}"
-        return f"{self.stem}{suffix}_results.json"
+        return f"{self._report_stem}_results.json"
+
+    @property
+    def confusion_file(self) -> str:
+        """The PNG of the float and INT8 confusion matrices side by side."""
+        return f"{self._report_stem}_confusion.png"
+
+    @property
+    def model_card_file(self) -> str:
+        return f"{self._report_stem}_MODEL_CARD.md"
+
+    @property
+    def _report_stem(self) -> str:
+        return self.stem + ("" if self.io == "uint8" else f"_io_{self.io}")
 
 
 def _check_flags(args):
@@ -174,6 +190,10 @@ def _check_flags(args):
         from tfresnet import phases
         phases.plan_phases(DEFAULT_EPOCHS if args.epochs is None else args.epochs,
                              args.freeze_epochs, args.unfreeze_from, args.fine_tune_lr)
+    if "int8" not in args.formats:
+        raise ValueError(f"--formats must include int8: the shipped full-integer file, "
+                         f"whose agreement with the Keras model gates the export. "
+                         f"Received: --formats={','.join(args.formats)}")
     if args.checkpoint is not None and args.epochs is not None:
         raise ValueError("--epochs trains a float model; with --checkpoint the model is "
                          "trained already (use --qat-epochs for the fine-tuning)")
@@ -294,7 +314,8 @@ def plan_export(args) -> ExportPlan:
         fine_tune_lr=args.fine_tune_lr, fine_tune_batchnorm=args.fine_tune_batchnorm,
         qat_unfreeze=args.qat_unfreeze,
         allow_chance=args.allow_chance,
-        training_warnings=list((config.get("result") or {}).get("warnings") or []))
+        training_warnings=list((config.get("result") or {}).get("warnings") or []),
+        formats=tuple(args.formats))
 
 
 def imagenet_labels() -> list[str]:
@@ -369,4 +390,5 @@ def _plan_imagenet(args, variant, out, seed) -> ExportPlan:
         qat_epochs=0, lr=None, qat_lr=None, batch_size=args.batch_size,
         augment=args.augment, seed=seed, strategy=args.strategy,
         calibration=min(args.calibration, len(images)), threads=args.threads,
-        min_agreement=args.min_agreement, weights="imagenet", imagenet=True)
+        min_agreement=args.min_agreement, weights="imagenet", imagenet=True,
+        formats=tuple(args.formats))

@@ -13,14 +13,19 @@ import dataclasses
 import numpy as np
 
 from export.convert import Runner, TensorInfo, io_tensors
+from export.formats import FORMATS
 from export.manifest import LABELS_FILE
 from export.pipeline_plan import AUTHOR, PROG
 from tfresnet import data, tables
 
 # What is compared at the end, in table order: kind -> the table's label.
 LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
-          "float32": "float32 TFLite", "ptq_int8": "PTQ INT8 TFLite", "int8": "QAT INT8 TFLite"}
-FILE_KINDS = ("float32", "ptq_int8", "int8")
+          "float32": "float32 TFLite", "float16": "float16 TFLite",
+          "dynamic": "dynamic-range TFLite", "int16x8": "int16x8 TFLite",
+          "ptq_int8": "PTQ INT8 TFLite", "int8": "QAT INT8 TFLite"}
+FILE_KINDS = ("float32", "float16", "dynamic", "int16x8", "ptq_int8", "int8")
+# The --formats beside int8: post-training conversions of the float model, float32 I/O.
+EXTRA_FORMATS = ("float16", "dynamic", "int16x8")
 NO_QAT_LABEL = "PTQ INT8 TFLite (no QAT)"  # --qat-epochs 0: the int8 file is the PTQ one
 
 
@@ -87,8 +92,9 @@ def with_metadata(plan, model_bytes, kind):
     what = {"int8": ("quantization-aware trained, full INT8" if plan.qat else
                      "post-training quantized (no quantization-aware training), full INT8"),
             "ptq_int8": "post-training quantized, full INT8",
-            "float32": "float32"}[kind]
-    io = "float32" if kind == "float32" else plan.io
+            "float32": "float32",
+            **{k: f"{k}, post-training: {FORMATS[k].description}" for k in EXTRA_FORMATS}}[kind]
+    io = plan.io if kind in ("int8", "ptq_int8") else "float32"
     pixels = ("raw RGB bytes (the input quantization, scale 1/128 zero point 128, is the "
               "normalization)" if io == "uint8" else
               f"{io} (normalize (pixel - {data.MEAN:g}) / {data.STD:g})")
@@ -108,6 +114,17 @@ def _tensor_dict(t: TensorInfo) -> dict:
             "zero_point": t.zero_point}
 
 
+def quantization(kind) -> dict | None:
+    """What a file kind stores and computes in (``export.formats.Format.quantization``);
+    None for the Keras models."""
+    if kind == "float32":
+        return {"format": "float32", "weights": "float32", "activations": "float32",
+                "description": "no quantization", "integer_only": False}
+    if kind in ("int8", "ptq_int8"):
+        return FORMATS["int8"].quantization()
+    return FORMATS[kind].quantization() if kind in FORMATS else None
+
+
 def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
     """The models.json entry of one exported file."""
     import hashlib
@@ -116,8 +133,8 @@ def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
     return {
         "file": v.file, "name": v.file[:-len(".tflite")], "model": plan.name,
         "variant": {"int8": "qat_int8" if plan.qat else "ptq_int8", "ptq_int8": "ptq_int8",
-                    "float32": "float32"}[v.kind],
-        "qat": plan.qat and v.kind == "int8",
+                    **{k: k for k in ("float32", *EXTRA_FORMATS)}}[v.kind],
+        "qat": plan.qat and v.kind == "int8", "quantization": quantization(v.kind),
         **{k: plan.model_kwargs[k] for k in ("alpha",) if k in plan.model_kwargs},
         "input_size": [plan.res, plan.res], "input": _tensor_dict(tensors["input"]),
         "output": _tensor_dict(tensors["output"]),
