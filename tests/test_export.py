@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 import mediapipe_env
+import report_checks
 from export import convert, manifest, metadata, tflite
 from tfresnet import cli, data, train
 
@@ -78,7 +79,8 @@ def test_export_writes_every_file(exported):
     out, results = exported
     expected = {f"{TINY_STEM}_int8.tflite", f"{TINY_STEM}_ptq_int8.tflite",
                 f"{TINY_STEM}_float32.tflite", "labels.txt", "models.json",
-                f"{TINY_STEM}_results.json"}
+                f"{TINY_STEM}_results.json", f"{TINY_STEM}_confusion.png",
+                f"{TINY_STEM}_MODEL_CARD.md"}
     assert set(os.listdir(out)) == expected
     assert set(results["files"]) == expected
     assert (out / "labels.txt").read_text().split() == [str(d) for d in range(10)]
@@ -146,6 +148,15 @@ def test_manifest_describes_each_file(exported):
     for name, entry in entries.items():
         assert entry["accuracy"] == rows[name]["accuracy"]
     assert entries[f"{TINY_STEM}_float32.tflite"]["input"]["dtype"] == "float32"
+
+
+def test_per_class_figures_and_model_card(exported):
+    """Per-class accuracy sums back to each model's accuracy; the confusion PNG and the
+    model card (whose figures are the results JSON's) are written beside the files."""
+    out, _ = exported
+    report_checks.per_class_sums_back(out / f"{TINY_STEM}_results.json")
+    report_checks.confusion_png_written(out, TINY_STEM)
+    report_checks.model_card_matches(out, TINY_STEM)
 
 
 def test_mediapipe_reads_the_exported_files(exported, tmp_path):

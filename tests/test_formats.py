@@ -9,9 +9,13 @@ import argparse
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from export import convert, formats
-from tfresnet import registry
+import mediapipe_env
+import report_checks
+from cli_refusal import refused
+from export import class_report, convert, formats, manifest, metadata, tflite
+from tfresnet import cli, data, registry
 
 MODELS = {"mobilenet_v1": dict(alpha=0.25), "resnet20": {}}
 
@@ -86,3 +90,101 @@ def test_format_names_flag_type():
         formats.format_names("int8,flot16")
     with pytest.raises(ValueError, match="Received: 'int4'"):
         formats.convert_format(None, "int4")
+
+
+# ----------------------------------------------------------------------------- the export
+
+# ResNet-20 at 16x16 on the digits, 1 float epoch, post-training: every format in one
+# export (40 s on 2 cores: the training, the conversions, int16x8's reference kernels).
+EXPORT = ["--model", "resnet20", "--res", "16", "--epochs", "1", "--qat-epochs", "0",
+          "--batch-size", "8", "--calibration", "32", "--strategy", "default",
+          "--formats", "all"]
+STEM = "resnet20_16"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Every format from one export (about 40 s: the tests that use it are slow)."""
+    out = tmp_path_factory.mktemp("formats")
+    results = cli.run(tflite.main, EXPORT + ["--out", str(out)], prog=tflite.PROG)
+    return out, results
+
+
+@pytest.mark.slow
+def test_every_format_is_written_checked_and_described(exported):
+    out, results = exported
+    entries = {e["file"]: e for e in manifest.read_manifest(out / manifest.MANIFEST)["models"]}
+    assert set(entries) == {f"{STEM}_{k}.tflite" for k in ("float32", *formats.FORMATS)}
+    labels = [str(d) for d in range(10)]
+    for name, fmt in formats.FORMATS.items():
+        path = out / f"{STEM}_{name}.tflite"
+        formats.check_format(path, name)
+        q = entries[path.name]["quantization"]
+        assert (q["weights"], q["activations"]) == (fmt.weights, fmt.activations)
+        assert metadata.read_metadata(path.read_bytes())["labels"] == labels
+        signature = convert.Runner(path).interpreter.get_signature_list()
+        assert signature == {"serving_default": {"inputs": ["image"],
+                                                 "outputs": ["probabilities"]}}
+    rows = {r["file"]: r for r in results["rows"] if r["file"]}
+    assert set(rows) == set(entries)
+    for name, row in rows.items():  # measured side by side: every file timed and scored
+        assert row["latency_ms"] > 0 and row["accuracy"] > 0.5, name
+        assert row["quantization"] == entries[name]["quantization"]
+    half = rows[f"{STEM}_float32.tflite"]["size_bytes"] / 2
+    assert abs(rows[f"{STEM}_float16.tflite"]["size_bytes"] / half - 1) < 0.05
+    for label in ("float16 TFLite", "dynamic-range TFLite", "int16x8 TFLite"):
+        assert label in results["table"]
+
+
+@pytest.mark.slow
+def test_per_class_accuracy_sums_back_to_the_overall(exported):
+    report_checks.per_class_sums_back(exported[0] / f"{STEM}_results.json")
+
+
+@pytest.mark.slow
+def test_confusion_png_shows_float_and_int8(exported):
+    report_checks.confusion_png_written(exported[0], STEM)
+
+
+@pytest.mark.slow
+def test_model_card_figures_equal_the_results_json(exported):
+    report_checks.model_card_matches(exported[0], STEM)
+
+
+@pytest.mark.slow
+def test_mediapipe_runs_the_float16_and_dynamic_files(exported, tmp_path):
+    """The real client: MediaPipe's ImageClassifier runs the float16 and dynamic-range
+    files with their labels and gives our runner's top-1."""
+    python = mediapipe_env.python_or_skip()
+    out, _ = exported
+    images, _ = data.as_numpy(data.load("digits", image_size=16).val, limit=6)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    for name in ("float16", "dynamic"):
+        path = out / f"{STEM}_{name}.tflite"
+        ours = convert.Runner(path).predict(images).argmax(-1)
+        found = mediapipe_env.classify(python, path, paths)
+        assert [r["top1"]["index"] for r in found] == list(ours), name
+        assert [r["top1"]["category_name"] for r in found] == [str(i) for i in ours]
+
+
+def test_differing_classes_are_named():
+    reference = [1.0, 0.9, 0.5, None]
+    shipped = [0.97, 0.8, 0.7, 0.1]
+    found = class_report.differing_classes(reference, shipped, ["a", "b", "c", "d"])
+    assert found == [("c", 0.5, 0.7), ("b", 0.9, 0.8)]
+    text = class_report.differing_text(found, "float32 Keras", "QAT INT8 TFLite")
+    assert text == ("Classes where QAT INT8 TFLite differs from float32 Keras by more than "
+                    "5 points: c (50.0% -> 70.0%), b (90.0% -> 80.0%)")
+
+
+@pytest.mark.parametrize("formats_flag, message", [
+    ("int8,flot16", "unknown format 'flot16': did you mean 'float16'?"),
+    ("float16", "--formats must include int8"),
+])
+def test_bad_formats_flag_is_one_line_exit_2(formats_flag, message, tmp_path, capsys):
+    err = refused(tflite.main, ["--formats", formats_flag], prog=tflite.PROG, capsys=capsys,
+                  out=tmp_path / "out")
+    assert message in err and formats_flag in err
