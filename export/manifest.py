@@ -55,7 +55,9 @@ MANIFEST_FORMAT = 1
 def is_export_file(name: str) -> bool:
     """True for the names an export writes into its folder."""
     return (name in (MANIFEST, LABELS_FILE) or name.endswith(".tflite")
-            or name.endswith(("_results.json", "_confusion.png", "_MODEL_CARD.md")))
+            or name.endswith(("_results.json", "_confusion.png", "_MODEL_CARD.md",
+                                      "_quant_debug.csv", "_quant_debug.json",
+                                      "_quant_debug.png")))
 
 
 def read_manifest(path) -> dict:

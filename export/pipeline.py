@@ -122,6 +122,11 @@ def build_parser():
                    f"dynamic: INT8 weights, float activations, no calibration; int16x8: "
                    f"16-bit activations, 8-bit weights. The three are converted from the "
                    f"float model, take float32 input and are measured beside the others")
+    p.add_argument("--debug-quantization", action="store_true",
+                   help="also write the per-layer INT8 error of the float model "
+                   "(TensorFlow's QuantizationDebugger on the calibration images: "
+                   "STEM_quant_debug.csv/.json/.png, RMSE and rmse/scale per layer with "
+                   "its share of the MACs) and print the five worst layers")
     p.add_argument("--out", type=cli.non_empty, default="android_demo_assets",
                    help="output folder (default android_demo_assets)")
     p.add_argument("--calibration", type=cli.positive_int(), default=CALIBRATION_IMAGES,
@@ -244,6 +249,11 @@ def export(plan: ExportPlan, argv=None) -> dict:
     for kind in EXTRA_FORMATS:  # post-training, from the float model; graph checked
         if kind in plan.formats:
             converted[kind] = formats.convert_format(float_model, kind, calibration)
+    debug_rows = None
+    if plan.debug_quantization:
+        from export import debug
+        say("Measuring the per-layer INT8 error (--debug-quantization)")
+        debug_rows = debug.layer_errors(float_model, calibration)
     variants = [Variant(kind) for kind in keras_kinds] + [
         Variant(kind, with_metadata(plan, converted[kind], kind), plan.file(kind),
                 name=None if plan.qat or kind != "int8" else NO_QAT_LABEL)
@@ -325,6 +335,12 @@ def export(plan: ExportPlan, argv=None) -> dict:
                           images="images (unlabeled)" if plan.imagenet else "held-out images")
     if not plan.qat:
         table += "\nNo quantization-aware training (--qat-epochs 0): post-training INT8 only."
+    if debug_rows is not None:
+        results["quantization_debug"] = {
+            "file": f"{plan.report_stem}_quant_debug.json",
+            "worst": [{"layer": r.layer, "op": r.op, "rmse_over_scale": r.normalised,
+                       "mac_share": r.mac_share} for r in debug.worst(debug_rows)]}
+        table += f"\n{debug.worst_text(debug_rows)}"
     if per_class and per_class["text"]:
         table += f"\n{per_class['text']}"
     table += "".join(f"\nWARNING {w}" for w in warnings)
@@ -342,6 +358,8 @@ def export(plan: ExportPlan, argv=None) -> dict:
     files[LABELS_FILE] = "".join(f"{label}\n" for label in plan.labels).encode()
     if per_class:
         files[plan.confusion_file] = per_class["png"]
+    if debug_rows is not None:
+        files.update(debug.report_files(debug_rows, plan.report_stem))
     files[plan.results_file] = cli.to_json(results).encode()
     files[plan.model_card_file] = model_card.model_card(results).encode()
     removed = publish(plan.out, files, entries, header=manifest_header(), say=say)

@@ -62,6 +62,7 @@ class ExportPlan:
       training_warnings: the checkpoint's run warnings (``result.warnings`` of its
         config.json), carried into the table, results JSON and models.json.
       formats: the ``--formats`` (``export.formats.FORMATS``), int8 among them.
+      debug_quantization: write the per-layer INT8 error report (``export.debug``).
     """
 
     variant: object
@@ -93,6 +94,7 @@ class ExportPlan:
     allow_chance: bool = False
     training_warnings: list = dataclasses.field(default_factory=list)
     formats: tuple = ("int8",)
+    debug_quantization: bool = False
 
     @property
     def qat(self) -> bool:
@@ -140,6 +142,11 @@ class ExportPlan:
     @property
     def model_card_file(self) -> str:
         return f"{self._report_stem}_MODEL_CARD.md"
+
+    @property
+    def report_stem(self) -> str:
+        """The stem of the job's reports (results JSON, PNGs, model card)."""
+        return self._report_stem
 
     @property
     def _report_stem(self) -> str:
@@ -315,7 +322,7 @@ def plan_export(args) -> ExportPlan:
         qat_unfreeze=args.qat_unfreeze,
         allow_chance=args.allow_chance,
         training_warnings=list((config.get("result") or {}).get("warnings") or []),
-        formats=tuple(args.formats))
+        formats=tuple(args.formats), debug_quantization=args.debug_quantization)
 
 
 def imagenet_labels() -> list[str]:
@@ -391,4 +398,4 @@ def _plan_imagenet(args, variant, out, seed) -> ExportPlan:
         augment=args.augment, seed=seed, strategy=args.strategy,
         calibration=min(args.calibration, len(images)), threads=args.threads,
         min_agreement=args.min_agreement, weights="imagenet", imagenet=True,
-        formats=tuple(args.formats))
+        formats=tuple(args.formats), debug_quantization=args.debug_quantization)

@@ -331,11 +331,12 @@ def test_export_killed_between_renames(skip_export, tiny_run, tmp_path, capsys):
     # stayed, would describe it wrongly.
     assert sha256(os.path.join(out, "resnet20_16_int8.tflite")) != \
         old["resnet20_16_int8.tflite"]["sha256"]
-    assert len(temp_files(out)) == 3  # labels.txt, results, models.json
+    # labels.txt, the confusion PNG, the results, the model card, models.json
+    assert len(temp_files(out)) == 5
     capsys.readouterr()
     code, results = run_cli(tflite.main, argv, tflite.PROG)
     assert code == 0
-    assert "Removed 3 temporary file(s)" in capsys.readouterr().out
+    assert "Removed 5 temporary file(s)" in capsys.readouterr().out
     assert temp_files(out) == []
     entries = check_manifest(out)
     assert set(entries) == set(old)
