@@ -6,6 +6,7 @@ are tested here; the export test below measures accuracy on trained ones.
 """
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -98,7 +99,7 @@ def test_format_names_flag_type():
 # export (40 s on 2 cores: the training, the conversions, int16x8's reference kernels).
 EXPORT = ["--model", "resnet20", "--res", "16", "--epochs", "1", "--qat-epochs", "0",
           "--batch-size", "8", "--calibration", "32", "--strategy", "default",
-          "--formats", "all"]
+          "--formats", "all", "--debug-quantization"]
 STEM = "resnet20_16"
 
 
@@ -134,6 +135,18 @@ def test_every_format_is_written_checked_and_described(exported):
     assert abs(rows[f"{STEM}_float16.tflite"]["size_bytes"] / half - 1) < 0.05
     for label in ("float16 TFLite", "dynamic-range TFLite", "int16x8 TFLite"):
         assert label in results["table"]
+
+
+@pytest.mark.slow
+def test_debug_quantization_report_is_written(exported):
+    out, results = exported
+    layers = json.loads((out / f"{STEM}_quant_debug.json").read_text())["layers"]
+    convs = [r for r in layers if r["op"] in ("CONV_2D", "FULLY_CONNECTED")]
+    assert len(convs) == 20 and all(r["rmse"] >= 0 and r["scale"] > 0 for r in convs)
+    worst = results["quantization_debug"]["worst"]
+    assert len(worst) == 5 and worst[0]["rmse_over_scale"] == max(r["normalised"] for r in layers)
+    assert "layers with the largest INT8 error" in results["table"]
+    assert {f"{STEM}_quant_debug.{e}" for e in ("csv", "json", "png")} <= set(results["files"])
 
 
 @pytest.mark.slow
