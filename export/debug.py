@@ -19,6 +19,7 @@ writes them and prints the five worst layers; ``python -m export.tflite
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -70,25 +71,13 @@ def layer_errors(model, calibration_uint8, debug_uint8=None) -> list[LayerError]
       debug_uint8: the images float and INT8 are compared on (default: the first
         :data:`DEBUG_IMAGES` calibration images).
     """
-    import warnings
-
     import numpy as np
-    import tensorflow as tf
 
     import tfresnet
-    from export import convert
-    from tfresnet import _quiet
 
     if debug_uint8 is None:
         debug_uint8 = np.asarray(calibration_uint8)[:DEBUG_IMAGES]
-    converter = convert.converter_for(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = convert.calibration_data(calibration_uint8)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with _quiet.native_noise_hidden(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its own tf.lite.Interpreter's deprecation
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=convert.calibration_data(debug_uint8))
+    with _debugger(model, calibration_uint8, debug_uint8) as debugger:
         debugger.run()
         text = io.StringIO()
         debugger.layer_statistics_dump(text)
@@ -106,6 +95,76 @@ def layer_errors(model, calibration_uint8, debug_uint8=None) -> list[LayerError]
             max_abs_error=float(record["max_abs_error"]), macs=macs.get(layer, 0),
             mac_share=macs.get(layer, 0) / total))
     return rows
+
+
+@contextlib.contextmanager
+def _debugger(model, calibration_uint8, debug_uint8, options=None):
+    """A QuantizationDebugger of the model's PTQ INT8 conversion, its lines hidden."""
+    import warnings
+
+    import tensorflow as tf
+
+    from export import convert
+    from tfresnet import _quiet
+
+    converter = convert.converter_for(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = convert.calibration_data(calibration_uint8)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with _quiet.native_noise_hidden(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its own tf.lite.Interpreter's deprecation
+        yield tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=convert.calibration_data(debug_uint8),
+            debug_options=options)
+
+
+def mixed_int8(model, calibration_uint8, float_layers, io: str = "uint8") -> bytes:
+    """The post-training INT8 file with ``float_layers`` (Keras layer names) left float:
+    the debugger's denylist (``QuantizationDebugOptions(denylisted_nodes=...)``); a
+    DEQUANTIZE before and a QUANTIZE after each. Not integer-only: an NPU or NNAPI runs
+    those ops on the CPU. :func:`float_layers_of` names the float layers of a file.
+
+    Args:
+      io: "uint8" (raw pixel bytes, as the INT8 file) or "int8".
+
+    Raises:
+      ValueError: a name that is no quantized conv / dense layer of the model.
+    """
+    if io not in ("uint8", "int8"):
+        raise ValueError(f"the mixed file's input and output are uint8 or int8. "
+                         f"Received: io={io!r}")
+    import numpy as np
+    from tensorflow.lite.python import convert as tf_convert
+    from tensorflow.lite.python import util as tf_util
+
+    from export import convert
+    from export.model_flatbuffer import set_signature
+
+    rows = layer_errors(model, calibration_uint8)
+    known = {r.layer for r in rows if r.op in WEIGHT_OPS}
+    for name in float_layers:
+        if name not in known:
+            raise ValueError(f"--float-layers: {name!r} is not a quantized conv / dense layer "
+                             f"of {model.name} (e.g. {', '.join(sorted(known)[:3])}). "
+                             f"Received: {name}")
+    nodes = [r.tensor for r in rows if r.layer in float_layers and r.op in WEIGHT_OPS]
+    calibration = np.asarray(calibration_uint8)
+    with _debugger(model, calibration, calibration[:1]) as debugger:
+        # float in and out (a QUANTIZE and a DEQUANTIZE at the ends), then the I/O type
+        tflite = tf_convert.mlir_quantize(debugger.calibrated_model,
+                                          denylisted_nodes=nodes)
+        tflite = tf_util.modify_model_io_type(tflite, convert.IO_TYPES[io],
+                                              convert.IO_TYPES[io])
+    return set_signature(tflite, key=convert.SIGNATURE, inputs=[convert.INPUT_NAME],
+                         outputs=[convert.OUTPUT_NAME])
+
+
+def float_layers_of(tflite) -> list[str]:
+    """The output tensors of the conv / dense ops of a file that compute in float."""
+    from export import convert
+
+    return [op.outputs[0].name for op in convert.graph_ops(tflite)
+            if op.name in WEIGHT_OPS and op.outputs[0].dtype == "float32"]
 
 
 def keras_layer(tensor_name: str, layers) -> str:
