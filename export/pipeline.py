@@ -43,7 +43,8 @@ from export.pipeline_plan import (DEFAULT_AUGMENT, DEFAULT_BATCH_SIZE, DEFAULT_E
                                   DEFAULT_MODEL, DEFAULT_QAT_EPOCHS, LATENCY_ROUNDS,
                                   MAX_EPOCHS, MAX_LR, MIN_AGREEMENT, PROG, QAT_LR_FACTOR,
                                   ExportPlan, imagenet_labels, load_images, plan_export)
-from export.pipeline_results import (EXTRA_FORMATS, FILE_KINDS, NO_QAT_LABEL, Variant,
+from export.pipeline_results import (EXTRA_FORMATS, FILE_KINDS, LABELS, MIXED_NOTE,
+                                     NO_QAT_LABEL, Variant,
                                      evaluate, manifest_entry, manifest_header,
                                      quantization, results_table, top1_agreement,
                                      with_metadata)
@@ -127,6 +128,11 @@ def build_parser():
                    "(TensorFlow's QuantizationDebugger on the calibration images: "
                    "STEM_quant_debug.csv/.json/.png, RMSE and rmse/scale per layer with "
                    "its share of the MACs) and print the five worst layers")
+    p.add_argument("--float-layers", type=cli.non_empty, nargs="+", metavar="LAYER",
+                   help="also write STEM_mixed_int8.tflite: the post-training INT8 file with "
+                   "these Keras conv/dense layers left float (the debugger's denylist; see "
+                   "--debug-quantization for the worst layers); not integer-only: NNAPI/NPU "
+                   "run those ops on the CPU")
     p.add_argument("--out", type=cli.non_empty, default="android_demo_assets",
                    help="output folder (default android_demo_assets)")
     p.add_argument("--calibration", type=cli.positive_int(), default=CALIBRATION_IMAGES,
@@ -249,6 +255,12 @@ def export(plan: ExportPlan, argv=None) -> dict:
     for kind in EXTRA_FORMATS:  # post-training, from the float model; graph checked
         if kind in plan.formats:
             converted[kind] = formats.convert_format(float_model, kind, calibration)
+    if plan.float_layers:
+        from export import debug
+        converted["mixed_int8"] = debug.mixed_int8(float_model, calibration,
+                                                   plan.float_layers, io=plan.io)
+        say(f"--float-layers: {', '.join(debug.float_layers_of(converted['mixed_int8']))} "
+            f"compute in float in {plan.file('mixed_int8')}")
     debug_rows = None
     if plan.debug_quantization:
         from export import debug
@@ -335,6 +347,10 @@ def export(plan: ExportPlan, argv=None) -> dict:
                           images="images (unlabeled)" if plan.imagenet else "held-out images")
     if not plan.qat:
         table += "\nNo quantization-aware training (--qat-epochs 0): post-training INT8 only."
+    if plan.float_layers:
+        results["float_layers"] = list(plan.float_layers)
+        table += (f"\n{LABELS['mixed_int8']}: {MIXED_NOTE}: "
+                  f"{', '.join(plan.float_layers)}")
     if debug_rows is not None:
         results["quantization_debug"] = {
             "file": f"{plan.report_stem}_quant_debug.json",

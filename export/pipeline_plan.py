@@ -63,6 +63,7 @@ class ExportPlan:
         config.json), carried into the table, results JSON and models.json.
       formats: the ``--formats`` (``export.formats.FORMATS``), int8 among them.
       debug_quantization: write the per-layer INT8 error report (``export.debug``).
+      float_layers: ``--float-layers``: Keras layers kept float in an extra PTQ file.
     """
 
     variant: object
@@ -95,6 +96,7 @@ class ExportPlan:
     training_warnings: list = dataclasses.field(default_factory=list)
     formats: tuple = ("int8",)
     debug_quantization: bool = False
+    float_layers: tuple = ()
 
     @property
     def qat(self) -> bool:
@@ -126,7 +128,7 @@ class ExportPlan:
     def file(self, kind: str) -> str:
         """File name of one output: kind "int8" (QAT), "ptq_int8", "float32" or one of
         the other --formats (float32 I/O, so no ``_io_`` suffix)."""
-        suffix = "" if kind not in ("int8", "ptq_int8") or self.io == "uint8" else \
+        suffix = "" if kind not in ("int8", "ptq_int8", "mixed_int8") or self.io == "uint8" else \
             f"_io_{self.io}"
         return f"{self.stem}_{kind}{suffix}.tflite"
 
@@ -197,6 +199,9 @@ def _check_flags(args):
         from tfresnet import phases
         phases.plan_phases(DEFAULT_EPOCHS if args.epochs is None else args.epochs,
                              args.freeze_epochs, args.unfreeze_from, args.fine_tune_lr)
+    if args.float_layers and args.io == "float32":
+        raise ValueError("--float-layers writes a uint8 or int8 I/O file: drop --io float32. "
+                         "Received: --io float32")
     if "int8" not in args.formats:
         raise ValueError(f"--formats must include int8: the shipped full-integer file, "
                          f"whose agreement with the Keras model gates the export. "
@@ -322,7 +327,8 @@ def plan_export(args) -> ExportPlan:
         qat_unfreeze=args.qat_unfreeze,
         allow_chance=args.allow_chance,
         training_warnings=list((config.get("result") or {}).get("warnings") or []),
-        formats=tuple(args.formats), debug_quantization=args.debug_quantization)
+        formats=tuple(args.formats), debug_quantization=args.debug_quantization,
+        float_layers=tuple(args.float_layers or ()))
 
 
 def imagenet_labels() -> list[str]:
@@ -398,4 +404,5 @@ def _plan_imagenet(args, variant, out, seed) -> ExportPlan:
         augment=args.augment, seed=seed, strategy=args.strategy,
         calibration=min(args.calibration, len(images)), threads=args.threads,
         min_agreement=args.min_agreement, weights="imagenet", imagenet=True,
-        formats=tuple(args.formats), debug_quantization=args.debug_quantization)
+        formats=tuple(args.formats), debug_quantization=args.debug_quantization,
+        float_layers=tuple(args.float_layers or ()))

@@ -22,8 +22,12 @@ from tfresnet import data, tables
 LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
           "float32": "float32 TFLite", "float16": "float16 TFLite",
           "dynamic": "dynamic-range TFLite", "int16x8": "int16x8 TFLite",
-          "ptq_int8": "PTQ INT8 TFLite", "int8": "QAT INT8 TFLite"}
-FILE_KINDS = ("float32", "float16", "dynamic", "int16x8", "ptq_int8", "int8")
+          "ptq_int8": "PTQ INT8 TFLite", "mixed_int8": "mixed INT8/float TFLite",
+          "int8": "QAT INT8 TFLite"}
+FILE_KINDS = ("float32", "float16", "dynamic", "int16x8", "ptq_int8", "mixed_int8", "int8")
+# --float-layers: the PTQ file with those layers float (export.debug.mixed_int8)
+MIXED_NOTE = ("mixed INT8/float: not integer-only (NNAPI/NPU will fall back to CPU for "
+              "these ops)")
 # The --formats beside int8: post-training conversions of the float model, float32 I/O.
 EXTRA_FORMATS = ("float16", "dynamic", "int16x8")
 NO_QAT_LABEL = "PTQ INT8 TFLite (no QAT)"  # --qat-epochs 0: the int8 file is the PTQ one
@@ -93,8 +97,10 @@ def with_metadata(plan, model_bytes, kind):
                      "post-training quantized (no quantization-aware training), full INT8"),
             "ptq_int8": "post-training quantized, full INT8",
             "float32": "float32",
+            "mixed_int8": f"post-training INT8 with {', '.join(plan.float_layers)} in float "
+                          f"({MIXED_NOTE})",
             **{k: f"{k}, post-training: {FORMATS[k].description}" for k in EXTRA_FORMATS}}[kind]
-    io = plan.io if kind in ("int8", "ptq_int8") else "float32"
+    io = plan.io if kind in ("int8", "ptq_int8", "mixed_int8") else "float32"
     pixels = ("raw RGB bytes (the input quantization, scale 1/128 zero point 128, is the "
               "normalization)" if io == "uint8" else
               f"{io} (normalize (pixel - {data.MEAN:g}) / {data.STD:g})")
@@ -122,6 +128,10 @@ def quantization(kind) -> dict | None:
                 "description": "no quantization", "integer_only": False}
     if kind in ("int8", "ptq_int8"):
         return FORMATS["int8"].quantization()
+    if kind == "mixed_int8":
+        return {"format": "mixed_int8", "weights": "int8 (float in the float layers)",
+                "activations": "int8 (float in the float layers)",
+                "description": MIXED_NOTE, "integer_only": False}
     return FORMATS[kind].quantization() if kind in FORMATS else None
 
 
@@ -133,7 +143,7 @@ def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
     return {
         "file": v.file, "name": v.file[:-len(".tflite")], "model": plan.name,
         "variant": {"int8": "qat_int8" if plan.qat else "ptq_int8", "ptq_int8": "ptq_int8",
-                    **{k: k for k in ("float32", *EXTRA_FORMATS)}}[v.kind],
+                    **{k: k for k in ("float32", "mixed_int8", *EXTRA_FORMATS)}}[v.kind],
         "qat": plan.qat and v.kind == "int8", "quantization": quantization(v.kind),
         **{k: plan.model_kwargs[k] for k in ("alpha",) if k in plan.model_kwargs},
         "input_size": [plan.res, plan.res], "input": _tensor_dict(tensors["input"]),

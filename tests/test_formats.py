@@ -15,7 +15,7 @@ from PIL import Image
 import mediapipe_env
 import report_checks
 from cli_refusal import refused
-from export import class_report, convert, formats, manifest, metadata, tflite
+from export import class_report, convert, debug, formats, manifest, metadata, tflite
 from tfresnet import cli, data, registry
 
 MODELS = {"mobilenet_v1": dict(alpha=0.25), "resnet20": {}}
@@ -99,7 +99,7 @@ def test_format_names_flag_type():
 # export (40 s on 2 cores: the training, the conversions, int16x8's reference kernels).
 EXPORT = ["--model", "resnet20", "--res", "16", "--epochs", "1", "--qat-epochs", "0",
           "--batch-size", "8", "--calibration", "32", "--strategy", "default",
-          "--formats", "all", "--debug-quantization"]
+          "--formats", "all", "--debug-quantization", "--float-layers", "conv1_conv"]
 STEM = "resnet20_16"
 
 
@@ -115,7 +115,8 @@ def exported(tmp_path_factory):
 def test_every_format_is_written_checked_and_described(exported):
     out, results = exported
     entries = {e["file"]: e for e in manifest.read_manifest(out / manifest.MANIFEST)["models"]}
-    assert set(entries) == {f"{STEM}_{k}.tflite" for k in ("float32", *formats.FORMATS)}
+    assert set(entries) == {f"{STEM}_{k}.tflite"
+                            for k in ("float32", "mixed_int8", *formats.FORMATS)}
     labels = [str(d) for d in range(10)]
     for name, fmt in formats.FORMATS.items():
         path = out / f"{STEM}_{name}.tflite"
@@ -147,6 +148,18 @@ def test_debug_quantization_report_is_written(exported):
     assert len(worst) == 5 and worst[0]["rmse_over_scale"] == max(r["normalised"] for r in layers)
     assert "layers with the largest INT8 error" in results["table"]
     assert {f"{STEM}_quant_debug.{e}" for e in ("csv", "json", "png")} <= set(results["files"])
+
+
+@pytest.mark.slow
+def test_float_layers_file_is_mixed(exported):
+    out, results = exported
+    path = out / f"{STEM}_mixed_int8.tflite"
+    assert [t.split("/")[1] for t in debug.float_layers_of(path)] == ["conv1_relu"]
+    assert "not integer-only (NNAPI/NPU will fall back to CPU for these ops): conv1_conv" \
+        in results["table"]
+    entry = {e["file"]: e for e in manifest.read_manifest(out / manifest.MANIFEST)["models"]}
+    assert entry[path.name]["quantization"]["integer_only"] is False
+    assert metadata.read_metadata(path.read_bytes())["labels"] == [str(d) for d in range(10)]
 
 
 @pytest.mark.slow
