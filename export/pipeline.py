@@ -43,7 +43,7 @@ from export.pipeline_plan import (DEFAULT_AUGMENT, DEFAULT_BATCH_SIZE, DEFAULT_E
                                   DEFAULT_MODEL, DEFAULT_QAT_EPOCHS, LATENCY_ROUNDS,
                                   MAX_EPOCHS, MAX_LR, MIN_AGREEMENT, PROG, QAT_LR_FACTOR,
                                   ExportPlan, imagenet_labels, load_images, plan_export)
-from export.pipeline_results import (EXTRA_FORMATS, FILE_KINDS, LABELS, MIXED_NOTE,
+from export.pipeline_results import (EXTRA_FORMATS, FILE_KINDS, MIXED_NOTE,
                                      NO_QAT_LABEL, Variant,
                                      evaluate, manifest_entry, manifest_header,
                                      quantization, results_table, top1_agreement,
@@ -349,8 +349,8 @@ def export(plan: ExportPlan, argv=None) -> dict:
         table += "\nNo quantization-aware training (--qat-epochs 0): post-training INT8 only."
     if plan.float_layers:
         results["float_layers"] = list(plan.float_layers)
-        table += (f"\n{LABELS['mixed_int8']}: {MIXED_NOTE}: "
-                  f"{', '.join(plan.float_layers)}")
+        table += (f"\n{MIXED_NOTE}: {', '.join(plan.float_layers)} in "
+                  f"{plan.file('mixed_int8')}")
     if debug_rows is not None:
         results["quantization_debug"] = {
             "file": f"{plan.report_stem}_quant_debug.json",
