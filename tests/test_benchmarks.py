@@ -14,6 +14,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
     ("bench_int8.py", ["--rounds", "0"], "argument --rounds: expected an integer >= 1"),
     ("bench_int8.py", ["--json", "/proc/no/such/figures.json"], "is not writable"),
     ("bench_train.py", ["--model", "resnet21"], "Unknown model 'resnet21'"),
+    ("bench_formats.py", ["--formats", "int4"], "unknown format 'int4'"),
+    ("bench_formats.py", ["--models", "resnet21"], "Unknown model 'resnet21'"),
 ])
 def test_bad_flag_is_one_line_and_exit_2(tmp_path, script, argv, message):
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *argv],
