@@ -225,7 +225,7 @@ def tiny_run(image_folder, tmp_path_factory):
 
 
 EXPORT_FAST = ["--qat-epochs", "1", "--batch-size", "4", "--calibration", "8",
-               "--min-agreement", "0"]
+               "--min-agreement", "0", "--allow-chance"]
 
 
 def run_cli(main, argv, prog):
