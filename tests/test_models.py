@@ -452,7 +452,6 @@ def test_duplicate_registration_is_refused():
 def test_registry_metadata_is_consistent():
     for name in MODELS:
         info = tfresnet.model_info(name)
-        assert info.name == name
         assert info.min_side <= info.small_side <= info.input_shape[0]
         assert info.int8 or info.int8_note
         assert math.prod(info.input_shape) > 0
