@@ -1,6 +1,7 @@
 """QAT wrapping + full-INT8 TFLite conversion of every registry model (small inputs).
 
-One test per ``tfresnet.list_models()`` entry: the model gets its QuantizeConfigs, takes
+One test per ``tfresnet.list_models()`` entry (the deeper twins of ``tests/twins.py``
+under ``pytest -m slow``): the model gets its QuantizeConfigs, takes
 a training step, converts with only integer ops inside, takes raw uint8 pixels (input
 scale 1/128, zero point 128) and computes what the QAT Keras model computes. A model
 whose registry entry says ``int8=False`` must fail with the registry's note instead.
@@ -16,6 +17,7 @@ import tf_keras as keras
 import tfresnet
 from export import convert, quantize
 from tfresnet import data
+from twins import DEEPER_TWIN_OF, fast_unless_in
 
 BATCH = 8
 CLASSES = 10
@@ -51,9 +53,9 @@ def one_training_step(qat, images, labels):
             if g is None or not np.any(g.numpy())]
 
 
-# Every registry model, ImageNet ResNet-101/152 too (about 1 min of CPU each here: QAT
-# wrapping and tracing of 300-500 layers).
-@pytest.mark.parametrize("name", tfresnet.list_models())
+# Every registry model; the deeper twins (ResNet-101/152: about 1 min of CPU each here,
+# QAT wrapping and tracing of 300-500 layers) only under `pytest -m slow`.
+@pytest.mark.parametrize("name", fast_unless_in(DEEPER_TWIN_OF))
 def test_qat_int8_export(name):
     info = tfresnet.model_info(name)
     model, side = small_model(name)

@@ -20,6 +20,7 @@ import tf_keras as keras
 
 import reference
 import tfresnet
+from twins import DEEPER_TWIN_OF, fast_unless_in
 from tfresnet import published
 from tfresnet import weights as weights_lib
 from tfresnet.profile import profile
@@ -172,24 +173,12 @@ def test_every_trainable_variable_gets_a_gradient(name):
     assert not dead, f"no gradient for {dead}"
 
 
-# Deeper twins: the same layer types and block code as the model named, whose round
-# trips run in the fast suite; theirs only add minutes of graph building on 2 shared
-# cores (pytest -m slow runs them).
-DEEPER_TWIN_OF = {
-    **{f"resnet{d}": "resnet20" for d in (32, 44, 56, 110)},
-    **{f"plain{d}": "plain20" for d in (32, 44, 56, 110)},
-    "resnet34": "resnet18", "resnet101": "resnet50", "resnet152": "resnet50",
-}
 # tf_keras reads a .keras file's weights back through zip-file seeks: over a minute for
 # ResNet-50's 95 MB here. Its layer types are resnet18's, whose file round trip runs.
 SAME_LAYER_TYPES_AS = {**DEEPER_TWIN_OF, **{f"resnet{d}": "resnet18" for d in (50, 101, 152)}}
 
 
-def _fast_unless_in(table):
-    return [pytest.param(n, marks=pytest.mark.slow) if n in table else n for n in MODELS]
-
-
-@pytest.mark.parametrize("name", _fast_unless_in(DEEPER_TWIN_OF))
+@pytest.mark.parametrize("name", fast_unless_in(DEEPER_TWIN_OF))
 def test_config_round_trip(name):
     """get_config/from_config gives the same layers and identical outputs."""
     model = small_model(name)
@@ -201,7 +190,7 @@ def test_config_round_trip(name):
                                   model(x, training=False).numpy())
 
 
-@pytest.mark.parametrize("name", _fast_unless_in(SAME_LAYER_TYPES_AS))
+@pytest.mark.parametrize("name", fast_unless_in(SAME_LAYER_TYPES_AS))
 def test_keras_file_round_trip(name, tmp_path):
     """.keras save and load in safe mode (custom layers are registered) give the same
     layers and identical outputs."""
@@ -220,6 +209,15 @@ def test_twins_are_registered_and_run_fast():
         for twin, model in table.items():
             assert tfresnet.model_info(twin).family == tfresnet.model_info(model).family
             assert model not in table
+
+
+@pytest.mark.parametrize("twin", sorted(SAME_LAYER_TYPES_AS))
+def test_twin_has_the_layer_types_of_the_model_run_for_it(twin):
+    """What lets the sweeps run a twin only under -m slow: no layer type of its own."""
+    def layer_types(name):
+        return {type(layer) for layer in small_model(name).layers}
+
+    assert layer_types(twin) == layer_types(SAME_LAYER_TYPES_AS[twin])
 
 
 # --- weight compatibility with keras.applications ---------------------------------------
