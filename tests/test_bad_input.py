@@ -246,7 +246,7 @@ CASES = [
     (B8 + ["--json", "/proc/x.json"], UNWRITABLE),
     (BT + ["--image-size", "100000"], MEMORY),
     (BT + ["--seed", "-1"], "argument --seed"),
-    (BT + ["--model", ""], EMPTY),
+    quick(BT + ["--model", ""], EMPTY),
 ]
 # The default run takes the quick(...) cases; `pytest -m slow` runs them all.
 QUICK_CASES = [case for case in CASES if isinstance(case, Quick)]

@@ -1,21 +1,20 @@
 """``python -m export.tflite`` end to end on tiny configurations, and its bad inputs.
 
 The CLI runs in this process (``cli.run(main, argv)``: same exit codes and one-line
-errors as the command, without paying TensorFlow's start-up again); one case runs the
-real command in a subprocess.
+errors as the command, without paying TensorFlow's start-up again); the real command's
+refusals are tests/test_bad_input.py's.
 """
 
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import mediapipe_env
+from cli_refusal import refused
 import report_checks
 from export import convert, manifest, metadata, tflite
 from tfresnet import cli, data, train
@@ -308,16 +307,10 @@ def test_corrupt_manifest_is_refused_before_training(tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
-def test_command_line_error_is_one_line(tmp_path):
-    """The real command: bad --res, one line on the whole, unfiltered stderr (TensorFlow's
-    C++ start-up lines included), exit 2, nothing created."""
-    out = tmp_path / "assets"
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
-                                                               "TFRESNET_TF_LOGS")}
-    proc = subprocess.run([sys.executable, "-m", "export.tflite", "--res", "150", "--out",
-                           str(out)], capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 2
-    assert proc.stderr.splitlines() == [f"{PROG}: error: --res must be a multiple of 32 and at least 32 for "
-                     f"mobilenet_v1 (the paper uses 224, 192, 160, 128). Received: --res=150"]
-    assert "Traceback" not in proc.stderr
-    assert not out.exists()
+def test_command_line_error_is_the_whole_line(tmp_path, capsys):
+    """Bad --res: the full line, nothing created (in this process; tests/test_bad_input.py
+    runs the real command and reads its unfiltered stderr)."""
+    err = refused(tflite.main, ["--res", "150"], prog=PROG, capsys=capsys,
+                  out=tmp_path / "assets")
+    assert err == (f"{PROG}: error: --res must be a multiple of 32 and at least 32 for "
+                   f"mobilenet_v1 (the paper uses 224, 192, 160, 128). Received: --res=150")
