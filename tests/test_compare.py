@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from cli_refusal import refused
 
-from export import compare
+from export import compare, compare_report
 from export.compare_report import MS_DECIMALS
 
 # shared/REFERENCE.md: Keras totals (trainable + non-trainable) and million mult-adds.
@@ -137,6 +137,24 @@ def check_csv_json_and_table_agree(quick):
                 gmacs = round(j["macs"] / (median / 1e3) / 1e9, 2)
                 assert float(c[f"{prefix}_gmacs_per_s"]) == j[f"{prefix}_gmacs_per_s"] == gmacs
         assert t["int8 GMAC/s 1 thr (best round's median)"] == f"{j['int8_t1_gmacs_per_s']:.1f}"
+
+
+def test_gmacs_comes_from_the_median_the_row_holds():
+    """A median whose rounding moves the GMAC/s: the row's figure, the CSV's and the
+    table's are all derived from the rounded median (no machine noise needed)."""
+    median = 0.033_654_32  # ms; rounds to 0.0337
+    latency = {"median_ms": median, "p90_ms": 0.04, "min_ms": 0.03, "cpu_median_ms": median}
+    record = {"key": "resnet20_16", "label": "resnet20@16", "model": "resnet20",
+              "alpha": None, "side": 16, "classes": 10, "params": 271_098,
+              "macs": 10_137_760, "bytes": {"float32": 1_100_000, "int8": 350_000},
+              "latency": {"float32": {"1": latency}, "int8": {"1": latency}}}
+    row = compare_report.flat_row(record)
+    assert row["int8_t1_median_ms"] == round(median, MS_DECIMALS) != median
+    gmacs = round(record["macs"] / (row["int8_t1_median_ms"] / 1e3) / 1e9, 2)
+    assert row["int8_t1_gmacs_per_s"] == gmacs != round(record["macs"] / median / 1e6, 2)
+    assert f",{gmacs}," in compare_report.csv_text([row])
+    table = markdown_rows(compare_report.markdown_table([row], [1]))["resnet20_16"]
+    assert table["int8 GMAC/s 1 thr (best round's median)"] == f"{gmacs:.1f}"
 
 
 def check_latency_and_sizes_are_sane(quick):
