@@ -2,7 +2,8 @@
 
 Each case runs the command in a fresh folder and checks the package's promise: exactly
 one line on stderr naming the problem, exit status 2, no traceback, and the folder
-exactly as it was (no output created). The cases run concurrently.
+exactly as it was (no output created). The cases run concurrently. The model file
+with code in it is given to one real command and to the other loaders in this process.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import threading
 import time
 
 import pytest
+from cli_refusal import refused
+
+from export import compare, tflite
+from tfresnet import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # The user's environment: no TF log settings, no TF_CONFIG unless a case sets one.
@@ -120,20 +125,26 @@ def evil(tmp_path_factory):
     return folder
 
 
-def test_model_files_with_code_are_refused_and_the_code_never_runs(evil):
-    load_run = ("from tfresnet import cli, train; "
-                "cli.run(lambda argv: train.load_run(argv[0]), ['{}'], prog='load_run')")
+def test_model_files_with_code_are_refused_and_the_code_never_runs(evil, monkeypatch, capsys):
+    """One real command; the other CLIs in this process (their refusal is the same
+    loading code, and the marker would show a Lambda that ran here as well)."""
+    lines = [check_refused(["-m", "export.tflite", "--checkpoint", "x.keras"], evil,
+                           "Lambda layer")[0]]
+    monkeypatch.chdir(evil)
     cases = [
-        (["-m", "export.tflite", "--checkpoint", "x.keras"], "Lambda layer"),
-        (["-m", "export.tflite", "--checkpoint", "x.h5"], "Lambda layer"),
-        (["-m", "export.tflite", "--checkpoint", "run"], "Lambda layer"),
-        (["-m", "export.compare", "--checkpoint", "run"], "Lambda layer"),
-        (["-m", "export.compare", "--checkpoint", "x.keras"], "Lambda layer"),
-        (["-c", load_run.format("x.keras")], "Lambda layer"),
-        (["-c", load_run.format("x.h5")], "Lambda layer"),
+        (tflite.main, tflite.PROG, ["--checkpoint", "x.h5"]),
+        (tflite.main, tflite.PROG, ["--checkpoint", "run"]),
+        (compare.main, "python -m export.compare", ["--checkpoint", "run"]),
+        (compare.main, "python -m export.compare", ["--checkpoint", "x.keras"]),
+        (lambda argv: train.load_run(argv[0]), "load_run", ["x.keras"]),
+        (lambda argv: train.load_run(argv[0]), "load_run", ["x.h5"]),
     ]
-    for line, _, _ in run_all(cases, evil):
-        assert "runs code stored in the file" in line
+    for main, prog, argv in cases:
+        before = listing(evil)
+        lines.append(refused(main, argv, prog=prog, capsys=capsys))
+        assert listing(evil) == before, (prog, argv, "the folder changed")
+    for line in lines:
+        assert "Lambda layer" in line and "runs code stored in the file" in line, line
     assert not (evil / "MARKER").exists()
 
 
@@ -152,7 +163,7 @@ CORRUPT = "truncated or corrupt"
 
 
 class Quick(tuple):
-    """A case of the default run: one of each CLI and kind of refusal."""
+    """A case of the default run, which holds every CLI and every kind of refusal."""
 
 
 def quick(*case) -> Quick:
@@ -168,14 +179,14 @@ CASES = [
     (E + ["--out", ""], "argument --out: " + EMPTY),
     quick(E + ["--model", "mobilenet_v1", "--alpha", "1e9"], MEMORY),
     (E + ["--model", "mobilenet_v1", "--alpha", "1e4"], MEMORY),
-    quick(E + ["--res", "100000"], MEMORY),
+    (E + ["--res", "100000"], MEMORY),
     (E + ["--batch-size", "1000000000"], MEMORY),
     quick(E + ["--out", "/proc"], "output folder '/proc' " + UNWRITABLE),
     quick(E + ["--strategy", "multiworker"], "--strategy multiworker is not supported", TF_CONFIG),
-    quick(E + ["--seed", "-1"], "argument --seed: expected an integer from 0 to 2**32 - 1"),
+    (E + ["--seed", "-1"], "argument --seed: expected an integer from 0 to 2**32 - 1"),
     (E + ["--seed", "4294967296"], "argument --seed: expected an integer from 0 to 2**32 - 1"),
     (E + ["--epochs", "1000000000000"], "argument --epochs: expected an integer >= 0 and <= 100000"),
-    quick(E + ["--epochs", "1e12"], "argument --epochs: expected an integer"),
+    (E + ["--epochs", "1e12"], "argument --epochs: expected an integer"),
     (E + ["--alpha", "nan"], "argument --alpha: expected a finite number"),
     (E + ["--alpha", "inf"], "argument --alpha: expected a finite number"),
     (E + ["--model", "resnet21"], "did you mean"),
