@@ -269,6 +269,7 @@ def test_out_is_a_file(tmp_path, capsys):
     assert out.read_text() == "x"
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_accuracy_with_a_dataset(tmp_path):
     """Trains ResNet-20 briefly on 8x8 digits; float, INT8 and Keras accuracy reported."""
     out = tmp_path / "acc"

@@ -285,6 +285,7 @@ def skip_export(bad_folder, tiny_run, tmp_path_factory):
     return str(out), results
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_truncated_jpeg_export(bad_folder, tiny_run, skip_export, tmp_path, capsys):
     """export.tflite: one line naming the file and nothing written; with
     --skip-bad-images a full export whose results JSON lists the file."""
@@ -315,6 +316,7 @@ def interrupted(module, argv, *, kill_at, match=None, timeout=900):
     return proc.returncode, proc.stdout
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_export_killed_between_renames(skip_export, tiny_run, tmp_path, capsys):
     """The real export, killed after its three model files landed (before labels.txt,
     the results and models.json): no entry of models.json differs from its file; the
@@ -390,6 +392,7 @@ def data_val(side):
                          training=False, augment="none")
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_training_killed_while_saving_completes_on_rerun(tmp_path, capsys):
     """Killed at the rename that puts model.keras in place (every epoch done): the
     rerun trains nothing, saves, and reports the run's true best epoch and accuracy."""

@@ -115,6 +115,7 @@ def test_disk_full_in_each_writer_is_one_line_naming_the_folder(writer, small_di
     assert after == before
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_training_into_a_full_disk_is_one_line_then_resumes(small_disk, capsys):
     """The issue's case: tfresnet.train into a small disk fails with one line; with
     space again the same command finishes the run."""

@@ -77,6 +77,7 @@ def pct(cell):
 # ----------------------------------------------------------------------------- degradation
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_degradation_end_to_end(tmp_path):
     out = tmp_path / "degradation"
     result = command.main(["degradation", "--quick", "--depths", "8", "14", "--steps", "24",
@@ -146,6 +147,7 @@ def test_target_rules():
     assert batchnorm.resolve_target(0.5, curves) == (0.5, "given")
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_batchnorm_end_to_end(tmp_path):
     out = tmp_path / "bn"
     result = command.main(["batchnorm", "--quick", "--steps", "6", "--lr-multipliers", "30",
@@ -196,6 +198,7 @@ def test_resolution_grid_steps_down_by_32_like_the_paper():
     assert multipliers.resolutions_below(64) == (64, 32)
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_multipliers_end_to_end(tmp_path):
     out = tmp_path / "mult"
     result = command.main(["multipliers", "--quick", "--out", str(out)])

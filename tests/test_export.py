@@ -206,6 +206,7 @@ def test_checkpoint_io_float32_merges_into_manifest(exported, resnet_run, tmp_pa
     assert {r["model"]: r for r in results["rows"]}["QAT INT8 TFLite"]["accuracy"] > 2 * CHANCE
 
 
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
 def test_checkpoint_io_int8(resnet_run, tmp_path):
     code, results = run_cli(["--checkpoint", resnet_run, "--io", "int8", "--qat-epochs",
                              "1", "--calibration", "64", "--out", str(tmp_path)])
