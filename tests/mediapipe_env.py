@@ -107,6 +107,24 @@ def classify(python, model_path, image_paths, max_results=-1):
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+def assert_same_top1(python, model_paths, images, folder):
+    """MediaPipe's ImageClassifier gives each file our runner's top-1 on ``images``
+    (uint8 [N, H, W, 3], written as PNGs into ``folder``), named from its labels."""
+    from PIL import Image
+
+    from export import convert
+
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(pathlib.Path(folder) / f"digit{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    for model_path in model_paths:
+        ours = convert.Runner(model_path).predict(images).argmax(-1)
+        found = classify(python, model_path, paths)
+        assert [r["top1"]["index"] for r in found] == list(ours), model_path
+        assert [r["top1"]["category_name"] for r in found] == [str(i) for i in ours]
+
+
 def _run(cmd, timeout, check=True):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -11,7 +11,6 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import mediapipe_env
 from cli_refusal import refused
@@ -169,16 +168,9 @@ def test_mediapipe_reads_the_exported_files(exported, tmp_path):
     python = mediapipe_env.python_or_skip()
     out, _ = exported
     images, _ = data.as_numpy(data.load("digits", image_size=64).val, limit=8)
-    paths = []
-    for i, image in enumerate(images):
-        paths.append(tmp_path / f"digit{i}.png")
-        Image.fromarray(image).save(paths[-1])
-    for kind in ("int8", "float32"):
-        model_path = out / f"{TINY_STEM}_{kind}.tflite"
-        ours = convert.Runner(model_path).predict(images).argmax(-1)
-        results = mediapipe_env.classify(python, model_path, paths)
-        assert [r["top1"]["index"] for r in results] == list(ours), kind
-        assert [r["top1"]["category_name"] for r in results] == [str(i) for i in ours]
+    mediapipe_env.assert_same_top1(
+        python, [out / f"{TINY_STEM}_{kind}.tflite" for kind in ("int8", "float32")], images,
+        tmp_path)
 
 
 # ----------------------------------------------------------------------------- checkpoints, --io

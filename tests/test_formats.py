@@ -10,7 +10,6 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import mediapipe_env
 import report_checks
@@ -184,16 +183,9 @@ def test_mediapipe_runs_the_float16_and_dynamic_files(exported, tmp_path):
     python = mediapipe_env.python_or_skip()
     out, _ = exported
     images, _ = data.as_numpy(data.load("digits", image_size=16).val, limit=6)
-    paths = []
-    for i, image in enumerate(images):
-        paths.append(tmp_path / f"digit{i}.png")
-        Image.fromarray(image).save(paths[-1])
-    for name in ("float16", "dynamic"):
-        path = out / f"{STEM}_{name}.tflite"
-        ours = convert.Runner(path).predict(images).argmax(-1)
-        found = mediapipe_env.classify(python, path, paths)
-        assert [r["top1"]["index"] for r in found] == list(ours), name
-        assert [r["top1"]["category_name"] for r in found] == [str(i) for i in ours]
+    mediapipe_env.assert_same_top1(
+        python, [out / f"{STEM}_{name}.tflite" for name in ("float16", "dynamic")], images,
+        tmp_path)
 
 
 def test_differing_classes_are_named():
