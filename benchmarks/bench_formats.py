@@ -5,9 +5,9 @@ Not a test: a benchmark to run by hand on an otherwise idle machine::
     python benchmarks/bench_formats.py               # MobileNet v1 1.0 224 and ResNet-50
 
 Builds each model untrained (latency does not depend on the weights), converts it to
-float32 and to each of ``--formats`` (``export.formats.convert_format``, each graph
+float32 and to each of ``--formats`` (``export.convert.formats.convert_format``, each graph
 checked; the calibrated formats on 20 bundled digits images) and times all the files
-of a model side by side in rounds (``export.latency.alternate_rounds``, LiteRT +
+of a model side by side in rounds (``export.convert.latency.alternate_rounds``, LiteRT +
 XNNPACK), quoting each file's best round and, for each format, the median of the
 rounds' float32 / format ratios (ratios taken round by round: the shared machine's
 speed drifts). int16x8 is not in the default list: XNNPACK has no int16 kernels and
@@ -27,8 +27,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from export import convert, formats, latency  # noqa: E402  (first: quiets TF's start-up)
-from tfresnet import cli, data, get_model  # noqa: E402
+from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
+from export import convert
+from export.convert import formats
+from export.convert import latency  # noqa: E402
+from tfresnet import data, get_model
+from tfresnet.utils import cli  # noqa: E402
 
 PROG = "python benchmarks/bench_formats.py"
 MODELS = ("mobilenet_v1", "resnet50")
@@ -77,7 +83,7 @@ def bench_model(name, fmts, args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from tfresnet import registry
+    from tfresnet.models import registry
 
     for name in args.models:
         registry.model_info(name)  # an unknown name: did you mean ...

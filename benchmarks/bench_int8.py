@@ -8,13 +8,13 @@ It builds the package's MobileNet v1 and keras.applications' ``MobileNet`` (same
 alpha, same input; untrained, latency does not depend on the weights), converts both
 the same way (``export.convert.to_float32`` and ``to_int8``: full INT8, per-channel
 weights, uint8 I/O, calibrated on the same 100 bundled digits images) and times every
-file with ``export.latency.measure`` (LiteRT, XNNPACK, warm-up, median of many runs).
+file with ``export.convert.latency.measure`` (LiteRT, XNNPACK, warm-up, median of many runs).
 Rounds alternate between the four files (in reverse order every other round), so a
 drift of the machine's speed hits them alike. The two targets are ratios of files timed
 side by side: each round gives a ratio, and the figure is the median of the rounds'
 ratios (on this shared virtual machine the speed drifts by 10% or more over seconds, so
 ratios of separately chosen figures would measure the drift). The table also shows
-each file's best round (``export.latency.best_round``, as in ``export.compare``).
+each file's best round (``export.convert.latency.best_round``, as in ``export.compare``).
 
 Targets (issue 4): INT8 at least 2x faster than float32 on this x86 CPU, and our INT8
 model within 5% of keras.applications' INT8 model. The exit status is 1 when one is
@@ -30,9 +30,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from export import convert, latency  # noqa: E402  (first: quiets TensorFlow's start-up lines)
-from tfresnet import cli, data, get_model  # noqa: E402
-from tfresnet.variant import ModelVariant  # noqa: E402
+from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
+from export import convert
+from export.convert import latency  # noqa: E402
+from tfresnet import data, get_model
+from tfresnet.utils import cli  # noqa: E402
+from tfresnet.models.variant import ModelVariant  # noqa: E402
 
 import tf_keras as keras  # noqa: E402
 

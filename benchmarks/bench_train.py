@@ -23,8 +23,15 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfresnet import cli, data, registry, train  # noqa: E402  (first: quiets TF's start-up)
-from tfresnet.variant import ModelVariant  # noqa: E402
+from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
+from tfresnet import data, train
+from tfresnet.training import optim
+from tfresnet.training import rundir
+from tfresnet.utils import cli
+from tfresnet.models import registry  # noqa: E402
+from tfresnet.models.variant import ModelVariant  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 
@@ -41,11 +48,11 @@ def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, see
     recipe = train.recipes.get_recipe(info.recipe)
     base = registry.get_model(info.name, input_shape=(*image_size, 3),
                               classes=len(split.labels))
-    net = train.prepare_model(base, weight_decay=recipe.weight_decay,
+    net = optim.prepare_model(base, weight_decay=recipe.weight_decay,
                               depthwise_weight_decay=recipe.depthwise_weight_decay)
-    train.compile_model(net, train.make_optimizer(recipe, recipe.scaled_lr(global_batch)),
+    optim.compile_model(net, optim.make_optimizer(recipe, recipe.scaled_lr(global_batch)),
                         jit_compile=jit_compile)
-    timer = train.EpochRecorder(None, chief=True, images_per_epoch=len(x))
+    timer = rundir.EpochRecorder(None, chief=True, images_per_epoch=len(x))
     net.fit(x, labels, batch_size=global_batch, epochs=epochs, shuffle=True, verbose=0,
             callbacks=[timer])
     return timer.images_per_second

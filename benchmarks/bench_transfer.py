@@ -29,8 +29,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfresnet import cli, data, registry, train, transfer  # noqa: E402  (first: quiets TF)
-from tfresnet.variant import ModelVariant  # noqa: E402
+from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
+from tfresnet import data, train
+from tfresnet.utils import cli
+from tfresnet.models import registry
+from tfresnet.training import transfer  # noqa: E402  (first: quiets TF)
+from tfresnet.models.variant import ModelVariant  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402

@@ -37,7 +37,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfresnet import cli  # noqa: E402  (first: quiets TF)
+from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
+from tfresnet.utils import cli  # noqa: E402  (first: quiets TF)
 
 # name: (registry name, builder kwargs, image side)
 MODELS = {"resnet20": ("resnet20", {}, 32),
@@ -87,7 +90,9 @@ def measure_one(key, per_class, seed, source_dir, work):
     from sklearn.linear_model import LogisticRegression
 
     from export import convert
-    from tfresnet import checkpoint, data, train, transfer
+    from tfresnet import data, train
+    from tfresnet.training import checkpoint
+    from tfresnet.training import transfer
 
     name, kwargs, side = MODELS[key]
     few, rest = os.path.join(work, f"few{per_class}_{seed}"), os.path.join(
@@ -132,7 +137,9 @@ def measure_one(key, per_class, seed, source_dir, work):
 
 def train_source(key, work):
     """The backbone: ``SOURCE_EPOCHS`` epochs on the digits 0-4 (reused when present)."""
-    from tfresnet import recipes, registry, train
+    from tfresnet import train
+    from tfresnet.training import recipes
+    from tfresnet.models import registry
 
     name, kwargs, side = MODELS[key]
     source_dir = os.path.join(work, f"{key}_digits04")

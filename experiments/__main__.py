@@ -1,8 +1,9 @@
 """``python -m experiments NAME [flags]`` (see :mod:`experiments.command`)."""
 
-import tfresnet  # noqa: F401  (imports TensorFlow quietly first)
-from tfresnet import cli
-from experiments.command import PROG, main
+from tfresnet.utils import cli, quiet
 
 if __name__ == "__main__":
+    quiet.import_tensorflow_quietly()
+    from experiments.command import PROG, main
+
     cli.run(main, prog=PROG)

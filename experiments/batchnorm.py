@@ -19,8 +19,11 @@ import time
 import numpy as np
 import tf_keras as keras
 
-from tfresnet import cli, data, plots, registry
-from tfresnet.train import MAX_LR
+from tfresnet import data
+from tfresnet.utils import cli
+from tfresnet.utils import plots
+from tfresnet.models import registry
+from tfresnet.training.train import MAX_LR
 from experiments import figures
 from experiments.common import (finish, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,

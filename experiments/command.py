@@ -14,8 +14,9 @@ import importlib
 import math
 import os
 
-from tfresnet import cli, data
-from tfresnet.variant import check_input_memory
+from tfresnet import data
+from tfresnet.utils import cli
+from tfresnet.models.variant import check_input_memory
 from experiments import EXPERIMENTS
 from experiments.common import (DEFAULT_OUT, DIGITS_SIDE, LOG_POINTS, PROG, QUICK, Settings,
                                 text_table)

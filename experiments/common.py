@@ -26,7 +26,9 @@ import time
 
 import tf_keras as keras
 
-from tfresnet import check_cifar_depth, cli, tables
+from tfresnet import check_cifar_depth
+from tfresnet.utils import cli
+from tfresnet.utils import tables
 
 
 PROG = "python -m experiments"
@@ -180,7 +182,7 @@ def train_curve(model, *, key, label, split, s: Settings, lr=None, log=print, ca
                 **fit_args):
     """Trains ``model`` (a registry name or a keras.Model) for ``s.steps`` steps.
 
-    Every run uses the CIFAR ResNet recipe of ``tfresnet.recipes`` (``CURVE_RECIPE``)
+    Every run uses the CIFAR ResNet recipe of ``tfresnet.training.recipes`` (``CURVE_RECIPE``)
     on one device with ``s.batch_size`` images a step.
 
     Returns:

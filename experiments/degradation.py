@@ -14,7 +14,8 @@ import time
 import tf_keras as keras
 
 import tfresnet
-from tfresnet import cli, plots
+from tfresnet.utils import cli
+from tfresnet.utils import plots
 from experiments.common import (cifar_depth, finish, TOLERANCE, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)

@@ -1,4 +1,4 @@
-"""The new experiments' figures, drawn like the papers' (PNG, through ``tfresnet.plots``).
+"""The new experiments' figures, drawn like the papers' (PNG, through ``tfresnet.utils.plots``).
 
 * :func:`layer_lines`: one value per layer against the layer's depth, one line per
   network, plain nets dashed and ResNets solid (ResNet paper Fig. 7), optionally on a
@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from tfresnet import plots
+from tfresnet.utils import plots
 
 
 def _pyplot():

@@ -15,9 +15,10 @@ import math
 import os
 import time
 
-from tfresnet import plots
-from tfresnet.mobilenet import alpha_text
-from tfresnet import cli, runschema
+from tfresnet.utils import plots
+from tfresnet.models.mobilenet import alpha_text
+from tfresnet.utils import cli
+from tfresnet.training import runschema
 from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
                                 judged, markdown_table, pct, training_lines)
 

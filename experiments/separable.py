@@ -26,10 +26,12 @@ import time
 import tf_keras as keras
 
 import tfresnet
-from tfresnet import cli, plots, published
-from tfresnet.mobilenet import alpha_text
-from tfresnet.profile import profile
-from tfresnet.variant import ModelVariant
+from tfresnet.utils import cli
+from tfresnet.utils import plots
+from tfresnet.models import published
+from tfresnet.models.mobilenet import alpha_text
+from tfresnet.models.profiling import profile
+from tfresnet.models.variant import ModelVariant
 from experiments.common import (finish, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)

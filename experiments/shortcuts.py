@@ -17,8 +17,8 @@ import time
 import tf_keras as keras
 
 import tfresnet
-from tfresnet import plots
-from tfresnet.profile import profile
+from tfresnet.utils import plots
+from tfresnet.models.profiling import profile
 from experiments.common import (cifar_depth, finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct, setup_lines,
                                 train_curve)

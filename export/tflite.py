@@ -5,15 +5,20 @@ fine-tuning -> verified full-INT8 ``.tflite`` with metadata, beside a float32 an
 post-training INT8 baseline, ``labels.txt``, a ``models.json`` manifest and a results
 JSON in ``android_demo_assets/`` (or ``--out``), and a comparison table.
 
-Only the entry point lives here: the job is :mod:`export.pipeline`, the conversion
+Only the entry point lives here: the job is :mod:`export.job.pipeline`, the conversion
 library :mod:`export.convert`.
 """
 
-from export.pipeline import PROG, main
+from tfresnet.utils.lazy import front_door
 
-__all__ = ["PROG", "main"]
+_HOMES = {"PROG": "export.job.pipeline", "main": "export.job.pipeline"}
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = front_door(__name__, _HOMES)
 
 if __name__ == "__main__":
-    from tfresnet import cli
+    from tfresnet.utils import cli, quiet
+
+    quiet.import_tensorflow_quietly()
+    from export.job.pipeline import PROG, main
 
     cli.run(main, prog=PROG)

@@ -7,9 +7,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# tfresnet imports TensorFlow with its C++ start-up lines (the cuInit one among them)
-# dropped; imported plainly here, pytest would print them after its summary.
-import tfresnet  # noqa: E402, F401
+# TensorFlow imported with its C++ start-up lines (the cuInit one among them) dropped;
+# imported plainly here, pytest would print them after its summary.
+from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
 import tensorflow as tf  # noqa: E402
 
 _cpu = tf.config.list_physical_devices("CPU")[0]

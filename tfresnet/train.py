@@ -1,333 +1,36 @@
-"""Training any registry model under ``tf.distribute`` with the papers' recipes.
+"""``python -m tfresnet.train`` and ``tfresnet.train.fit``: the training entry point.
 
-``fit(...)`` is what the tests call; ``python -m tfresnet.train`` is a thin CLI over it.
-
-Strategies (:mod:`tfresnet.strategy`): ``"mirrored"`` (default; every local GPU, else
-the CPU, or every logical CPU device configured), ``"multiworker"``
-(MultiWorkerMirroredStrategy over the cluster in ``TF_CONFIG``), ``"one"`` (one device)
-and ``"default"`` (no distribution). ``--batch-size`` is per replica; the global batch
-is ``batch_size x replicas`` and the recipe's learning rate is scaled with it
-(:mod:`tfresnet.recipes`). The model is built inside ``strategy.scope()`` and
-``model.fit`` distributes the tf.data pipeline; under multi-worker the data is sharded
-by element (``AutoShardPolicy.DATA``), so no file-level sharding is needed.
-
-The run directory (config.json, labels.txt, history.csv, best.keras, model.keras,
-logs/, backup/) and how an interrupted run resumes: :mod:`tfresnet.rundir`.
-
-This module is the front door: :func:`fit`, the CLI, and the names of the modules it
-is made of, so ``tfresnet.train.X`` keeps working:
-
-* :mod:`tfresnet.strategy`: the tf.distribute strategy;
-* :mod:`tfresnet.optim`: the trainable copy, schedule, optimizer, compile;
-* :mod:`tfresnet.rundir`: the run directory, written, checked, resumed;
-* :mod:`tfresnet.fitting`: one run (:func:`tfresnet.fitting.fit_run`) and its health;
-* :mod:`tfresnet.transfer_fit`: the two phases of transfer learning.
+The work is in :mod:`tfresnet.training` (``fit`` in :mod:`tfresnet.training.train`);
+this module is the public door that the README and users' scripts name.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-import math
-import os
-import sys
+from tfresnet.utils.lazy import front_door
 
-from tfresnet import checkpoint, cli, data, fitting, phases, recipes, registry, transfer_fit
-from tfresnet.fitting import (DEFAULT_RECIPE, MIN_STEPS_PER_EPOCH,
-                              SMALL_DATA_BATCH, FitResult, accuracy, health_warnings,
-                              majority_share)
-from tfresnet.optim import (compile_model, current_lr, lr_schedule,
-                            make_optimizer, mixed_policy_name, model_depth,
-                            portable_model, prepare_model)
-from tfresnet.rundir import (RUN_DIRS, RUN_FILES, EpochRecorder,
-                             default_run_dir, has_backup, history_csv, read_history, save_model,
-                             tensorboard_available)
-from tfresnet.strategy import (DEFAULT_WORKER_TIMEOUT, STRATEGIES, is_chief, make_strategy,
-                               mirrored_strategy, strategy_name)
-from tfresnet.phases import PHASE_DIRS
-from tfresnet.transfer import feature_cache_reason
-from tfresnet.transfer_fit import transfer_summary
+_HOMES = {  # public name -> the module that defines it
+    "load_run": "tfresnet.training.checkpoint",
+    "FitResult": "tfresnet.training.fitting",
+    "read_history": "tfresnet.training.rundir",
+    "PROG": "tfresnet.training.train",
+    "build_parser": "tfresnet.training.train",
+    "fit": "tfresnet.training.train",
+    "main": "tfresnet.training.train",
+    "summary_table": "tfresnet.training.train",
+}
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = front_door(__name__, _HOMES)
 
-PROG = "python -m tfresnet.train"
-MAX_EPOCHS = 100_000        # bounds on --epochs/--patience and --steps-per-epoch, far above
-MAX_STEPS = 10_000_000      # any real run, so that a typo is refused instead of run
-MAX_LR = 100.0
-TRANSFER_ARGS = ("weights", "freeze_epochs", "unfreeze_from", "fine_tune_lr",
-                 "fine_tune_batchnorm")
-
-load_run = checkpoint.load_run  # (model, config, labels) of a run directory or model file
-
-__all__ = [  # fit, the CLI, and what the modules train is made of export
-    "fit", "FitResult", "load_run", "main", "build_parser", "summary_table",
-    "transfer_summary", "PROG", "MAX_EPOCHS", "MAX_STEPS", "MAX_LR",
-    "DEFAULT_RECIPE", "MIN_STEPS_PER_EPOCH", "SMALL_DATA_BATCH", "accuracy",
-    "health_warnings", "majority_share", "compile_model", "current_lr", "lr_schedule",
-    "make_optimizer", "mixed_policy_name", "model_depth", "portable_model",
-    "prepare_model", "RUN_DIRS", "RUN_FILES", "EpochRecorder", "default_run_dir",
-    "history_csv", "read_history", "save_model", "tensorboard_available",
-    "STRATEGIES", "is_chief", "make_strategy", "mirrored_strategy", "strategy_name",
-    "feature_cache_reason"]
-
-
-def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=None,
-        recipe=None, strategy="mirrored", out_dir=None, seed=0, steps_per_epoch=None,
-        image_size=None, model_kwargs=None, jit_compile=False, mixed_precision=False,
-        data_dir=None, manual_dir=None, verbose=1, weight_decay=None, momentum=None,
-        val_fraction=0.2, augment=None, sync_batchnorm=False, deterministic=False,
-        overwrite=False, callbacks=(), recipe_overrides=None,
-        skip_bad_images=False, weights=None, freeze_epochs=None, unfreeze_from=None,
-        fine_tune_lr=None, fine_tune_batchnorm=None, cache_features=True) -> FitResult:
-    """Trains ``model`` on ``dataset`` under a tf.distribute strategy.
-
-    Everything is checked (arguments, strategy, data, model, output folder) before
-    anything is written. With ``out_dir``, a run directory is written (see the module
-    docstring) and an interrupted run in it is resumed at its next epoch.
-
-    Args:
-      model: a registry name (``"resnet20"``) or a functional/Sequential keras.Model.
-      dataset: a :func:`tfresnet.data.load` spec ("digits", "tfds:cifar10", a folder)
-        or a loaded :class:`tfresnet.data.DataSplit`.
-      epochs: epochs to train; None: the recipe's length.
-      batch_size: images per replica per step; None: the recipe's batch / replicas.
-      lr: the learning rate at the global batch, used as given; None: the recipe's
-        rate scaled by global batch / recipe batch. With ``weights``: the head phase's
-        rate (default ``tfresnet.phases.HEAD_LR``, Adam).
-      recipe: a name in ``tfresnet.recipes.RECIPES`` or a Recipe; None: the model's.
-      strategy: one of ``STRATEGIES`` or a tf.distribute.Strategy.
-      out_dir: the run directory; None writes nothing.
-      seed: seeds Keras, NumPy, Python and the data split, shuffle and augmentation.
-      steps_per_epoch: steps per epoch (the data repeats); None: one pass over the data.
-      image_size: int or (height, width); None: the model's input size.
-      model_kwargs: extra builder arguments (e.g. ``{"alpha": 0.5}``).
-      jit_compile: compile the train step with XLA.
-      mixed_precision: float16 (GPU) / bfloat16 (CPU) compute with float32 variables.
-      data_dir, manual_dir, val_fraction: passed to :func:`tfresnet.data.load`.
-      verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-      weight_decay, momentum: override the recipe's values.
-      augment: one of ``tfresnet.data.AUGMENTATIONS``; None: the model family's.
-      sync_batchnorm: BatchNormalization statistics over the global batch.
-      deterministic: ``tf.config.experimental.enable_op_determinism()`` (process-wide).
-      overwrite: replace a run already in ``out_dir`` instead of refusing/resuming.
-      callbacks: extra keras callbacks, run after the package's own.
-      recipe_overrides: other Recipe fields to change, e.g. ``{"patience": 2}``.
-      skip_bad_images: an image folder's undecodable files are left out (a warning
-        names each; config.json's ``skipped_images`` lists them) instead of failing.
-      weights: start from pretrained weights (transfer learning, see
-        :mod:`tfresnet.transfer`): ``"imagenet"``, a keras.applications ``.h5`` file or
-        a tfresnet run / ``.keras`` file; ``model`` must then be a registry name. The
-        run trains in two phases, in ``out_dir/1_head`` and ``out_dir/2_fine_tune``.
-      freeze_epochs: with ``weights``: the bound on the phase that trains the new
-        classifier alone, the backbone frozen, until its validation loss stops
-        improving; the other ``epochs - freeze_epochs`` fine-tune (default: at most
-        ``tfresnet.phases.HEAD_MAX_EPOCHS`` on cached features, else half of
-        ``epochs``; the second half of ``epochs``, which defaults to
-        ``tfresnet.phases.DEFAULT_EPOCHS``, fine-tunes).
-      unfreeze_from: with ``weights``: the stage or layer fine-tuning starts at (default all).
-      fine_tune_lr: with ``weights``: the fine-tuning rate (default a tenth of the
-        recipe's rate at the run's batch).
-      fine_tune_batchnorm: with ``weights``: BatchNormalization trains while fine-tuning
-        (default: it stays frozen in inference mode, with the loaded statistics).
-      cache_features: when only the ``predictions`` classifier trains and nothing is
-        augmented (the frozen phase of transfer learning), run the frozen backbone once
-        and train the classifier on its stored features (see :func:`feature_cache_reason`);
-        False trains through the whole network every step.
-
-    Returns:
-      A FitResult.
-
-    Raises:
-      ValueError: one line naming the bad input.
-    """
-    options = dict(locals())  # every argument by name: the defaults live in this signature
-    model = options.pop("model")
-    transfer_options = {k: options.pop(k) for k in TRANSFER_ARGS}
-    if weights is not None:
-        return transfer_fit.fit_transfer(model, **transfer_options, **options)
-    given = [k for k, v in transfer_options.items() if v is not None]
-    if given:
-        raise ValueError(f"--{given[0].replace('_', '-')} applies to transfer learning: add "
-                         f"--weights (imagenet, a .h5 file or a run). "
-                         f"Received: {given[0]}={transfer_options[given[0]]!r}")
-    return fitting.fit_run(model, **options)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def summary_table(result: FitResult) -> str:
-    """The end-of-run summary as aligned ``name  value`` lines."""
-    c = result.config
-    resumed = f" (resumed after epoch {result.initial_epoch})" if result.initial_epoch else ""
-    final = len(result.history.get("epoch", [])) or c["epochs"]
-    kept = (f"epoch {result.kept_epoch} of {final}, the best validation accuracy"
-            if result.kept_epoch else "the final epoch")
-    if result.kept_epoch and result.kept_epoch != final:
-        last = (result.history.get("val_accuracy") or [None])[-1]
-        kept += f"; the last epoch had {last:.4f}" if last is not None else ""
-    rows = [
-        ("model", f"{c['model']} ({result.model.count_params():,} parameters)"),
-        ("data", f"{c['dataset']}: {c['num_train']:,} train / {c['num_val']:,} validation "
-                 f"images, {c['image_size'][0]}x{c['image_size'][1]}, {c['classes']} classes"),
-        *([("skipped", f"{len(c['skipped_images'])} undecodable image(s) left out "
-                       f"(listed in config.json)")] if "skipped_images" in c else []),
-        ("strategy", f"{c['strategy']}, {c['replicas']} replica(s), global batch "
-                     f"{c['global_batch']}" + (f" ({c['batch_reason']})" if
-                                               c.get("batch_reason", "").startswith("small")
-                                               else "")),
-        ("recipe", f"{c['recipe']}: {c['hyperparameters']['optimizer']}, "
-                   f"{c['hyperparameters']['schedule']} schedule, weight decay "
-                   f"{c['hyperparameters']['weight_decay']:g} ({c.get('recipe_reason', '')})"),
-        *([] if "phases" in c else [("lr", f"{c['lr']:g} ({c.get('lr_source') or 'given'})")]),
-        ("epochs", f"{final} x {c['steps_per_epoch']} steps" + (
-            f" (of at most {c['epochs']}: {c['stopping']['why']})" if c.get("stopping") else
-            f" (phases below)" if "phases" in c else "") + resumed),
-        ("val accuracy", f"{result.val_accuracy:.4f} (the saved model.keras: {kept})"),
-        ("images/s", f"{result.images_per_second:,.0f} (training)"
-                     if math.isfinite(result.images_per_second)
-                     else "n/a (no epoch trained in this session)"),
-        ("wall time", f"{result.wall_time:.1f} s"),
-        ("run dir", result.run_dir or "(none)"),
-    ]
-    warnings = (c.get("result") or {}).get("warnings")
-    if warnings is None:
-        warnings = fitting.health_warnings(result)
-    rows += [("WARNING", w) for w in warnings]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-
-def build_parser() -> cli.ArgumentParser:
-    """The ``python -m tfresnet.train`` flags."""
-    p = cli.ArgumentParser(
-        prog=PROG, description="Train a registry model under tf.distribute with its paper's "
-        "recipe. Rerunning the same command after an interruption resumes at the next epoch.")
-    p.add_argument("--model", type=cli.non_empty, default="resnet20", help="registry name (default resnet20): "
-                   + ", ".join(registry.list_models()))
-    p.add_argument("--alpha", type=cli.float_range(), help="MobileNet width multiplier (e.g. 0.75)")
-    p.add_argument("--res", type=cli.int_range(), help="MobileNet input side, a multiple of 32 (e.g. 160)")
-    p.add_argument("--dataset", type=cli.non_empty, default="digits", help="'digits' (bundled, default), "
-                   "'tfds:<name>[/config][:version]' or an image folder (one sub-folder a class)")
-    p.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
-    p.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
-    p.add_argument("--skip-bad-images", action="store_true",
-                   help="image folders: leave out the files TensorFlow cannot decode "
-                   "(truncated, corrupt), each named in a warning and listed in "
-                   "config.json, instead of stopping with an error that names the first")
-    p.add_argument("--val-fraction", type=cli.float_range(0, 1, low_open=True, high_open=True), default=0.2,
-                   help="share of each class held out for validation (digits, folders)")
-    p.add_argument("--image-size", type=cli.int_range(1), help="input side (default: the model's)")
-    p.add_argument("--epochs", type=cli.positive_int(MAX_EPOCHS), help="epochs (default: the recipe's length)")
-    p.add_argument("--steps-per-epoch", type=cli.positive_int(MAX_STEPS),
-                   help="steps per epoch, the data repeating (default: one pass)")
-    p.add_argument("--batch-size", type=cli.positive_int(),
-                   help="images per replica per step (default: recipe batch / replicas)")
-    p.add_argument("--recipe", choices=sorted(recipes.RECIPES),
-                   help="training recipe (default: the model's)")
-    p.add_argument("--lr", type=cli.float_range(0, MAX_LR, low_open=True), help="learning rate at the global batch, used as "
-                   "given (default: the recipe's, scaled with the global batch); with "
-                   "--weights: the classifier phase's (default 0.01, Adam)")
-    p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, help="override the recipe's")
-    p.add_argument("--momentum", type=cli.float_range(0, 1, high_open=True), help="SGD/RMSprop momentum")
-    p.add_argument("--weight-decay", type=cli.float_range(0, 1), help="L2 decay on Conv2D/Dense kernels")
-    p.add_argument("--depthwise-weight-decay", type=cli.float_range(0, 1),
-                   help="L2 decay on depthwise kernels")
-    p.add_argument("--schedule", choices=recipes.SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--lr-boundaries", type=_fractions,
-                   help="'steps' schedule: decay points as fractions of all steps, e.g. 0.5,0.75")
-    p.add_argument("--lr-factor", type=cli.float_range(0, 1, low_open=True), help="LR multiplier at each decay (0.1)")
-    p.add_argument("--patience", type=cli.positive_int(MAX_EPOCHS), help="'plateau' schedule: epochs without "
-                   "val_loss improvement before a decay")
-    p.add_argument("--epoch-decay", type=cli.float_range(0, 1, low_open=True), help="'exponential' schedule: LR x this "
-                   "each epoch")
-    p.add_argument("--warmup-fraction", type=cli.float_range(0, 1, high_open=True), help="warm-up share of all steps "
-                   "(deep CIFAR ResNets; 0 turns it off)")
-    p.add_argument("--augment", choices=data.AUGMENTATIONS,
-                   help="augmentation (default: the model family's)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="mirrored",
-                   help="mirrored (all local GPUs, else the CPU; default), multiworker "
-                   "(cluster from TF_CONFIG), one (one device), default (no distribution)")
-    p.add_argument("--worker-timeout", type=cli.float_range(0, 86_400, low_open=True),
-                   help=f"multiworker: seconds to wait for the other workers of TF_CONFIG's "
-                   f"cluster before giving up (default {DEFAULT_WORKER_TIMEOUT})")
-    p.add_argument("--sync-bn", action="store_true",
-                   help="BatchNorm statistics over the global batch, not per replica")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
-    p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
-    p.add_argument("--weights", help="start from pretrained weights: 'imagenet' (the Keras "
-                   "cache, never downloaded), a keras.applications .h5 file, or a "
-                   "tfresnet.train run directory / .keras file; a new classifier is built "
-                   "for the data's classes (see tfresnet.transfer)")
-    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
-                   help=phases.FLAG_HELP["freeze_epochs"])
-    p.add_argument("--unfreeze-from", help="with --weights: fine-tune from this stage "
-                   "(e.g. conv4) or layer name on after the frozen epochs (default all)")
-    p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True),
-                   help=phases.FLAG_HELP["fine_tune_lr"])
-    p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
-                   help=phases.FLAG_HELP["fine_tune_batchnorm"])
-    p.add_argument("--seed", type=cli.seed, default=0, help="seed of everything random (0)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="deterministic TensorFlow ops (slower on GPU)")
-    p.add_argument("--out", type=cli.non_empty, help="run directory (default runs/<model>-<dataset>)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished or interrupted run in --out")
-    return p
-
-
-def _fractions(text):
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"expected numbers separated by commas, e.g. 0.5,0.75. "
-                         f"Received: {text!r}") from None
-
-
-def main(argv=None):
-    """``python -m tfresnet.train``: trains, prints progress and a summary table."""
-    args = build_parser().parse_args(argv)
-    model_kwargs = {k: getattr(args, k) for k in ("alpha", "res") if getattr(args, k) is not None}
-    overrides = {"optimizer": args.optimizer, "depthwise_weight_decay":
-                 args.depthwise_weight_decay, "schedule": args.schedule,
-                 "boundaries": args.lr_boundaries, "decay_factor": args.lr_factor,
-                 "patience": args.patience, "epoch_decay": args.epoch_decay,
-                 "warmup_fraction": args.warmup_fraction}
-    out = args.out or default_run_dir(args.model, args.dataset)
-    strategy = args.strategy
-    if args.worker_timeout is not None and strategy != "multiworker":
-        raise cli.UsageError(f"--worker-timeout applies to --strategy multiworker. "
-                             f"Received: --worker-timeout={args.worker_timeout:g}")
-    if strategy == "multiworker":  # before any other TensorFlow op (a TensorFlow rule)
-        strategy = make_strategy(strategy, worker_timeout=args.worker_timeout
-                                 or DEFAULT_WORKER_TIMEOUT)
-    try:
-        result = _fit_from_args(args, out, model_kwargs, overrides, strategy)
-    except KeyboardInterrupt:  # the phases of a transfer run have their own backup/
-        if any(has_backup(os.path.join(out, sub)) for sub in ("", *PHASE_DIRS)):
-            raise cli.Interrupted(f"run the same command again to resume {out!r} at its "
-                                  f"next epoch") from None
-        raise
-    print(summary_table(result))
-    if args.weights is not None:
-        print(transfer_summary(result))
-    return result
-
-
-def _fit_from_args(args, out, model_kwargs, overrides, strategy):
-    return fit(
-        args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, recipe=args.recipe, strategy=strategy, out_dir=out, seed=args.seed,
-        steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
-        model_kwargs=model_kwargs, jit_compile=args.jit_compile,
-        mixed_precision=args.mixed_precision, data_dir=args.data_dir,
-        manual_dir=args.manual_dir, verbose=1 if sys.stdout.isatty() else 2,
-        weight_decay=args.weight_decay, momentum=args.momentum,
-        val_fraction=args.val_fraction, augment=args.augment, sync_batchnorm=args.sync_bn,
-        deterministic=args.deterministic, overwrite=args.overwrite,
-        skip_bad_images=args.skip_bad_images,
-        recipe_overrides={k: v for k, v in overrides.items() if v is not None},
-        weights=args.weights, freeze_epochs=args.freeze_epochs,
-        unfreeze_from=args.unfreeze_from, fine_tune_lr=args.fine_tune_lr,
-        fine_tune_batchnorm=args.fine_tune_batchnorm)
-
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from tfresnet.training.checkpoint import load_run  # noqa: F401
+    from tfresnet.training.fitting import FitResult  # noqa: F401
+    from tfresnet.training.rundir import read_history  # noqa: F401
+    from tfresnet.training.train import PROG, build_parser, fit, main, summary_table  # noqa: F401
 
 if __name__ == "__main__":
+    from tfresnet.utils import cli, quiet
+
+    quiet.import_tensorflow_quietly()
+    from tfresnet.training.train import PROG, main
+
     cli.run(main, prog=PROG)

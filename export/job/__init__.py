@@ -1,0 +1,28 @@
+"""The export job behind ``python -m export.tflite``: model -> QAT -> verified INT8 files.
+
+* :mod:`~export.job.plan`: the settings, every flag checked, ``ExportPlan``;
+* :mod:`~export.job.training`: float training, QAT fine-tuning, the calibration sample;
+* :mod:`~export.job.results`: evaluation, the metadata text, manifest entries, the table;
+* :mod:`~export.job.class_report`, :mod:`~export.job.model_card`: per-class figures, the card;
+* :mod:`~export.job.manifest`: the output folder and its ``models.json``;
+* :mod:`~export.job.pipeline`: the steps in order (``export``), the flags, ``main``.
+"""
+
+from typing import TYPE_CHECKING
+
+from tfresnet.utils.lazy import front_door
+
+_HOMES = {  # public name -> the module that defines it, imported on first use
+    "build_parser": "export.job.pipeline",
+    "export": "export.job.pipeline",
+    "main": "export.job.pipeline",
+    "PROG": "export.job.pipeline",
+    "ExportPlan": "export.job.plan",
+    "plan_export": "export.job.plan",
+}
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = front_door(__name__, _HOMES)
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from export.job.pipeline import build_parser, export, main, PROG  # noqa: F401
+    from export.job.plan import ExportPlan, plan_export  # noqa: F401

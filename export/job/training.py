@@ -1,0 +1,86 @@
+"""The export job's training steps: the float model and its quantization-aware fine-tuning.
+
+Both train with ``tfresnet.train.fit`` on the plan's data with the short-run preset
+(``tfresnet.training.recipes.short_run_settings``, :func:`training_settings`); QAT wraps the
+float model with ``export.convert.quantize.quantize_model`` inside the strategy's scope. Also
+the calibration sample the conversions take and the job's progress line (:func:`say`).
+"""
+
+from __future__ import annotations
+
+from export.convert import quantize
+from export.job.plan import QAT_LR_FACTOR
+from tfresnet.data import sources
+from tfresnet.training import recipes
+
+
+def say(text):
+    """One progress line of the export on the terminal."""
+    print(f"[export] {text}", flush=True)
+
+
+def calibration_images(split, count, seed):
+    """``count`` training images (uint8), a seeded random sample for calibration."""
+    shuffled = split.train.shuffle(min(max(count * 4, 1024), 10_000), seed=seed)
+    images, _ = sources.as_numpy(shuffled, limit=count)
+    return images
+
+
+def training_settings(plan, qat: bool) -> dict:
+    """fit() arguments shared by the float training and the QAT fine-tuning
+    (``tfresnet.training.recipes.short_run_settings``); QAT runs at ``QAT_LR_FACTOR`` times the
+    float rate."""
+    base = plan.lr or recipes.get_recipe(plan.info.recipe).lr
+    lr = (plan.qat_lr or base * QAT_LR_FACTOR) if qat else base
+    return dict(dataset=plan.split, verbose=plan.verbose,
+                **recipes.short_run_settings(plan.info.recipe,
+                                     epochs=plan.qat_epochs if qat else plan.epochs,
+                                     batch_size=plan.batch_size, lr=lr,
+                                     augment=plan.augment, seed=plan.seed))
+
+
+def train_float(plan, strategy):
+    """Trains the float model on the plan's data (when there is no checkpoint)."""
+    from tfresnet.training import train
+
+    say(f"No --checkpoint: training the float {plan.stem} on {plan.split.name} "
+        f"({plan.split.num_train} images) for {plan.epochs} epoch(s) first "
+        f"(pass --checkpoint to export a model trained with tfresnet.train)")
+    settings = training_settings(plan, qat=False)
+    transfer_args = {}
+    if plan.weights is not None:  # the phases' own rates and the model's own recipe
+        say(f"Starting from --weights {plan.weights}")
+        transfer_args = dict(weights=plan.weights, freeze_epochs=plan.freeze_epochs,
+                             unfreeze_from=plan.unfreeze_from, fine_tune_lr=plan.fine_tune_lr,
+                             fine_tune_batchnorm=plan.fine_tune_batchnorm)
+        settings.update(lr=plan.lr, recipe=None)
+    result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),
+                       model_kwargs=plan.model_kwargs or None, **settings, **transfer_args)
+    return result.model, result  # fit returns the portable model (train.portable_model)
+
+
+def train_qat(plan, float_model, strategy, float_fit=None):
+    """Quantization-aware fine-tuning of ``float_model`` (wrapped inside the strategy's
+    scope, as tfmot requires); returns the trained QAT model and its FitResult.
+
+    After a transfer run (``float_fit`` with phases) QAT goes on at the fine-tuning
+    phase's rate (without ``--qat-lr``): the float rule's rate would undo what the low
+    fine-tuning rate kept."""
+    from tfresnet.training import train
+
+    say(f"Quantization-aware fine-tuning for {plan.qat_epochs} epoch(s)")
+    with strategy.scope():
+        qat = quantize.quantize_model(float_model)
+    frozen = quantize.keep_frozen(float_model, qat) if not plan.qat_unfreeze else []
+    if frozen:
+        say(f"QAT keeps the {len(frozen)} layers frozen in the float model frozen "
+            f"({sum(int(w.shape.num_elements()) for w in qat.trainable_weights):,} trainable "
+            f"weights; --qat-unfreeze trains them too)")
+    settings = training_settings(plan, qat=True)
+    tuned = [p for p in ((float_fit.config.get("phases") if float_fit else None) or [])
+             if p["phase"] == "fine_tune"]
+    if tuned and plan.qat_lr is None:
+        settings["lr"] = tuned[-1]["lr"]
+    with quantize.quantize_scope():
+        result = train.fit(qat, strategy=strategy, **settings)
+    return result.model, result

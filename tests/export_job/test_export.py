@@ -1,0 +1,319 @@
+"""``python -m export.tflite`` end to end on tiny configurations, and its bad inputs.
+
+The CLI runs in this process (``cli.run(main, argv)``: same exit codes and one-line
+errors as the command, without paying TensorFlow's start-up again); the real command's
+refusals are tests/test_bad_input.py's.
+"""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from helpers import mediapipe_env
+from helpers.cli_refusal import refused
+from helpers import report_checks
+from export import convert, metadata, tflite
+from export.job import manifest
+from tfresnet import data, train
+from tfresnet.utils import cli
+
+PROG = tflite.PROG
+TINY = ["--model", "mobilenet_v1", "--alpha", "0.25", "--res", "64"]
+TINY_STEM = "mobilenet_v1_0.25_64"
+# Batches of 8: 540 steps in 3 epochs of the 1,438 digits, enough for MobileNet's
+# BatchNorm moving statistics (momentum 0.99) to settle; at 64x64 the last feature maps
+# are 2x2 (at 32x32, 1x1 maps of a small batch make eval-mode BN useless). One replica:
+# two on this process's two logical CPUs only add their synchronisation to every step
+# (the exports from resnet_run below train under the default two).
+FAST = ["--epochs", "3", "--qat-epochs", "1", "--batch-size", "8", "--strategy", "default",
+        "--calibration", "64"]
+CHANCE = 0.1
+
+
+def run_cli(argv):
+    """Runs the CLI as ``python -m export.tflite`` would; returns (exit code, results)."""
+    try:
+        return 0, cli.run(tflite.main, argv, prog=PROG)
+    except SystemExit as stop:
+        return stop.code, None
+
+
+def snapshot(folder):
+    """{name: (size, mtime_ns, bytes)} of a folder's files (None if it does not exist)."""
+    if not os.path.isdir(folder):
+        return None
+    result = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        with open(path, "rb") as f:
+            result[name] = (os.path.getsize(path), os.stat(path).st_mtime_ns, f.read())
+    return result
+
+
+def temp_files(folder):
+    return [n for n in os.listdir(folder) if n.endswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The tiny default-path export: trains MobileNet v1 0.25 @ 64 on digits, QAT, INT8."""
+    out = tmp_path_factory.mktemp("assets")
+    code, results = run_cli(TINY + FAST + ["--out", str(out)])
+    assert code == 0
+    return out, results
+
+
+@pytest.fixture(scope="module")
+def resnet_run(tmp_path_factory):
+    """A tfresnet.train run directory: CIFAR ResNet-20 (option A) on digits at 16x16 (a
+    quarter of the 32x32 work in each of the exports from it; the last maps are 4x4)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "resnet20"
+    train.fit("resnet20", dataset="digits", epochs=2, batch_size=8, lr=0.1, augment="none",
+              image_size=16, out_dir=str(run_dir), verbose=0)
+    return str(run_dir)
+
+
+# ----------------------------------------------------------------------------- default path
+
+
+def test_export_writes_every_file(exported):
+    out, results = exported
+    expected = {f"{TINY_STEM}_int8.tflite", f"{TINY_STEM}_ptq_int8.tflite",
+                f"{TINY_STEM}_float32.tflite", "labels.txt", "models.json",
+                f"{TINY_STEM}_results.json", f"{TINY_STEM}_confusion.png",
+                f"{TINY_STEM}_MODEL_CARD.md"}
+    assert set(os.listdir(out)) == expected
+    assert set(results["files"]) == expected
+    assert (out / "labels.txt").read_text().split() == [str(d) for d in range(10)]
+
+
+def test_int8_file_is_full_integer_with_raw_pixel_input(exported):
+    out, _ = exported
+    model_bytes = (out / f"{TINY_STEM}_int8.tflite").read_bytes()
+    assert convert.non_integer_ops(model_bytes) == []
+    io = convert.io_tensors(model_bytes)
+    assert (io["input"].dtype, io["input"].shape) == ("uint8", (1, 64, 64, 3))
+    assert (io["input"].scale, io["input"].zero_point) == (1 / 128, 128)
+    assert io["output"].dtype == "uint8"
+    ops = {op.name for op in convert.graph_ops(model_bytes)}
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} <= ops
+
+
+def test_metadata_carries_labels_and_normalization(exported):
+    out, _ = exported
+    for kind in ("int8", "ptq_int8", "float32"):
+        meta = metadata.read_metadata((out / f"{TINY_STEM}_{kind}.tflite").read_bytes())
+        assert meta["name"] == f"{TINY_STEM}_{kind}"
+        assert meta["labels"] == [str(d) for d in range(10)]
+        assert meta["input"]["mean"] == [128.0] and meta["input"]["std"] == [128.0]
+        assert meta["input"]["image_size"] == (64, 64)
+        assert meta["author"] == "tfresnet"
+
+
+def test_accuracies_are_learned_and_int8_agrees_with_qat(exported):
+    out, results = exported
+    rows = {r["model"]: r for r in results["rows"]}
+    assert set(rows) == {"float32 Keras", "QAT Keras", "float32 TFLite", "PTQ INT8 TFLite",
+                         "QAT INT8 TFLite"}
+    for row in rows.values():
+        assert row["accuracy"] > 2 * CHANCE, row
+    # float32 TFLite computes what the float Keras model computes.
+    assert abs(rows["float32 TFLite"]["accuracy"] - rows["float32 Keras"]["accuracy"]) < 0.01
+    assert results["agreement_int8_vs_qat_keras"] >= 0.99
+    assert results["held_out_images"] == 359  # 20% of each digit class
+    # The figure is real: recompute it from the file with the runner.
+    images, labels = data.as_numpy(data.load("digits", image_size=64).val)
+    probs = convert.Runner(out / f"{TINY_STEM}_int8.tflite").predict(images)
+    accuracy = float(np.mean(probs.argmax(-1) == labels))
+    assert accuracy == pytest.approx(rows["QAT INT8 TFLite"]["accuracy"])
+    saved = json.loads((out / f"{TINY_STEM}_results.json").read_text())
+    assert saved["agreement_int8_vs_qat_keras"] == results["agreement_int8_vs_qat_keras"]
+
+
+def test_manifest_describes_each_file(exported):
+    out, results = exported
+    manifest = json.loads((out / "models.json").read_text())
+    entries = {e["file"]: e for e in manifest["models"]}
+    assert set(entries) == {f"{TINY_STEM}_{k}.tflite" for k in ("int8", "ptq_int8", "float32")}
+    int8 = entries[f"{TINY_STEM}_int8.tflite"]
+    assert int8["variant"] == "qat_int8" and int8["model"] == "mobilenet_v1"
+    assert int8["alpha"] == 0.25 and int8["input_size"] == [64, 64]
+    assert int8["input"] == {"shape": [1, 64, 64, 3], "dtype": "uint8",
+                             "scale": 1 / 128, "zero_point": 128}
+    assert int8["output"]["dtype"] == "uint8" and int8["output"]["shape"] == [1, 10]
+    assert int8["normalization"]["mean"] == 128.0 and int8["normalization"]["std"] == 128.0
+    assert int8["size_bytes"] == os.path.getsize(out / int8["file"])
+    assert int8["params"] == 221_114  # MobileNet v1 0.25: 470,072 + 5,472 - 1000-class head
+    assert int8["macs"] > 0 and int8["latency_ms"] > 0
+    rows = {r["file"]: r for r in results["rows"] if r["file"]}
+    for name, entry in entries.items():
+        assert entry["accuracy"] == rows[name]["accuracy"]
+    assert entries[f"{TINY_STEM}_float32.tflite"]["input"]["dtype"] == "float32"
+
+
+def test_per_class_figures_and_model_card(exported):
+    """Per-class accuracy sums back to each model's accuracy; the confusion PNG and the
+    model card (whose figures are the results JSON's) are written beside the files."""
+    out, _ = exported
+    report_checks.per_class_sums_back(out / f"{TINY_STEM}_results.json")
+    report_checks.confusion_png_written(out, TINY_STEM)
+    report_checks.model_card_matches(out, TINY_STEM)
+
+
+def test_mediapipe_reads_the_exported_files(exported, tmp_path):
+    """The real client: MediaPipe Tasks' ImageClassifier loads the exported INT8 and
+    float32 files, classifies digit images with our runner's top-1 and names the classes
+    from the embedded labels."""
+    python = mediapipe_env.python_or_skip()
+    out, _ = exported
+    images, _ = data.as_numpy(data.load("digits", image_size=64).val, limit=8)
+    mediapipe_env.assert_same_top1(
+        python, [out / f"{TINY_STEM}_{kind}.tflite" for kind in ("int8", "float32")], images,
+        tmp_path)
+
+
+# ----------------------------------------------------------------------------- checkpoints, --io
+
+
+def test_checkpoint_io_float32_merges_into_manifest(exported, resnet_run, tmp_path):
+    out = tmp_path / "assets"
+    shutil.copytree(exported[0], out)
+    code, results = run_cli(["--checkpoint", resnet_run, "--io", "float32", "--qat-epochs",
+                             "1", "--calibration", "64", "--out", str(out)])
+    assert code == 0
+    assert results["model"] == "resnet20" and results["float_epochs"] is None
+    int8_file = "resnet20_16_int8_io_float32.tflite"
+    model_bytes = (out / int8_file).read_bytes()
+    assert convert.non_integer_ops(model_bytes) == []  # QUANTIZE/DEQUANTIZE only at the ends
+    io = convert.io_tensors(model_bytes)
+    assert io["input"].dtype == io["output"].dtype == "float32"
+    names = [op.name for op in convert.graph_ops(model_bytes)]
+    assert names[0] == "QUANTIZE" and names[-1] == "DEQUANTIZE"
+    assert "PAD" in names  # the option A shortcuts
+    manifest = json.loads((out / "models.json").read_text())
+    files = {e["file"] for e in manifest["models"]}
+    assert {f"{TINY_STEM}_int8.tflite", int8_file} <= files  # the earlier model is kept
+    assert results["agreement_int8_vs_qat_keras"] >= 0.99
+    assert {r["model"]: r for r in results["rows"]}["QAT INT8 TFLite"]["accuracy"] > 2 * CHANCE
+
+
+@pytest.mark.slow  # ~30-75 s: the default suite stays under 12 min; -m slow runs it
+def test_checkpoint_io_int8(resnet_run, tmp_path):
+    code, results = run_cli(["--checkpoint", resnet_run, "--io", "int8", "--qat-epochs",
+                             "1", "--calibration", "64", "--out", str(tmp_path)])
+    assert code == 0
+    model_bytes = (tmp_path / "resnet20_16_int8_io_int8.tflite").read_bytes()
+    io = convert.io_tensors(model_bytes)
+    assert (io["input"].dtype, io["input"].scale, io["input"].zero_point) == \
+        ("int8", 1 / 128, 0)
+    assert io["output"].dtype == "int8"
+    assert convert.non_integer_ops(model_bytes) == []
+    assert results["agreement_int8_vs_qat_keras"] >= 0.99
+
+
+def test_interrupted_export_changes_nothing(exported, resnet_run, tmp_path, monkeypatch):
+    """Killed while writing (at the fourth temporary file: the retracted models.json and
+    two .tflite are written): every earlier file is intact, no new or temporary file is
+    left. Post-training INT8 only: the publishing step is the same with or without QAT."""
+    out = tmp_path / "assets"
+    shutil.copytree(exported[0], out)
+    before = snapshot(out)
+    real_write_temp = manifest._write_temp
+    entered = []
+
+    def interrupted_write_temp(path, content):
+        entered.append(path)
+        if len(entered) == 4:
+            raise KeyboardInterrupt
+        return real_write_temp(path, content)
+
+    monkeypatch.setattr(manifest, "_write_temp", interrupted_write_temp)
+    code, _ = run_cli(["--checkpoint", resnet_run, "--qat-epochs", "0", "--calibration", "16",
+                       "--min-agreement", "0", "--out", str(out)])
+    assert code == 130
+    assert len(entered) == 4
+    assert temp_files(out) == []
+    assert snapshot(out) == before
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--alpha", "0"], "--alpha must be a number >= 1/32"),
+    (["--alpha", "-0.5"], "--alpha must be a number >= 1/32"),
+    (["--res", "100"], "--res must be a multiple of 32 and at least 32"),
+    (["--res", "0"], "--res must be a multiple of 32 and at least 32"),
+    (["--model", "mobilenet_v2"], "did you mean 'mobilenet_v1'"),
+    (["--model", "alexnet"], "LRN has no integer TFLite kernel"),
+    (["--alpha", "0.5", "--model", "resnet20"], "--alpha applies to mobilenet_v1 only"),
+    (["--checkpoint", "no/such/run"], "no such run directory or .keras file"),
+    (["--epochs", "0"], "--epochs 0 exports the ImageNet classifier untrained: give "
+                        "--weights imagenet --qat-epochs 0 --calibration-images FOLDER"),
+    (["--epochs", "-1"], "argument --epochs: expected an integer >= 0"),
+    (["--io", "int4"], "invalid choice"),
+    (["--seed", "-1"], "argument --seed: expected an integer from 0 to 2**32 - 1"),
+    (["--epochs", "1e12"], "argument --epochs: expected an integer"),
+    (["--res", "100000"], "cannot fit in this machine's memory"),  # before allocating
+])
+def test_bad_input_one_line_exit_2_nothing_written(argv, message, tmp_path, capsys):
+    out = tmp_path / "new_folder"
+    code, _ = run_cli(argv + ["--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"{PROG}: error:") and message in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_bad_checkpoints_leave_the_folder_unchanged(exported, resnet_run, tmp_path, capsys):
+    out = tmp_path / "assets"
+    shutil.copytree(exported[0], out)
+    before = snapshot(out)
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"PK\x03\x04 not a model")
+    wrong = [
+        (["--checkpoint", str(corrupt)], "not a readable .keras model"),
+        (["--checkpoint", resnet_run, "--model", "resnet32"], "is not a resnet32_16"),
+        (["--checkpoint", resnet_run, "--res", "64"], "takes (16, 16, 3) images"),
+        (["--checkpoint", resnet_run, "--model", "mobilenet_v1", "--alpha", "0.25",
+          "--res", "32"], "is not a mobilenet_v1_0.25_32"),
+        (["--checkpoint", resnet_run, "--dataset", "tfds:no_such_set"], "no_such_set"),
+    ]
+    for argv, message in wrong:
+        code, _ = run_cli(argv + ["--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2, argv
+        assert err.count("\n") == 1 and message in err, err
+    assert snapshot(out) == before
+
+
+def test_unwritable_out_is_refused(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    for out in (a_file, a_file / "assets"):
+        code, _ = run_cli(TINY + ["--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+    assert sorted(os.listdir(tmp_path)) == ["file.txt"]
+    assert a_file.read_text() == "not a folder"
+
+
+def test_corrupt_manifest_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "models.json").write_text("{not json")
+    before = snapshot(tmp_path)
+    code, _ = run_cli(TINY + ["--out", str(tmp_path)])
+    assert code == 2 and "models.json" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before
+
+
+def test_command_line_error_is_the_whole_line(tmp_path, capsys):
+    """Bad --res: the full line, nothing created (in this process; tests/test_bad_input.py
+    runs the real command and reads its unfiltered stderr)."""
+    err = refused(tflite.main, ["--res", "150"], prog=PROG, capsys=capsys,
+                  out=tmp_path / "assets")
+    assert err == (f"{PROG}: error: --res must be a multiple of 32 and at least 32 for "
+                   f"mobilenet_v1 (the paper uses 224, 192, 160, 128). Received: --res=150")

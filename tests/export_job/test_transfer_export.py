@@ -1,0 +1,117 @@
+"""``python -m export.tflite --weights``: transfer learning before QAT, the frozen
+backbone kept frozen through QAT, and the new labels in the INT8 file as MediaPipe reads
+them."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from helpers.cli_refusal import refused
+from PIL import Image
+
+from helpers import mediapipe_env
+from export import convert, tflite
+from export.convert import quantize
+from tfresnet import data, train
+from tfresnet.training import optim
+from tfresnet.utils import cli
+from tfresnet.training import phases
+from tfresnet.training import transfer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_transfer import write_digits  # noqa: E402
+
+NEW_LABELS = ["five", "six", "seven", "eight", "nine"]
+
+
+def _named_folder(root):
+    """The digits 5-9 in folders named after the digit (new labels)."""
+    write_digits(root, range(5, 10), per_class=30, side=32)
+    for digit, name in zip(range(5, 10), NEW_LABELS):
+        os.rename(os.path.join(root, str(digit)), os.path.join(root, name))
+    return str(root)
+
+
+def test_qat_keeps_a_frozen_backbone_frozen():
+    """The issue: a head-only model had 2 trainable weights, its QAT model 29."""
+    from tfresnet.models import registry
+
+    model = transfer.freeze_backbone(registry.get_model("resnet20", classes=5,
+                                                        input_shape=(16, 16, 3)))
+    assert len(model.trainable_weights) == 2
+    qat = quantize.quantize_model(model)
+    assert len(qat.trainable_weights) > 2  # what quantize_apply does on its own
+    frozen = quantize.keep_frozen(model, qat)
+    assert len(frozen) == len([layer for layer in model.layers if layer.weights]) - 1
+    names = {w.name.split("/")[0] for w in qat.trainable_weights}
+    assert names == {"predictions"}, names
+    with quantize.quantize_scope():  # train.fit trains a clone: it stays frozen
+        copy = optim.prepare_model(qat, weight_decay=1e-4)
+    assert copy.trainable_weights and all(
+        w.name.split("/")[0] in ("predictions", "quant_predictions")
+        for w in copy.trainable_weights), [w.name for w in copy.trainable_weights]
+    np.testing.assert_array_equal(  # the frozen weights are those of the float model
+        qat.get_layer("quant_conv1_conv").get_weights()[0],
+        model.get_layer("conv1_conv").get_weights()[0])
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("t")
+    out = str(root / "r20")
+    train.fit("resnet20", dataset=write_digits(root / "d04", range(5), per_class=30, side=32),
+              image_size=32, epochs=1, batch_size=8, strategy="default", verbose=0, out_dir=out)
+    return out
+
+
+def test_export_with_weights_carries_the_new_labels_to_mediapipe(source, tmp_path, capsys):
+    folder = _named_folder(tmp_path / "named")
+    out = tmp_path / "assets"
+    argv = ["--model", "resnet20", "--res", "32", "--weights", source, "--dataset", folder,
+            "--epochs", "3", "--fine-tune-lr", "0.003",
+            "--unfreeze-from", "conv4", "--qat-epochs", "1", "--batch-size", "8",
+            "--calibration", "32", "--min-agreement", "0", "--strategy", "default",
+            "--out", str(out)]
+    cli.run(tflite.main, argv, prog=tflite.PROG)
+    printed = capsys.readouterr().out
+    assert "Starting from --weights" in printed
+    assert "QAT keeps the" in printed and "layers frozen in the float model frozen" in printed
+    assert (out / "labels.txt").read_text().split() == sorted(NEW_LABELS)
+    saved = json.loads((out / "resnet20_32_results.json").read_text())
+    assert saved["weights"] == os.path.basename(source)  # a base name, never a local path
+    head, tune = saved["transfer_phases"]
+    # The head until early stopping (at most 200 epochs), then the last of --epochs 3.
+    assert (head["phase"], head["epochs"]) == ("head", phases.HEAD_MAX_EPOCHS)
+    assert head["stopping"]["epochs_run"] <= phases.HEAD_MAX_EPOCHS
+    assert (tune["phase"], tune["epochs"], tune["lr"], tune["unfreeze_from"]) == (
+        "fine_tune", 1, 0.003, "conv4")
+    try:
+        python = mediapipe_env.python_path()
+    except mediapipe_env.MediaPipeUnavailable as err:
+        pytest.skip(str(err))
+    images, _ = data.as_numpy(data.load(folder, image_size=32).val, limit=6)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    model_path = out / "resnet20_32_int8.tflite"
+    ours = convert.Runner(model_path).predict(images).argmax(-1)
+    results = mediapipe_env.classify(python, model_path, paths)
+    assert [r["top1"]["category_name"] for r in results] == [sorted(NEW_LABELS)[i]
+                                                            for i in ours]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--weights", "imagenet", "--checkpoint", "x"], "give one of them"),
+    (["--freeze-epochs", "1"], "--freeze-epochs applies to transfer learning: add --weights"),
+    (["--fine-tune-lr", "0.01"], "--fine-tune-lr applies to transfer learning: add --weights"),
+    (["--weights", "imagenet", "--fine-tune-lr", "0"], "--fine-tune-lr: expected a number > 0"),
+    (["--weights", "imagenet", "--epochs", "2", "--freeze-epochs", "3"],
+     r"--freeze-epochs \(3\) is larger than --epochs \(2\)"),
+    (["--weights", "imagenet", "--model", "resnet18"], "resnet18 has no ImageNet weights"),
+])
+def test_export_bad_transfer_flags_one_line_exit_2(argv, message, tmp_path, capsys):
+    err = refused(tflite.main, argv, prog=tflite.PROG, capsys=capsys, out=tmp_path / "assets")
+    assert __import__("re").search(message, err), err

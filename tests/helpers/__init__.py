@@ -1,0 +1,1 @@
+"""What the tests share: reference figures, refusal checks, twins, MediaPipe, workers."""

@@ -1,0 +1,144 @@
+"""The import rules of ARCHITECTURE.md, read from the source with ``ast``.
+
+* ``tfresnet`` (models, data, training, profiling) imports only itself;
+* ``export`` (conversion, the export job, compare) imports ``tfresnet`` and itself;
+* ``experiments`` and ``benchmarks`` are clients: they import ``tfresnet`` and ``export``,
+  and nothing imports them;
+* no import cycles among the modules, counting the imports made inside functions too
+  (a deferred import hides a cycle from Python, not from a reader);
+* no module over ``MAX_LINES`` lines: a longer one does more than one job (split it
+  along its jobs, as train, data, pipeline and metadata were).
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MAX_LINES = 500
+PACKAGES = ("tfresnet", "export", "experiments", "benchmarks")
+ALLOWED = {
+    "tfresnet": {"tfresnet"},
+    "export": {"tfresnet", "export"},
+    "experiments": {"tfresnet", "export", "experiments"},
+    "benchmarks": {"tfresnet", "export", "benchmarks"},
+}
+
+
+def module_files(root) -> dict:
+    """``{dotted module name: path}`` of every ``.py`` file in the project's packages."""
+    modules = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+def imported_modules(name, path, modules) -> set:
+    """The project modules that module ``name`` imports (anywhere in the file)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            # "from export import convert" imports the module export.convert.
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                       for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:   # "tfresnet.data.load" -> tfresnet.data
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def import_graph(root) -> dict:
+    modules = module_files(root)
+    return {name: imported_modules(name, path, modules) for name, path in modules.items()}
+
+
+def layer_violations(graph) -> list:
+    """``"a imports b"`` for every import that crosses the layers the wrong way."""
+    return sorted(f"{a} imports {b}" for a, targets in graph.items() for b in targets
+                  if b.split(".")[0] not in ALLOWED[a.split(".")[0]])
+
+
+def cycles(graph) -> list:
+    """The import cycles of a module graph, each as ``[a, b, ..., a]`` (depth-first)."""
+    found, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                found.append(stack[stack.index(target):] + [target])
+            elif target not in state:
+                visit(target, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    return found
+
+
+def test_layers_import_only_downwards():
+    graph = import_graph(ROOT)
+    assert {"tfresnet.train", "export.convert.converter", "export.job.pipeline"} <= set(graph)
+    assert "tfresnet.data.pipelines" in graph["export.convert.converter"]
+    assert layer_violations(graph) == []
+
+
+def test_no_import_cycles():
+    assert cycles(import_graph(ROOT)) == []
+
+
+def long_modules(root) -> list:
+    """``name (lines)`` of every project module over ``MAX_LINES`` lines."""
+    out = []
+    for name, path in module_files(root).items():
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_LINES:
+            out.append(f"{name} ({lines})")
+    return out
+
+
+def test_no_module_over_max_lines(tmp_path):
+    assert long_modules(ROOT) == []
+    (tmp_path / "export").mkdir()  # and the check can fail
+    (tmp_path / "export" / "big.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    assert long_modules(tmp_path) == [f"export.big ({MAX_LINES + 1})"]
+
+
+def test_the_checks_find_planted_violations(tmp_path):
+    """The two checks above can fail: a tree with an upward import and a cycle."""
+    files = {
+        "tfresnet/__init__.py": "",
+        "tfresnet/data.py": "import numpy\n",
+        "tfresnet/train.py": "def fit():\n    from export.convert import to_int8\n",
+        "export/__init__.py": "",
+        "export/convert.py": "from tfresnet import data\nfrom . import pipeline\n",
+        "export/pipeline.py": "from export import convert\n",
+        "experiments/__init__.py": "",
+        "benchmarks/bench.py": "import experiments\n",
+    }
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    graph = import_graph(tmp_path)
+    assert layer_violations(graph) == ["benchmarks.bench imports experiments",
+                                       "tfresnet.train imports export.convert"]
+    assert cycles(graph) == [["export.convert", "export.pipeline", "export.convert"]]

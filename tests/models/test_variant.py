@@ -1,0 +1,33 @@
+"""ModelVariant: the one place a variant is checked, named and built."""
+
+import pytest
+
+from helpers import reference
+from tfresnet.models.variant import ModelVariant
+
+
+def test_mobilenet_variant_names_and_builds_itself():
+    v = ModelVariant("mobilenet_v1", 0.75, 160).check()
+    assert v.stem == "mobilenet_v1_0.75_160" and v.side == 160
+    assert v.builder_kwargs() == v.model_kwargs() == {"alpha": 0.75, "res": 160}
+    model = v.build(classes=1000)
+    assert model.input_shape == (None, 160, 160, 3)
+    # The published 0.75 count (REFERENCE.md): alpha reached the builder.
+    assert model.count_params() == sum(reference.MOBILENET_PARAMS[0.75])
+
+
+def test_fixed_side_variant_takes_its_side_as_input_shape():
+    v = ModelVariant("resnet20", None, 16)
+    assert v.stem == "resnet20_16"
+    assert v.builder_kwargs() == {"input_shape": (16, 16, 3)} and v.model_kwargs() == {}
+    assert v.build(classes=5).input_shape == (None, 16, 16, 3)
+
+
+@pytest.mark.parametrize("variant, flags, text", [
+    (ModelVariant("mobilenet_v1", 0.0, 160), None, "--alpha"),
+    (ModelVariant("mobilenet_v1", 0.5, 150), {"res": "--resolutions"}, "--resolutions"),
+    (ModelVariant("mobilenet_v1", 0.5, 10**6), None, r"cannot fit.*--res=1000000"),  # before allocating
+])
+def test_check_names_the_flag(variant, flags, text):
+    with pytest.raises(ValueError, match=text):
+        variant.check(classes=10, flags=flags)

@@ -1,0 +1,193 @@
+"""A model variant: registry name, width multiplier and input side, in one place.
+
+Train, export, compare, the experiments and the benchmarks take a
+:class:`ModelVariant`; it checks its values once (:meth:`ModelVariant.check`), names
+itself (:attr:`ModelVariant.stem`, e.g. ``mobilenet_v1_0.75_160``) and builds the model
+(:meth:`ModelVariant.build`). Nobody else re-checks alpha or the input side.
+
+:meth:`ModelVariant.check` also refuses what cannot fit in this machine's memory
+before anything is allocated: a lower bound of the memory the model needs (its
+classifier and, for MobileNet, its last pointwise convolution from Table 1, plus
+the input batch and the first layer's output), in float32, against the machine's
+physical memory (or its cgroup limit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+from tfresnet.models import registry
+
+GIB = 2.0 ** 30
+# Per family: (stride, channels) of the first layer and the classifier's input width.
+_FIRST_LAYER = {"resnet_cifar": (1, 16), "resnet": (2, 64), "alexnet": (4, 96),
+                "mobilenet_v1": (2, 32)}
+_HEAD_WIDTH = {"resnet_cifar": 64, "alexnet": 4096, "mobilenet_v1": 1024}
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: physical memory or the cgroup limit."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelVariant:
+    """A registry model with its builder's arguments and input side.
+
+    Attributes:
+      name: registry name (``resnet20``, ``mobilenet_v1``).
+      alpha: MobileNet width multiplier (None: the builder's default 1.0).
+      res: input side (None: the paper's input, ``ModelInfo.input_shape``). For
+        MobileNet it is the builder's ``res``; for the others the square input side.
+    """
+
+    name: str
+    alpha: float | None = None
+    res: int | None = None
+
+    @property
+    def info(self):
+        return registry.model_info(self.name)
+
+    @property
+    def side(self) -> int:
+        """The square input side the model is built at."""
+        return self.res if self.res is not None else self.info.input_shape[0]
+
+    @property
+    def stem(self) -> str:
+        """File-name stem: ``mobilenet_v1_0.75_160``, ``resnet20_32``."""
+        if "alpha" in self.info.extra_args:
+            from tfresnet.models.mobilenet import alpha_text  # noqa: PLC0415
+            return f"{self.name}_{alpha_text(1.0 if self.alpha is None else self.alpha)}_{self.side}"
+        return f"{self.name}_{self.side}"
+
+    def builder_kwargs(self) -> dict:
+        """The builder's keyword arguments for this variant's architecture and side."""
+        if "res" in self.info.extra_args:
+            return {"alpha": 1.0 if self.alpha is None else float(self.alpha),
+                    "res": int(self.side)}
+        return {"input_shape": (self.side, self.side, 3)}
+
+    def model_kwargs(self) -> dict:
+        """:meth:`builder_kwargs` without the input shape (``alpha``, ``res`` for
+        MobileNet; nothing for the others): ``tfresnet.train.fit``'s ``model_kwargs``."""
+        kwargs = self.builder_kwargs()
+        kwargs.pop("input_shape", None)
+        return kwargs
+
+    def build(self, *, classes: int, **kwargs):
+        """The Keras model (call :meth:`check` first)."""
+        return registry.get_model(self.name, classes=classes, **self.builder_kwargs(),
+                                  **kwargs)
+
+    def check(self, *, classes: int = 1000, batch: int = 1, flags=None) -> "ModelVariant":
+        """Returns self when the variant can be built here; else ValueError naming the flag.
+
+        Args:
+          classes, batch: the classifier's classes and the images per step, for the
+            memory estimate.
+          flags: how the CLI calls each value, e.g. ``{"res": "--image-size"}``
+            (default ``--model``, ``--alpha``, ``--res``, ``--classes``, ``--batch-size``).
+        """
+        flag = {"name": "--model", "alpha": "--alpha", "res": "--res",
+                "classes": "--classes", "batch": "--batch-size", **(flags or {})}
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"{flag['name']} must name a model: "
+                             f"{', '.join(registry.list_models())}. Received: {self.name!r}")
+        try:
+            info = self.info
+        except ValueError as err:
+            raise ValueError(f"{flag['name']}: {err}") from None
+        if self.alpha is not None:
+            if "alpha" not in info.extra_args:
+                raise ValueError(f"{flag['alpha']} applies to mobilenet_v1 only. Received: "
+                                 f"{flag['name']}={self.name}, {flag['alpha']}={self.alpha}")
+            if (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
+                    or not math.isfinite(self.alpha) or int(32 * self.alpha) < 1):
+                raise ValueError(f"{flag['alpha']} must be a number >= 1/32 (the first layer "
+                                 f"keeps a channel); the paper uses 1.0, 0.75, 0.5, 0.25. "
+                                 f"Received: {flag['alpha']}={self.alpha!r}")
+        side = self.side
+        if isinstance(side, bool) or not isinstance(side, int):
+            raise ValueError(f"{flag['res']} must be an integer. Received: "
+                             f"{flag['res']}={side!r}")
+        if "res" in info.extra_args and (side < 32 or side % 32):
+            raise ValueError(f"{flag['res']} must be a multiple of 32 and at least 32 for "
+                             f"{self.name} (the paper uses 224, 192, 160, 128). Received: "
+                             f"{flag['res']}={side}")
+        if side < info.min_side:
+            raise ValueError(f"{flag['res']} must be at least {info.min_side} for "
+                             f"{self.name}. Received: {flag['res']}={side}")
+        for key, value in (("classes", classes), ("batch", batch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{flag[key]} must be a positive integer. Received: "
+                                 f"{flag[key]}={value!r}")
+        self.check_memory(classes=classes, batch=batch, flags=flags)
+        return self
+
+    def memory_estimate(self, *, classes: int = 1000, batch: int = 1) -> tuple[int, int]:
+        """(weights, activations): a lower bound of the float32 bytes each needs.
+
+        Weights: the classifier (head width x classes) and, for MobileNet, its last
+        pointwise convolution (Table 1's 1x1x1024x1024, at ``int(c * alpha)`` channels).
+        Activations: the input batch and the first layer's output.
+        """
+        family = self.info.family
+        alpha = 1.0 if self.alpha is None else float(self.alpha)
+        scale = alpha if family == "mobilenet_v1" else 1.0
+        head = _HEAD_WIDTH.get(family)
+        if head is None:  # ImageNet ResNets: 512 channels, x4 with bottlenecks
+            from tfresnet.models.resnet import EXPANSION, IMAGENET_SPECS  # noqa: PLC0415
+            depth = int(self.name.replace("resnet", ""))
+            head = 512 * (EXPANSION if IMAGENET_SPECS[depth][0] == "bottleneck" else 1)
+        weights = int(head * scale) * classes + classes
+        if family == "mobilenet_v1":  # its last 1x1 conv, 1024 -> 1024 channels x alpha
+            weights += int(1024 * alpha) ** 2
+        stride, channels = _FIRST_LAYER.get(family, (1, 0))
+        first = (self.side // stride) ** 2 * int(channels * scale)
+        activations = batch * (self.side ** 2 * 3 + first)
+        return 4 * weights, 4 * activations
+
+    def check_memory(self, *, classes: int = 1000, batch: int = 1, flags=None) -> None:
+        """ValueError when :meth:`memory_estimate` exceeds this machine's memory."""
+        flag = {"alpha": "--alpha", "res": "--res", "classes": "--classes",
+                "batch": "--batch-size", **(flags or {})}
+        weights, activations = self.memory_estimate(classes=classes, batch=batch)
+        have = machine_memory()
+        if weights + activations <= have:
+            return
+        if weights >= activations:
+            given = [(flag["alpha"], self.alpha), (flag["classes"], classes)]
+            what = "its weights"
+        else:
+            given = [(flag["res"], self.side), (flag["batch"], batch)]
+            what = f"{batch} input image(s) of {self.side}x{self.side}x3 and the first layer"
+        given = [f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                 for name, value in given if name and value is not None]
+        raise ValueError(
+            f"{self.stem} cannot fit in this machine's memory: {what} alone need at least "
+            f"{(weights + activations) / GIB:,.1f} GiB (float32) and the machine has "
+            f"{have / GIB:,.1f} GiB. Received: {', '.join(given)}")
+
+
+def check_input_memory(side: int, batch: int, *, flag: str = "--image-size") -> None:
+    """ValueError when one batch of ``side`` x ``side`` RGB float32 images alone cannot
+    fit in this machine's memory (for jobs whose model is chosen later)."""
+    need, have = 4 * batch * side * side * 3, machine_memory()
+    if need > have:
+        raise ValueError(f"{flag} {side} cannot fit in this machine's memory: {batch} "
+                         f"image(s) of {side}x{side}x3 alone need {need / GIB:,.1f} GiB "
+                         f"(float32) and the machine has {have / GIB:,.1f} GiB. "
+                         f"Received: {flag}={side}")

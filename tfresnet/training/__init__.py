@@ -1,0 +1,40 @@
+"""Training: any registry model under ``tf.distribute`` with the papers' recipes.
+
+Each module does one job and imports only those above it in this list:
+
+* :mod:`~tfresnet.training.recipes`: the papers' recipes as named presets;
+* :mod:`~tfresnet.training.strategy`: the tf.distribute strategy (mirrored, multi-worker);
+* :mod:`~tfresnet.training.optim`: trainable copy, schedule, optimizer, compile;
+* :mod:`~tfresnet.training.runschema`, :mod:`~tfresnet.training.rundir`: the run folder,
+  checked, written, resumed, closed;
+* :mod:`~tfresnet.training.checkpoint`: loading run folders and model files safely;
+* :mod:`~tfresnet.training.transfer`, :mod:`~tfresnet.training.phases`: pretrained
+  weights into a new classifier, and the two phases' rules;
+* :mod:`~tfresnet.training.fitting`: one run; :mod:`~tfresnet.training.transfer_fit`:
+  the two phases of a transfer run;
+* :mod:`~tfresnet.training.train`: ``fit`` and the ``python -m tfresnet.train`` CLI.
+"""
+
+from typing import TYPE_CHECKING
+
+from tfresnet.utils.lazy import front_door
+
+_HOMES = {  # public name -> the module that defines it, imported on first use
+    "load_run": "tfresnet.training.checkpoint",
+    "FitResult": "tfresnet.training.fitting",
+    "get_recipe": "tfresnet.training.recipes",
+    "RECIPES": "tfresnet.training.recipes",
+    "read_history": "tfresnet.training.rundir",
+    "make_strategy": "tfresnet.training.strategy",
+    "fit": "tfresnet.training.train",
+}
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = front_door(__name__, _HOMES)
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from tfresnet.training.checkpoint import load_run  # noqa: F401
+    from tfresnet.training.fitting import FitResult  # noqa: F401
+    from tfresnet.training.recipes import get_recipe, RECIPES  # noqa: F401
+    from tfresnet.training.rundir import read_history  # noqa: F401
+    from tfresnet.training.strategy import make_strategy  # noqa: F401
+    from tfresnet.training.train import fit  # noqa: F401

@@ -1,0 +1,487 @@
+"""One training run: :func:`tfresnet.train.fit` without pretrained weights.
+
+:func:`fit_run` checks its arguments, makes the strategy, loads the data, builds and
+compiles the model inside ``strategy.scope()``, trains it with ``model.fit`` over the
+distributed tf.data pipeline and writes the run directory (:mod:`tfresnet.training.rundir`).
+Its arguments and their defaults are :func:`tfresnet.train.fit`'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from tfresnet.data import pipelines
+from tfresnet.data import sources
+from tfresnet.data.split import DataSplit
+from tfresnet.training import recipes
+from tfresnet.models import registry
+from tfresnet.training import rundir
+from tfresnet.training import transfer
+from tfresnet.training.optim import compile_model, lr_schedule, make_optimizer, model_depth, \
+    portable_model, prepare_model
+from tfresnet.training.strategy import is_chief, make_strategy, strategy_name
+from tfresnet.models.variant import ModelVariant
+
+MIN_STEPS_PER_EPOCH = 10  # fewer at the recipe's batch: the data is small, see SMALL_DATA_BATCH
+SMALL_DATA_BATCH = 8      # global batch on small data (as export.tflite's short runs)
+DEFAULT_RECIPE = "resnet_imagenet"  # for a keras.Model no registry name matches
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+      model: the trained model as plain float32 Keras layers outside any strategy
+        (:func:`portable_model`), what model.keras holds.
+      run_dir: the run directory, or None when nothing was written.
+      history: per-epoch lists (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
+        ``val_accuracy``, ``lr``), including epochs of an earlier, resumed session.
+      val_accuracy: validation accuracy of ``model``.
+      best_val_accuracy, best_epoch: the best epoch by :func:`tfresnet.training.rundir.better`
+        (validation accuracy, ties to the lower loss) and its accuracy during training.
+      data: the DataSplit trained on.
+      labels: class names.
+      images_per_second: training throughput (the first epoch of a session, which
+        traces and compiles, is left out when there are more).
+      wall_time: seconds from the call to the end of training.
+      initial_epoch: epochs already done when this session started (0 unless resumed).
+      config: the run configuration (what config.json holds).
+      kept_epoch: the epoch whose weights ``model`` holds: the best one (see
+        :meth:`tfresnet.training.rundir.EpochRecorder.restore_best`).
+    """
+
+    model: keras.Model
+    run_dir: str | None
+    history: dict
+    val_accuracy: float
+    best_val_accuracy: float
+    best_epoch: int
+    data: DataSplit
+    labels: list
+    images_per_second: float
+    wall_time: float
+    initial_epoch: int
+    config: dict
+    kept_epoch: int = 0
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _positive_int(name, value, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+
+
+def resolve_model(model, model_kwargs):
+    """(registry name or None, ModelInfo or None, builder kwargs)."""
+    kwargs = dict(model_kwargs or {})
+    if isinstance(model, keras.Model):
+        if kwargs:
+            raise ValueError(f"model_kwargs apply to a registry name, not a keras.Model. "
+                             f"Received: model_kwargs={kwargs!r}")
+        return None, None, kwargs
+    info = registry.model_info(model)
+    for key in ("input_shape", "classes", "include_top"):
+        if key in kwargs:
+            raise ValueError(f"{key} is set by fit (from image_size and the data). "
+                             f"Received: model_kwargs={kwargs!r}")
+    unknown = sorted(set(kwargs) - set(info.extra_args) - {"weights", "name", "shortcut"})
+    if unknown:
+        allowed = ", ".join(info.extra_args) or "none"
+        raise ValueError(f"{', '.join(unknown)} do(es) not apply to {model!r} (its extra "
+                         f"arguments: {allowed}). Received: model_kwargs={kwargs!r}")
+    return model, info, kwargs
+
+
+def resolve_image_size(image_size, info, model, kwargs):
+    if image_size is None:
+        if "res" in kwargs and kwargs["res"] is not None:
+            return (kwargs["res"], kwargs["res"])
+        if info is not None:
+            return tuple(info.input_shape[:2])
+        return tuple(model.input_shape[1:3])
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        image_size = (int(image_size), int(image_size))
+    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                       for s in image_size)):
+        raise ValueError(f"image_size must be a positive integer or (height, width). "
+                         f"Received: image_size={image_size!r}")
+    if info is not None and min(image_size) < info.min_side:
+        raise ValueError(f"{info.name} needs images of at least {info.min_side}x"
+                         f"{info.min_side}. Received: image_size={tuple(image_size)!r}")
+    return tuple(image_size)
+
+
+def resolve_recipe(recipe, info, overrides, model=None):
+    """(Recipe, why it was chosen)."""
+    if isinstance(recipe, recipes.Recipe):
+        base, why = recipe, "given"
+    elif recipe:
+        base, why = recipes.get_recipe(recipe), "given"
+    elif info is not None:
+        base, why = recipes.get_recipe(info.recipe), f"the {info.name} recipe"
+    else:
+        guess = registry.find_model(getattr(model, "name", ""))
+        if guess is not None:
+            base = recipes.get_recipe(guess.recipe)
+            why = (f"the model is named {model.name!r}: a registry {guess.name} "
+                   f"({guess.family}), whose recipe this is")
+        else:
+            base = recipes.get_recipe(DEFAULT_RECIPE)
+            why = (f"the model's name {getattr(model, 'name', '')!r} matches no registry "
+                   f"model, so the default; pass recipe= to choose")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return (base.replace(**changes) if changes else base), why
+
+
+def _build(name, info, kwargs, model, *, size, classes):
+    """The base model: built from the registry, or ``model`` checked against the data."""
+    if info is None:
+        if tuple(model.input_shape[1:3]) != tuple(size):
+            raise ValueError(f"the model takes {model.input_shape[1:3]} images, not "
+                             f"{tuple(size)}. Received: image_size={tuple(size)!r}")
+        if model.output_shape[-1] != classes:
+            raise ValueError(f"the model has {model.output_shape[-1]} outputs but the data "
+                             f"has {classes} classes")
+        return model
+    shape_kwargs = {} if kwargs.get("res") else {"input_shape": (*size, 3)}
+    return registry.get_model(name, classes=classes, **shape_kwargs, **kwargs)
+
+
+def _distributable(ds):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+# ----------------------------------------------------------------------------- fit_run
+
+
+def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir, seed,
+            steps_per_epoch, image_size, model_kwargs, jit_compile, mixed_precision,
+            data_dir, manual_dir, verbose, weight_decay, momentum, val_fraction, augment,
+            sync_batchnorm, deterministic, overwrite, callbacks, recipe_overrides,
+            skip_bad_images, cache_features, phase=None) -> FitResult:
+    """Trains ``model`` from its current weights: :func:`tfresnet.train.fit` without
+    ``weights`` (see there for the arguments; every one is required here but
+    ``phase``: a :class:`tfresnet.training.phases.PhaseRule` for a phase of a transfer run).
+
+    The model returned (and saved as model.keras) holds the weights of the best epoch
+    (:func:`tfresnet.training.rundir.better`), not necessarily the last one's.
+
+    Raises:
+      ValueError: one line naming the bad input, before anything is written.
+    """
+    start = time.perf_counter()
+    for key, value in (("epochs", epochs), ("batch_size", batch_size),
+                       ("steps_per_epoch", steps_per_epoch)):
+        _positive_int(key, value)
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                           or not math.isfinite(lr) or lr <= 0):
+        raise ValueError(f"lr must be a number > 0. Received: lr={lr!r}")
+    name, info, kwargs = resolve_model(model, model_kwargs)
+    recipe, recipe_reason = resolve_recipe(recipe, info, {**(recipe_overrides or {}),
+                                                           "weight_decay": weight_decay,
+                                                           "momentum": momentum}, model)
+    if phase is not None and phase.recipe_reason:
+        recipe_reason = phase.recipe_reason
+    if phase is not None and phase.optimizer:  # the head's own optimizer, constant rate
+        recipe = recipe.replace(optimizer=phase.optimizer, schedule="constant",
+                                warmup_depth=None)
+        recipe_reason += f"; {phase.optimizer} at a constant rate for the {phase.kind} phase"
+    if augment is not None and augment not in pipelines.AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(pipelines.AUGMENTATIONS)}. "
+                         f"Received: augment={augment!r}")
+    size = resolve_image_size(image_size, info, model, kwargs)
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
+    strat = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
+    chief = is_chief(strat)
+    replicas = strat.num_replicas_in_sync
+    per_replica = batch_size or max(1, recipe.ref_batch // replicas)
+    global_batch = per_replica * replicas
+    if name is not None:  # refuse what cannot fit before the data or model is allocated
+        ModelVariant(name, kwargs.get("alpha"), kwargs.get("res") or max(size)).check_memory(
+            classes=2, batch=per_replica,
+            flags={"res": "image_size", "alpha": "alpha", "batch": "batch_size",
+                   "classes": None})
+
+    if isinstance(dataset, DataSplit):
+        split = dataset
+        if tuple(split.image_size) != tuple(size):
+            raise ValueError(f"the DataSplit holds {split.image_size} images, the model "
+                             f"takes {size}. Received: image_size={image_size!r}")
+    else:
+        split = sources.load(dataset, image_size=size, data_dir=data_dir, manual_dir=manual_dir,
+                          seed=int(seed), val_fraction=val_fraction,
+                          skip_bad_images=skip_bad_images)
+    batch_reason = "given" if batch_size else "the recipe's batch"
+    small_data_lr = None
+    if not batch_size and not steps_per_epoch and \
+            split.num_train < MIN_STEPS_PER_EPOCH * global_batch and \
+            global_batch > SMALL_DATA_BATCH:
+        per_replica = max(1, SMALL_DATA_BATCH // replicas)
+        batch_reason = (f"small data: {split.num_train} training images would make fewer "
+                        f"than {MIN_STEPS_PER_EPOCH} steps an epoch at the recipe's batch "
+                        f"{global_batch}, too few for BatchNorm's statistics to settle"
+                        + ("" if phase is not None else
+                           "; the recipe's own lr, not scaled down to the batch"))
+        small_data_lr = recipe.lr
+        global_batch = per_replica * replicas
+    if global_batch > split.num_train:
+        raise ValueError(f"the global batch ({per_replica} x {replicas} replicas = "
+                         f"{global_batch}) is larger than the {split.num_train} training "
+                         f"images. Received: batch_size={per_replica}")
+    if split.num_val < 1:
+        raise ValueError(f"the data has no validation images ({split.name!r})")
+    if augment is None and small_data_lr is not None:
+        augment = "none"
+        batch_reason += "; no augmentation (a short run on few images learns faster without)"
+    augment = augment or (pipelines.AUGMENT_FOR_FAMILY.get(info.family, "none") if info else "none")
+    steps = steps_per_epoch or math.ceil(split.num_train / global_batch)
+    # The paper's length in steps when neither the call nor the recipe gives epochs.
+    total_steps = (recipe.total_steps if epochs is None and recipe.epochs is None
+                   else (epochs or recipe.epochs) * steps)
+    epochs = epochs or recipe.total_epochs(steps)
+    learning_rate, lr_source = _learning_rate(lr, phase, recipe, small_data_lr,
+                                              global_batch)
+    labels = [str(label) for label in split.labels]
+
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    base = _build(name, info, kwargs, model, size=size, classes=len(labels))
+    with strat.scope():
+        net = prepare_model(base, weight_decay=recipe.weight_decay,
+                            depthwise_weight_decay=recipe.depthwise_weight_decay,
+                            mixed_precision=mixed_precision, sync_batchnorm=sync_batchnorm)
+        schedule = lr_schedule(recipe, lr=learning_rate, steps_per_epoch=steps,
+                               total_steps=total_steps, depth=model_depth(net))
+        compile_model(net, make_optimizer(recipe, schedule), jit_compile=jit_compile)
+
+    config = {
+        "model": name or base.name, "registry": name is not None, "model_kwargs": kwargs,
+        "classes": len(labels), "image_size": list(size), "dataset": split.name,
+        "num_train": split.num_train, "num_val": split.num_val,
+        "val_fraction": val_fraction, "augment": augment, "recipe": recipe.name,
+        "recipe_reason": recipe_reason, "batch_reason": batch_reason,
+        "hyperparameters": dataclasses.asdict(recipe), "lr": learning_rate,
+        "lr_source": lr_source,
+        "batch_size_per_replica": per_replica, "replicas": replicas,
+        "global_batch": global_batch, "strategy": strategy_name(strat), "epochs": epochs,
+        "steps_per_epoch": steps, "seed": int(seed), "mixed_precision": bool(mixed_precision),
+        "jit_compile": bool(jit_compile), "sync_batchnorm": bool(sync_batchnorm),
+        "normalization": {"mean": pipelines.MEAN, "std": pipelines.STD},
+        "tfresnet_version": _version(),
+    }
+    if skip_bad_images or split.skipped:
+        config["skipped_images"] = list(split.skipped)
+    run_dir = None if out_dir is None else os.fspath(out_dir)
+    if run_dir is not None:
+        rundir.open_run_dir(run_dir, config, labels, overwrite=overwrite, chief=chief)
+
+    drop = steps_per_epoch is not None
+    train_ds = pipelines.pipeline(split.train, batch_size=global_batch, training=True,
+                             augment=augment, seed=int(seed), drop_remainder=drop)
+    if drop:
+        train_ds = train_ds.repeat()
+    val_ds = pipelines.pipeline(split.val, batch_size=global_batch, training=False,
+                           augment="none")
+    early = phase is not None and phase.patience is not None
+    recorder = rundir.EpochRecorder(run_dir, chief=chief, schedule=schedule, save_best=not early,
+                             images_per_epoch=steps * global_batch if drop else split.num_train)
+    cbs = rundir.run_callbacks(recorder, run_dir, recipe, chief=chief, verbose=verbose)
+    if early:
+        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=phase.patience,
+                                                min_delta=phase.min_delta)
+        cbs.append(stopper)
+    trainee, fit_train, fit_val = net, train_ds, val_ds
+    cache_reason = ("cache_features=False" if not cache_features else transfer.feature_cache_reason(
+        net, augment=augment, drop=drop, mixed_precision=mixed_precision))
+    fit_verbose = verbose
+    if cache_reason is None:  # frozen backbone, no augmentation: its features once
+        feature_start = time.perf_counter()
+        # The classifier alone trains outside the strategy, on one device: a linear
+        # layer gains nothing from replicas, and under MirroredStrategy every epoch
+        # would build multi-device iterators that cost more than the epoch itself.
+        trainee = transfer.head_model(net)
+        compile_model(trainee, make_optimizer(recipe, schedule), jit_compile=jit_compile)
+        fit_train, fit_val = transfer.cached_features(net, split, batch_size=global_batch,
+                                             seed=int(seed))
+        recorder.save_best = False  # best.keras is written once, at the end
+        config["feature_cache"] = {
+            "used": True, "seconds": round(time.perf_counter() - feature_start, 3)}
+        if verbose and epochs > 20:  # many cheap epochs: a line every tenth
+            fit_verbose = 0
+            cbs.append(_every_tenth_epoch(epochs))
+    else:
+        config["feature_cache"] = {"used": False, "reason": cache_reason}
+        fit_train, fit_val = _distributable(fit_train), _distributable(fit_val)
+    trainee.fit(fit_train, validation_data=fit_val,
+                epochs=epochs, steps_per_epoch=steps if drop else None,
+                callbacks=cbs + list(callbacks), verbose=fit_verbose)
+    kept = recorder.restore_best(net)
+    if trainee is not net:  # the trained classifier back into the network
+        net.get_layer(transfer.HEAD).set_weights(trainee.layers[-1].get_weights())
+    if early:
+        ran = len(recorder.rows)
+        config["stopping"] = {
+            "epochs_run": ran, "steps_run": ran * steps, "bound": epochs,
+            "patience": phase.patience, "min_delta": phase.min_delta,
+            "why": (f"early stopping: the validation loss did not improve by "
+                    f"{phase.min_delta:g} for {phase.patience} epochs"
+                    if stopper.stopped_epoch else f"reached its bound of {epochs} epochs")}
+    result = _result(net, recorder, val_ds, split, labels, config, run_dir, start, kept)
+    if run_dir is not None:
+        result.config["result"] = _result_record(result)
+        if not recorder.save_best:
+            rundir.save_model(result.model, os.path.join(run_dir, "best.keras"), chief=chief)
+        rundir.close_run_dir(run_dir, result.model, result.config, chief=chief)
+    return result
+
+
+def _every_tenth_epoch(epochs):
+    """A callback printing one line every tenth epoch (and the last)."""
+    def report(epoch, logs):
+        if (epoch + 1) % 10 == 0 or epoch + 1 == epochs:
+            figures = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k != "lr")
+            print(f"classifier epoch {epoch + 1}/{epochs}: {figures}", flush=True)
+    return keras.callbacks.LambdaCallback(on_epoch_end=report)
+
+
+def _learning_rate(lr, phase, recipe, small_data_lr, global_batch):
+    """(rate, where it comes from): given, the phase's rule, or the recipe's rate
+    (scaled to the global batch, or its own on small data) times the phase's factor."""
+    if lr is not None:
+        return float(lr), "given"
+    if phase is not None and phase.lr is not None:
+        return float(phase.lr), phase.lr_source or "given"
+    if small_data_lr is not None and phase is None:  # fine-tuning scales with the batch
+        base, source = small_data_lr, f"the {recipe.name} recipe's own rate (small data)"
+    else:
+        base = recipe.scaled_lr(global_batch)
+        source = (f"the {recipe.name} recipe's {recipe.lr:g} at batch {recipe.ref_batch}"
+                  + ("" if global_batch == recipe.ref_batch else
+                     f", scaled to the global batch {global_batch}"))
+    factor = 1.0 if phase is None else phase.lr_factor
+    if factor == 1.0:
+        return base, source
+    return base * factor, f"{phase.kind} rule: {factor:g} x {source} ({base:g})"
+
+
+def _result(net, recorder, val_ds, split, labels, config, run_dir, start, kept) -> FitResult:
+    rows = recorder.rows
+    history = {k: [r.get(k) for r in rows] for k in ["epoch"] + sorted(
+        {k for r in rows for k in r} - {"epoch"})}
+    best = recorder.best or {}
+    final = portable_model(net)
+    return FitResult(
+        model=final, run_dir=run_dir, history=history, val_accuracy=accuracy(final, val_ds),
+        best_val_accuracy=float(best.get("val_accuracy", float("nan"))),
+        best_epoch=int(best.get("epoch", 0)), data=split, labels=labels,
+        images_per_second=recorder.images_per_second, wall_time=time.perf_counter() - start,
+        initial_epoch=recorder.initial_epoch or 0, config=config, kept_epoch=kept)
+
+
+def _result_record(result) -> dict:
+    """config.json's ``result``: the figures and the run's health warnings."""
+    return {
+        "val_accuracy": result.val_accuracy, "best_val_accuracy": result.best_val_accuracy,
+        "best_epoch": result.best_epoch, "kept_epoch": result.kept_epoch,
+        "final_epoch": len(result.history.get("epoch", [])),
+        "images_per_second": result.images_per_second,
+        "wall_time_seconds": result.wall_time, "resumed_at_epoch": result.initial_epoch,
+        "warnings": health_warnings(result)}
+
+
+def _version() -> str:
+    from tfresnet import __version__
+    return __version__
+
+# ----------------------------------------------------------------------------- health
+
+
+def accuracy(model, dataset) -> float:
+    """Top-1 accuracy of ``model`` on a batched ``(images, labels)`` dataset."""
+    correct = total = 0
+    for images, labels in dataset:
+        predicted = np.argmax(model(images, training=False).numpy(), axis=-1)
+        correct += int(np.sum(predicted == labels.numpy()))
+        total += len(predicted)
+    return correct / max(total, 1)
+
+
+def majority_share(split) -> float:
+    """Share of the validation images in the largest class: what a model that always
+    answers one class scores."""
+    counts = np.bincount(np.fromiter(
+        (int(y) for y in split.val.map(lambda image, label: label).as_numpy_iterator()),
+        dtype=np.int64))
+    return float(counts.max() / counts.sum()) if counts.size else float("nan")
+
+
+COLLAPSE_MARGIN = 0.02  # val accuracy within this of the majority share: collapsed
+CHANCE_P_VALUE = 0.01   # what above_chance asks of a model before it is shipped
+
+
+def chance_p_value(correct, total, share) -> float:
+    """P(at least ``correct`` right of ``total``) for a model no better than chance,
+    i.e. right with probability ``share`` (the majority-class share: what answering the
+    largest class scores; random guessing scores less): the one-sided exact binomial
+    test of "accuracy <= share" (scipy.stats.binom)."""
+    from scipy.stats import binom
+
+    if total <= 0:
+        return 1.0
+    return float(binom.sf(int(correct) - 1, int(total), min(max(float(share), 0.0), 1.0)))
+
+
+def above_chance(correct, total, share, p_value=CHANCE_P_VALUE) -> tuple[bool, float]:
+    """(True when ``correct`` of ``total`` is more than chance ``share`` would reach
+    but ``p_value`` of the time, the p-value): see :func:`chance_p_value`."""
+    p = chance_p_value(correct, total, share)
+    return p < p_value, p
+
+
+def health_warnings(result) -> list[str]:
+    """Plain-words warnings about a finished run: collapse and divergence.
+
+    * collapsed: the validation accuracy (final and best) stays within
+      ``COLLAPSE_MARGIN`` of the majority-class share, i.e. the model answers one
+      class whatever the image;
+    * diverged: a non-finite training loss, or a final training loss above both the
+      first epoch's and chance level (ln of the number of classes).
+    """
+    out = []
+    losses = [v for v in result.history.get("loss", []) if v is not None]
+    if any(not math.isfinite(v) for v in losses):
+        out.append("diverged: the training loss became NaN or infinite; lower the "
+                   "learning rate (--lr)")
+    elif len(losses) > 1:
+        chance = math.log(max(len(result.labels), 2))
+        if losses[-1] > losses[0] and losses[-1] > chance:
+            out.append(f"diverged: the training loss rose from {losses[0]:.3g} to "
+                       f"{losses[-1]:.3g}, above chance level {chance:.3g}; lower the "
+                       f"learning rate (--lr)")
+    share = majority_share(result.data)
+    best = max(result.val_accuracy, result.best_val_accuracy
+               if math.isfinite(result.best_val_accuracy) else 0.0)
+    if math.isfinite(share) and best <= share + COLLAPSE_MARGIN:
+        out.append(f"collapsed: validation accuracy {result.val_accuracy:.4f} (best "
+                   f"{best:.4f}) is the majority-class share {share:.4f}: the model "
+                   f"answers one class whatever the image; try a smaller --batch-size, a "
+                   f"lower --lr, more epochs, or --weights to start from a trained backbone")
+    return out
