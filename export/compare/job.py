@@ -46,7 +46,7 @@ import tempfile
 import time
 
 from export.compare.measure import (DEFAULT_ROUNDS, Settings, add_round, cache_path,
-                                    calibration_for, checkpoint_stamp, export_model,
+                                    calibration_for, export_model,
                                     load_avg, load_cached, measure_config, model_and_data,
                                     repeat_entries, rounds_done, time_files)
 from export.compare.plots import write_plots
@@ -58,7 +58,7 @@ from tfresnet.models.mobilenet import alpha_text
 from tfresnet.models.registry import list_models, model_info
 from tfresnet.models.variant import ModelVariant
 
-__all__ = ["Config", "Report", "Settings", "checkpoint_config", "checkpoint_stamp", "compare",
+__all__ = ["Config", "Report", "Settings", "checkpoint_config", "compare",
            "main", "make_configs"]
 
 DEFAULT_OUT = os.path.join("reports", "compare")

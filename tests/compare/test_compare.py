@@ -14,6 +14,7 @@ import pytest
 from helpers.cli_refusal import refused
 
 from export import compare
+from export.compare import measure
 from export.compare import report as compare_report
 from export.compare.report import MS_DECIMALS
 
@@ -297,4 +298,4 @@ def test_accuracy_with_a_dataset(tmp_path):
     assert (config.model, config.alpha, config.side) == ("resnet20", None, 8)
     assert run_config["dataset"] == "digits"
     assert config.key == "resnet20_8_resnet20_8"
-    assert compare.checkpoint_stamp(config.checkpoint) > 0
+    assert measure.checkpoint_stamp(config.checkpoint) > 0

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import difflib
 
-from tfresnet.models import alexnet
-from tfresnet.models import mobilenet
-from tfresnet.models import resnet  # noqa: F401  (importing them fills the registry)
-from tfresnet.models.modelinfo import _REGISTRY, ModelInfo, register
+# The families, imported for their effect: each registers its builders.
+from tfresnet.models import alexnet  # noqa: F401  (registers its models)
+from tfresnet.models import mobilenet  # noqa: F401  (registers its models)
+from tfresnet.models import resnet  # noqa: F401  (registers its models)
+from tfresnet.models.modelinfo import _REGISTRY, ModelInfo
 
-__all__ = ["ModelInfo", "find_model", "get_model", "list_models", "model_info", "register"]
+__all__ = ["find_model", "get_model", "list_models", "model_info"]
 
 
 def list_models(family: str | None = None) -> list[str]:

@@ -1,0 +1,140 @@
+"""The house's rules for names, read from the source with ``ast`` (ARCHITECTURE.md):
+
+* a package's ``__init__`` is its only front door, and it imports on first use (so that
+  ``import tfresnet`` and ``python -m PACKAGE.TOOL --help`` load no TensorFlow);
+* inside the package (``tfresnet``, ``export``) a name is imported from the module that
+  defines it, never through a front door;
+* no module but a front door re-exports names: every name a module imports, it uses.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+from test_imports import ROOT, module_files
+
+LIBRARY = ("tfresnet", "export")
+# Entry modules that keep a documented dotted name working (``tfresnet.train.fit``,
+# ``export.tflite.main``): front doors like the packages' ``__init__``.
+ENTRY_DOORS = {"tfresnet.train", "export.tflite"}
+
+
+def is_front_door(name: str, path: pathlib.Path) -> bool:
+    return path.name == "__init__.py" or name in ENTRY_DOORS
+
+
+def packages(modules: dict) -> set:
+    return {name for name, path in modules.items() if path.name == "__init__.py"}
+
+
+def imports_through_front_doors(root) -> list:
+    """``"module: from PKG import NAME"`` where PKG is a package and NAME is not one of
+    its modules, in library modules other than the front doors themselves."""
+    modules = module_files(root)
+    pkgs = packages(modules)
+    found = []
+    for name, path in modules.items():
+        if name.split(".")[0] not in LIBRARY or is_front_door(name, path):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module in pkgs and not node.level:
+                for alias in node.names:
+                    if f"{node.module}.{alias.name}" not in modules and alias.name != "__version__":
+                        found.append(f"{name}: from {node.module} import {alias.name}")
+    return sorted(found)
+
+
+def _used_names(tree) -> set:
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            base = node
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name):
+                used.add(base.id)
+    # names in string annotations ("ModelInfo | None") count as used; ``__all__`` does not
+    listed = {id(c) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+              and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+              for c in ast.walk(node.value)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in listed:
+            used.update(part for part in node.value.replace("|", " ").replace("[", " ")
+                        .replace("]", " ").replace(",", " ").split() if part.isidentifier())
+    return used
+
+
+def unused_imports(root) -> list:
+    """``"module: NAME"`` for each name a non-front-door module imports and never uses
+    (an unused import, or a re-export: both are a second home for the name)."""
+    modules = module_files(root)
+    found = []
+    for name, path in modules.items():
+        if is_front_door(name, path):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        used = _used_names(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                    continue
+                for alias in node.names:
+                    local = alias.asname or alias.name.split(".")[0]
+                    if local not in used and not _registers(path, node):
+                        found.append(f"{name}: {local}")
+    return sorted(found)
+
+
+def _registers(path, node) -> bool:
+    """An import made for its effect, marked so on its line (``# registers ...``)."""
+    line = path.read_text().splitlines()[node.lineno - 1]
+    return "registers" in line or "for its effect" in line
+
+
+def test_library_imports_each_name_from_its_home():
+    assert imports_through_front_doors(ROOT) == []
+
+
+def test_no_module_re_exports_or_imports_what_it_does_not_use():
+    assert unused_imports(ROOT) == []
+
+
+def test_the_name_checks_find_planted_violations(tmp_path):
+    files = {
+        "tfresnet/__init__.py": "",
+        "tfresnet/data/__init__.py": "from tfresnet.data.sources import load\n",
+        "tfresnet/data/sources.py": "def load():\n    pass\n",
+        "tfresnet/training/__init__.py": "",
+        "tfresnet/training/fitting.py": ("from tfresnet.data import load\n"
+                                         "from tfresnet.data import sources\n"
+                                         "import os\n"
+                                         "sources.load()\nload()\n"),
+        "export/__init__.py": "",
+        "export/job.py": ("from tfresnet.data.sources import load  # a re-export\n"
+                          "__all__ = ['load']\n"),
+    }
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    assert imports_through_front_doors(tmp_path) == [
+        "tfresnet.training.fitting: from tfresnet.data import load"]
+    assert unused_imports(tmp_path) == ["export.job: load", "tfresnet.training.fitting: os"]
+
+
+def test_import_tfresnet_loads_no_tensorflow_until_a_model_is_asked_for():
+    code = ("import sys, tfresnet, tfresnet.data, tfresnet.training, tfresnet.models, "
+            "tfresnet.train, export, export.job, export.convert, export.compare, "
+            "export.metadata, export.tflite\n"
+            "print('tensorflow' in sys.modules)\n"
+            "from tfresnet import mobilenet_v1\n"
+            "print('tensorflow' in sys.modules, callable(mobilenet_v1), "
+            "sorted(set(tfresnet.__all__) - set(dir(tfresnet))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["False", "True True []"]
