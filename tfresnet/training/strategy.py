@@ -88,7 +88,7 @@ def check_tf_config(text) -> dict:
     """
     if not text:
         raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable "
-                         "(cluster and task of this worker); see the README")
+                         "(cluster and task of this worker); see docs/training.md")
 
     def bad(what, value):
         return ValueError(f"TF_CONFIG: {what} (like {_EXAMPLE}). Received: {value}")
