@@ -14,7 +14,7 @@ import tf_keras as keras
 from PIL import Image
 
 from export import convert, tflite
-from export.job import pipeline
+from export.job import plan
 from tfresnet import data
 from tfresnet.utils import cli
 from tfresnet.training import transfer
@@ -55,7 +55,7 @@ def test_qat_epochs_0_writes_the_ptq_file_once_and_says_no_qat(tmp_path, capsys)
 
 
 def test_imagenet_labels_come_from_tfds_in_keras_order():
-    labels = pipeline.imagenet_labels()
+    labels = plan.imagenet_labels()
     assert len(labels) == len(set(labels)) == 1000
     assert labels[0].startswith("tench") and labels[999].startswith("toilet tissue")
 
@@ -72,7 +72,7 @@ def test_imagenet_labels_sit_at_their_synsets_indices():
 
     wnids = (importlib.resources.files("tensorflow_datasets") / "datasets" / "imagenet2012"
              / "labels.txt").read_text().split()
-    labels = pipeline.imagenet_labels()
+    labels = plan.imagenet_labels()
     for index, wnid, name in KNOWN_CLASSES:
         assert wnids[index] == wnid
         assert labels[index].split(",")[0].strip().lower() == name, (index, labels[index])
@@ -106,7 +106,7 @@ def test_imagenet_classifier_export_has_1000_labels_and_reports_agreement(
                              "--calibration-images", str(photos), "--min-agreement", "0",
                              "--strategy", "default", "--out", str(out)], capsys)
     labels = (out / "labels.txt").read_text().splitlines()
-    assert labels == pipeline.imagenet_labels()
+    assert labels == plan.imagenet_labels()
     int8 = out / "mobilenet_v1_0.25_128_int8.tflite"
     assert not convert.non_integer_ops(int8.read_bytes())
     assert convert.io_tensors(int8.read_bytes())["output"].shape[-1] == 1000
