@@ -163,13 +163,10 @@ def _distributable(ds):
 
 
 def fit_run(model, config: FitConfig, *, phase=None) -> FitResult:
-    """Trains ``model`` from its current weights with ``config`` (a
-    :class:`~tfresnet.training.config.FitConfig` without ``weights``; see
-    :func:`tfresnet.train.fit`); ``phase``: a :class:`tfresnet.training.phases.PhaseRule`
-    for a phase of a transfer run.
-
-    The model returned (and saved as model.keras) holds the weights of the best epoch
-    (:func:`tfresnet.training.rundir.better`), not necessarily the last one's.
+    """Trains ``model`` from its current weights with ``config``, a FitConfig without
+    ``weights``; ``phase``: a :class:`tfresnet.training.phases.PhaseRule` (a phase of a
+    transfer run). The model returned (and saved as model.keras) holds the weights of
+    the best epoch (:func:`tfresnet.training.rundir.better`), not necessarily the last.
 
     Raises:
       ValueError: one line naming the bad input, before anything is written.
@@ -205,23 +202,20 @@ def fit_run(model, config: FitConfig, *, phase=None) -> FitResult:
         record["skipped_images"] = list(split.skipped)
     run_dir = None if c.out_dir is None else os.fspath(c.out_dir)
     if run_dir is not None:
-        rundir.open_run_dir(run_dir, record, run.labels, overwrite=c.overwrite,
-                            chief=run.chief)
+        rundir.open_run_dir(run_dir, record, run.labels, overwrite=c.overwrite, chief=run.chief)
     net, recorder, val_ds, kept = _train(net, run, schedule, run_dir, record, phase)
     result = _result(net, recorder, val_ds, split, run.labels, record, run_dir, start, kept)
     if run_dir is not None:
         result.config["result"] = _result_record(result)
         if not recorder.save_best:
-            rundir.save_model(result.model, os.path.join(run_dir, "best.keras"),
-                              chief=run.chief)
+            rundir.save_model(result.model, os.path.join(run_dir, "best.keras"), chief=run.chief)
         rundir.close_run_dir(run_dir, result.model, result.config, chief=run.chief)
     return result
 
 
 @dataclasses.dataclass(frozen=True)
 class _Run:
-    """A run's settings resolved (``config``: the FitConfig with the recipe's epochs,
-    the rate used, the batch per replica, the data's name, ...) and what they need."""
+    """A run's FitConfig resolved (the recipe's epochs, the rate used, ...) and more."""
 
     config: FitConfig
     name: str | None
@@ -241,8 +235,7 @@ class _Run:
 
 
 def _settle(model, c: FitConfig, phase) -> _Run:
-    """Checks what depends on the model and the data, makes the strategy, loads the
-    data and resolves every default that depends on them (batch, epochs, rate)."""
+    """Makes the strategy, loads the data, resolves the defaults that depend on them."""
     name, info, kwargs = resolve_model(model, c.model_kwargs)
     recipe, recipe_reason = resolve_recipe(c.recipe, info, {
         **(c.recipe_overrides or {}), "weight_decay": c.weight_decay,
@@ -255,8 +248,7 @@ def _settle(model, c: FitConfig, phase) -> _Run:
         recipe_reason += f"; {phase.optimizer} at a constant rate for the {phase.kind} phase"
     size = resolve_image_size(c.image_size, info, model, kwargs)
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
-    strat = (c.strategy if isinstance(c.strategy, tf.distribute.Strategy)
-             else make_strategy(c.strategy))
+    strat = c.strategy if isinstance(c.strategy, tf.distribute.Strategy) else make_strategy(c.strategy)
     replicas = strat.num_replicas_in_sync
     per_replica = c.batch_size or max(1, recipe.ref_batch // replicas)
     global_batch = per_replica * replicas
@@ -303,8 +295,7 @@ def _settle(model, c: FitConfig, phase) -> _Run:
     # The paper's length in steps when neither the call nor the recipe gives epochs.
     total_steps = (recipe.total_steps if c.epochs is None and recipe.epochs is None
                    else (c.epochs or recipe.epochs) * steps)
-    learning_rate, lr_source = _learning_rate(c.lr, phase, recipe, small_data_lr,
-                                              global_batch)
+    learning_rate, lr_source = _learning_rate(c.lr, phase, recipe, small_data_lr, global_batch)
     resolved = dataclasses.replace(
         c, model_kwargs=kwargs, image_size=tuple(size), dataset=split.name, augment=augment,
         recipe=recipe.name, lr=learning_rate, strategy=strategy_name(strat),
@@ -320,9 +311,8 @@ def _settle(model, c: FitConfig, phase) -> _Run:
 def _train(net, run, schedule, run_dir, record, phase):
     """``model.fit`` over the pipelines (or the cached features); (the network with the
     best epoch's weights, the EpochRecorder, the validation data, the epoch kept)."""
-    c, split, global_batch = run.config, run.split, run.global_batch
+    c, split, global_batch, drop = run.config, run.split, run.global_batch, run.drop
     epochs, steps = c.epochs, c.steps_per_epoch
-    drop = run.drop
     train_ds = pipelines.pipeline(split.train, batch_size=global_batch, training=True,
                                   augment=c.augment, seed=c.seed, drop_remainder=drop)
     if drop:
@@ -330,19 +320,16 @@ def _train(net, run, schedule, run_dir, record, phase):
     val_ds = pipelines.pipeline(split.val, batch_size=global_batch, training=False,
                                 augment="none")
     early = phase is not None and phase.patience is not None
-    recorder = rundir.EpochRecorder(
-        run_dir, chief=run.chief, schedule=schedule, save_best=not early,
-        images_per_epoch=steps * global_batch if drop else split.num_train)
-    cbs = rundir.run_callbacks(recorder, run_dir, run.recipe, chief=run.chief,
-                               verbose=c.verbose)
+    recorder = rundir.EpochRecorder(run_dir, chief=run.chief, schedule=schedule, save_best=not early,
+                                    images_per_epoch=steps * global_batch if drop else split.num_train)
+    cbs = rundir.run_callbacks(recorder, run_dir, run.recipe, chief=run.chief, verbose=c.verbose)
     if early:
         stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=phase.patience,
                                                 min_delta=phase.min_delta)
         cbs.append(stopper)
     trainee, fit_train, fit_val = net, train_ds, val_ds
-    cache_reason = ("cache_features=False" if not c.cache_features else
-                    transfer.feature_cache_reason(net, augment=c.augment, drop=drop,
-                                                  mixed_precision=c.mixed_precision))
+    cache_reason = ("cache_features=False" if not c.cache_features else transfer.feature_cache_reason(
+        net, augment=c.augment, drop=drop, mixed_precision=c.mixed_precision))
     fit_verbose = c.verbose
     if cache_reason is None:  # frozen backbone, no augmentation: its features once
         feature_start = time.perf_counter()
@@ -362,9 +349,8 @@ def _train(net, run, schedule, run_dir, record, phase):
     else:
         record["feature_cache"] = {"used": False, "reason": cache_reason}
         fit_train, fit_val = _distributable(fit_train), _distributable(fit_val)
-    trainee.fit(fit_train, validation_data=fit_val,
-                epochs=epochs, steps_per_epoch=steps if drop else None,
-                callbacks=cbs + list(c.callbacks), verbose=fit_verbose)
+    trainee.fit(fit_train, validation_data=fit_val, epochs=epochs, verbose=fit_verbose,
+                steps_per_epoch=steps if drop else None, callbacks=cbs + list(c.callbacks))
     kept = recorder.restore_best(net)
     if trainee is not net:  # the trained classifier back into the network
         net.get_layer(transfer.HEAD).set_weights(trainee.layers[-1].get_weights())
