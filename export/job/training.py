@@ -8,10 +8,13 @@ the calibration sample the conversions take and the job's progress line (:func:`
 
 from __future__ import annotations
 
+import dataclasses
+
 from export.convert import quantize
 from export.job.plan import QAT_LR_FACTOR
 from tfresnet.data import sources
 from tfresnet.training import recipes
+from tfresnet.training.config import TransferConfig
 
 
 def say(text):
@@ -47,13 +50,10 @@ def train_float(plan, strategy):
         f"({plan.split.num_train} images) for {plan.epochs} epoch(s) first "
         f"(pass --checkpoint to export a model trained with tfresnet.train)")
     settings = training_settings(plan, qat=False)
-    transfer_args = {}
     if plan.weights is not None:  # the phases' own rates and the model's own recipe
         say(f"Starting from --weights {plan.weights}")
-        transfer_args = dict(weights=plan.weights, freeze_epochs=plan.freeze_epochs,
-                             unfreeze_from=plan.unfreeze_from, fine_tune_lr=plan.fine_tune_lr,
-                             fine_tune_batchnorm=plan.fine_tune_batchnorm)
         settings.update(lr=plan.lr, recipe=None)
+    transfer_args = {f.name: getattr(plan, f.name) for f in dataclasses.fields(TransferConfig)}
     result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),
                        model_kwargs=plan.model_kwargs or None, **settings, **transfer_args)
     return result.model, result  # fit returns the portable model (train.portable_model)

@@ -117,7 +117,7 @@ def test_imagenet_classifier_export_has_1000_labels_and_reports_agreement(
     # The agreement is the INT8 file's top-1 against the float model's on the 6 images.
     model, _ = transfer.load_weights("imagenet", "mobilenet_v1", classes=1000,
                                      model_kwargs={"alpha": 0.25, "res": 128})
-    images = pipeline.load_images(str(photos), (128, 128))
+    images = plan.load_images(str(photos), (128, 128))
     theirs = model.predict(data.normalize(images), verbose=0).argmax(-1)
     ours = convert.Runner(int8.read_bytes()).predict(images).argmax(-1)
     assert saved["agreement_int8_vs_float32_keras"] == pytest.approx(np.mean(ours == theirs))

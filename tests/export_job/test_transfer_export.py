@@ -20,7 +20,8 @@ from tfresnet.utils import cli
 from tfresnet.training import phases
 from tfresnet.training import transfer
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "training"))  # test_transfer moved to tests/training
 from test_transfer import write_digits  # noqa: E402
 
 NEW_LABELS = ["five", "six", "seven", "eight", "nine"]

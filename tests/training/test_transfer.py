@@ -220,6 +220,12 @@ def test_killed_in_phase_1_resumes_in_phase_1(folders, source_run, tmp_path):
     assert head_config["feature_cache"]["used"] is True  # features computed again on resume
     assert result.history["phase"] == ["head", "head", "fine_tune"]
     assert result.history["epoch"] == [1, 2, 3]
+    # The run's own config.json has the measured figures every run's has (of the last
+    # phase, fine-tuning, which ran in this session from its start).
+    run_result = json.load(open(os.path.join(out, "config.json")))["result"]
+    assert run_result["resumed_at_epoch"] == 0
+    assert run_result["images_per_second"] == pytest.approx(result.images_per_second)
+    assert run_result["images_per_second"] > 0
 
 
 # ----------------------------------------------------------------------------- weights

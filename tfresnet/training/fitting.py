@@ -3,7 +3,8 @@
 :func:`fit_run` checks its arguments, makes the strategy, loads the data, builds and
 compiles the model inside ``strategy.scope()``, trains it with ``model.fit`` over the
 distributed tf.data pipeline and writes the run directory (:mod:`tfresnet.training.rundir`).
-Its arguments and their defaults are :func:`tfresnet.train.fit`'s.
+Its settings and their defaults are :class:`tfresnet.training.config.FitConfig`'s; config.json
+records them resolved (:data:`tfresnet.training.config.RUN_SETTINGS`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tfresnet.training import recipes
 from tfresnet.models import registry
 from tfresnet.training import rundir
 from tfresnet.training import transfer
+from tfresnet.training.config import RUN_SETTINGS, FitConfig
 from tfresnet.training.optim import compile_model, lr_schedule, make_optimizer, model_depth, \
     portable_model, prepare_model
 from tfresnet.training.strategy import is_chief, make_strategy, strategy_name
@@ -73,13 +75,6 @@ class FitResult:
     kept_epoch: int = 0
 
 # ----------------------------------------------------------------------------- arguments
-
-
-def _positive_int(name, value, allow_none=True):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
 
 
 def resolve_model(model, model_kwargs):
@@ -167,51 +162,95 @@ def _distributable(ds):
 # ----------------------------------------------------------------------------- fit_run
 
 
-def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir, seed,
-            steps_per_epoch, image_size, model_kwargs, jit_compile, mixed_precision,
-            data_dir, manual_dir, verbose, weight_decay, momentum, val_fraction, augment,
-            sync_batchnorm, deterministic, overwrite, callbacks, recipe_overrides,
-            skip_bad_images, cache_features, phase=None) -> FitResult:
-    """Trains ``model`` from its current weights: :func:`tfresnet.train.fit` without
-    ``weights`` (see there for the arguments; every one is required here but
-    ``phase``: a :class:`tfresnet.training.phases.PhaseRule` for a phase of a transfer run).
-
-    The model returned (and saved as model.keras) holds the weights of the best epoch
-    (:func:`tfresnet.training.rundir.better`), not necessarily the last one's.
+def fit_run(model, config: FitConfig, *, phase=None) -> FitResult:
+    """Trains ``model`` from its current weights with ``config``, a FitConfig without
+    ``weights``; ``phase``: a :class:`tfresnet.training.phases.PhaseRule` (a phase of a
+    transfer run). The model returned (and saved as model.keras) holds the weights of
+    the best epoch (:func:`tfresnet.training.rundir.better`), not necessarily the last.
 
     Raises:
       ValueError: one line naming the bad input, before anything is written.
     """
     start = time.perf_counter()
-    for key, value in (("epochs", epochs), ("batch_size", batch_size),
-                       ("steps_per_epoch", steps_per_epoch)):
-        _positive_int(key, value)
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
-                           or not math.isfinite(lr) or lr <= 0):
-        raise ValueError(f"lr must be a number > 0. Received: lr={lr!r}")
-    name, info, kwargs = resolve_model(model, model_kwargs)
-    recipe, recipe_reason = resolve_recipe(recipe, info, {**(recipe_overrides or {}),
-                                                           "weight_decay": weight_decay,
-                                                           "momentum": momentum}, model)
+    run = _settle(model, config, phase)
+    c, split, recipe = run.config, run.split, run.recipe
+    keras.utils.set_random_seed(c.seed)
+    if c.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    base = _build(run.name, run.info, c.model_kwargs, model, size=c.image_size,
+                  classes=len(run.labels))
+    with run.strategy.scope():
+        net = prepare_model(base, weight_decay=recipe.weight_decay,
+                            depthwise_weight_decay=recipe.depthwise_weight_decay,
+                            mixed_precision=c.mixed_precision, sync_batchnorm=c.sync_batchnorm)
+        schedule = lr_schedule(recipe, lr=c.lr, steps_per_epoch=c.steps_per_epoch,
+                               total_steps=run.total_steps, depth=model_depth(net))
+        compile_model(net, make_optimizer(recipe, schedule), jit_compile=c.jit_compile)
+
+    record = {  # config.json: the settings, resolved, and what they made
+        "model": run.name or base.name, "registry": run.name is not None,
+        **c.record(RUN_SETTINGS), "classes": len(run.labels),
+        "num_train": split.num_train, "num_val": split.num_val,
+        "recipe_reason": run.recipe_reason, "batch_reason": run.batch_reason,
+        "hyperparameters": dataclasses.asdict(recipe), "lr_source": run.lr_source,
+        "batch_size_per_replica": c.batch_size, "replicas": run.replicas,
+        "global_batch": run.global_batch,
+        "normalization": {"mean": pipelines.MEAN, "std": pipelines.STD},
+        "tfresnet_version": _version(),
+    }
+    if c.skip_bad_images or split.skipped:
+        record["skipped_images"] = list(split.skipped)
+    run_dir = None if c.out_dir is None else os.fspath(c.out_dir)
+    if run_dir is not None:
+        rundir.open_run_dir(run_dir, record, run.labels, overwrite=c.overwrite, chief=run.chief)
+    net, recorder, val_ds, kept = _train(net, run, schedule, run_dir, record, phase)
+    result = _result(net, recorder, val_ds, split, run.labels, record, run_dir, start, kept)
+    if run_dir is not None:
+        result.config["result"] = _result_record(result)
+        if not recorder.save_best:
+            rundir.save_model(result.model, os.path.join(run_dir, "best.keras"), chief=run.chief)
+        rundir.close_run_dir(run_dir, result.model, result.config, chief=run.chief)
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """A run's FitConfig resolved (the recipe's epochs, the rate used, ...) and more."""
+
+    config: FitConfig
+    name: str | None
+    info: object
+    recipe: recipes.Recipe
+    recipe_reason: str
+    strategy: tf.distribute.Strategy
+    chief: bool
+    replicas: int
+    global_batch: int
+    batch_reason: str
+    split: DataSplit
+    labels: list
+    total_steps: int
+    lr_source: str
+    drop: bool  # steps_per_epoch given: the data repeats, the last partial batch dropped
+
+
+def _settle(model, c: FitConfig, phase) -> _Run:
+    """Makes the strategy, loads the data, resolves the defaults that depend on them."""
+    name, info, kwargs = resolve_model(model, c.model_kwargs)
+    recipe, recipe_reason = resolve_recipe(c.recipe, info, {
+        **(c.recipe_overrides or {}), "weight_decay": c.weight_decay,
+        "momentum": c.momentum}, model)
     if phase is not None and phase.recipe_reason:
         recipe_reason = phase.recipe_reason
     if phase is not None and phase.optimizer:  # the head's own optimizer, constant rate
         recipe = recipe.replace(optimizer=phase.optimizer, schedule="constant",
                                 warmup_depth=None)
         recipe_reason += f"; {phase.optimizer} at a constant rate for the {phase.kind} phase"
-    if augment is not None and augment not in pipelines.AUGMENTATIONS:
-        raise ValueError(f"augment must be one of {', '.join(pipelines.AUGMENTATIONS)}. "
-                         f"Received: augment={augment!r}")
-    size = resolve_image_size(image_size, info, model, kwargs)
+    size = resolve_image_size(c.image_size, info, model, kwargs)
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
-    strat = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
-    chief = is_chief(strat)
+    strat = c.strategy if isinstance(c.strategy, tf.distribute.Strategy) else make_strategy(c.strategy)
     replicas = strat.num_replicas_in_sync
-    per_replica = batch_size or max(1, recipe.ref_batch // replicas)
+    per_replica = c.batch_size or max(1, recipe.ref_batch // replicas)
     global_batch = per_replica * replicas
     if name is not None:  # refuse what cannot fit before the data or model is allocated
         ModelVariant(name, kwargs.get("alpha"), kwargs.get("res") or max(size)).check_memory(
@@ -219,18 +258,18 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
             flags={"res": "image_size", "alpha": "alpha", "batch": "batch_size",
                    "classes": None})
 
-    if isinstance(dataset, DataSplit):
-        split = dataset
+    if isinstance(c.dataset, DataSplit):
+        split = c.dataset
         if tuple(split.image_size) != tuple(size):
             raise ValueError(f"the DataSplit holds {split.image_size} images, the model "
-                             f"takes {size}. Received: image_size={image_size!r}")
+                             f"takes {size}. Received: image_size={c.image_size!r}")
     else:
-        split = sources.load(dataset, image_size=size, data_dir=data_dir, manual_dir=manual_dir,
-                          seed=int(seed), val_fraction=val_fraction,
-                          skip_bad_images=skip_bad_images)
-    batch_reason = "given" if batch_size else "the recipe's batch"
+        split = sources.load(c.dataset, image_size=size, data_dir=c.data_dir,
+                             manual_dir=c.manual_dir, seed=int(c.seed),
+                             val_fraction=c.val_fraction, skip_bad_images=c.skip_bad_images)
+    batch_reason = "given" if c.batch_size else "the recipe's batch"
     small_data_lr = None
-    if not batch_size and not steps_per_epoch and \
+    if not c.batch_size and not c.steps_per_epoch and \
             split.num_train < MIN_STEPS_PER_EPOCH * global_batch and \
             global_batch > SMALL_DATA_BATCH:
         per_replica = max(1, SMALL_DATA_BATCH // replicas)
@@ -247,110 +286,83 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
                          f"images. Received: batch_size={per_replica}")
     if split.num_val < 1:
         raise ValueError(f"the data has no validation images ({split.name!r})")
+    augment = c.augment
     if augment is None and small_data_lr is not None:
         augment = "none"
         batch_reason += "; no augmentation (a short run on few images learns faster without)"
     augment = augment or (pipelines.AUGMENT_FOR_FAMILY.get(info.family, "none") if info else "none")
-    steps = steps_per_epoch or math.ceil(split.num_train / global_batch)
+    steps = c.steps_per_epoch or math.ceil(split.num_train / global_batch)
     # The paper's length in steps when neither the call nor the recipe gives epochs.
-    total_steps = (recipe.total_steps if epochs is None and recipe.epochs is None
-                   else (epochs or recipe.epochs) * steps)
-    epochs = epochs or recipe.total_epochs(steps)
-    learning_rate, lr_source = _learning_rate(lr, phase, recipe, small_data_lr,
-                                              global_batch)
-    labels = [str(label) for label in split.labels]
+    total_steps = (recipe.total_steps if c.epochs is None and recipe.epochs is None
+                   else (c.epochs or recipe.epochs) * steps)
+    learning_rate, lr_source = _learning_rate(c.lr, phase, recipe, small_data_lr, global_batch)
+    resolved = dataclasses.replace(
+        c, model_kwargs=kwargs, image_size=tuple(size), dataset=split.name, augment=augment,
+        recipe=recipe.name, lr=learning_rate, strategy=strategy_name(strat),
+        epochs=c.epochs or recipe.total_epochs(steps), steps_per_epoch=steps,
+        seed=int(c.seed), batch_size=per_replica, mixed_precision=bool(c.mixed_precision),
+        jit_compile=bool(c.jit_compile), sync_batchnorm=bool(c.sync_batchnorm))
+    return _Run(resolved, name, info, recipe, recipe_reason, strat, is_chief(strat),
+                replicas, global_batch, batch_reason, split,
+                [str(label) for label in split.labels], total_steps, lr_source,
+                c.steps_per_epoch is not None)
 
-    keras.utils.set_random_seed(int(seed))
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    base = _build(name, info, kwargs, model, size=size, classes=len(labels))
-    with strat.scope():
-        net = prepare_model(base, weight_decay=recipe.weight_decay,
-                            depthwise_weight_decay=recipe.depthwise_weight_decay,
-                            mixed_precision=mixed_precision, sync_batchnorm=sync_batchnorm)
-        schedule = lr_schedule(recipe, lr=learning_rate, steps_per_epoch=steps,
-                               total_steps=total_steps, depth=model_depth(net))
-        compile_model(net, make_optimizer(recipe, schedule), jit_compile=jit_compile)
 
-    config = {
-        "model": name or base.name, "registry": name is not None, "model_kwargs": kwargs,
-        "classes": len(labels), "image_size": list(size), "dataset": split.name,
-        "num_train": split.num_train, "num_val": split.num_val,
-        "val_fraction": val_fraction, "augment": augment, "recipe": recipe.name,
-        "recipe_reason": recipe_reason, "batch_reason": batch_reason,
-        "hyperparameters": dataclasses.asdict(recipe), "lr": learning_rate,
-        "lr_source": lr_source,
-        "batch_size_per_replica": per_replica, "replicas": replicas,
-        "global_batch": global_batch, "strategy": strategy_name(strat), "epochs": epochs,
-        "steps_per_epoch": steps, "seed": int(seed), "mixed_precision": bool(mixed_precision),
-        "jit_compile": bool(jit_compile), "sync_batchnorm": bool(sync_batchnorm),
-        "normalization": {"mean": pipelines.MEAN, "std": pipelines.STD},
-        "tfresnet_version": _version(),
-    }
-    if skip_bad_images or split.skipped:
-        config["skipped_images"] = list(split.skipped)
-    run_dir = None if out_dir is None else os.fspath(out_dir)
-    if run_dir is not None:
-        rundir.open_run_dir(run_dir, config, labels, overwrite=overwrite, chief=chief)
-
-    drop = steps_per_epoch is not None
+def _train(net, run, schedule, run_dir, record, phase):
+    """``model.fit`` over the pipelines (or the cached features); (the network with the
+    best epoch's weights, the EpochRecorder, the validation data, the epoch kept)."""
+    c, split, global_batch, drop = run.config, run.split, run.global_batch, run.drop
+    epochs, steps = c.epochs, c.steps_per_epoch
     train_ds = pipelines.pipeline(split.train, batch_size=global_batch, training=True,
-                             augment=augment, seed=int(seed), drop_remainder=drop)
+                                  augment=c.augment, seed=c.seed, drop_remainder=drop)
     if drop:
         train_ds = train_ds.repeat()
     val_ds = pipelines.pipeline(split.val, batch_size=global_batch, training=False,
-                           augment="none")
+                                augment="none")
     early = phase is not None and phase.patience is not None
-    recorder = rundir.EpochRecorder(run_dir, chief=chief, schedule=schedule, save_best=not early,
-                             images_per_epoch=steps * global_batch if drop else split.num_train)
-    cbs = rundir.run_callbacks(recorder, run_dir, recipe, chief=chief, verbose=verbose)
+    recorder = rundir.EpochRecorder(run_dir, chief=run.chief, schedule=schedule, save_best=not early,
+                                    images_per_epoch=steps * global_batch if drop else split.num_train)
+    cbs = rundir.run_callbacks(recorder, run_dir, run.recipe, chief=run.chief, verbose=c.verbose)
     if early:
         stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=phase.patience,
                                                 min_delta=phase.min_delta)
         cbs.append(stopper)
     trainee, fit_train, fit_val = net, train_ds, val_ds
-    cache_reason = ("cache_features=False" if not cache_features else transfer.feature_cache_reason(
-        net, augment=augment, drop=drop, mixed_precision=mixed_precision))
-    fit_verbose = verbose
+    cache_reason = ("cache_features=False" if not c.cache_features else transfer.feature_cache_reason(
+        net, augment=c.augment, drop=drop, mixed_precision=c.mixed_precision))
+    fit_verbose = c.verbose
     if cache_reason is None:  # frozen backbone, no augmentation: its features once
         feature_start = time.perf_counter()
         # The classifier alone trains outside the strategy, on one device: a linear
         # layer gains nothing from replicas, and under MirroredStrategy every epoch
         # would build multi-device iterators that cost more than the epoch itself.
         trainee = transfer.head_model(net)
-        compile_model(trainee, make_optimizer(recipe, schedule), jit_compile=jit_compile)
+        compile_model(trainee, make_optimizer(run.recipe, schedule), jit_compile=c.jit_compile)
         fit_train, fit_val = transfer.cached_features(net, split, batch_size=global_batch,
-                                             seed=int(seed))
+                                                      seed=c.seed)
         recorder.save_best = False  # best.keras is written once, at the end
-        config["feature_cache"] = {
+        record["feature_cache"] = {
             "used": True, "seconds": round(time.perf_counter() - feature_start, 3)}
-        if verbose and epochs > 20:  # many cheap epochs: a line every tenth
+        if c.verbose and epochs > 20:  # many cheap epochs: a line every tenth
             fit_verbose = 0
             cbs.append(_every_tenth_epoch(epochs))
     else:
-        config["feature_cache"] = {"used": False, "reason": cache_reason}
+        record["feature_cache"] = {"used": False, "reason": cache_reason}
         fit_train, fit_val = _distributable(fit_train), _distributable(fit_val)
-    trainee.fit(fit_train, validation_data=fit_val,
-                epochs=epochs, steps_per_epoch=steps if drop else None,
-                callbacks=cbs + list(callbacks), verbose=fit_verbose)
+    trainee.fit(fit_train, validation_data=fit_val, epochs=epochs, verbose=fit_verbose,
+                steps_per_epoch=steps if drop else None, callbacks=cbs + list(c.callbacks))
     kept = recorder.restore_best(net)
     if trainee is not net:  # the trained classifier back into the network
         net.get_layer(transfer.HEAD).set_weights(trainee.layers[-1].get_weights())
     if early:
         ran = len(recorder.rows)
-        config["stopping"] = {
+        record["stopping"] = {
             "epochs_run": ran, "steps_run": ran * steps, "bound": epochs,
             "patience": phase.patience, "min_delta": phase.min_delta,
             "why": (f"early stopping: the validation loss did not improve by "
                     f"{phase.min_delta:g} for {phase.patience} epochs"
                     if stopper.stopped_epoch else f"reached its bound of {epochs} epochs")}
-    result = _result(net, recorder, val_ds, split, labels, config, run_dir, start, kept)
-    if run_dir is not None:
-        result.config["result"] = _result_record(result)
-        if not recorder.save_best:
-            rundir.save_model(result.model, os.path.join(run_dir, "best.keras"), chief=chief)
-        rundir.close_run_dir(run_dir, result.model, result.config, chief=chief)
-    return result
+    return net, recorder, val_ds, kept
 
 
 def _every_tenth_epoch(epochs):

@@ -37,6 +37,7 @@ from tfresnet.training import phases
 from tfresnet.training import recipes
 from tfresnet.models import registry
 from tfresnet.training import transfer_fit
+from tfresnet.training.config import FitConfig
 from tfresnet.training.fitting import FitResult
 from tfresnet.training.rundir import default_run_dir, has_backup
 from tfresnet.training.strategy import DEFAULT_WORKER_TIMEOUT, STRATEGIES, make_strategy
@@ -47,93 +48,42 @@ PROG = "python -m tfresnet.train"
 MAX_EPOCHS = 100_000        # bounds on --epochs/--patience and --steps-per-epoch, far above
 MAX_STEPS = 10_000_000      # any real run, so that a typo is refused instead of run
 MAX_LR = 100.0
-TRANSFER_ARGS = ("weights", "freeze_epochs", "unfreeze_from", "fine_tune_lr",
-                 "fine_tune_batchnorm")
 
 
 __all__ = ["fit", "main", "build_parser", "summary_table", "PROG", "MAX_EPOCHS", "MAX_STEPS", "MAX_LR"]
 
 
-def fit(model="resnet20", *, dataset="digits", epochs=None, batch_size=None, lr=None,
-        recipe=None, strategy="mirrored", out_dir=None, seed=0, steps_per_epoch=None,
-        image_size=None, model_kwargs=None, jit_compile=False, mixed_precision=False,
-        data_dir=None, manual_dir=None, verbose=1, weight_decay=None, momentum=None,
-        val_fraction=0.2, augment=None, sync_batchnorm=False, deterministic=False,
-        overwrite=False, callbacks=(), recipe_overrides=None,
-        skip_bad_images=False, weights=None, freeze_epochs=None, unfreeze_from=None,
-        fine_tune_lr=None, fine_tune_batchnorm=None, cache_features=True) -> FitResult:
-    """Trains ``model`` on ``dataset`` under a tf.distribute strategy.
+def fit(model="resnet20", config: FitConfig | None = None, **overrides) -> FitResult:
+    """Trains ``model`` under a tf.distribute strategy with ``config`` and ``overrides``.
 
-    Everything is checked (arguments, strategy, data, model, output folder) before
+    ``fit("resnet20", epochs=3, batch_size=8)`` is ``fit("resnet20",
+    FitConfig(epochs=3, batch_size=8))``: every setting and its default is a field of
+    :class:`tfresnet.training.config.FitConfig` (the transfer-learning ones of its
+    :class:`~tfresnet.training.config.TransferConfig`: ``weights=``, ``freeze_epochs=``,
+    ``unfreeze_from=``, ``fine_tune_lr=``, ``fine_tune_batchnorm=``). With ``weights``
+    the run trains in two phases, in ``out_dir/1_head`` and ``out_dir/2_fine_tune``
+    (:mod:`tfresnet.training.transfer_fit`); ``model`` must then be a registry name.
+
+    Everything is checked (settings, strategy, data, model, output folder) before
     anything is written. With ``out_dir``, a run directory is written (see the module
     docstring) and an interrupted run in it is resumed at its next epoch.
 
     Args:
       model: a registry name (``"resnet20"``) or a functional/Sequential keras.Model.
-      dataset: a :func:`tfresnet.data.load` spec ("digits", "tfds:cifar10", a folder)
-        or a loaded :class:`tfresnet.data.DataSplit`.
-      epochs: epochs to train; None: the recipe's length.
-      batch_size: images per replica per step; None: the recipe's batch / replicas.
-      lr: the learning rate at the global batch, used as given; None: the recipe's
-        rate scaled by global batch / recipe batch. With ``weights``: the head phase's
-        rate (default ``tfresnet.training.phases.HEAD_LR``, Adam).
-      recipe: a name in ``tfresnet.training.recipes.RECIPES`` or a Recipe; None: the model's.
-      strategy: one of ``STRATEGIES`` or a tf.distribute.Strategy.
-      out_dir: the run directory; None writes nothing.
-      seed: seeds Keras, NumPy, Python and the data split, shuffle and augmentation.
-      steps_per_epoch: steps per epoch (the data repeats); None: one pass over the data.
-      image_size: int or (height, width); None: the model's input size.
-      model_kwargs: extra builder arguments (e.g. ``{"alpha": 0.5}``).
-      jit_compile: compile the train step with XLA.
-      mixed_precision: float16 (GPU) / bfloat16 (CPU) compute with float32 variables.
-      data_dir, manual_dir, val_fraction: passed to :func:`tfresnet.data.load`.
-      verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-      weight_decay, momentum: override the recipe's values.
-      augment: one of ``tfresnet.data.AUGMENTATIONS``; None: the model family's.
-      sync_batchnorm: BatchNormalization statistics over the global batch.
-      deterministic: ``tf.config.experimental.enable_op_determinism()`` (process-wide).
-      overwrite: replace a run already in ``out_dir`` instead of refusing/resuming.
-      callbacks: extra keras callbacks, run after the package's own.
-      recipe_overrides: other Recipe fields to change, e.g. ``{"patience": 2}``.
-      skip_bad_images: an image folder's undecodable files are left out (a warning
-        names each; config.json's ``skipped_images`` lists them) instead of failing.
-      weights: start from pretrained weights (transfer learning, see
-        :mod:`tfresnet.training.transfer`): ``"imagenet"``, a keras.applications ``.h5`` file or
-        a tfresnet run / ``.keras`` file; ``model`` must then be a registry name. The
-        run trains in two phases, in ``out_dir/1_head`` and ``out_dir/2_fine_tune``.
-      freeze_epochs: with ``weights``: the bound on the phase that trains the new
-        classifier alone, the backbone frozen, until its validation loss stops
-        improving; the other ``epochs - freeze_epochs`` fine-tune (default: at most
-        ``tfresnet.training.phases.HEAD_MAX_EPOCHS`` on cached features, else half of
-        ``epochs``; the second half of ``epochs``, which defaults to
-        ``tfresnet.training.phases.DEFAULT_EPOCHS``, fine-tunes).
-      unfreeze_from: with ``weights``: the stage or layer fine-tuning starts at (default all).
-      fine_tune_lr: with ``weights``: the fine-tuning rate (default a tenth of the
-        recipe's rate at the run's batch).
-      fine_tune_batchnorm: with ``weights``: BatchNormalization trains while fine-tuning
-        (default: it stays frozen in inference mode, with the loaded statistics).
-      cache_features: when only the ``predictions`` classifier trains and nothing is
-        augmented (the frozen phase of transfer learning), run the frozen backbone once
-        and train the classifier on its stored features (see :func:`feature_cache_reason`);
-        False trains through the whole network every step.
+      config: the settings; None: ``FitConfig()``.
+      **overrides: fields of FitConfig or TransferConfig replacing ``config``'s.
 
     Returns:
       A FitResult.
 
     Raises:
+      TypeError: an override that is no setting (the message lists them).
       ValueError: one line naming the bad input.
     """
-    options = dict(locals())  # every argument by name: the defaults live in this signature
-    model = options.pop("model")
-    transfer_options = {k: options.pop(k) for k in TRANSFER_ARGS}
-    if weights is not None:
-        return transfer_fit.fit_transfer(model, **transfer_options, **options)
-    given = [k for k, v in transfer_options.items() if v is not None]
-    if given:
-        raise ValueError(f"--{given[0].replace('_', '-')} applies to transfer learning: add "
-                         f"--weights (imagenet, a .h5 file or a run). "
-                         f"Received: {given[0]}={transfer_options[given[0]]!r}")
-    return fitting.fit_run(model, **options)
+    config = FitConfig.create(config, **overrides)
+    if config.transfer.weights is not None:
+        return transfer_fit.fit_transfer(model, config)
+    return fitting.fit_run(model, config)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -299,18 +249,11 @@ def main(argv=None):
 
 
 def _fit_from_args(args, out, model_kwargs, overrides, strategy):
-    return fit(
-        args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, recipe=args.recipe, strategy=strategy, out_dir=out, seed=args.seed,
-        steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
-        model_kwargs=model_kwargs, jit_compile=args.jit_compile,
-        mixed_precision=args.mixed_precision, data_dir=args.data_dir,
-        manual_dir=args.manual_dir, verbose=1 if sys.stdout.isatty() else 2,
-        weight_decay=args.weight_decay, momentum=args.momentum,
-        val_fraction=args.val_fraction, augment=args.augment, sync_batchnorm=args.sync_bn,
-        deterministic=args.deterministic, overwrite=args.overwrite,
-        skip_bad_images=args.skip_bad_images,
-        recipe_overrides={k: v for k, v in overrides.items() if v is not None},
-        weights=args.weights, freeze_epochs=args.freeze_epochs,
-        unfreeze_from=args.unfreeze_from, fine_tune_lr=args.fine_tune_lr,
-        fine_tune_batchnorm=args.fine_tune_batchnorm)
+    """The flags onto a FitConfig: each flag named as a setting is that setting; the
+    others are mapped here."""
+    given = {k: v for k, v in vars(args).items() if k in FitConfig.names()}
+    config = FitConfig.create(**{
+        **given, "strategy": strategy, "out_dir": out, "model_kwargs": model_kwargs,
+        "sync_batchnorm": args.sync_bn, "verbose": 1 if sys.stdout.isatty() else 2,
+        "recipe_overrides": {k: v for k, v in overrides.items() if v is not None}})
+    return fit(args.model, config)

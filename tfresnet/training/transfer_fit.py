@@ -23,6 +23,8 @@ from tfresnet.training import fitting
 from tfresnet.training import phases
 from tfresnet.training import rundir
 from tfresnet.training import transfer
+from tfresnet.training.config import FIT_SETTINGS, TRANSFER_SETTINGS, FitConfig, \
+    TransferConfig
 
 
 def _say(text, verbose):
@@ -30,26 +32,19 @@ def _say(text, verbose):
         print(f"[transfer] {text}", flush=True)
 
 
-def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_from,
-                 fine_tune_lr, lr, recipe, model_kwargs, image_size, out_dir, overwrite,
-                 seed, val_fraction, data_dir, manual_dir, verbose,
-                 fine_tune_batchnorm=False, **fit_kwargs) -> fitting.FitResult:
+def fit_transfer(model, config: FitConfig) -> fitting.FitResult:
     """:func:`tfresnet.train.fit` with ``weights``: transfer learning in two phases
     (see :mod:`tfresnet.training.transfer`), each phase a run in its own sub-folder.
 
     Args:
-      model: registry name; model_kwargs: its builder arguments.
-      weights: see :func:`tfresnet.training.transfer.load_weights`.
-      epochs: the run's epochs (default ``DEFAULT_EPOCHS``); the last
-        ``epochs - freeze_epochs`` fine-tune (default: the second half).
-      freeze_epochs: the bound on the classifier-alone phase, which early stopping
-        usually ends sooner (default :meth:`tfresnet.training.phases.Phases.head_bound`).
-      unfreeze_from: where fine-tuning starts (default ``"all"``).
-      fine_tune_lr: its rate (default a tenth of the recipe's at the run's batch).
-      lr: the head phase's rate (default ``tfresnet.training.phases.HEAD_LR``, Adam).
-      fine_tune_batchnorm: train BatchNormalization while fine-tuning (default: frozen).
-      out_dir: run directory (phases in ``1_head/`` and ``2_fine_tune/``); None writes nothing.
-      fit_kwargs: other :func:`tfresnet.train.fit` arguments (batch_size, strategy, ...).
+      model: registry name (``config.model_kwargs``: its builder arguments).
+      config: a :class:`~tfresnet.training.config.FitConfig` with
+        ``config.transfer.weights`` (see :func:`tfresnet.training.transfer.load_weights`);
+        ``epochs`` is the run's (default ``phases.DEFAULT_EPOCHS``), the last ``epochs -
+        freeze_epochs`` fine-tune (default: the second half); ``lr`` the head phase's
+        rate (default ``phases.HEAD_LR``, Adam); ``out_dir`` the run directory (phases
+        in ``1_head/`` and ``2_fine_tune/``). Each phase's config is this one with
+        :func:`dataclasses.replace` (:func:`phase_config`).
 
     Returns:
       A FitResult with the whole run's history and config and the better phase's model
@@ -58,76 +53,72 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
     Raises:
       ValueError: one line naming the bad input, before anything is written.
     """
-    plan = phases.plan_phases(epochs, freeze_epochs, unfreeze_from, fine_tune_lr,
-                                  fine_tune_batchnorm)
-    name, info, kwargs = fitting.resolve_model(model, model_kwargs)
-    size = fitting.resolve_image_size(image_size, info, None, kwargs)
+    c, weights = config, config.transfer.weights
+    plan = c.phases()
+    name, info, kwargs = fitting.resolve_model(model, c.model_kwargs)
+    size = fitting.resolve_image_size(c.image_size, info, None, kwargs)
     if kwargs.get("res") and tuple(size) != (kwargs["res"], kwargs["res"]):
         raise ValueError(f"res and image_size disagree; give one of them. "
-                         f"Received: res={kwargs['res']}, image_size={image_size!r}")
+                         f"Received: res={kwargs['res']}, image_size={c.image_size!r}")
     if weights == "imagenet":  # a missing file fails before the data are read
         transfer.imagenet_path(name, kwargs, size, keep_head=False)
-    skip_bad_images = fit_kwargs.pop("skip_bad_images", False)  # the phases get the split
-    split = (dataset if isinstance(dataset, DataSplit) else
-             sources.load(dataset, image_size=size, data_dir=data_dir, manual_dir=manual_dir,
-                       seed=int(seed), val_fraction=val_fraction,
-                       skip_bad_images=skip_bad_images))
+    split = (c.dataset if isinstance(c.dataset, DataSplit) else
+             sources.load(c.dataset, image_size=size, data_dir=c.data_dir,
+                          manual_dir=c.manual_dir, seed=int(c.seed),
+                          val_fraction=c.val_fraction, skip_bad_images=c.skip_bad_images))
     labels = [str(label) for label in split.labels]
-    keras.utils.set_random_seed(int(seed))
+    keras.utils.set_random_seed(int(c.seed))
     net, note = transfer.load_weights(weights, name, classes=len(labels), labels=labels,
                                       model_kwargs=kwargs, image_size=size)
     transfer.unfreeze_index(net, plan.unfreeze_from)  # an unknown name fails before training
-    run_dir = None if out_dir is None else os.fspath(out_dir)
-    config = {
-        "model": name, "registry": True, "model_kwargs": kwargs, "weights": os.fspath(weights),
-        "weights_note": note, "dataset": split.name, "val_fraction": val_fraction,
-        "seed": int(seed), "image_size": list(size), "classes": len(labels),
-        "epochs": plan.epochs, "freeze_epochs": plan.freeze_epochs,
-        "fine_tune_epochs": plan.fine_tune_epochs,
+    run_dir = None if c.out_dir is None else os.fspath(c.out_dir)
+    record = {
+        "model": name, "registry": True, "weights": os.fspath(weights), "weights_note": note,
+        "dataset": split.name, "classes": len(labels),
+        **dataclasses.replace(c, model_kwargs=kwargs, image_size=tuple(size),
+                              seed=int(c.seed), epochs=plan.epochs).record(TRANSFER_SETTINGS),
+        "freeze_epochs": plan.freeze_epochs, "fine_tune_epochs": plan.fine_tune_epochs,
         "unfreeze_from": plan.unfreeze_from, "fine_tune_lr": plan.fine_tune_lr,
         "fine_tune_batchnorm": plan.fine_tune_batchnorm,
-        "lr": lr, "fit": {k: v for k, v in fit_kwargs.items() if k != "callbacks"},
+        "fit": c.record(FIT_SETTINGS),
     }
     if run_dir is not None:
-        state = rundir.plan_run_dir(run_dir, config, overwrite)
+        state = rundir.plan_run_dir(run_dir, record, c.overwrite)
         if state == "overwrite":
             rundir.clear_run_dir(run_dir)
             for sub in phases.PHASE_DIRS:
                 shutil.rmtree(os.path.join(run_dir, sub), ignore_errors=True)
         os.makedirs(run_dir, exist_ok=True)
         if state != "resume":
-            cli.write_text(os.path.join(run_dir, "config.json"), rundir.run_json(config))
+            cli.write_text(os.path.join(run_dir, "config.json"), rundir.run_json(record))
         cli.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(labels) + "\n")
-    _say(note, verbose)
+    _say(note, c.verbose)
 
-    fit_kwargs = {**fit_kwargs, "augment": fit_kwargs.get("augment") or transfer.DEFAULT_AUGMENT}
-    recipe_reason = "given" if recipe else f"the {name} recipe"
-    common = dict(dataset=split, recipe=recipe or info.recipe, seed=seed, verbose=verbose,
-                  val_fraction=val_fraction, lr=None, **fit_kwargs)
+    recipe_reason = "given" if c.recipe else f"the {name} recipe"
     results, records = [], []
 
-    def run_phase(index, epochs, rule, **record):
-        result = _phase(net, index, run_dir, epochs, rule, common)
+    def run_phase(index, epochs, rule, **extra):
+        result = _phase(net, phase_config(c, split, info, index, epochs, run_dir), rule)
         results.append(result)
         records.append({"phase": phases.PHASES[index], "epochs": epochs,
                         "lr": result.config["lr"], "lr_source": result.config.get("lr_source"),
-                        **record, "trainable_weights": transfer.trainable_count(net),
+                        **extra, "trainable_weights": transfer.trainable_count(net),
                         "kept_epoch": result.kept_epoch,
                         "val_accuracy": result.val_accuracy})
         return result
 
-    head = None
     if plan.freeze_epochs != 0:
         transfer.freeze_backbone(net)
-        cached = fit_kwargs.get("cache_features", True) and transfer.feature_cache_reason(
-            net, augment=fit_kwargs["augment"], drop=fit_kwargs.get("steps_per_epoch") is not None,
-            mixed_precision=fit_kwargs.get("mixed_precision", False)) is None
+        cached = c.cache_features and transfer.feature_cache_reason(
+            net, augment=c.augment or transfer.DEFAULT_AUGMENT,
+            drop=c.steps_per_epoch is not None,
+            mixed_precision=c.mixed_precision) is None
         bound = plan.head_bound(cached)
-        rule = phases.head_rule(lr, recipe_reason)
+        rule = phases.head_rule(c.lr, recipe_reason)
         _say(f"phase 1: the classifier alone ({transfer.trainable_count(net):,} trainable "
              f"weights), the backbone frozen with BatchNorm in inference mode: "
              f"{rule.optimizer} at lr {rule.lr:g} until the validation loss stops improving, "
-             f"at most {bound} epochs", verbose)
+             f"at most {bound} epochs", c.verbose)
         head = run_phase(0, bound, rule, trainable="classifier only")
         records[-1]["feature_cache"] = head.config.get("feature_cache")
         records[-1]["stopping"] = head.config.get("stopping")
@@ -138,35 +129,46 @@ def fit_transfer(model, *, weights, dataset, epochs, freeze_epochs, unfreeze_fro
               "BatchNorm frozen in inference mode")
         _say(f"phase 2: fine-tuning from {plan.unfreeze_from} for "
              f"{plan.fine_tune_epochs} epoch(s) ({transfer.trainable_count(net):,} trainable "
-             f"weights, {bn})", verbose)
+             f"weights, {bn})", c.verbose)
         run_phase(1, plan.fine_tune_epochs,
                   phases.fine_tune_rule(plan.fine_tune_lr, recipe_reason),
                   unfreeze_from=plan.unfreeze_from,
                   batchnorm="trained" if plan.fine_tune_batchnorm else "frozen")
-    return _finish(results, records, config, run_dir)
+    return _finish(results, records, record, run_dir)
 
 
-def _phase(net, index, run_dir, epochs, rule, common):
-    """One phase as a tfresnet.train run in its sub-folder (resumed or skipped when done)."""
+def phase_config(config: FitConfig, split, info, index, epochs, run_dir) -> FitConfig:
+    """Phase ``index``'s config: the user's, with :func:`dataclasses.replace`, on the
+    loaded ``split`` (the network is built: no image size or builder arguments), in
+    its sub-folder of ``run_dir``, with the model's recipe, transfer's augmentation by
+    default, and the rate left to the phase's rule (:class:`phases.PhaseRule`)."""
     sub = None if run_dir is None else os.path.join(run_dir, phases.PHASE_DIRS[index])
+    return dataclasses.replace(
+        config, transfer=TransferConfig(), dataset=split, epochs=epochs, out_dir=sub,
+        lr=None, recipe=config.recipe or info.recipe, image_size=None, model_kwargs=None,
+        data_dir=None, manual_dir=None, overwrite=False, skip_bad_images=False,
+        augment=config.augment or transfer.DEFAULT_AUGMENT)
+
+
+def _phase(net, config, rule):
+    """One phase as a tfresnet.train run in its sub-folder (resumed or skipped when done)."""
+    sub, split = config.out_dir, config.dataset
     if sub is not None and os.path.isfile(os.path.join(sub, "model.keras")) and \
             not rundir.has_backup(sub):
-        done, config, _ = checkpoint.load_run(sub)
+        done, saved, _ = checkpoint.load_run(sub)
         history = {k: [r.get(k) for r in rundir.read_history(sub)]
                    for k in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")}
-        result = config.get("result", {})
+        result = saved.get("result", {})
         return fitting.FitResult(
             model=done, run_dir=sub, history=history,
             val_accuracy=result.get("val_accuracy", float("nan")),
             best_val_accuracy=result.get("best_val_accuracy", float("nan")),
-            best_epoch=result.get("best_epoch", 0), data=common["dataset"],
-            labels=common["dataset"].labels, images_per_second=result.get(
+            best_epoch=result.get("best_epoch", 0), data=split,
+            labels=split.labels, images_per_second=result.get(
                 "images_per_second", float("nan")),
-            wall_time=result.get("wall_time_seconds", 0.0), initial_epoch=epochs,
-            config=config, kept_epoch=result.get("kept_epoch", len(history["epoch"])))
-    return fitting.fit_run(net, epochs=epochs, out_dir=sub, image_size=None,
-                           model_kwargs=None, data_dir=None, manual_dir=None,
-                           overwrite=False, skip_bad_images=False, phase=rule, **common)
+            wall_time=result.get("wall_time_seconds", 0.0), initial_epoch=config.epochs,
+            config=saved, kept_epoch=result.get("kept_epoch", len(history["epoch"])))
+    return fitting.fit_run(net, config, phase=rule)
 
 
 def _kept_row(result):
