@@ -250,7 +250,7 @@ def fit_run(model, *, dataset, epochs, batch_size, lr, recipe, strategy, out_dir
     if augment is None and small_data_lr is not None:
         augment = "none"
         batch_reason += "; no augmentation (a short run on few images learns faster without)"
-    augment = augment or (pipelines.AUGMENT_FOR_FAMILY.get(info.family, "none") if info else "none")
+    augment = augment or (info.augment if info else "none")
     steps = steps_per_epoch or math.ceil(split.num_train / global_batch)
     # The paper's length in steps when neither the call nor the recipe gives epochs.
     total_steps = (recipe.total_steps if epochs is None and recipe.epochs is None
