@@ -215,7 +215,7 @@ def run_config(compare_out, key):
     """The run configuration ``tfresnet.train.fit`` wrote for ``key`` under
     ``export.compare``'s folder, or None when that model was not trained there."""
     folder = os.path.join(compare_out, "runs", key)
-    if not os.path.isfile(os.path.join(folder, "config.json")):
+    if not os.path.isfile(os.path.join(folder, runschema.RUN_FILES.config)):
         return None
     return runschema.read_config(folder)  # checked: a damaged file is one line
 
