@@ -208,3 +208,40 @@ def test_the_family_check_finds_planted_violations(tmp_path):
     assert family_violations(tmp_path) == ["experiments.sep imports tfresnet.models.resnet",
                                            "export.job imports tfresnet.models.mobilenet",
                                            "tfresnet imports tfresnet.models.alexnet"]
+
+
+# Each file or tensor name an export or a run writes is a literal in its owner only.
+NAME_OWNERS = {"config.json": "tfresnet.training.runschema",
+               "labels.txt": "tfresnet.training.runschema",
+               "history.csv": "tfresnet.training.runschema",
+               "best.keras": "tfresnet.training.runschema",
+               "model.keras": "tfresnet.training.runschema",
+               "models.json": "export.names", "probabilities": "export.names",
+               "probability": "export.names", "_results.json": "export.names"}
+# Literals that are another file's name: the .keras zip's own config.json, the
+# tensorflow-datasets labels.txt. fitting and transfer_fit: their literals move to
+# RUN_FILES with the FitConfig change (they are being rewritten now).
+NAME_EXCEPTIONS = {("tfresnet.training.checkpoint", "config.json"),
+                   ("export.job.plan", "labels.txt"),
+                   ("tfresnet.training.fitting", "best.keras"),
+                   *(("tfresnet.training.transfer_fit", n)
+                     for n in ("config.json", "labels.txt", "model.keras", "history.csv"))}
+
+
+def name_literals(root) -> list:
+    """``"module writes 'name'"`` for each owned name written outside its owner."""
+    found = set()
+    for name, path in module_files(root).items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Constant) and node.value in NAME_OWNERS
+                    and NAME_OWNERS[node.value] != name
+                    and (name, node.value) not in NAME_EXCEPTIONS):
+                found.add(f"{name} writes {node.value!r}")
+    return sorted(found)
+
+
+def test_file_and_tensor_names_have_one_owner(tmp_path):
+    assert name_literals(ROOT) == []
+    (tmp_path / "export").mkdir()  # and the check can fail
+    (tmp_path / "export" / "job.py").write_text('OUT = "probabilities"\n')
+    assert name_literals(tmp_path) == ["export.job writes 'probabilities'"]
