@@ -41,6 +41,7 @@ from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
 from tfresnet.utils import cli  # noqa: E402  (first: quiets TF)
+from tfresnet.training.runschema import RUN_FILES  # noqa: E402
 
 # name: (registry name, builder kwargs, image side)
 MODELS = {"resnet20": ("resnet20", {}, 32),
@@ -146,13 +147,13 @@ def train_source(key, work):
     folder = os.path.join(work, f"digits04_{side}")
     if not os.path.isdir(folder):
         write_digits(folder, range(5), side)
-    if not os.path.isfile(os.path.join(source_dir, "model.keras")):
+    if not os.path.isfile(os.path.join(source_dir, RUN_FILES.model)):
         train.fit(name, dataset=folder, epochs=SOURCE_EPOCHS, batch_size=16, augment="none",
                   lr=recipes.get_recipe(registry.model_info(name).recipe).lr,
                   out_dir=source_dir, overwrite=True, model_kwargs=kwargs or None,
                   image_size=side, verbose=0)
     import json as _json
-    with open(os.path.join(source_dir, "config.json")) as f:
+    with open(os.path.join(source_dir, RUN_FILES.config)) as f:
         return source_dir, _json.load(f)["result"]["val_accuracy"]
 
 

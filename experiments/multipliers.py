@@ -16,7 +16,7 @@ import os
 import time
 
 from tfresnet.utils import plots
-from tfresnet.models.mobilenet import alpha_text
+from tfresnet.models.registry import model_info
 from tfresnet.utils import cli
 from tfresnet.training import runschema
 from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
@@ -29,7 +29,9 @@ PAPER = ("Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width mu
          "0.25)")
 DEFAULTS = {"epochs": 40, "batch_size": 96}
 CURVES = False
-ALPHAS = (1.0, 0.75, 0.5, 0.25)
+# MobileNet's multipliers: the paper's alphas and how an alpha is written, from the registry.
+_MULTIPLIERS = model_info("mobilenet_v1").multipliers
+ALPHAS, alpha_text = _MULTIPLIERS.alphas, _MULTIPLIERS.alpha_text
 QUICK_ALPHAS, QUICK_RESOLUTIONS = (0.5, 0.25), (32,)
 # Digits are 8x8: every MobileNet resolution (a multiple of 32) only upsamples them, and
 # 40 epochs at 128/96 would take hours here, so the digits grid is 64/32.
@@ -213,7 +215,7 @@ def run_config(compare_out, key):
     """The run configuration ``tfresnet.train.fit`` wrote for ``key`` under
     ``export.compare``'s folder, or None when that model was not trained there."""
     folder = os.path.join(compare_out, "runs", key)
-    if not os.path.isfile(os.path.join(folder, "config.json")):
+    if not os.path.isfile(os.path.join(folder, runschema.RUN_FILES.config)):
         return None
     return runschema.read_config(folder)  # checked: a damaged file is one line
 

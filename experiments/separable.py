@@ -29,14 +29,17 @@ import tfresnet
 from tfresnet.utils import cli
 from tfresnet.utils import plots
 from tfresnet.models import published
-from tfresnet.models.mobilenet import alpha_text
 from tfresnet.models.profiling import profile
+from tfresnet.models.registry import model_info
 from tfresnet.models.variant import ModelVariant
 from experiments.common import (finish, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)
 
 NAME = "separable"
+# MobileNet's alpha and resolution rules and how an alpha is written, from the registry.
+_MULTIPLIERS = model_info("mobilenet_v1").multipliers
+alpha_text = _MULTIPLIERS.alpha_text
 PAPER = ("Howard et al. 2017 (MobileNet), Table 4: full convolutions instead of separable "
          "ones cost 8.6x the mult-adds and 7x the parameters for 1.1 points of ImageNet "
          "accuracy (71.7% vs 70.6%); Table 5: at about equal cost, the thinner network "
@@ -73,12 +76,13 @@ def add_parser(sub, parents):
 
 
 def experiment_args(args, s: Settings) -> dict:
-    if int(32 * 0.75 * args.alpha) < 1:
+    if _MULTIPLIERS.alpha_problem(0.75 * args.alpha):
         raise cli.UsageError(f"--alpha must leave the thinner network a channel (alpha >= "
-                             f"{1 / 24:.3f}). Received: {args.alpha}")
-    if s.image_size % 32:
-        raise cli.UsageError(f"--image-size must be a multiple of 32 for MobileNet. "
-                             f"Received: {s.image_size}")
+                             f"{1 / (0.75 * _MULTIPLIERS.first_channels):.3f}). "
+                             f"Received: {args.alpha}")
+    if _MULTIPLIERS.res_problem(s.image_size):
+        raise cli.UsageError(f"--image-size {_MULTIPLIERS.res_problem(s.image_size)} for "
+                             f"MobileNet. Received: {s.image_size}")
     # the widest of the four networks, as tfresnet.train and export.tflite check it
     ModelVariant("mobilenet_v1", args.alpha, s.image_size).check(
         classes=2, batch=s.batch_size, flags={"res": "--image-size", "classes": None})

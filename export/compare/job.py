@@ -54,7 +54,6 @@ from export.compare.report import (csv_text, flat_row, machine_text, progress_te
                                    report_text, round_text, summary_text)
 from tfresnet.training import checkpoint
 from tfresnet.utils import cli
-from tfresnet.models.mobilenet import alpha_text
 from tfresnet.models.registry import list_models, model_info
 from tfresnet.models.variant import ModelVariant
 
@@ -103,7 +102,7 @@ class Config:
         size; a checkpoint's adds its run's folder name (``0.25/64 run-a``), so two runs
         of one architecture can be told apart."""
         if self.alpha is not None:
-            label = f"{alpha_text(self.alpha)}/{self.side}"
+            label = f"{self.variant.info.multipliers.alpha_text(self.alpha)}/{self.side}"
         else:
             default = self.variant.info.input_shape[0]
             label = self.model if self.side == default else f"{self.model}@{self.side}"

@@ -17,6 +17,7 @@ import numpy as np
 
 from export.convert import latency as latency_lib
 from tfresnet.models.registry import model_info
+from tfresnet.training.runschema import RUN_FILES
 
 DEFAULT_ROUNDS = 5  # timing passes over the grid (--rounds)
 QUICK_CALIBRATION = "uniform random uint8 images"
@@ -184,7 +185,7 @@ def checkpoint_stamp(path: str | None) -> float | None:
     """Modification time of a checkpoint's model file (a retrained run is measured again)."""
     if not path:
         return None
-    model_file = path if os.path.isfile(path) else os.path.join(path, "model.keras")
+    model_file = path if os.path.isfile(path) else os.path.join(path, RUN_FILES.model)
     return os.path.getmtime(model_file)
 
 

@@ -14,24 +14,26 @@ from tfresnet.models.registry import model_info
 # --------------------------------------------------------------------------------------
 # Plots (one point per model, labelled, log x like the MobileNet paper's figures).
 
-_FAMILY_STYLE = {"mobilenet_v1": ("tab:blue", "o"), "resnet": ("tab:red", "s"),
-                 "resnet_cifar": ("tab:orange", "D"), "alexnet": ("tab:green", "^")}
-_FAMILY_NAME = {"mobilenet_v1": "MobileNet v1 (alpha/res)", "resnet": "ResNet (ImageNet)",
-                "resnet_cifar": "ResNet (CIFAR)", "alexnet": "AlexNet"}
-
-
 def _family(row) -> str:
     return model_info(row["model"]).family
+
+
+def _families(rows) -> dict:
+    """``{family: the ModelInfo of its first row}`` (its ``plot_style``, ``family_label``)."""
+    infos = {}
+    for row in rows:
+        infos.setdefault(_family(row), model_info(row["model"]))
+    return infos
 
 
 def _scatter(ax, rows, x_key, y_key, *, scale=1e-6, **style) -> list[tuple]:
     """One marker per row (colour and shape by family); returns (x, y, label) per point."""
     points = []
-    for family in dict.fromkeys(_family(r) for r in rows):
+    for family, info in _families(rows).items():
         pts = [r for r in rows if _family(r) == family and r.get(y_key) is not None]
         if not pts:
             continue
-        color, marker = _FAMILY_STYLE.get(family, ("tab:gray", "x"))
+        color, marker = info.plot_style
         ax.scatter([p[x_key] * scale for p in pts], [p[y_key] for p in pts],
                    **{"color": color, "marker": marker, "s": 36, "zorder": 3, **style})
         points += [(p[x_key] * scale, p[y_key], p["label"]) for p in pts]
@@ -71,10 +73,9 @@ def _label_points(ax, points, obstacles=()):
 
 def _legend(ax, rows, extra):
     import matplotlib.lines as mlines
-    handles = [mlines.Line2D([], [], color=_FAMILY_STYLE.get(f, ("tab:gray", "x"))[0],
-                             marker=_FAMILY_STYLE.get(f, ("tab:gray", "x"))[1], linestyle="",
-                             label=_FAMILY_NAME.get(f, f))
-               for f in dict.fromkeys(_family(r) for r in rows)]
+    handles = [mlines.Line2D([], [], color=info.plot_style[0], marker=info.plot_style[1],
+                             linestyle="", label=info.family_label or family)
+               for family, info in _families(rows).items()]
     ax.legend(handles=handles + list(extra), fontsize=8, loc="best")
 
 

@@ -28,6 +28,7 @@ from tensorflow.lite.python import schema_py_generated as schema
 from export.convert import quantize
 from export.convert.latency import read_tflite
 from export.metadata.flatbuffer import model_bytes, set_signature
+from export.names import INPUT_NAME, OUTPUT_NAME, SIGNATURE
 from tfresnet.utils import quiet
 from tfresnet.data import pipelines
 
@@ -36,10 +37,8 @@ IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 INPUT_SCALE = 1.0 / pipelines.STD
 INPUT_ZERO_POINT = {"uint8": int(pipelines.MEAN), "int8": int(pipelines.MEAN) - 128}
 CALIBRATION_IMAGES = 200
-# The signature of every converted model: serving_default(image) -> probabilities.
-SIGNATURE = "serving_default"
-INPUT_NAME = "image"
-OUTPUT_NAME = "probabilities"
+# The signature of every converted model, serving_default(image) -> probabilities:
+# SIGNATURE, INPUT_NAME, OUTPUT_NAME (export.names).
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k.lower() for k, v in vars(schema.TensorType).items()

@@ -27,6 +27,8 @@ import math
 import os
 import sys
 
+from export.names import QUANT_DEBUG_SUFFIXES
+
 PROG = "python -m export.debug"
 WORST = 5               # the layers printed
 DEBUG_IMAGES = 32       # images the debugger compares float and INT8 on
@@ -209,9 +211,10 @@ def report_files(rows, stem: str) -> dict:
 
     document = {"rounding_error": ROUNDING_ERROR, "worst": [r.layer for r in worst(rows)],
                 "layers": [dataclasses.asdict(r) for r in rows]}
-    return {f"{stem}_quant_debug.csv": text.getvalue().encode(),
-            f"{stem}_quant_debug.json": cli.to_json(document).encode(),
-            f"{stem}_quant_debug.png": bar_png(rows, stem)}
+    csv_name, json_name, png_name = (stem + s for s in QUANT_DEBUG_SUFFIXES)
+    return {csv_name: text.getvalue().encode(),
+            json_name: cli.to_json(document).encode(),
+            png_name: bar_png(rows, stem)}
 
 
 def bar_png(rows, title: str) -> bytes:

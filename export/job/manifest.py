@@ -45,19 +45,16 @@ import os
 import signal
 import threading
 
+from export.names import LABELS_FILE, MANIFEST, REPORT_SUFFIXES
 from tfresnet.utils import cli
 
-MANIFEST = "models.json"
-LABELS_FILE = "labels.txt"
 MANIFEST_FORMAT = 1
 
 
 def is_export_file(name: str) -> bool:
     """True for the names an export writes into its folder."""
     return (name in (MANIFEST, LABELS_FILE) or name.endswith(".tflite")
-            or name.endswith(("_results.json", "_confusion.png", "_MODEL_CARD.md",
-                                      "_quant_debug.csv", "_quant_debug.json",
-                                      "_quant_debug.png")))
+            or name.endswith(REPORT_SUFFIXES))
 
 
 def read_manifest(path) -> dict:

@@ -40,7 +40,9 @@ from export.job import class_report
 from export.convert import formats
 from export.job import model_card
 from export.convert.converter import CALIBRATION_IMAGES, IO_TYPES, to_float32, to_int8
-from export.job.manifest import LABELS_FILE, MANIFEST, publish
+from export import names
+from export.job.manifest import publish
+from export.names import LABELS_FILE, MANIFEST
 from export.job.plan import (DEFAULT_AUGMENT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS,
                                   DEFAULT_MODEL, DEFAULT_QAT_EPOCHS, LATENCY_ROUNDS,
                                   MAX_EPOCHS, MAX_LR, MIN_AGREEMENT, PROG, QAT_LR_FACTOR,
@@ -358,7 +360,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
                   f"{plan.file('mixed_int8')}")
     if debug_rows is not None:
         results["quantization_debug"] = {
-            "file": f"{plan.report_stem}_quant_debug.json",
+            "file": f"{plan.report_stem}{names.QUANT_DEBUG_SUFFIXES[1]}",
             "worst": [{"layer": r.layer, "op": r.op, "rmse_over_scale": r.normalised,
                        "mac_share": r.mac_share} for r in debug.worst(debug_rows)]}
         table += f"\n{debug.worst_text(debug_rows)}"

@@ -17,7 +17,9 @@ import os
 
 import numpy as np
 
-from export.job.manifest import MANIFEST, read_manifest
+from export import names
+from export.job.manifest import read_manifest
+from export.names import MANIFEST
 from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
 from tfresnet.data import sources
 from tfresnet.data.split import DataSplit, fit_image
@@ -137,16 +139,16 @@ class ExportPlan:
 
     @property
     def results_file(self) -> str:
-        return f"{self._report_stem}_results.json"
+        return f"{self._report_stem}{names.RESULTS_SUFFIX}"
 
     @property
     def confusion_file(self) -> str:
         """The PNG of the float and INT8 confusion matrices side by side."""
-        return f"{self._report_stem}_confusion.png"
+        return f"{self._report_stem}{names.CONFUSION_SUFFIX}"
 
     @property
     def model_card_file(self) -> str:
-        return f"{self._report_stem}_MODEL_CARD.md"
+        return f"{self._report_stem}{names.MODEL_CARD_SUFFIX}"
 
     @property
     def report_stem(self) -> str:

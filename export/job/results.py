@@ -14,7 +14,7 @@ import numpy as np
 
 from export.convert.converter import Runner, TensorInfo, io_tensors
 from export.convert.formats import FORMATS
-from export.job.manifest import LABELS_FILE
+from export.names import LABELS_FILE
 from export.job.plan import AUTHOR, PROG
 from tfresnet.data import pipelines
 from tfresnet.data import sources

@@ -26,7 +26,10 @@ def set_signature(tflite_bytes, *, key, inputs, outputs):
     """Returns a copy of a one-subgraph ``.tflite`` whose only SignatureDef is ``key``.
 
     The signature names the subgraph's input and output tensors, in order, the way
-    ``Interpreter.get_signature_runner`` and LiteRT's ``CompiledModel`` address them.
+    ``Interpreter.get_signature_runner`` and LiteRT's ``CompiledModel`` address them,
+    and the tensors get the same names, so ``get_input_details()`` and
+    ``get_output_details()`` show them too (not the converter's ``serving_default_image:0``
+    and ``Identity``).
     Metadata and files already in the model are kept (an appended zip is not: call this
     before :func:`export.metadata.add_metadata`).
 
@@ -62,6 +65,8 @@ def set_signature(tflite_bytes, *, key, inputs, outputs):
     signature.signatureKey, signature.subgraphIndex = key, 0
     signature.inputs = tensor_maps(inputs, graph.inputs)
     signature.outputs = tensor_maps(outputs, graph.outputs)
+    for name, index in zip(inputs + outputs, list(graph.inputs) + list(graph.outputs)):
+        graph.tensors[int(index)].name = name
     model.signatureDefs = [signature]
     return pack_model(model)
 

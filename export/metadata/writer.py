@@ -51,12 +51,10 @@ from export.metadata.schema import (
     METADATA_IDENTIFIER, METADATA_NAME, MODEL, NORMALIZATION, NORMALIZATION_OPTIONS,
     PROCESS_UNIT, RGB, STATS, SUBGRAPH, TENSOR, TENSOR_AXIS_LABELS)
 from export.metadata.flatbuffer import as_str, pack_model, unpack_model
+from export.names import INPUT_NAME, LABELS_FILE, OUTPUT_NAME
 from tfresnet.utils import cli
 
 MIN_PARSER_VERSION = "1.0.0"
-LABELS_FILE = "labels.txt"
-INPUT_NAME = "image"
-OUTPUT_NAME = "probability"
 
 
 def add_metadata(tflite_bytes, *, name, description, version, author, labels, mean, std,

@@ -146,7 +146,7 @@ def test_metadata_round_trip(uint8_tflite):
         "description": "Input image to be classified: RGB, 32x32, normalized as "
                        "(pixel - 128) / 128."}
     assert meta["output"] == {
-        "name": "probability", "type": "uint8", "label_file": "labels.txt",
+        "name": "probabilities", "type": "uint8", "label_file": "labels.txt",
         "label_file_type": "TENSOR_AXIS_LABELS", "min": [0.0], "max": [255.0],
         "description": "Probabilities of the 3 labels respectively."}
     assert meta["associated_files"] == {"labels.txt": b"red\ngreen\nblue\n"}
@@ -216,6 +216,9 @@ def test_set_signature_replaces_it_and_metadata_keeps_it(uint8_tflite, test_imag
         interpreter = Interpreter(model_content=model_bytes)
         assert interpreter.get_signature_list() == {
             "classify": {"inputs": ["pixels"], "outputs": ["scores"]}}
+        # the tensors carry the signature's names: one name in every view
+        assert [d["name"] for d in interpreter.get_input_details()] == ["pixels"]
+        assert [d["name"] for d in interpreter.get_output_details()] == ["scores"]
         scores = interpreter.get_signature_runner("classify")(pixels=images)["scores"]
         np.testing.assert_array_equal(scores, expected)
     with pytest.raises(ValueError, match="1 inputs and 1 outputs"):

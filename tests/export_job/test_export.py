@@ -113,6 +113,33 @@ def test_metadata_carries_labels_and_normalization(exported):
         assert meta["author"] == "tfresnet"
 
 
+def test_one_tensor_name_in_the_signature_the_tensors_and_the_metadata(exported):
+    """An app developer reads ``image`` and ``probabilities`` everywhere: in the
+    signature, in the plain interpreter's details and in the metadata; the signature
+    runner still answers as the plain interpreter does."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from export import names
+
+    out, _ = exported
+    for kind in ("int8", "ptq_int8", "float32"):
+        model_bytes = (out / f"{TINY_STEM}_{kind}.tflite").read_bytes()
+        interpreter = Interpreter(model_content=model_bytes)
+        interpreter.allocate_tensors()
+        assert interpreter.get_signature_list() == {names.SIGNATURE: {
+            "inputs": [names.INPUT_NAME], "outputs": [names.OUTPUT_NAME]}}
+        (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+        assert (given["name"], taken["name"]) == ("image", "probabilities"), kind
+        meta = metadata.read_metadata(model_bytes)
+        assert (meta["input"]["name"], meta["output"]["name"]) == ("image", "probabilities")
+        images = np.zeros(given["shape"], given["dtype"])
+        interpreter.set_tensor(given["index"], images)
+        interpreter.invoke()
+        plain = interpreter.get_tensor(taken["index"])
+        runner = interpreter.get_signature_runner(names.SIGNATURE)
+        np.testing.assert_array_equal(runner(image=images)["probabilities"], plain)
+
+
 def test_accuracies_are_learned_and_int8_agrees_with_qat(exported):
     out, results = exported
     rows = {r["model"]: r for r in results["rows"]}

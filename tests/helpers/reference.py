@@ -1,13 +1,24 @@
-"""Published figures the tests compare the models with, copied from shared/REFERENCE.md.
+"""The published figures the model tests compare with, read from the package's table.
 
-Each figure names its source. Tests check the package against these numbers (the
-world), never against numbers the package computes itself. Other test modules may
-import them.
+Each figure is written once, with its source, in :mod:`tfresnet.models.published`
+(copied from shared/REFERENCE.md, the world; ``tests/models/test_published.py`` checks
+every one against that file's text). This module only selects which configurations
+the tests build and keeps what the package does not publish: the keras.applications
+totals (their convs carry a bias) and the tolerance.
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+from tfresnet.models import published
+from tfresnet.models.registry import model_info
+
+# The tolerance REFERENCE.md and the issue give for MACs.
+MACS_TOLERANCE = published.TOLERANCE
+
+# Rows of published.PARAMS that are another network's figure, so no exact count to test.
+NOT_EXACT = {"alexnet_bn": "its row is AlexNet 2012's figure with a note on the difference"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,53 +42,35 @@ class Figures:
         return "-".join([self.model] + [f"{k}{v}" for k, v in self.kwargs.items()])
 
 
-_CIFAR = "REFERENCE.md, CIFAR ResNet option A, 10 classes (ResNet paper Table 6: {})"
-_TABLE1 = "ResNet paper Table 1"
-
-# MobileNet v1 parameter counts (REFERENCE.md; channels int(c * alpha); equal to
-# keras.applications MobileNet). "The resolution multiplier changes MACs, never parameters."
-MOBILENET_PARAMS = {1.0: (4_231_976, 21_888), 0.75: (2_585_560, 16_416),
-                    0.5: (1_331_592, 10_944), 0.25: (470_072, 5_472)}
-
-# MobileNet v1 million mult-adds (REFERENCE.md): the 224 column and the 1.0 row are the
-# paper's Tables 6 and 7, the other cells the same count on keras.applications MobileNet.
-MOBILENET_MMACS = {
-    1.0: {224: 569, 192: 418, 160: 290, 128: 186},
-    0.75: {224: 325, 192: 239, 160: 166, 128: 107},
-    0.5: {224: 149, 192: 110, 160: 76, 128: 49},
-    0.25: {224: 41, 192: 30, 160: 21, 128: 14},
-}
+def _figures(model, kwargs) -> Figures:
+    shown = published.lookup(model, alpha=kwargs.get("alpha"), side=kwargs.get("res"))
+    return Figures(model, kwargs, shown.trainable, shown.non_trainable, shown.params_source,
+                   shown.macs, shown.macs_source)
 
 
-def _mobilenet(alpha, res):
-    trainable, non_trainable = MOBILENET_PARAMS[alpha]
-    macs_source = ("MobileNet paper Tables 6/7" if res == 224 or alpha == 1.0 else
-                   "REFERENCE.md: the same count on keras.applications MobileNet")
-    return Figures("mobilenet_v1", {"alpha": alpha, "res": res}, trainable, non_trainable,
-                   "REFERENCE.md MobileNet v1 (keras.applications MobileNet)",
-                   MOBILENET_MMACS[alpha][res] * 1e6, macs_source)
+_MOBILENET = model_info("mobilenet_v1").multipliers
+FIGURES = tuple(
+    figure for model, alpha, _ in published.PARAMS if model not in NOT_EXACT
+    for figure in ([_figures(model, {"alpha": alpha, "res": res})
+                    for res in _MOBILENET.resolutions] if alpha is not None
+                   else [_figures(model, {})]))
 
+# MobileNet v1: {alpha: (trainable, non-trainable)} and {alpha: {res: million MACs}}.
+MOBILENET_PARAMS = {a: published.PARAMS[("mobilenet_v1", a, None)][:2]
+                    for a in _MOBILENET.alphas}
+MOBILENET_MMACS = {a: {r: published.MACS[("mobilenet_v1", a, r)][0] / 1e6
+                       for r in _MOBILENET.resolutions} for a in _MOBILENET.alphas}
 
-FIGURES = (
-    Figures("resnet20", {}, 269_722, 1_376, _CIFAR.format("0.27M")),
-    Figures("resnet32", {}, 464_154, 2_272, _CIFAR.format("0.46M")),
-    Figures("resnet44", {}, 658_586, 3_168, _CIFAR.format("0.66M")),
-    Figures("resnet56", {}, 853_018, 4_064, _CIFAR.format("0.85M")),
-    Figures("resnet110", {}, 1_727_962, 8_096, _CIFAR.format("1.7M")),
-    Figures("resnet20b", {}, 272_474, 1_568, "REFERENCE.md, CIFAR ResNet-20 option B"),
-    Figures("resnet20c", {}, 283_962, 2_048, "REFERENCE.md, CIFAR ResNet-20 option C"),
-    Figures("resnet18", {}, 11_689_512, 9_600, "torchvision resnet18", 1.8e9, _TABLE1),
-    Figures("resnet34", {}, 21_797_672, 17_024, "torchvision resnet34", 3.6e9, _TABLE1),
-    Figures("resnet50", {}, 25_557_032, 53_120, "torchvision resnet50", 3.8e9, _TABLE1),
-    Figures("resnet101", {}, 44_549_160, 105_344, "REFERENCE.md ResNet-101", 7.6e9, _TABLE1),
-    Figures("resnet152", {}, 60_192_808, 151_424, "REFERENCE.md ResNet-152", 11.3e9, _TABLE1),
-    *(_mobilenet(alpha, res) for alpha in MOBILENET_MMACS for res in (224, 192, 160, 128)),
-    Figures("alexnet", {}, 60_965_224, 0, "AlexNet 2012, groups=2 (paper: 60M)",
-            720e6, "MobileNet paper Table 9"),
-    Figures("alexnet_owt", {}, 61_100_840, 0, "torchvision alexnet"),
-)
+# MobileNet paper Tables 4 and 5: (registry model, alpha) -> (million mult-adds at 224,
+# million parameters as printed, top-1 %).
+MOBILENET_ABLATIONS = {
+    (model, alpha): (published.MACS[(model, alpha, 224)][0] / 1e6,
+                     published.PRINTED_PARAMS[(model, alpha, None)][0] / 1e6,
+                     published.TOP1[(model, alpha, 224)][0])
+    for model, alpha, _ in published.PRINTED_PARAMS}
 
-# keras.applications totals (their ResNet convs carry a bias), REFERENCE.md.
+# keras.applications totals (their ResNet convs carry a bias), REFERENCE.md; the package
+# does not publish them (its figures are for its own networks).
 KERAS_APPLICATIONS_TOTALS = {
     ("ResNet50", 1.0): 25_636_712,
     ("ResNet101", 1.0): 44_707_176,
@@ -87,16 +80,3 @@ KERAS_APPLICATIONS_TOTALS = {
     ("MobileNet", 0.5): 1_342_536,
     ("MobileNet", 0.25): 475_544,
 }
-
-# MobileNet paper Tables 4 and 5 (REFERENCE.md): (registry model, alpha) -> (million
-# mult-adds at 224, million parameters as printed, top-1 %). Printed rounded: MACs to
-# whole millions, parameters to 0.1M.
-MOBILENET_ABLATIONS = {
-    ("mobilenet_v1_conv", 1.0): (4866, 29.3, 71.7),   # Table 4, Conv MobileNet
-    ("mobilenet_v1", 1.0): (569, 4.2, 70.6),          # Table 4, MobileNet
-    ("mobilenet_v1", 0.75): (325, 2.6, 68.4),         # Table 5, 0.75 MobileNet
-    ("mobilenet_v1_shallow", 1.0): (307, 2.9, 65.3),  # Table 5, Shallow MobileNet
-}
-
-# The tolerance REFERENCE.md and the issue give for MACs.
-MACS_TOLERANCE = 0.01

@@ -6,6 +6,10 @@
   and nothing imports them;
 * no import cycles among the modules, counting the imports made inside functions too
   (a deferred import hides a cycle from Python, not from a reader);
+* nothing outside ``tfresnet/models/`` imports a family module (``FAMILY_MODULES``): it
+  asks the registry (a model's facts are its ``ModelInfo``) or a ``ModelVariant``; the
+  one exception is ``tfresnet/__init__.py``'s ``TYPE_CHECKING`` block (the front door's
+  names for type checkers; at run time it resolves them by name);
 * no module over ``MAX_LINES`` lines: a longer one does more than one job (split it
   along its jobs, as train, data, pipeline and metadata were).
 """
@@ -26,6 +30,10 @@ ALLOWED = {
 }
 
 
+FAMILY_MODULES = ("tfresnet.models.resnet", "tfresnet.models.mobilenet",
+                  "tfresnet.models.alexnet")
+
+
 def module_files(root) -> dict:
     """``{dotted module name: path}`` of every ``.py`` file in the project's packages."""
     modules = {}
@@ -38,11 +46,25 @@ def module_files(root) -> dict:
     return modules
 
 
-def imported_modules(name, path, modules) -> set:
-    """The project modules that module ``name`` imports (anywhere in the file)."""
+def _type_checking_nodes(tree) -> set:
+    """The nodes inside ``if TYPE_CHECKING:`` blocks of a module."""
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            inside |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return inside
+
+
+def imported_modules(name, path, modules, *, type_checking=True) -> set:
+    """The project modules that module ``name`` imports (anywhere in the file; without
+    the ``if TYPE_CHECKING:`` blocks when ``type_checking`` is False)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skip = set() if type_checking else _type_checking_nodes(tree)
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -63,9 +85,21 @@ def imported_modules(name, path, modules) -> set:
     return found
 
 
-def import_graph(root) -> dict:
+def import_graph(root, *, type_checking=True) -> dict:
     modules = module_files(root)
-    return {name: imported_modules(name, path, modules) for name, path in modules.items()}
+    return {name: imported_modules(name, path, modules, type_checking=type_checking)
+            for name, path in modules.items()}
+
+
+def family_violations(root) -> list:
+    """``"a imports b"`` for every import of a family module from outside
+    ``tfresnet.models`` (``tfresnet``'s ``TYPE_CHECKING`` block excepted)."""
+    graph = import_graph(root)
+    front_door = import_graph(root, type_checking=False)["tfresnet"] if "tfresnet" in graph \
+        else set()
+    graph["tfresnet"] = front_door
+    return sorted(f"{a} imports {b}" for a, targets in graph.items() for b in targets
+                  if b in FAMILY_MODULES and not a.startswith("tfresnet.models"))
 
 
 def layer_violations(graph) -> list:
@@ -142,3 +176,68 @@ def test_the_checks_find_planted_violations(tmp_path):
     assert layer_violations(graph) == ["benchmarks.bench imports experiments",
                                        "tfresnet.train imports export.convert"]
     assert cycles(graph) == [["export.convert", "export.pipeline", "export.convert"]]
+
+
+def test_only_the_models_package_imports_a_family_module():
+    assert family_violations(ROOT) == []
+    # the front door's TYPE_CHECKING block does import them (the one exception)
+    assert set(FAMILY_MODULES) <= import_graph(ROOT)["tfresnet"]
+
+
+def test_the_family_check_finds_planted_violations(tmp_path):
+    """The check above can fail: a family imported by export, by a function in
+    experiments, and by the front door outside its TYPE_CHECKING block."""
+    files = {
+        "tfresnet/__init__.py": ("from typing import TYPE_CHECKING\n"
+                                 "import tfresnet.models.alexnet\n"
+                                 "if TYPE_CHECKING:\n"
+                                 "    from tfresnet.models.resnet import resnet20\n"),
+        "tfresnet/models/__init__.py": "",
+        "tfresnet/models/registry.py": "from tfresnet.models import mobilenet, resnet\n",
+        "tfresnet/models/resnet.py": "",
+        "tfresnet/models/mobilenet.py": "",
+        "tfresnet/models/alexnet.py": "",
+        "export/__init__.py": "",
+        "export/job.py": "from tfresnet.models.mobilenet import alpha_text\n",
+        "experiments/__init__.py": "",
+        "experiments/sep.py": "def f():\n    from tfresnet.models import resnet\n",
+    }
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    assert family_violations(tmp_path) == ["experiments.sep imports tfresnet.models.resnet",
+                                           "export.job imports tfresnet.models.mobilenet",
+                                           "tfresnet imports tfresnet.models.alexnet"]
+
+
+# Each file or tensor name an export or a run writes is a literal in its owner only.
+NAME_OWNERS = {"config.json": "tfresnet.training.runschema",
+               "labels.txt": "tfresnet.training.runschema",
+               "history.csv": "tfresnet.training.runschema",
+               "best.keras": "tfresnet.training.runschema",
+               "model.keras": "tfresnet.training.runschema",
+               "models.json": "export.names", "probabilities": "export.names",
+               "probability": "export.names", "_results.json": "export.names"}
+# Literals that are another file's name: the .keras zip's own config.json, the
+# tensorflow-datasets labels.txt.
+NAME_EXCEPTIONS = {("tfresnet.training.checkpoint", "config.json"),
+                   ("export.job.plan", "labels.txt")}
+
+
+def name_literals(root) -> list:
+    """``"module writes 'name'"`` for each owned name written outside its owner."""
+    found = set()
+    for name, path in module_files(root).items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Constant) and node.value in NAME_OWNERS
+                    and NAME_OWNERS[node.value] != name
+                    and (name, node.value) not in NAME_EXCEPTIONS):
+                found.add(f"{name} writes {node.value!r}")
+    return sorted(found)
+
+
+def test_file_and_tensor_names_have_one_owner(tmp_path):
+    assert name_literals(ROOT) == []
+    (tmp_path / "export").mkdir()  # and the check can fail
+    (tmp_path / "export" / "job.py").write_text('OUT = "probabilities"\n')
+    assert name_literals(tmp_path) == ["export.job writes 'probabilities'"]

@@ -224,9 +224,8 @@ def test_cli_input_size_and_classes(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["mobilenet_v1", "--alpha", "0"], "alpha must be a number > 0 that leaves the first "
-     "layer a channel (alpha >= 1/32); the paper uses 1.0, 0.75, 0.5, 0.25. "
-     "Received: alpha=0.0"),
+    (["mobilenet_v1", "--alpha", "0"], "alpha must be a number >= 1/32 (the first layer "
+     "keeps a channel); the paper uses 1.0, 0.75, 0.5, 0.25. Received: alpha=0.0"),
     (["resnet5"], "Unknown model 'resnet5': did you mean 'resnet56' or 'resnet50'"),
     (["mobilenet_v1", "--res", "100"], "Received: res=100"),
     (["mobilenet_v1", "--alpha", "-1"], "Received: alpha=-1.0"),

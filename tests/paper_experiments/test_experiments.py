@@ -19,7 +19,6 @@ import tf_keras as keras
 
 import tfresnet
 from tfresnet import data
-from tfresnet.models.mobilenet import alpha_text
 from experiments import (batchnorm, command, common, gradients, multipliers, responses,
                          separable, shortcuts)
 
@@ -216,7 +215,7 @@ def test_multipliers_end_to_end(tmp_path):
     check_png(out / "multipliers.png")
     summary = (out / "summary.md").read_text()
     for r in rows:
-        cells = table_row(summary, f"{alpha_text(float(r['alpha']))}/{r['res']}")
+        cells = table_row(summary, f"{multipliers.alpha_text(float(r['alpha']))}/{r['res']}")
         assert float(cells[1]) == pytest.approx(int(r["macs"]) / 1e6, abs=0.05)
         assert pct(cells[3]) == pytest.approx(float(r["accuracy_float32"]), abs=5e-4)
     assert os.path.isfile(result.files["compare"])  # export.compare's own report

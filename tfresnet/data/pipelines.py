@@ -20,8 +20,6 @@ MEAN = 128.0
 STD = 128.0
 
 AUGMENTATIONS = ("cifar", "imagenet", "mobilenet", "none")
-AUGMENT_FOR_FAMILY = {"resnet_cifar": "cifar", "resnet": "imagenet", "alexnet": "imagenet",
-                      "mobilenet_v1": "mobilenet"}
 
 CACHE_LIMIT_BYTES = 2 * 1024**3  # pipeline(cache="auto") caches decoded splits up to this
 SHUFFLE_BUFFER = 10_000

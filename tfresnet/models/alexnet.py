@@ -44,6 +44,14 @@ FC_UNITS = (4096, 4096)
 NORMS = ("lrn", "bn", None)
 
 
+def _family(spec) -> dict:
+    """What every AlexNet registers besides its name, paper and input: the family, its
+    augmentation, the first conv's (stride, filters), the classifier's input width."""
+    return {"family": "alexnet", "augment": "imagenet", "first_layer": (spec[0][2], spec[0][0]),
+            "head_width": FC_UNITS[-1], "family_label": "AlexNet",
+            "plot_style": ("tab:green", "^")}
+
+
 def conv_block(x, filters, kernel, stride, groups, index, norm, lrn_here, pad=0):
     """Conv + [BN] + ReLU [+ LRN]; conv1 pads ``pad`` explicitly, the rest 'same'."""
     name = f"conv{index}"
@@ -85,10 +93,11 @@ def _alexnet(spec, *, norm, conv1_pad, default_side, default_name, input_shape, 
     return _builder.finish(inputs, x, name=name or default_name, weights=weights)
 
 
-@register("alexnet", family="alexnet", recipe="alexnet", input_shape=(227, 227, 3),
+@register("alexnet", recipe="alexnet", input_shape=(227, 227, 3),
           paper="AlexNet 2012 (two columns as groups=2, LRN), Krizhevsky et al. 2012",
           min_side=67, small_side=67, int8=False,
-          int8_note="LRN has no integer TFLite kernel; export alexnet_bn (or lrn=False)")
+          int8_note="LRN has no integer TFLite kernel; export alexnet_bn (or lrn=False)",
+          **_family(ALEXNET_2012))
 def alexnet(*, lrn=True, input_shape=None, classes=1000, include_top=True, pooling=None,
             weights=None, name=None):
     """The 2012 AlexNet (paper Fig. 2); ``lrn=False`` drops the two LRN layers."""
@@ -100,9 +109,9 @@ def alexnet(*, lrn=True, input_shape=None, classes=1000, include_top=True, pooli
                     weights=weights, name=name)
 
 
-@register("alexnet_owt", family="alexnet", recipe="alexnet", input_shape=(224, 224, 3),
+@register("alexnet_owt", recipe="alexnet", input_shape=(224, 224, 3),
           paper="AlexNet single column, 'One weird trick' (Krizhevsky 2014), as torchvision",
-          min_side=63, small_side=63)
+          min_side=63, small_side=63, **_family(ALEXNET_OWT))
 def alexnet_owt(*, input_shape=None, classes=1000, include_top=True, pooling=None,
                 weights=None, name=None):
     """The single-column AlexNet of torchvision (64-192-384-256-256, no LRN)."""
@@ -111,9 +120,9 @@ def alexnet_owt(*, input_shape=None, classes=1000, include_top=True, pooling=Non
                     include_top=include_top, pooling=pooling, weights=weights, name=name)
 
 
-@register("alexnet_bn", family="alexnet", recipe="alexnet_bn", input_shape=(227, 227, 3),
+@register("alexnet_bn", recipe="alexnet_bn", input_shape=(227, 227, 3),
           paper="AlexNet 2012 layout with BatchNorm instead of LRN (Ioffe & Szegedy 2015)",
-          min_side=67, small_side=67)
+          min_side=67, small_side=67, **_family(ALEXNET_2012))
 def alexnet_bn(*, input_shape=None, classes=1000, include_top=True, pooling=None,
                weights=None, name=None):
     """The 2012 AlexNet with BN after every conv instead of LRN: the INT8 AlexNet."""

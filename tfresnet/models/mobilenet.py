@@ -30,12 +30,11 @@ The paper's two ablations are builder options over the same table:
 from __future__ import annotations
 
 import functools
-import math
 
 import tf_keras as keras
 
 from tfresnet.models import _builder
-from tfresnet.models.modelinfo import register
+from tfresnet.models.modelinfo import Multipliers, register
 
 # One row per layer of the paper's Table 1: (kind, stride, output channels at alpha 1).
 # A "dws" row is a depthwise-separable block: 3x3 depthwise at that stride, 1x1 pointwise.
@@ -58,8 +57,27 @@ MOBILENET_V1_SPEC = (
 # Rows of MOBILENET_V1_SPEC that the paper's Shallow MobileNet (Table 5) removes: the
 # five stride-1 separable layers at 14x14x512 (Table 1's "5x").
 SHALLOW_REMOVED = (7, 8, 9, 10, 11)
-RESOLUTIONS = (224, 192, 160, 128)
-ALPHAS = (1.0, 0.75, 0.5, 0.25)
+RESOLUTIONS = (224, 192, 160, 128)  # the paper's resolution multipliers, 224 * rho
+ALPHAS = (1.0, 0.75, 0.5, 0.25)  # the paper's width multipliers
+RES_MULTIPLE = 32  # the input side: five stride-2 layers halve it exactly
+
+
+def alpha_text(alpha) -> str:
+    """``0.75`` -> ``"0.75"``, ``1`` -> ``"1.0"``: the alpha in model and file names."""
+    text = f"{float(alpha):g}"
+    return text if "." in text or "e" in text else text + ".0"
+
+
+MULTIPLIERS = Multipliers(alphas=ALPHAS, resolutions=RESOLUTIONS,
+                          first_channels=MOBILENET_V1_SPEC[0][2], res_multiple=RES_MULTIPLE,
+                          alpha_text=alpha_text)
+# What every MobileNet v1 variant registers besides its name, paper and defaults.
+FAMILY = {"family": "mobilenet_v1", "recipe": "mobilenet", "augment": "mobilenet",
+          "input_shape": (224, 224, 3), "min_side": RES_MULTIPLE, "small_side": RES_MULTIPLE,
+          "extra_args": ("alpha", "res"), "multipliers": MULTIPLIERS,
+          "first_layer": MOBILENET_V1_SPEC[0][1:], "head_width": MOBILENET_V1_SPEC[-1][2],
+          "last_conv": MOBILENET_V1_SPEC[-1][2],
+          "family_label": "MobileNet v1 (alpha/res)", "plot_style": ("tab:blue", "o")}
 
 
 def _bn_relu(x, name):
@@ -84,16 +102,9 @@ def depthwise_separable_block(x, filters, stride, index):
     return _bn_relu(x, f"conv_pw_{index}")
 
 
-def alpha_text(alpha) -> str:
-    """``0.75`` -> ``"0.75"``, ``1`` -> ``"1.0"``: the alpha in model and file names."""
-    text = f"{float(alpha):g}"
-    return text if "." in text or "e" in text else text + ".0"
 
-
-@register("mobilenet_v1", family="mobilenet_v1", recipe="mobilenet",
-          paper="MobileNet v1, Howard et al. 2017 Table 1; channels int(c * alpha)",
-          input_shape=(224, 224, 3), min_side=32, small_side=32,
-          extra_args=("alpha", "res"), imagenet="MobileNet")
+@register("mobilenet_v1", paper="MobileNet v1, Howard et al. 2017 Table 1; channels "
+          "int(c * alpha)", imagenet="MobileNet", **FAMILY)
 def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_shape=None,
                  classes=1000, include_top=True, pooling=None, weights=None, name=None):
     """MobileNet v1 with width multiplier ``alpha`` and resolution ``res``.
@@ -114,15 +125,11 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
     Raises:
       ValueError: for a bad alpha, res, separable, shallow or common argument.
     """
-    if (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
-            or not math.isfinite(alpha) or int(32 * alpha) < 1):
-        raise ValueError(f"alpha must be a number > 0 that leaves the first layer a channel "
-                         f"(alpha >= 1/32); the paper uses 1.0, 0.75, 0.5, 0.25. "
-                         f"Received: alpha={alpha!r}")
+    if MULTIPLIERS.alpha_problem(alpha):
+        raise ValueError(f"alpha {MULTIPLIERS.alpha_problem(alpha)}. Received: alpha={alpha!r}")
     if res is not None:
-        if isinstance(res, bool) or not isinstance(res, int) or res < 32 or res % 32:
-            raise ValueError(f"res must be a multiple of 32 and at least 32 (the paper uses "
-                             f"224, 192, 160, 128). Received: res={res!r}")
+        if MULTIPLIERS.res_problem(res):
+            raise ValueError(f"res {MULTIPLIERS.res_problem(res)}. Received: res={res!r}")
         if input_shape is not None and (not isinstance(input_shape, (tuple, list))
                                         or tuple(input_shape[:2]) != (res, res)):
             raise ValueError(f"res and input_shape disagree; give one of them. "
@@ -132,7 +139,7 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
         if not isinstance(value, bool):
             raise ValueError(f"{flag} must be True or False. Received: {flag}={value!r}")
     shape = _builder.validate(input_shape=input_shape, default_shape=(224, 224, 3),
-                             min_side=32, multiple_of=32, classes=classes,
+                             min_side=RES_MULTIPLE, multiple_of=RES_MULTIPLE, classes=classes,
                              include_top=include_top, pooling=pooling, weights=weights,
                              name=name)
     paper_network = separable and not shallow
@@ -165,10 +172,8 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
                           load_weights=loader)
 
 
-@register("mobilenet_v1_conv", family="mobilenet_v1", recipe="mobilenet",
-          paper="Conv MobileNet, Howard et al. 2017 Table 4: full 3x3 convs instead of "
-                "depthwise-separable ones", input_shape=(224, 224, 3), min_side=32,
-          small_side=32, extra_args=("alpha", "res"), small_kwargs={"alpha": 0.25})
+@register("mobilenet_v1_conv", paper="Conv MobileNet, Howard et al. 2017 Table 4: full 3x3 "
+          "convs instead of depthwise-separable ones", small_kwargs={"alpha": 0.25}, **FAMILY)
 def mobilenet_v1_conv(*, alpha=1.0, res=None, input_shape=None, classes=1000,
                       include_top=True, pooling=None, weights=None, name=None):
     """The paper's Conv MobileNet (Table 4): :func:`mobilenet_v1` with ``separable=False``."""
@@ -177,10 +182,8 @@ def mobilenet_v1_conv(*, alpha=1.0, res=None, input_shape=None, classes=1000,
                         weights=weights, name=name)
 
 
-@register("mobilenet_v1_shallow", family="mobilenet_v1", recipe="mobilenet",
-          paper="Shallow MobileNet, Howard et al. 2017 Table 5: without the five 14x14x512 "
-                "separable layers", input_shape=(224, 224, 3), min_side=32, small_side=32,
-          extra_args=("alpha", "res"))
+@register("mobilenet_v1_shallow", paper="Shallow MobileNet, Howard et al. 2017 Table 5: "
+          "without the five 14x14x512 separable layers", **FAMILY)
 def mobilenet_v1_shallow(*, alpha=1.0, res=None, input_shape=None, classes=1000,
                          include_top=True, pooling=None, weights=None, name=None):
     """The paper's Shallow MobileNet (Table 5): :func:`mobilenet_v1` with ``shallow=True``."""

@@ -8,9 +8,48 @@ this module: no import cycle.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
 
 _REGISTRY: dict[str, "ModelInfo"] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Multipliers:
+    """A family's width and resolution multipliers (MobileNet's alpha and rho), given by
+    the family module; the variant, the CLIs and the experiments read them from here.
+
+    Attributes:
+      alphas: the paper's width multipliers, widest first.
+      resolutions: the paper's input sides, largest first.
+      first_channels: the first layer's channels at alpha 1; every layer has
+        ``int(c * alpha)`` channels, so alpha must leave this one at least one.
+      res_multiple: the input side must be a multiple of this (and at least it).
+      alpha_text: the alpha as written in model and file names (``1`` -> ``"1.0"``).
+    """
+
+    alphas: tuple[float, ...]
+    resolutions: tuple[int, ...]
+    first_channels: int
+    res_multiple: int
+    alpha_text: Callable[[float], str]
+
+    def alpha_problem(self, alpha) -> str:
+        """Why ``alpha`` cannot be built ("" when it can)."""
+        if (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
+                or not math.isfinite(alpha) or int(self.first_channels * alpha) < 1):
+            return (f"must be a number >= 1/{self.first_channels} (the first layer keeps a "
+                    f"channel); the paper uses {', '.join(map(self.alpha_text, self.alphas))}")
+        return ""
+
+    def res_problem(self, res, model: str = "") -> str:
+        """Why ``res`` cannot be built ("" when it can); ``model`` names whose rule it is."""
+        if isinstance(res, bool) or not isinstance(res, int) or res < self.res_multiple \
+                or res % self.res_multiple:
+            return (f"must be a multiple of {self.res_multiple} and at least "
+                    f"{self.res_multiple}{f' for {model}' if model else ''} (the paper uses "
+                    f"{', '.join(map(str, self.resolutions))})")
+        return ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +72,15 @@ class ModelInfo:
         ``{"alpha": 0.25}`` where the default width has tens of millions of weights).
       imagenet: the keras.applications class whose ImageNet ``.h5`` files load into
         the model (``"ResNet50"``, ``"MobileNet"``), or ``""`` when none is published.
+      augment: the training augmentation of the family (one of
+        ``tfresnet.data.AUGMENTATIONS``).
+      first_layer: (stride, output channels at alpha 1) of the first layer, and
+      head_width: the classifier's input width at alpha 1, and
+      last_conv: the channels of a last square 1x1 conv (c -> c) at alpha 1, or 0: the
+        lower bound of memory :meth:`tfresnet.models.ModelVariant.memory_estimate` uses.
+      multipliers: the width and resolution multipliers (:class:`Multipliers`) when the
+        builder takes ``alpha`` and ``res``, else None.
+      family_label, plot_style: the family's legend text and (colour, marker) in plots.
     """
 
     name: str
@@ -48,13 +96,23 @@ class ModelInfo:
     extra_args: tuple[str, ...] = ()
     small_kwargs: dict = dataclasses.field(default_factory=dict, hash=False, compare=False)
     imagenet: str = ""
+    augment: str = "none"
+    first_layer: tuple[int, int] = (1, 0)
+    head_width: int = 0
+    last_conv: int = 0
+    multipliers: Multipliers | None = None
+    family_label: str = ""
+    plot_style: tuple[str, str] = ("tab:gray", "x")
 
 
 def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
              small_side: int, recipe: str, int8: bool = True, int8_note: str = "",
              extra_args: tuple[str, ...] = (), small_kwargs: dict | None = None,
-             imagenet: str = ""):
+             imagenet: str = "", **facts):
     """Decorator that adds a builder to the registry under ``name``.
+
+    ``facts`` are the other :class:`ModelInfo` fields (``augment``, ``first_layer``,
+    ``head_width``, ``last_conv``, ``multipliers``, ``family_label``, ``plot_style``).
 
     Raises:
       ValueError: if ``name`` is registered already.
@@ -70,7 +128,7 @@ def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
             name=name, builder=builder, family=family, paper=paper,
             input_shape=tuple(input_shape), min_side=min_side, small_side=small_side,
             recipe=recipe, int8=int8, int8_note=int8_note, extra_args=tuple(extra_args),
-            small_kwargs=dict(small_kwargs or {}), imagenet=imagenet)
+            small_kwargs=dict(small_kwargs or {}), imagenet=imagenet, **facts)
         return builder
 
     return decorate

@@ -61,7 +61,7 @@ PARAMS = {
 
 # --- Multiply-adds ---------------------------------------------------------------------
 
-MOBILENET_RESOLUTIONS = (224, 192, 160, 128)
+MOBILENET_RESOLUTIONS = model_info("mobilenet_v1").multipliers.resolutions  # the columns
 MOBILENET_MMACS = {1.0: (569, 418, 290, 186), 0.75: (325, 239, 166, 107),
                    0.5: (149, 110, 76, 49), 0.25: (41, 30, 21, 14)}
 

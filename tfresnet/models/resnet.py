@@ -176,7 +176,10 @@ def _register_imagenet(depth):
     @register(f"resnet{depth}", family="resnet", recipe="resnet_imagenet",
               paper=f"ResNet-{depth} v1 ({block} blocks, option B), He et al. 2016 Table 1",
               input_shape=(224, 224, 3), min_side=32, small_side=64,
-              imagenet=f"ResNet{depth}" if depth in KERAS_APPLICATIONS_DEPTHS else "")
+              imagenet=f"ResNet{depth}" if depth in KERAS_APPLICATIONS_DEPTHS else "",
+              augment="imagenet", first_layer=(2, IMAGENET_FILTERS[0]),
+              head_width=IMAGENET_FILTERS[-1] * (EXPANSION if block == "bottleneck" else 1),
+              family_label="ResNet (ImageNet)", plot_style=("tab:red", "s"))
     def builder(*, input_shape=None, classes=1000, include_top=True, pooling=None,
                 weights=None, name=None):
         return _resnet(depth, input_shape=input_shape, classes=classes,
@@ -198,7 +201,9 @@ def _register_cifar(depth, plain=False, shortcut_kind="A"):
     @register(name, family="resnet_cifar", recipe="resnet_cifar",
               paper=f"CIFAR-10 {'plain' if plain else 'ResNet'}-{depth}, {what}, "
                     f"He et al. 2016 Sec. 4.2", input_shape=(32, 32, 3), min_side=8,
-              small_side=16)
+              small_side=16, augment="cifar", first_layer=(1, CIFAR_FILTERS[0]),
+              head_width=CIFAR_FILTERS[-1], family_label="ResNet (CIFAR)",
+              plot_style=("tab:orange", "D"))
     def builder(*, input_shape=None, classes=10, include_top=True, pooling=None,
                 weights=None, name=None):
         return resnet_cifar(depth, shortcut=shortcut_kind, plain=plain,

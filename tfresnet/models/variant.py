@@ -15,16 +15,11 @@ physical memory (or its cgroup limit).
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 
 from tfresnet.models import registry
 
 GIB = 2.0 ** 30
-# Per family: (stride, channels) of the first layer and the classifier's input width.
-_FIRST_LAYER = {"resnet_cifar": (1, 16), "resnet": (2, 64), "alexnet": (4, 96),
-                "mobilenet_v1": (2, 32)}
-_HEAD_WIDTH = {"resnet_cifar": 64, "alexnet": 4096, "mobilenet_v1": 1024}
 
 
 def machine_memory() -> int:
@@ -68,9 +63,9 @@ class ModelVariant:
     @property
     def stem(self) -> str:
         """File-name stem: ``mobilenet_v1_0.75_160``, ``resnet20_32``."""
-        if "alpha" in self.info.extra_args:
-            from tfresnet.models.mobilenet import alpha_text  # noqa: PLC0415
-            return f"{self.name}_{alpha_text(1.0 if self.alpha is None else self.alpha)}_{self.side}"
+        rule = self.info.multipliers
+        if rule is not None:
+            return f"{self.name}_{rule.alpha_text(1.0 if self.alpha is None else self.alpha)}_{self.side}"
         return f"{self.name}_{self.side}"
 
     def builder_kwargs(self) -> dict:
@@ -110,23 +105,24 @@ class ModelVariant:
             info = self.info
         except ValueError as err:
             raise ValueError(f"{flag['name']}: {err}") from None
+        rule = info.multipliers
         if self.alpha is not None:
-            if "alpha" not in info.extra_args:
-                raise ValueError(f"{flag['alpha']} applies to mobilenet_v1 only. Received: "
+            if rule is None:
+                takes = ", ".join(dict.fromkeys(  # the families with a width multiplier
+                    registry.model_info(n).family for n in registry.list_models()
+                    if registry.model_info(n).multipliers is not None))
+                raise ValueError(f"{flag['alpha']} applies to {takes} only. Received: "
                                  f"{flag['name']}={self.name}, {flag['alpha']}={self.alpha}")
-            if (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
-                    or not math.isfinite(self.alpha) or int(32 * self.alpha) < 1):
-                raise ValueError(f"{flag['alpha']} must be a number >= 1/32 (the first layer "
-                                 f"keeps a channel); the paper uses 1.0, 0.75, 0.5, 0.25. "
+            if rule.alpha_problem(self.alpha):
+                raise ValueError(f"{flag['alpha']} {rule.alpha_problem(self.alpha)}. "
                                  f"Received: {flag['alpha']}={self.alpha!r}")
         side = self.side
         if isinstance(side, bool) or not isinstance(side, int):
             raise ValueError(f"{flag['res']} must be an integer. Received: "
                              f"{flag['res']}={side!r}")
-        if "res" in info.extra_args and (side < 32 or side % 32):
-            raise ValueError(f"{flag['res']} must be a multiple of 32 and at least 32 for "
-                             f"{self.name} (the paper uses 224, 192, 160, 128). Received: "
-                             f"{flag['res']}={side}")
+        if rule is not None and rule.res_problem(side):
+            raise ValueError(f"{flag['res']} {rule.res_problem(side, self.name)}. "
+                             f"Received: {flag['res']}={side}")
         if side < info.min_side:
             raise ValueError(f"{flag['res']} must be at least {info.min_side} for "
                              f"{self.name}. Received: {flag['res']}={side}")
@@ -140,22 +136,17 @@ class ModelVariant:
     def memory_estimate(self, *, classes: int = 1000, batch: int = 1) -> tuple[int, int]:
         """(weights, activations): a lower bound of the float32 bytes each needs.
 
-        Weights: the classifier (head width x classes) and, for MobileNet, its last
-        pointwise convolution (Table 1's 1x1x1024x1024, at ``int(c * alpha)`` channels).
-        Activations: the input batch and the first layer's output.
+        Weights: the classifier (``ModelInfo.head_width`` x classes) and a last square
+        1x1 convolution (``ModelInfo.last_conv``: MobileNet's Table 1 1x1x1024x1024), at
+        ``int(c * alpha)`` channels. Activations: the input batch and the first layer's
+        output (``ModelInfo.first_layer``).
         """
-        family = self.info.family
-        alpha = 1.0 if self.alpha is None else float(self.alpha)
-        scale = alpha if family == "mobilenet_v1" else 1.0
-        head = _HEAD_WIDTH.get(family)
-        if head is None:  # ImageNet ResNets: 512 channels, x4 with bottlenecks
-            from tfresnet.models.resnet import EXPANSION, IMAGENET_SPECS  # noqa: PLC0415
-            depth = int(self.name.replace("resnet", ""))
-            head = 512 * (EXPANSION if IMAGENET_SPECS[depth][0] == "bottleneck" else 1)
-        weights = int(head * scale) * classes + classes
-        if family == "mobilenet_v1":  # its last 1x1 conv, 1024 -> 1024 channels x alpha
-            weights += int(1024 * alpha) ** 2
-        stride, channels = _FIRST_LAYER.get(family, (1, 0))
+        info = self.info
+        # Every layer of a width-multiplied family has int(c * alpha) channels.
+        scale = 1.0 if info.multipliers is None or self.alpha is None else float(self.alpha)
+        weights = int(info.head_width * scale) * classes + classes
+        weights += int(info.last_conv * scale) ** 2  # a last c -> c 1x1 conv (MobileNet's)
+        stride, channels = info.first_layer
         first = (self.side // stride) ** 2 * int(channels * scale)
         activations = batch * (self.side ** 2 * 3 + first)
         return 4 * weights, 4 * activations

@@ -87,10 +87,10 @@ def locate(path) -> tuple[str, str]:
     if not path:
         raise ValueError("expected a run directory or a .keras file. Received: ''")
     if os.path.isdir(path):
-        folder, model_path = path, os.path.join(path, "model.keras")
+        folder, model_path = path, os.path.join(path, runschema.RUN_FILES.model)
         if not os.path.exists(model_path):
             raise ValueError(f"{path!r} is not a finished run directory: it has no "
-                             f"model.keras")
+                             f"{runschema.RUN_FILES.model}")
     elif os.path.exists(path):
         if not path.endswith(MODEL_SUFFIXES):
             raise ValueError(f"expected a run directory or a .keras file. "
@@ -112,7 +112,7 @@ def read_config(path) -> tuple[str, dict | None]:
     try:
         if kind == ZIP:
             with zipfile.ZipFile(path) as z:
-                if "config.json" not in z.namelist():
+                if "config.json" not in z.namelist():  # the .keras zip's own
                     return kind, None
                 text = z.read("config.json")
         else:
@@ -291,7 +291,7 @@ def load_run(path):
               else runschema.read_config(folder))
     labels = []
     model = load_model(model_path)
-    labels_path = os.path.join(folder, "labels.txt")
+    labels_path = os.path.join(folder, runschema.RUN_FILES.labels)
     if os.path.isfile(labels_path):
         with open(labels_path) as f:
             labels = [line.rstrip("\n") for line in f if line.strip()]

@@ -28,6 +28,7 @@ from tfresnet.training import transfer
 from tfresnet.training.config import RUN_SETTINGS, FitConfig
 from tfresnet.training.optim import compile_model, lr_schedule, make_optimizer, model_depth, \
     portable_model, prepare_model
+from tfresnet.training.runschema import RUN_FILES
 from tfresnet.training.strategy import is_chief, make_strategy, strategy_name
 from tfresnet.models.variant import ModelVariant
 
@@ -208,7 +209,7 @@ def fit_run(model, config: FitConfig, *, phase=None) -> FitResult:
     if run_dir is not None:
         result.config["result"] = _result_record(result)
         if not recorder.save_best:
-            rundir.save_model(result.model, os.path.join(run_dir, "best.keras"), chief=run.chief)
+            rundir.save_model(result.model, os.path.join(run_dir, RUN_FILES.best), chief=run.chief)
         rundir.close_run_dir(run_dir, result.model, result.config, chief=run.chief)
     return result
 
@@ -290,7 +291,7 @@ def _settle(model, c: FitConfig, phase) -> _Run:
     if augment is None and small_data_lr is not None:
         augment = "none"
         batch_reason += "; no augmentation (a short run on few images learns faster without)"
-    augment = augment or (pipelines.AUGMENT_FOR_FAMILY.get(info.family, "none") if info else "none")
+    augment = augment or (info.augment if info else "none")
     steps = c.steps_per_epoch or math.ceil(split.num_train / global_batch)
     # The paper's length in steps when neither the call nor the recipe gives epochs.
     total_steps = (recipe.total_steps if c.epochs is None and recipe.epochs is None

@@ -38,7 +38,7 @@ from tfresnet.utils import cli
 from tfresnet.training import runschema
 from tfresnet.training.optim import current_lr
 
-RUN_FILES = ("config.json", "labels.txt", "history.csv", "best.keras", "model.keras")
+RUN_FILES = runschema.RUN_FILES  # their names: config.json, labels.txt, ...
 RUN_DIRS = ("logs", "backup")
 # config.json keys that may differ when an interrupted run is resumed.
 _RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version", "feature_cache",
@@ -128,9 +128,9 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.run_dir is None:
             return
         if self.chief:
-            cli.write_text(os.path.join(self.run_dir, "history.csv"), history_csv(self.rows))
+            cli.write_text(os.path.join(self.run_dir, RUN_FILES.history), history_csv(self.rows))
         if improved and self.save_best:
-            save_model(self.full_model or self.model, os.path.join(self.run_dir, "best.keras"),
+            save_model(self.full_model or self.model, os.path.join(self.run_dir, RUN_FILES.best),
                        chief=self.chief)
 
     def restore_best(self, full_model):
@@ -148,7 +148,7 @@ class EpochRecorder(keras.callbacks.Callback):
                 len(self.rows) - len(self.epoch_times):]):
             self.model.set_weights(self.best_weights)
             return best["epoch"]
-        path = os.path.join(self.run_dir or "", "best.keras")
+        path = os.path.join(self.run_dir or "", RUN_FILES.best)
         try:  # the best epoch ran before a resume: its weights are in best.keras
             checkpoint.load_weights(full_model, path)
         except (ValueError, OSError):
@@ -242,7 +242,7 @@ def plan_run_dir(out_dir, config, overwrite):
     if _is_finished(out_dir):
         raise ValueError(f"{out_dir!r} already holds a finished run: pass --overwrite "
                          f"(overwrite=True) to replace it, or choose another --out")
-    if not os.path.lexists(os.path.join(out_dir, "config.json")):
+    if not os.path.lexists(os.path.join(out_dir, RUN_FILES.config)):
         raise ValueError(f"{out_dir!r} holds files of another run but no config.json: "
                          f"pass --overwrite to start again")
     saved = runschema.check_run_folder(out_dir)  # its history too, before any write
@@ -270,7 +270,7 @@ def _flatten(config, prefix=""):
 def _is_finished(out_dir) -> bool:
     """True when ``out_dir`` holds a saved run: model.keras, and config.json with its
     results or no backup (a run killed before its results were written has both)."""
-    if not os.path.exists(os.path.join(out_dir, "model.keras")):
+    if not os.path.exists(os.path.join(out_dir, RUN_FILES.model)):
         return False
     if not has_backup(out_dir):
         return True
@@ -314,8 +314,8 @@ def open_run_dir(run_dir, config, labels, *, overwrite, chief):
     os.makedirs(run_dir, exist_ok=True)
     cli.remove_temp_files(run_dir, _is_run_file)  # left by a killed run
     if state != "resume":
-        cli.write_text(os.path.join(run_dir, "config.json"), run_json(config))
-    cli.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(labels) + "\n")
+        cli.write_text(os.path.join(run_dir, RUN_FILES.config), run_json(config))
+    cli.write_text(os.path.join(run_dir, RUN_FILES.labels), "\n".join(labels) + "\n")
 
 
 def run_callbacks(recorder, run_dir, recipe, *, chief, verbose):
@@ -352,10 +352,10 @@ def close_run_dir(run_dir, model, config, *, chief):
     config.json's ``result``) or still has its backup, and running it again completes
     the save with the figures from history.csv.
     """
-    save_model(model, os.path.join(run_dir, "model.keras"), chief=chief)
+    save_model(model, os.path.join(run_dir, RUN_FILES.model), chief=chief)
     if not chief:
         return
-    cli.write_text(os.path.join(run_dir, "config.json"), run_json(config))
+    cli.write_text(os.path.join(run_dir, RUN_FILES.config), run_json(config))
     shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
 
 

@@ -15,8 +15,23 @@ import io
 import json
 import math
 import os
+import typing
 
 from tfresnet.utils import cli
+
+
+class RunFiles(typing.NamedTuple):
+    """The files of a run folder (``tfresnet.training.rundir``'s docstring says what
+    each holds); the one owner of their names. Iterates as the names."""
+
+    config: str = "config.json"
+    labels: str = "labels.txt"
+    history: str = "history.csv"
+    best: str = "best.keras"
+    model: str = "model.keras"
+
+
+RUN_FILES = RunFiles()
 
 CONFIG_MAX_BYTES = 64 * 2 ** 20  # a run's config.json or history.csv is a few KiB
 SEED_MAX = cli.SEED_MAX
@@ -159,7 +174,7 @@ def read_config(folder, *, missing_ok=True) -> dict:
     Raises:
       ValueError: one line naming the file, the key and the value.
     """
-    path = os.path.join(folder, "config.json")
+    path = os.path.join(folder, RUN_FILES.config)
     if not os.path.lexists(path):
         if missing_ok:
             return {}
@@ -187,7 +202,7 @@ def read_history(folder) -> list[dict]:
     Raises:
       ValueError: one line naming the file, the line, the column and the value.
     """
-    path = os.path.join(folder, "history.csv") if folder else None
+    path = os.path.join(folder, RUN_FILES.history) if folder else None
     if not path or not os.path.lexists(path):
         return []
     text = _read_text(path)
@@ -226,7 +241,7 @@ def check_run_folder(folder) -> dict:
     that is a run too (a transfer run's phases); returns ``folder``'s config."""
     for sub in sorted(e.path for e in os.scandir(folder)
                       if e.is_dir(follow_symlinks=False)
-                      and os.path.lexists(os.path.join(e.path, "config.json"))):
+                      and os.path.lexists(os.path.join(e.path, RUN_FILES.config))):
         read_config(sub)
         read_history(sub)
     read_history(folder)

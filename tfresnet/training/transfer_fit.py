@@ -23,6 +23,7 @@ from tfresnet.training import fitting
 from tfresnet.training import phases
 from tfresnet.training import rundir
 from tfresnet.training import transfer
+from tfresnet.training.runschema import RUN_FILES
 from tfresnet.training.config import FIT_SETTINGS, TRANSFER_SETTINGS, FitConfig, \
     TransferConfig
 
@@ -90,8 +91,8 @@ def fit_transfer(model, config: FitConfig) -> fitting.FitResult:
                 shutil.rmtree(os.path.join(run_dir, sub), ignore_errors=True)
         os.makedirs(run_dir, exist_ok=True)
         if state != "resume":
-            cli.write_text(os.path.join(run_dir, "config.json"), rundir.run_json(record))
-        cli.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(labels) + "\n")
+            cli.write_text(os.path.join(run_dir, RUN_FILES.config), rundir.run_json(record))
+        cli.write_text(os.path.join(run_dir, RUN_FILES.labels), "\n".join(labels) + "\n")
     _say(note, c.verbose)
 
     recipe_reason = "given" if c.recipe else f"the {name} recipe"
@@ -153,7 +154,7 @@ def phase_config(config: FitConfig, split, info, index, epochs, run_dir) -> FitC
 def _phase(net, config, rule):
     """One phase as a tfresnet.train run in its sub-folder (resumed or skipped when done)."""
     sub, split = config.out_dir, config.dataset
-    if sub is not None and os.path.isfile(os.path.join(sub, "model.keras")) and \
+    if sub is not None and os.path.isfile(os.path.join(sub, RUN_FILES.model)) and \
             not rundir.has_backup(sub):
         done, saved, _ = checkpoint.load_run(sub)
         history = {k: [r.get(k) for r in rundir.read_history(sub)]
@@ -239,11 +240,11 @@ def _finish(results, records, config, run_dir):
                         "resumed_at_epoch": last.initial_epoch,
                         "wall_time_seconds": result.wall_time}
     if run_dir is not None:
-        rundir.save_model(result.model, os.path.join(run_dir, "model.keras"))
+        rundir.save_model(result.model, os.path.join(run_dir, RUN_FILES.model))
         rows = [{k: history[k][i] for k in history if k != "phase"}
                 for i in range(len(history["epoch"]))]
-        cli.write_text(os.path.join(run_dir, "history.csv"), rundir.history_csv(rows))
-        cli.write_text(os.path.join(run_dir, "config.json"), rundir.run_json(config))
+        cli.write_text(os.path.join(run_dir, RUN_FILES.history), rundir.history_csv(rows))
+        cli.write_text(os.path.join(run_dir, RUN_FILES.config), rundir.run_json(config))
     return result
 
 
