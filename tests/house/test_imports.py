@@ -10,8 +10,8 @@
   asks the registry (a model's facts are its ``ModelInfo``) or a ``ModelVariant``; the
   one exception is ``tfresnet/__init__.py``'s ``TYPE_CHECKING`` block (the front door's
   names for type checkers; at run time it resolves them by name);
-* no module over ``MAX_LINES`` lines: a longer one does more than one job (split it
-  along its jobs, as train, data, pipeline and metadata were).
+* no module over ``MAX_LINES`` lines (800): a true outlier does more than one job. The
+  limit is not the goal; one job a module is, and the folders show which.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import ast
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-MAX_LINES = 500
+MAX_LINES = 800  # flags true outliers only: the folders carry the structure, one job a module
 PACKAGES = ("tfresnet", "export", "experiments", "benchmarks")
 ALLOWED = {
     "tfresnet": {"tfresnet"},
