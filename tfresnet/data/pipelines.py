@@ -16,10 +16,11 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from tfresnet.utils.flags import AUGMENTATIONS  # noqa: F401  (TF-free, for the CLIs)
+
 MEAN = 128.0
 STD = 128.0
 
-AUGMENTATIONS = ("cifar", "imagenet", "mobilenet", "none")
 AUGMENT_FOR_FAMILY = {"resnet_cifar": "cifar", "resnet": "imagenet", "alexnet": "imagenet",
                       "mobilenet_v1": "mobilenet"}
 
