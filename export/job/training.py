@@ -9,7 +9,7 @@ the calibration sample the conversions take and the job's progress line (:func:`
 from __future__ import annotations
 
 from export.convert import quantize
-from export.job.plan import QAT_LR_FACTOR
+from export.job.flags import QAT_LR_FACTOR
 from tfresnet.data import sources
 from tfresnet.training import recipes
 
