@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
+from export.compare.flags import DEFAULT_ROUNDS
 from export.convert import latency as latency_lib
 from tfresnet.models.registry import model_info
 
-DEFAULT_ROUNDS = 5  # timing passes over the grid (--rounds)
 QUICK_CALIBRATION = "uniform random uint8 images"
 
 
