@@ -52,12 +52,18 @@ def add_variant(p, *, nargs=None, alpha_default=None, res_default=None, alpha_he
                 res_help=None):
     """``--alpha A`` and ``--res R``: MobileNet's width and resolution multipliers (their
     rules: :class:`tfresnet.models.variant.ModelVariant`, after TensorFlow loads)."""
+    add_alpha(p, nargs=nargs, default=alpha_default, help=alpha_help)
     many = {"nargs": nargs} if nargs else {}
-    p.add_argument("--alpha", type=cli.float_range(), metavar="A", default=alpha_default,
-                   help=alpha_help or "MobileNet width multiplier > 0 (e.g. 0.75)", **many)
     p.add_argument("--res", type=cli.int_range(), metavar="R", default=res_default,
                    help=res_help or "MobileNet input side, a multiple of 32, at least 32 "
                    "(e.g. 160)", **many)
+
+
+def add_alpha(p, *, nargs=None, default=None, help=None):
+    """``--alpha A``: MobileNet's width multiplier."""
+    many = {"nargs": nargs} if nargs else {}
+    p.add_argument("--alpha", type=cli.float_range(), metavar="A", default=default,
+                   help=help or "MobileNet width multiplier > 0 (e.g. 0.75)", **many)
 
 
 def add_dataset(p, *, default=DEFAULT_DATASET, help=None, dirs=True):
