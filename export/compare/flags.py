@@ -24,8 +24,8 @@ def build_parser():
                     "(LiteRT + XNNPACK) and accuracy, with the published figures beside; "
                     "writes report.md, results.csv, results.json and PNG plots.")
     flags.add_model(p, nargs="+", default=[], metavar="NAME[@SIDE]",
-                    help=f"{flags.MODEL_HELP}s; NAME@SIDE sets the input side, e.g. "
-                    f"resnet20@16 (default: the paper's)")
+                    help="registry model names (tfresnet.list_models()); NAME@SIDE sets "
+                    "the input side, e.g. resnet20@16 (default: the paper's)")
     flags.add_variant(p, nargs="+", alpha_help="MobileNet width multipliers (default 1.0)",
                       res_help="MobileNet resolutions, multiples of 32 (default 224)")
     p.add_argument("--checkpoint", nargs="+", type=cli.non_empty, default=[], metavar="RUN",

@@ -26,7 +26,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if ("%(default)" in text or default is None or default is False
+        if ("%(default)" in text or default is None or default is False or default == []
                 or default is argparse.SUPPRESS
                 or (not action.option_strings and action.nargs not in ("?", "*"))):
             return text
