@@ -7,6 +7,7 @@ data, so ``--help`` and a bad flag answer before TensorFlow loads; the job
 
 from __future__ import annotations
 
+from tfresnet.training import phases
 from tfresnet.training import recipes
 from tfresnet.utils import cli
 from tfresnet.utils import flags
@@ -34,9 +35,9 @@ def build_parser() -> cli.ArgumentParser:
                          "replicas)")
     p.add_argument("--recipe", choices=sorted(recipes.RECIPES),
                    help="training recipe (default: the model's)")
-    flags.add_lr(p, help="learning rate at the global batch, used as given (default: the "
-                 "recipe's, scaled with the global batch); with --weights: the classifier "
-                 "phase's (default 0.01, Adam)")
+    flags.add_lr(p, help=f"learning rate at the global batch, used as given (default: the "
+                 f"recipe's, scaled with the global batch); with --weights: the classifier "
+                 f"phase's (default {phases.HEAD_LR:g}, {phases.HEAD_OPTIMIZER})")
     p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, help="override the recipe's")
     p.add_argument("--momentum", type=cli.float_range(0, 1, high_open=True), help="SGD/RMSprop momentum")
     p.add_argument("--weight-decay", type=cli.float_range(0, 1), help="L2 decay on Conv2D/Dense kernels")
