@@ -25,16 +25,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
-from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
-
-import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
-from export import convert
-from export.convert import formats
-from export.convert import latency  # noqa: E402
-from tfresnet import data, get_model
+from export.convert import formats  # noqa: E402  (no TensorFlow until a conversion)
 from tfresnet.utils import cli  # noqa: E402
+from tfresnet.utils import flags  # noqa: E402
 
 PROG = "python benchmarks/bench_formats.py"
 MODELS = ("mobilenet_v1", "resnet50")
@@ -44,18 +37,28 @@ CALIBRATION = 20
 def build_parser():
     p = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--models", type=cli.non_empty, nargs="+", default=list(MODELS),
-                   help=f"registry names, built at their paper's input (default "
-                   f"{' '.join(MODELS)})")
+                   metavar="NAME", help="registry names, built at their paper's input")
     p.add_argument("--formats", type=formats.format_names, default=["int8", "float16", "dynamic"],
                    help=f"comma-separated formats beside float32: {', '.join(formats.FORMATS)} "
-                   f"or all (default int8,float16,dynamic)")
-    p.add_argument("--threads", type=cli.positive_int(1024), default=1, help="interpreter threads (1)")
-    p.add_argument("--rounds", type=cli.positive_int(1000), default=5,
-                   help="measurement rounds, each timing every file of a model (5)")
-    p.add_argument("--runs", type=cli.positive_int(1_000_000), default=20,
-                   help="timed invokes per file and round (20)")
-    p.add_argument("--json", type=cli.non_empty, help="also write the figures to this JSON file")
+                   f"or all")
+    flags.add_threads(p, help="interpreter threads")
+    flags.add_timing(p, runs=20, rounds=5, runs_help="timed invokes per file and round",
+                     rounds_help="measurement rounds, each timing every file of a model")
+    flags.add_json(p)
     return p
+
+
+def _load():
+    """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
+    global np, convert, latency, data, get_model
+    from tfresnet.utils.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import numpy as np
+
+    from export import convert
+    from export.convert import latency
+    from tfresnet import data, get_model
 
 
 def bench_model(name, fmts, args):
@@ -83,12 +86,13 @@ def bench_model(name, fmts, args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.json:
+        cli.check_writable_file(args.json)
+    _load()
     from tfresnet.models import registry
 
     for name in args.models:
         registry.model_info(name)  # an unknown name: did you mean ...
-    if args.json:
-        cli.check_writable_file(args.json)
     fmts = [f for f in args.formats]
     everything = {}
     for name in args.models:

@@ -28,18 +28,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
-from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
-
-import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
-from export import convert
-from export.convert import latency  # noqa: E402
-from tfresnet import data, get_model
 from tfresnet.utils import cli  # noqa: E402
-from tfresnet.models.variant import ModelVariant  # noqa: E402
-
-import tf_keras as keras  # noqa: E402
+from tfresnet.utils import flags  # noqa: E402
 
 PROG = "python benchmarks/bench_int8.py"
 MIN_SPEEDUP = 2.0
@@ -48,14 +38,27 @@ MAX_GAP = 0.05
 
 def build_parser():
     p = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--alpha", type=cli.float_range(), default=1.0, help="width multiplier (1.0)")
-    p.add_argument("--res", type=cli.int_range(), default=224, help="input side (224)")
-    p.add_argument("--threads", type=cli.positive_int(1024), default=1, help="interpreter threads (1)")
-    p.add_argument("--rounds", type=cli.positive_int(1000), default=11,
-                   help="measurement rounds, each timing all four files (11)")
-    p.add_argument("--runs", type=cli.positive_int(1_000_000), default=50, help="timed invokes per round (50)")
-    p.add_argument("--json", type=cli.non_empty, help="also write the figures to this JSON file")
+    flags.add_variant(p, alpha_default=1.0, res_default=224)
+    flags.add_threads(p, help="interpreter threads")
+    flags.add_timing(p, runs=50, rounds=11, runs_help="timed invokes per round",
+                     rounds_help="measurement rounds, each timing all four files")
+    flags.add_json(p)
     return p
+
+
+def _load():
+    """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
+    global np, convert, latency, data, get_model, ModelVariant, keras
+    from tfresnet.utils.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import numpy as np
+    import tf_keras as keras
+
+    from export import convert
+    from export.convert import latency
+    from tfresnet import data, get_model
+    from tfresnet.models.variant import ModelVariant
 
 
 def convert_pair(model, calibration):
@@ -65,6 +68,9 @@ def convert_pair(model, calibration):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.json:  # before TensorFlow loads
+        cli.check_writable_file(args.json)
+    _load()
     ModelVariant("mobilenet_v1", args.alpha, args.res).check(
         classes=1000, flags={"classes": None, "batch": None})
     if args.json:  # before minutes of work, not after

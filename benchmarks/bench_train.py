@@ -23,17 +23,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
-
-import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
-from tfresnet import data, train
-from tfresnet.training import optim
-from tfresnet.training import rundir
-from tfresnet.utils import cli
-from tfresnet.models import registry  # noqa: E402
-from tfresnet.models.variant import ModelVariant  # noqa: E402
-
-import tensorflow as tf  # noqa: E402
+from tfresnet.utils import cli  # noqa: E402
+from tfresnet.utils import flags  # noqa: E402
 
 PROG = "python benchmarks/bench_train.py"
 
@@ -58,19 +49,35 @@ def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, see
     return timer.images_per_second
 
 
+def build_parser():
+    p = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    flags.add_model(p, default="resnet20", help="registry model to train")
+    flags.add_image_size(p, default=32, help="side of the digits images fed to the model")
+    flags.add_epochs(p, low=2, default=4, help="epochs per configuration, at least 2: the "
+                     "first is not timed")
+    flags.add_batch_size(p, help="per replica (default: the recipe's batch / replicas)")
+    flags.add_seed(p, help="seed for weights and data")
+    return p
+
+
+def _load():
+    """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
+    global data, train, optim, rundir, registry, ModelVariant, tf
+    from tfresnet.utils.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    from tfresnet import data, train
+    from tfresnet.models import registry
+    from tfresnet.models.variant import ModelVariant
+    from tfresnet.training import optim
+    from tfresnet.training import rundir
+
+
 def main(argv=None):
-    parser = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=cli.non_empty, default="resnet20",
-                        help="registry model to train (default resnet20)")
-    parser.add_argument("--image-size", type=cli.int_range(), default=32,
-                        help="side of the digits images fed to the model (default 32)")
-    parser.add_argument("--epochs", type=cli.int_range(2, 100_000), default=4,
-                        help="epochs per configuration, at least 2: the first is not timed "
-                             "(default 4)")
-    parser.add_argument("--batch-size", type=cli.positive_int(), default=None,
-                        help="per replica (default: the recipe's batch / replicas)")
-    parser.add_argument("--seed", type=cli.seed, default=0, help="seed for weights and data (0)")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    _load()
     variant = ModelVariant(args.model, res=args.image_size).check(
         classes=10, batch=args.batch_size or 1,
         flags={"res": "--image-size", "classes": None})

@@ -29,17 +29,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
-
-import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
-from tfresnet import data, train
-from tfresnet.utils import cli
-from tfresnet.models import registry
-from tfresnet.training import transfer  # noqa: E402  (first: quiets TF)
-from tfresnet.models.variant import ModelVariant  # noqa: E402
-
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+from tfresnet.utils import cli  # noqa: E402
+from tfresnet.utils import flags  # noqa: E402
 
 PROG = "python benchmarks/bench_transfer.py"
 
@@ -69,40 +60,55 @@ def frozen_net(variant, split, *, weights, source, seed):
     return transfer.freeze_backbone(net)
 
 
+def build_parser():
+    p = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    flags.add_model(p, default="resnet20", help="registry model whose backbone is frozen")
+    flags.add_alpha(p, help="MobileNet width multiplier (default 0.25 for mobilenet_v1)")
+    flags.add_image_size(p, default=32, help="side of the digits images fed to the model")
+    flags.add_epochs(p, low=2, high=1000, default=4, help="head epochs per configuration, "
+                     "at least 2: the first is not timed")
+    flags.add_batch_size(p, help="images per step (default: fit's choice for the data)")
+    p.add_argument("--weights", type=cli.non_empty, default=None,
+                   help="backbone weights: a tfresnet run, .keras or keras.applications "
+                        ".h5 file (default: trained here, see --pretrain-epochs)")
+    p.add_argument("--pretrain-epochs", type=cli.int_range(0, 1000), default=3,
+                   help="without --weights: epochs that train the backbone on the "
+                        "digits first; 0 keeps random weights")
+    p.add_argument("--min-speedup", type=cli.float_range(0, low_open=True), default=5.0,
+                   help="verdict: cached images/s at least this times the other")
+    p.add_argument("--max-gap", type=cli.float_range(0), default=1.0,
+                   help="verdict: val accuracies at most this many points apart")
+    flags.add_seed(p, help="seed for weights and data")
+    return p
+
+
+def _load():
+    """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
+    global data, train, registry, transfer, ModelVariant, tf, keras
+    from tfresnet.utils.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from tfresnet import data, train
+    from tfresnet.models import registry
+    from tfresnet.models.variant import ModelVariant
+    from tfresnet.training import transfer
+
+
 def main(argv=None):
-    parser = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=cli.non_empty, default="resnet20",
-                        help="registry model whose backbone is frozen (default resnet20)")
-    parser.add_argument("--alpha", type=cli.float_range(), default=None,
-                        help="MobileNet width multiplier (default 0.25 for mobilenet_v1)")
-    parser.add_argument("--image-size", type=cli.int_range(), default=32,
-                        help="side of the digits images fed to the model (default 32)")
-    parser.add_argument("--epochs", type=cli.int_range(2, 1000), default=4,
-                        help="head epochs per configuration, at least 2: the first is not "
-                             "timed (default 4)")
-    parser.add_argument("--batch-size", type=cli.positive_int(), default=None,
-                        help="images per step (default: fit's choice for the data)")
-    parser.add_argument("--weights", type=cli.non_empty, default=None,
-                        help="backbone weights: a tfresnet run, .keras or keras.applications "
-                             ".h5 file (default: trained here, see --pretrain-epochs)")
-    parser.add_argument("--pretrain-epochs", type=cli.int_range(0, 1000), default=3,
-                        help="without --weights: epochs that train the backbone on the "
-                             "digits first; 0 keeps random weights (default 3)")
-    parser.add_argument("--min-speedup", type=cli.float_range(0, low_open=True), default=5.0,
-                        help="verdict: cached images/s at least this times the other (5)")
-    parser.add_argument("--max-gap", type=cli.float_range(0), default=1.0,
-                        help="verdict: val accuracies at most this many points apart (1)")
-    parser.add_argument("--seed", type=cli.seed, default=0, help="seed for weights and data (0)")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if args.weights and not os.path.exists(args.weights):
+        raise ValueError(f"--weights must be an existing run folder or file. "
+                         f"Received: --weights={args.weights!r}")
+    _load()
     alpha = args.alpha
     if alpha is None and "alpha" in registry.model_info(args.model).extra_args:
         alpha = 0.25
     variant = ModelVariant(args.model, alpha, args.image_size).check(
         classes=10, batch=args.batch_size or 1,
         flags={"res": "--image-size", "classes": None})
-    if args.weights and not os.path.exists(args.weights):
-        raise ValueError(f"--weights must be an existing run folder or file. "
-                         f"Received: --weights={args.weights!r}")
     size = (variant.side, variant.side)
     split = data.load("digits", image_size=size, seed=args.seed)
     source = None if args.weights else pretrained(variant, split, args.pretrain_epochs,

@@ -37,10 +37,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfresnet.utils.quiet import import_tensorflow_quietly  # noqa: E402
+from tfresnet.utils import cli  # noqa: E402
+from tfresnet.utils import flags  # noqa: E402
 
-import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, before anything imports it
-from tfresnet.utils import cli  # noqa: E402  (first: quiets TF)
+PROG = "python benchmarks/transfer_quality.py"
 from tfresnet.training.runschema import RUN_FILES  # noqa: E402
 
 # name: (registry name, builder kwargs, image side)
@@ -200,10 +200,8 @@ def _csv(kind, choices=None):
     return parse
 
 
-def main(argv=None):
-    p = cli.ArgumentParser(prog="python benchmarks/transfer_quality.py",
-                           description=__doc__.split("\n\n")[0],
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser():
+    p = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--models", type=_csv(str, MODELS), default=list(MODELS),
                    help=f"comma-separated backbones, of {', '.join(MODELS)}")
     p.add_argument("--per-class", type=_csv(int), default=[10, 20],
@@ -211,11 +209,19 @@ def main(argv=None):
     p.add_argument("--seeds", type=_csv(int), default=[0, 1, 2], help="comma-separated seeds")
     p.add_argument("--work", help="folder for the images and runs (default: a new "
                    "temporary folder; the backbones are reused from it)")
-    p.add_argument("--json", help="also write every figure to this JSON file")
+    flags.add_json(p)
+    return p
+
+
+def main(argv=None):
+    p = build_parser()
     args = p.parse_args(argv)
     if any(n < 5 for n in args.per_class):
         p.error(f"argument --per-class: at least 5 images a class (the run holds out a "
                 f"share for validation). Received: {min(args.per_class)}")
+    from tfresnet.utils.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # TensorFlow's start-up lines hidden, once the flags are checked
     work = args.work or tempfile.mkdtemp(prefix="transfer-quality-")
     os.makedirs(work, exist_ok=True)
     rows = []
@@ -238,4 +244,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, prog="transfer_quality"))
+    sys.exit(cli.run(main, prog=PROG))

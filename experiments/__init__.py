@@ -6,8 +6,9 @@ short Markdown summary that states what was observed against what the paper clai
 and says so when the budget was too small to show the effect, when a run failed, or
 that nothing is concluded at ``--quick``.
 
-One module per experiment (its paper, defaults, flags, run and summary), the shared
-machinery in :mod:`experiments.common`, the command line in :mod:`experiments.command`:
+One module per experiment (its paper, run and summary), the shared machinery in
+:mod:`experiments.common`, every experiment's flags and defaults in :mod:`experiments.flags`
+(no TensorFlow: parsed before it loads), the command line in :mod:`experiments.command`:
 
 * ``degradation`` (ResNet paper Fig. 1 and 6): plain vs ResNet, 20 vs 56 layers.
 * ``batchnorm`` (BatchNorm paper Fig. 1 and 2): with and without BN, BN at 5x and 30x

@@ -1,9 +1,8 @@
-"""``python -m experiments NAME [flags]`` (see :mod:`experiments.command`)."""
-
-from tfresnet.utils import cli, quiet
+"""``python -m experiments NAME [flags]`` (see :mod:`experiments.command`; the flags are
+checked before TensorFlow loads: :mod:`experiments.flags`)."""
 
 if __name__ == "__main__":
-    quiet.import_tensorflow_quietly()
-    from experiments.command import PROG, main
+    from experiments.flags import PROG, parse
+    from tfresnet.utils import flags
 
-    cli.run(main, prog=PROG)
+    flags.run(parse, "experiments.command:main", prog=PROG)

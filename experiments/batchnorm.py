@@ -23,8 +23,9 @@ from tfresnet import data
 from tfresnet.utils import cli
 from tfresnet.utils import plots
 from tfresnet.models import registry
-from tfresnet.training.train import MAX_LR
+from tfresnet.utils.flags import MAX_LR
 from experiments import figures
+from experiments import flags as experiment_flags
 from experiments.common import (finish, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 response_layers, run_failure, setup_lines, train_curve,
@@ -36,30 +37,11 @@ PAPER = ("Ioffe & Szegedy 2015 (BatchNorm), Fig. 2 / Table 2: BN reaches the bas
          "30x: 1/11, and the best final accuracy); Fig. 1 (b, c): without BN the "
          "distribution of an inner activation's input drifts over training, with BN it "
          "stays stable")
-DEFAULTS = {"steps": 600, "batch_size": 128, "lr": 0.01}
-MULTIPLIERS = (5.0, 30.0)
+DEFAULTS = experiment_flags.DEFAULTS[NAME]
+MULTIPLIERS = experiment_flags.BATCHNORM_MULTIPLIERS
 PERCENTILES = (15, 50, 85)
 PROBE_IMAGES = 512  # validation images whose activation input is recorded
-CURVES = True
-
-
-def add_parser(sub, parents):
-    b = sub.add_parser(NAME, parents=parents, help="with and without BN, BN at 5x and 30x the "
-                       "learning rate (BN paper Fig. 1 and 2)", description=(
-                           "Train one network without BN, with BN, and with BN at a higher "
-                           "learning rate; plot validation accuracy against steps and report "
-                           "the steps each needs to reach a common accuracy. Defaults: "
-                           f"{DEFAULTS['steps']} steps, batch 128, lr 0.01 (a rate the "
-                           "network without BN can train at)."))
-    b.add_argument("--model", default="plain20", help="registry network with BN (default "
-                   "plain20: like the BN paper's Inception, it has no shortcuts)")
-    b.add_argument("--lr-multipliers", type=cli.float_range(0, MAX_LR, low_open=True),
-                   nargs="+", default=MULTIPLIERS,
-                   metavar="M", help="learning-rate multipliers of the further BN runs "
-                   "(default 5 30, the paper's BN-x5 and BN-x30)")
-    b.add_argument("--target", default="common", help="validation accuracy to reach: a "
-                   "number in (0, 1], 'common' (default: the highest accuracy every run "
-                   "reaches) or 'baseline' (the best the no-BN run reaches, the paper's rule)")
+CURVES = experiment_flags.CURVES[NAME]
 
 
 def experiment_args(args, s: Settings) -> dict:

@@ -14,58 +14,17 @@ import importlib
 import math
 import os
 
-from tfresnet import data
+from tfresnet import check_cifar_depth, data
 from tfresnet.utils import cli
 from tfresnet.models.variant import check_input_memory
-from experiments import EXPERIMENTS
-from experiments.common import (DEFAULT_OUT, DIGITS_SIDE, LOG_POINTS, PROG, QUICK, Settings,
-                                text_table)
+from experiments import flags
+from experiments.common import Settings, text_table
+from experiments.flags import DEFAULT_OUT, DIGITS_SIDE, LOG_POINTS, PROG, QUICK
 
 
 def module(name: str):
     """The module of experiment ``name``."""
     return importlib.import_module(f"experiments.{name}")
-
-
-def _parser():
-    common = cli.ArgumentParser(add_help=False)
-    common.add_argument("--out", type=cli.non_empty, help="output folder (default reports/experiments/NAME)")
-    length = common.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=cli.positive_int(10_000_000), help="training steps of every run (default: "
-                        "the experiment's, see the description above)")
-    length.add_argument("--epochs", type=cli.float_range(0, 100_000, low_open=True),
-                        help="training length in passes over the training set instead")
-    common.add_argument("--seed", type=cli.seed, default=0, help="seed of weights, data split, "
-                        "shuffling and augmentation (default 0)")
-    common.add_argument("--dataset", type=cli.non_empty, default="digits", help="'digits' (bundled, default), "
-                        "'tfds:<name>' (e.g. tfds:cifar10, prepared offline) or an image "
-                        "folder with one sub-folder per class")
-    common.add_argument("--batch-size", type=cli.positive_int(), help="images per step (default: the "
-                        "experiment's, see the description above)")
-    common.add_argument("--quick", action="store_true", help=f"a smoke test: "
-                        f"{QUICK['steps']} steps of {QUICK['batch_size']} images, for tests; "
-                        f"its summary draws no conclusion")
-    curves = cli.ArgumentParser(add_help=False)
-    curves.add_argument("--image-size", type=cli.positive_int(), help=f"input side (default: the "
-                        f"experiment's for digits, {DIGITS_SIDE} unless said, their own size; "
-                        f"else 32, the CIFAR size)")
-    curves.add_argument("--log-every", type=cli.positive_int(), help=f"steps between two logged points "
-                        f"(default: steps / {LOG_POINTS})")
-    curves.add_argument("--lr", type=cli.float_range(0, 100, low_open=True), help="learning rate at that batch size")
-    curves.add_argument("--augment", choices=data.AUGMENTATIONS,
-                        help="training augmentation (default: 'none' on digits, where the "
-                        "paper's 4-pixel pad-and-crop would shift an 8x8 digit by half its "
-                        "size; 'cifar', the paper's, on other data)")
-    curves.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
-    curves.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
-    p = cli.ArgumentParser(
-        prog=PROG, description="Reproduce the papers' experiments on a CPU; each writes a "
-        "PNG figure, the raw numbers (CSV) and summary.md into --out.")
-    sub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
-    for name in EXPERIMENTS:
-        m = module(name)
-        m.add_parser(sub, [common, curves] if m.CURVES else [common])
-    return p
 
 
 def settings_from_args(args) -> Settings:
@@ -110,7 +69,8 @@ def finish_settings(s: Settings, split, epochs=None) -> Settings:
 
 def main(argv=None):
     """``python -m experiments NAME [flags]``; returns the experiment's Result."""
-    args = _parser().parse_args(argv)
+    args = flags.parse(argv)
+    _check_depths(args)
     s = settings_from_args(args)
     m = module(s.name)
     kwargs = m.experiment_args(args, s)
@@ -134,6 +94,17 @@ def main(argv=None):
         print(line)
     print(f"\nwrote {', '.join(result.files.values())} ({result.wall_time:.0f} s)")
     return result
+
+
+def _check_depths(args):
+    """The 6n+2 rule of every CIFAR depth flag (its bound was checked while parsing)."""
+    for name in flags.DEPTH_FLAGS:
+        value = getattr(args, name, None)
+        for depth in ([] if value is None else [value] if isinstance(value, int) else value):
+            try:
+                check_cifar_depth(depth)
+            except ValueError as err:
+                raise cli.UsageError(f"argument --{name}: {err}") from None
 
 
 def _printer():

@@ -16,29 +16,22 @@ learned (chance accuracy throughout); :func:`conclusion` draws no conclusion at 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
 import math
-import os
 import time
 
 import tf_keras as keras
 
-from tfresnet import check_cifar_depth
 from tfresnet.utils import cli
 from tfresnet.utils import tables
+from experiments.flags import PROG
 
 
-PROG = "python -m experiments"
-DEFAULT_OUT = os.path.join("reports", "experiments")
 CSV_COLUMNS = ("model", "step", "train_error", "val_error", "loss")
 # Two final errors closer than this (a fraction: 0.5 percentage points) count as equal.
 TOLERANCE = 0.005
-DIGITS_SIDE = 8  # the bundled digits are 8x8: no upsampling by default
-LOG_POINTS = 40  # default number of points on each curve
-QUICK = {"steps": 4, "log_every": 2, "batch_size": 16}
 # A run whose validation accuracy stays within this of chance (a fraction) learned nothing.
 CHANCE_MARGIN = 0.05
 CURVE_RECIPE = "resnet_cifar"  # the recipe every curve experiment trains with
@@ -399,17 +392,6 @@ def failure_lines(curves, classes: int) -> list:
             if (why := run_failure(c, classes))]
 
 
-MAX_CIFAR_DEPTH = 1202  # the ResNet paper's deepest CIFAR network (Sec. 4.2, ResNet-1202)
-
-
-def cifar_depth(text) -> int:
-    """argparse ``type=``: a CIFAR ResNet depth, 6n+2 (the rule of ``tfresnet.resnet_cifar``),
-    at most the paper's deepest, 1202 (deeper builds for minutes before a step)."""
-    depth = cli.int_range(high=MAX_CIFAR_DEPTH)(text)
-    try:
-        return check_cifar_depth(depth)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def check_positive(name, value, kind=int):

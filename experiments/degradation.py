@@ -16,27 +16,16 @@ import tf_keras as keras
 import tfresnet
 from tfresnet.utils import cli
 from tfresnet.utils import plots
-from experiments.common import (cifar_depth, finish, TOLERANCE, Result, Settings, command_line, conclusion,
+from experiments import flags as experiment_flags
+from experiments.common import (finish, TOLERANCE, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)
 
 NAME = "degradation"
 PAPER = ("He et al. 2016 (ResNet), Fig. 1 and Fig. 6: plain-56 has a higher training error "
          "than plain-20 on CIFAR-10; ResNet-56 is better than ResNet-20")
-DEFAULTS = {"steps": 2000, "batch_size": 128, "lr": 0.1}
-CURVES = True
-
-
-def add_parser(sub, parents):
-    d = sub.add_parser(NAME, parents=parents, help="plain vs ResNet, 20 vs 56 layers (ResNet "
-                       "paper Fig. 1 and 6)", description=(
-                           "Train plain-20/56 and ResNet-20/56 with one recipe and plot "
-                           "training (thin) and validation (bold) error against iterations. "
-                           f"Defaults: {DEFAULTS['steps']} steps, batch 128, lr 0.1 (the "
-                           "paper's)."))
-    d.add_argument("--depths", type=cifar_depth, nargs=2, default=(20, 56),
-                   metavar=("SHALLOW", "DEEP"),
-                   help="the two depths, 6n+2 (default 20 56)")
+DEFAULTS = experiment_flags.DEFAULTS[NAME]
+CURVES = experiment_flags.CURVES[NAME]
 
 
 def check_depths(depths):

@@ -34,7 +34,8 @@ import tf_keras as keras
 import tfresnet
 from tfresnet import data
 from experiments import figures
-from experiments.common import (cifar_depth, finish, Result, Settings, command_line, conclusion, curves_csv,
+from experiments import flags as experiment_flags
+from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct, setup_lines,
                                 train_curve, without_batchnorm)
 
@@ -43,24 +44,13 @@ PAPER = ("He et al. 2016 (ResNet), Sec. 1 and 4.1: vanishing/exploding gradients
          "addressed by normalized initialization and BN; plain nets trained with BN show "
          "\"healthy\" backward gradient norms, so their degradation is not caused by "
          "vanishing gradients")
-DEFAULTS = {"steps": 400, "batch_size": 128, "lr": 0.01}
-CURVES = True
+DEFAULTS = experiment_flags.DEFAULTS[NAME]
+CURVES = experiment_flags.CURVES[NAME]
 PROBE_BATCHES = 4        # fixed training batches the norms are averaged over
 VANISHING = 1e-3         # median kernel-gradient norm below this: vanishing
 SPREAD = 10.0            # input-end / output-end ratio beyond this: not even across depth
 END_LAYERS = 5           # layers averaged at each end for that ratio
 CSV_COLUMNS = ("model", "when", "layer_index", "layer", "grad_norm")
-
-
-def add_parser(sub, parents):
-    p = sub.add_parser(NAME, parents=parents, help="per-layer gradient norms: plain without "
-                       "BN, plain with BN, ResNet (ResNet paper Sec. 4.1)", description=(
-                           "Measure the gradient norm of every 3x3 conv kernel of plain-N "
-                           "without BN, plain-N with BN and ResNet-N at initialization and "
-                           "after a short training; plot them against depth (log scale). "
-                           f"Defaults: depth 56, {DEFAULTS['steps']} steps, batch 128, lr "
-                           "0.01 (a rate the network without BN can train at)."))
-    p.add_argument("--depth", type=cifar_depth, default=56, help="CIFAR depth 6n+2 (default 56)")
 
 
 def experiment_args(args, s: Settings) -> dict:

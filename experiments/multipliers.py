@@ -17,8 +17,8 @@ import time
 
 from tfresnet.utils import plots
 from tfresnet.models.registry import model_info
-from tfresnet.utils import cli
 from tfresnet.training import runschema
+from experiments import flags as experiment_flags
 from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
                                 judged, markdown_table, pct, training_lines)
 
@@ -27,8 +27,8 @@ PAPER = ("Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width mu
          "alpha (1.0 to 0.25) or the resolution (224 to 128) trades accuracy smoothly for "
          "multiply-adds (ImageNet top-1 70.6% at 569M MACs down to 50.6% at 41M for alpha "
          "0.25)")
-DEFAULTS = {"epochs": 40, "batch_size": 96}
-CURVES = False
+DEFAULTS = experiment_flags.DEFAULTS[NAME]
+CURVES = experiment_flags.CURVES[NAME]
 # MobileNet's multipliers: the paper's alphas and how an alpha is written, from the registry.
 _MULTIPLIERS = model_info("mobilenet_v1").multipliers
 ALPHAS, alpha_text = _MULTIPLIERS.alphas, _MULTIPLIERS.alpha_text
@@ -41,28 +41,6 @@ OTHER_SIDE = 224
 ACCURACY_TOLERANCE = 0.01
 # A model whose accuracy stays within this of chance learned nothing.
 CHANCE_MARGIN = 0.05
-
-
-def add_parser(sub, parents):
-    m = sub.add_parser(NAME, parents=parents, help="MobileNet v1 alpha x res: accuracy "
-                       "against MACs, latency beside (MobileNet paper Tables 6, 7)",
-                       description=(
-                           "Train MobileNet v1 at every alpha x resolution through "
-                           "export.compare (MACs, TFLite float32/INT8 accuracy and latency), "
-                           "and plot accuracy against MACs with the INT8 latency beside. "
-                           f"Defaults: {DEFAULTS['epochs']} epochs, batch 96."))
-    m.add_argument("--image-size", type=cli.positive_int(), help="the largest resolution; the grid steps "
-                   "down by 32 like the paper's 224/192/160/128 (default: 64 for digits, "
-                   "giving 64/32: the digits are 8x8, any resolution only upsamples them; "
-                   "else 224)")
-    m.add_argument("--alphas", type=cli.float_range(), nargs="+", help="width multipliers (default "
-                   "1.0 0.75 0.5 0.25; --quick: 0.5 0.25)")
-    m.add_argument("--resolutions", type=cli.int_range(), nargs="+", help="input sides, multiples of 32 "
-                   "(default: from --image-size; --quick: 32)")
-    m.add_argument("--latency-runs", type=cli.positive_int(1_000_000), help="timed runs per latency (default 50; "
-                   "--quick: 5)")
-    m.add_argument("--fresh", action="store_true", help="measure again the models "
-                   "export.compare has stored in --out/compare")
 
 
 def experiment_args(args, s: Settings) -> dict:

@@ -23,7 +23,8 @@ import tf_keras as keras
 import tfresnet
 from tfresnet import data
 from experiments import figures
-from experiments.common import (cifar_depth, finish, Result, Settings, command_line, conclusion, curves_csv,
+from experiments import flags as experiment_flags
+from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct,
                                 response_layers, setup_lines, train_curve)
 from experiments.degradation import check_depths
@@ -32,23 +33,11 @@ NAME = "responses"
 PAPER = ("He et al. 2016 (ResNet), Fig. 7: the standard deviations of the 3x3 layers' "
          "responses (after BN, before the nonlinearity or addition) are smaller in ResNets "
          "than in their plain counterparts, and smaller in ResNet-56 than in ResNet-20")
-DEFAULTS = {"steps": 600, "batch_size": 128, "lr": 0.1}
-CURVES = True
+DEFAULTS = experiment_flags.DEFAULTS[NAME]
+CURVES = experiment_flags.CURVES[NAME]
 CSV_COLUMNS = ("model", "layer_index", "layer", "response_std")
 # Median stds within this factor of each other count as equal.
 RATIO_TOLERANCE = 1.05
-
-
-def add_parser(sub, parents):
-    p = sub.add_parser(NAME, parents=parents, help="std of each 3x3 layer's response, plain "
-                       "vs ResNet, 20 vs 56 layers (ResNet paper Fig. 7)", description=(
-                           "Train plain-20/56 and ResNet-20/56 with one recipe, then plot "
-                           "the standard deviation of every 3x3 layer's response (after "
-                           "BN, before the ReLU or addition) on the validation images, by "
-                           "layer and sorted by magnitude. Defaults: "
-                           f"{DEFAULTS['steps']} steps, batch 128, lr 0.1 (the paper's)."))
-    p.add_argument("--depths", type=cifar_depth, nargs=2, default=(20, 56),
-                   metavar=("SHALLOW", "DEEP"), help="the two depths, 6n+2 (default 20 56)")
 
 
 def experiment_args(args, s: Settings) -> dict:

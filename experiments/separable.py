@@ -32,6 +32,7 @@ from tfresnet.models import published
 from tfresnet.models.profiling import profile
 from tfresnet.models.registry import model_info
 from tfresnet.models.variant import ModelVariant
+from experiments import flags as experiment_flags
 from experiments.common import (finish, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)
@@ -44,8 +45,8 @@ PAPER = ("Howard et al. 2017 (MobileNet), Table 4: full convolutions instead of 
          "ones cost 8.6x the mult-adds and 7x the parameters for 1.1 points of ImageNet "
          "accuracy (71.7% vs 70.6%); Table 5: at about equal cost, the thinner network "
          "(0.75 MobileNet, 68.4%) beats the shallower one (Shallow MobileNet, 65.3%)")
-DEFAULTS = {"steps": 500, "batch_size": 64, "lr": 0.05}
-CURVES = True
+DEFAULTS = experiment_flags.DEFAULTS[NAME]
+CURVES = experiment_flags.CURVES[NAME]
 DIGITS_SIDE = 32  # MobileNet's smallest input side; the 8x8 digits are upsampled
 OTHER_SIDE = 32
 # Table 4 holds when separable is within this of the full convs (a fraction): the
@@ -59,20 +60,6 @@ PAPER_FIGURES = {  # key -> (registry model, alpha at 224) for the published fig
     "mobilenet": ("mobilenet_v1", 1.0), "conv": ("mobilenet_v1_conv", 1.0),
     "thinner": ("mobilenet_v1", 0.75), "shallow": ("mobilenet_v1_shallow", 1.0),
 }
-
-
-def add_parser(sub, parents):
-    p = sub.add_parser(NAME, parents=parents, help="separable vs full convs, thinner vs "
-                       "shallower MobileNet (MobileNet paper Tables 4 and 5)", description=(
-                           "Train MobileNet v1 (separable), its full-conv twin, a 0.75x "
-                           "thinner one and the shallow one (without the five 14x14x512 "
-                           "layers) with one recipe; plot their curves and compare accuracy "
-                           "with MACs and parameters. Defaults: "
-                           f"{DEFAULTS['steps']} steps, batch 64, lr 0.05, alpha 0.5, 32x32 "
-                           "(MobileNet's smallest input)."))
-    p.add_argument("--alpha", type=cli.float_range(0, low_open=True), default=0.5, help="width of the mobilenet, conv "
-                   "and shallow networks; thinner is 0.75x this (default 0.5: the full-conv "
-                   "network at alpha 1 has 29M parameters)")
 
 
 def experiment_args(args, s: Settings) -> dict:

@@ -19,7 +19,8 @@ import tf_keras as keras
 import tfresnet
 from tfresnet.utils import plots
 from tfresnet.models.profiling import profile
-from experiments.common import (cifar_depth, finish, Result, Settings, command_line, conclusion, curves_csv,
+from experiments import flags as experiment_flags
+from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
                                 failure_lines, judged, markdown_table, pct, setup_lines,
                                 train_curve)
 
@@ -27,24 +28,13 @@ NAME = "shortcuts"
 PAPER = ("He et al. 2016 (ResNet), Table 3: ResNet-34 with shortcut options A / B / C has "
          "ImageNet top-1 error 25.03 / 24.52 / 24.19%; \"the small differences among A/B/C "
          "indicate that projection shortcuts are not essential\"")
-DEFAULTS = {"steps": 1000, "batch_size": 128, "lr": 0.1}
-CURVES = True
+DEFAULTS = experiment_flags.DEFAULTS[NAME]
+CURVES = experiment_flags.CURVES[NAME]
 OPTIONS = ("A", "B", "C")
 # Final errors within this (a fraction: 1.5 percentage points) count as "close": the
 # paper's A-to-C spread is 0.84 points on 50,000 ImageNet images; the digits'
 # validation set has a few hundred images, where one image is about 0.3 points.
 CLOSE = 0.015
-
-
-def add_parser(sub, parents):
-    p = sub.add_parser(NAME, parents=parents, help="shortcut options A, B, C on one network "
-                       "(ResNet paper Table 3)", description=(
-                           "Train one CIFAR ResNet with option A (zero-padding), B "
-                           "(projection where the shape changes) and C (projection "
-                           "everywhere) shortcuts, same recipe, seed and data; plot their "
-                           "error curves and compare final errors and parameters. Defaults: "
-                           f"{DEFAULTS['steps']} steps, batch 128, lr 0.1 (the paper's)."))
-    p.add_argument("--depth", type=cifar_depth, default=20, help="CIFAR depth 6n+2 (default 20)")
 
 
 def experiment_args(args, s: Settings) -> dict:

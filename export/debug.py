@@ -3,10 +3,8 @@
 The command-line entry only; the debugger is :mod:`export.convert.debug`.
 """
 
-if __name__ == "__main__":
-    from tfresnet.utils import cli, quiet
+if __name__ == "__main__":  # the flags are checked before TensorFlow loads
+    from export.convert.debug import PROG, parse
+    from tfresnet.utils import flags
 
-    quiet.import_tensorflow_quietly()
-    from export.convert.debug import PROG, main
-
-    cli.run(main, prog=PROG)
+    flags.run(parse, "export.convert.debug:main", prog=PROG)

@@ -11,14 +11,12 @@ library :mod:`export.convert`.
 
 from tfresnet.utils.lazy import front_door
 
-_HOMES = {"PROG": "export.job.pipeline", "main": "export.job.pipeline"}
+_HOMES = {"PROG": "export.job.flags", "main": "export.job.pipeline"}
 __all__ = sorted(_HOMES)
 __getattr__, __dir__ = front_door(__name__, _HOMES)
 
-if __name__ == "__main__":
-    from tfresnet.utils import cli, quiet
+if __name__ == "__main__":  # the flags are checked before TensorFlow loads
+    from export.job.flags import PROG, parse
+    from tfresnet.utils import flags
 
-    quiet.import_tensorflow_quietly()
-    from export.job.pipeline import PROG, main
-
-    cli.run(main, prog=PROG)
+    flags.run(parse, "export.job.pipeline:main", prog=PROG)

@@ -5,10 +5,8 @@ The command-line entry only; ``tfresnet.profile(model)`` is the function
 put the module where ``tfresnet.profile`` names the function.)
 """
 
-if __name__ == "__main__":
-    from tfresnet.utils import cli, quiet
+if __name__ == "__main__":  # the flags are checked before TensorFlow loads
+    from tfresnet.models.profile_flags import PROG, parse
+    from tfresnet.utils import flags
 
-    quiet.import_tensorflow_quietly()
-    from tfresnet.models.profiling import main
-
-    cli.run(main, prog="python -m tfresnet.profile")
+    flags.run(parse, "tfresnet.models.profiling:main", prog=PROG)

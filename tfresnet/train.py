@@ -12,8 +12,8 @@ _HOMES = {  # public name -> the module that defines it
     "load_run": "tfresnet.training.checkpoint",
     "FitResult": "tfresnet.training.fitting",
     "read_history": "tfresnet.training.rundir",
-    "PROG": "tfresnet.training.train",
-    "build_parser": "tfresnet.training.train",
+    "PROG": "tfresnet.training.flags",
+    "build_parser": "tfresnet.training.flags",
     "fit": "tfresnet.training.train",
     "main": "tfresnet.training.train",
     "summary_table": "tfresnet.training.train",
@@ -25,12 +25,11 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from tfresnet.training.checkpoint import load_run  # noqa: F401
     from tfresnet.training.fitting import FitResult  # noqa: F401
     from tfresnet.training.rundir import read_history  # noqa: F401
-    from tfresnet.training.train import PROG, build_parser, fit, main, summary_table  # noqa: F401
+    from tfresnet.training.flags import PROG, build_parser  # noqa: F401
+    from tfresnet.training.train import fit, main, summary_table  # noqa: F401
 
-if __name__ == "__main__":
-    from tfresnet.utils import cli, quiet
+if __name__ == "__main__":  # the flags are checked before TensorFlow loads
+    from tfresnet.training.flags import PROG, parse
+    from tfresnet.utils import flags
 
-    quiet.import_tensorflow_quietly()
-    from tfresnet.training.train import PROG, main
-
-    cli.run(main, prog=PROG)
+    flags.run(parse, "tfresnet.training.train:main", prog=PROG)

@@ -1,8 +1,7 @@
-"""``python -m export.compare``: see :mod:`export.compare.job`."""
+"""``python -m export.compare``: see :mod:`export.compare.job` (flags checked before
+TensorFlow loads: :mod:`export.compare.flags`)."""
 
-from tfresnet.utils import cli, quiet
+from export.compare.flags import PROG, parse
+from tfresnet.utils import flags
 
-quiet.import_tensorflow_quietly()
-from export.compare.job import main  # noqa: E402
-
-cli.run(main, prog="python -m export.compare")
+flags.run(parse, "export.compare.job:main", prog=PROG)

@@ -45,22 +45,24 @@ import os
 import tempfile
 import time
 
-from export.compare.measure import (DEFAULT_ROUNDS, Settings, add_round, cache_path,
+from export.compare import flags
+from export.compare.flags import DEFAULT_OUT
+from export.compare.measure import (Settings, add_round, cache_path,
                                     calibration_for, export_model,
                                     load_avg, load_cached, measure_config, model_and_data,
                                     repeat_entries, rounds_done, time_files)
 from export.compare.plots import write_plots
 from export.compare.report import (csv_text, flat_row, machine_text, progress_text,
                                    report_text, round_text, summary_text)
+from export.convert.defaults import CALIBRATION_IMAGES
 from tfresnet.training import checkpoint
 from tfresnet.utils import cli
-from tfresnet.models.registry import list_models, model_info
+from tfresnet.models.registry import model_info
 from tfresnet.models.variant import ModelVariant
 
 __all__ = ["Config", "Report", "Settings", "checkpoint_config", "compare",
            "main", "make_configs"]
 
-DEFAULT_OUT = os.path.join("reports", "compare")
 
 
 # --------------------------------------------------------------------------------------
@@ -304,77 +306,11 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
 # --------------------------------------------------------------------------------------
 # Command line.
 
-def _parser():
-    p = cli.ArgumentParser(
-        prog="python -m export.compare",
-        description="Compare models side by side: parameters, MACs, TFLite size, latency "
-                    "(LiteRT + XNNPACK) and accuracy, with the published figures beside; "
-                    "writes report.md, results.csv, results.json and PNG plots.")
-    p.add_argument("--model", nargs="+", type=cli.non_empty, default=[], metavar="NAME[@SIDE]",
-                   help=f"registry models ({', '.join(list_models())}); NAME@SIDE sets "
-                        f"the input side, e.g. resnet20@16 (default: the paper's)")
-    p.add_argument("--alpha", nargs="+", type=cli.float_range(), metavar="A",
-                   help="MobileNet width multipliers (default 1.0)")
-    p.add_argument("--res", nargs="+", type=cli.int_range(), metavar="R",
-                   help="MobileNet resolutions, multiples of 32 (default 224)")
-    p.add_argument("--checkpoint", nargs="+", type=cli.non_empty, default=[], metavar="RUN",
-                   help="training run dirs (or .keras files) to evaluate; accuracy on the "
-                        "run's data set (or --dataset)")
-    p.add_argument("--quick", action="store_true",
-                   help="untrained models, cost only (no accuracy); INT8 calibrated on "
-                        "uniform random images, good for size and latency only")
-    p.add_argument("--dataset", type=cli.non_empty, help="data set to train each --model briefly on and to "
-                                     "measure accuracy with: digits, tfds:NAME or a folder")
-    p.add_argument("--epochs", type=cli.positive_int(100_000), default=4,
-                   help="training epochs with --dataset (default 4: export.tflite's short "
-                        "run, the model's recipe with its learning rate divided by 10 at "
-                        "1/2 and 3/4 of the run, no augmentation)")
-    p.add_argument("--steps-per-epoch", type=cli.positive_int(10_000_000), help="training steps per epoch (default: "
-                                                        "the whole training split)")
-    p.add_argument("--batch-size", type=cli.positive_int(),
-                   help="training batch size (default 8, as export.tflite: many steps in a "
-                        "few epochs, so BatchNorm's moving statistics settle)")
-    p.add_argument("--eval-images", type=cli.positive_int(), default=1000,
-                   help="validation images to measure accuracy on (default 1000)")
-    p.add_argument("--calibration-images", type=cli.positive_int(),
-                   help="images to calibrate INT8 with (default 8 random with --quick, "
-                        "else 200 training images)")
-    p.add_argument("--threads", nargs="+", type=cli.positive_int(1024), default=[1, 2], metavar="N",
-                   help="interpreter thread counts to time (default 1 2)")
-    p.add_argument("--runs", type=cli.positive_int(1_000_000), default=50, help="timed runs per measurement, at "
-                                                       "least (default 50)")
-    p.add_argument("--warmup", type=cli.int_range(0, 1_000_000), default=10, help="untimed runs first (default 10)")
-    p.add_argument("--min-seconds", type=cli.float_range(0, 3600), default=1.0,
-                   help="time each measurement for at least this long (default 1.0)")
-    p.add_argument("--rounds", type=cli.positive_int(1000), default=DEFAULT_ROUNDS,
-                   help="timing passes over all models; each latency is the best round's "
-                        "median, so a slow spell of a shared machine does not decide it "
-                        f"(default {DEFAULT_ROUNDS})")
-    p.add_argument("--repeat-check", type=cli.int_range(0, 1000), default=1, metavar="N",
-                   help="time the first N models a second time (own rounds, later in each "
-                        "pass) and report how far the figures differ (default 1; 0: off)")
-    p.add_argument("--seed", type=cli.seed, default=0, help="seed for models, data, calibration")
-    p.add_argument("--out", type=cli.non_empty, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    p.add_argument("--fresh", action="store_true",
-                   help="measure every model again instead of reusing stored results")
-    return p
-
-
 def settings_from_args(args) -> Settings:
     """Validates the flags that are not about models; raises UsageError."""
-    # Each flag's own range is its argparse type; here the checks across flags.
-    if not args.model and not args.checkpoint:
-        raise cli.UsageError("give --model NAME ... and/or --checkpoint RUN ...")
-    if args.quick and (args.dataset or args.checkpoint):
-        raise cli.UsageError("--quick measures untrained models; it does not go with "
-                             "--dataset or --checkpoint")
-    if args.model and not args.quick and not args.dataset:
-        raise cli.UsageError("give --quick (cost only, untrained) or --dataset (train "
-                             "briefly and measure accuracy) for --model")
-    if len(set(args.threads)) != len(args.threads):
-        raise cli.UsageError(f"--threads lists a count twice. Received: {args.threads}")
-    cli.check_writable_dir(args.out)
-    calibration = args.calibration_images or (8 if args.quick else 200)
+    flags.check(args)
+    calibration = args.calibration or (flags.QUICK_CALIBRATION_IMAGES if args.quick
+                                       else CALIBRATION_IMAGES)
     return Settings(quick=args.quick, threads=tuple(args.threads), runs=args.runs,
                     warmup=args.warmup, min_seconds=args.min_seconds,
                     calibration_images=calibration, seed=args.seed, rounds=args.rounds,
@@ -386,7 +322,7 @@ def settings_from_args(args) -> Settings:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = flags.parse(argv)
     settings = settings_from_args(args)
     configs = make_configs(args.model, alphas=args.alpha, resolutions=args.res)
     for path in args.checkpoint:

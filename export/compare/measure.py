@@ -15,11 +15,11 @@ import time
 
 import numpy as np
 
+from export.compare.flags import DEFAULT_ROUNDS
 from export.convert import latency as latency_lib
 from tfresnet.models.registry import model_info
 from tfresnet.training.runschema import RUN_FILES
 
-DEFAULT_ROUNDS = 5  # timing passes over the grid (--rounds)
 QUICK_CALIBRATION = "uniform random uint8 images"
 
 

@@ -26,17 +26,17 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
 
 from export.convert import quantize
+from export.convert.defaults import IO_NAMES
 from export.convert.latency import read_tflite
 from export.metadata.flatbuffer import model_bytes, set_signature
 from export.names import INPUT_NAME, OUTPUT_NAME, SIGNATURE
 from tfresnet.utils import quiet
 from tfresnet.data import pipelines
 
-IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
+IO_TYPES = {name: tf.as_dtype(name) for name in IO_NAMES}  # uint8, int8, float32
 # The input quantization that encodes (pixel - 128) / 128: 1/128 and 128 (uint8) or 0 (int8).
 INPUT_SCALE = 1.0 / pipelines.STD
 INPUT_ZERO_POINT = {"uint8": int(pipelines.MEAN), "int8": int(pipelines.MEAN) - 128}
-CALIBRATION_IMAGES = 200
 # The signature of every converted model, serving_default(image) -> probabilities:
 # SIGNATURE, INPUT_NAME, OUTPUT_NAME (export.names).
 

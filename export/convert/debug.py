@@ -252,21 +252,28 @@ def bar_png(rows, title: str) -> bytes:
 
 
 def build_parser():
+    """The ``python -m export.debug`` flags (no TensorFlow)."""
+    from export.convert.defaults import CALIBRATION_IMAGES
     from tfresnet.utils import cli
+    from tfresnet.utils import flags
 
     p = cli.ArgumentParser(prog=PROG, description=(
         "Per-layer INT8 quantization error of a trained float model (TensorFlow's "
         "QuantizationDebugger): writes STEM_quant_debug.csv/.json/.png into --out and "
         "prints the five worst layers."))
     p.add_argument("model", type=cli.non_empty, help="a tfresnet.train run folder or .keras file")
-    p.add_argument("--dataset", type=cli.non_empty, help="calibration data (default: the "
-                   "data the run was trained on, else the bundled digits)")
-    p.add_argument("--calibration", type=cli.positive_int(100_000), default=200,
-                   help="training images that calibrate the INT8 conversion (default 200)")
-    p.add_argument("--images", type=cli.positive_int(100_000), default=DEBUG_IMAGES,
-                   help=f"images float and INT8 are compared on (default {DEBUG_IMAGES})")
-    p.add_argument("--out", type=cli.non_empty, default=".", help="output folder (default .)")
+    flags.add_dataset(p, default=None, dirs=False, help="calibration data (default: the "
+                      "data the run was trained on, else the bundled digits)")
+    flags.add_calibration(p, default=CALIBRATION_IMAGES, help="training images that "
+                          "calibrate the INT8 conversion")
+    p.add_argument("--images", type=cli.positive_int(flags.MAX_IMAGES), default=DEBUG_IMAGES,
+                   help="images float and INT8 are compared on")
+    flags.add_out(p, default=".")
     return p
+
+
+def parse(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def main(argv=None):

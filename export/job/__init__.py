@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from tfresnet.utils.lazy import front_door
 
 _HOMES = {  # public name -> the module that defines it, imported on first use
-    "build_parser": "export.job.pipeline",
+    "build_parser": "export.job.flags",
     "export": "export.job.pipeline",
     "main": "export.job.pipeline",
-    "PROG": "export.job.pipeline",
+    "PROG": "export.job.flags",
     "ExportPlan": "export.job.plan",
     "plan_export": "export.job.plan",
 }
@@ -24,5 +24,6 @@ __all__ = sorted(_HOMES)
 __getattr__, __dir__ = front_door(__name__, _HOMES)
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from export.job.pipeline import build_parser, export, main, PROG  # noqa: F401
+    from export.job.flags import build_parser, PROG  # noqa: F401
+    from export.job.pipeline import export, main  # noqa: F401
     from export.job.plan import ExportPlan, plan_export  # noqa: F401

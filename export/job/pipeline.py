@@ -39,141 +39,21 @@ from __future__ import annotations
 from export.job import class_report
 from export.convert import formats
 from export.job import model_card
-from export.convert.converter import CALIBRATION_IMAGES, IO_TYPES, to_float32, to_int8
+from export.convert.converter import to_float32, to_int8
 from export import names
 from export.job.manifest import publish
 from export.names import LABELS_FILE, MANIFEST
-from export.job.plan import (DEFAULT_AUGMENT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS,
-                                  DEFAULT_MODEL, DEFAULT_QAT_EPOCHS, LATENCY_ROUNDS,
-                                  MAX_EPOCHS, MAX_LR, MIN_AGREEMENT, PROG, QAT_LR_FACTOR,
-                                  ExportPlan, plan_export)
+from export.job.flags import PROG, parse
+from export.job.plan import LATENCY_ROUNDS, ExportPlan, plan_export
 from export.job.results import (EXTRA_FORMATS, FILE_KINDS, MIXED_NOTE,
                                      NO_QAT_LABEL, Variant,
                                      evaluate, manifest_entry, manifest_header,
                                      quantization, results_table, top1_agreement,
                                      with_metadata)
 from export.job.training import calibration_images, say, train_float, train_qat
-from tfresnet.data import pipelines
 from tfresnet.data import sources
-from tfresnet.training import phases
 
-__all__ = ["AgreementError", "ChanceError", "build_parser", "export", "main"]
-
-
-def build_parser():
-    """The ``python -m export.tflite`` flags."""
-    from tfresnet.utils import cli
-    from tfresnet.models import registry
-
-    p = cli.ArgumentParser(
-        prog=PROG, description=(
-            "Quantization-aware INT8 TFLite export for Android. Takes a trained model "
-            "(--checkpoint) or trains one on the data first, fine-tunes it "
-            "quantization-aware, converts it to a full-integer .tflite (verified: every "
-            "op INT8, uint8 input = raw RGB bytes), writes float32 and post-training INT8 "
-            "baselines, labels.txt, a models.json manifest and a results JSON into --out, "
-            "and prints accuracy, agreement, size, latency, params and MACs."))
-    p.add_argument("--model", type=cli.non_empty, help=f"registry name (default {DEFAULT_MODEL}, or the "
-                   f"checkpoint's): {', '.join(registry.list_models())}")
-    p.add_argument("--alpha", type=cli.float_range(), help="MobileNet width multiplier > 0 (default "
-                   "1.0 or the checkpoint's; e.g. 0.75)")
-    p.add_argument("--res", type=cli.int_range(), help="input side: MobileNet a multiple of 32, at "
-                   "least 32 (default 224); other models at least their minimum side "
-                   "(default: the paper's input, or the checkpoint's)")
-    p.add_argument("--checkpoint", type=cli.non_empty, help="a tfresnet.train run directory or .keras file; "
-                   "without it the float model is trained here first")
-    p.add_argument("--dataset", type=cli.non_empty, help="'digits' (bundled; the default without a "
-                   "checkpoint), 'tfds:<name>[/config][:version]' or an image folder; with "
-                   "a checkpoint the default is the data it was trained on")
-    p.add_argument("--skip-bad-images", action="store_true",
-                   help="image folders: leave out the files TensorFlow cannot decode "
-                   "(truncated, corrupt), each named in a warning and listed in the "
-                   "results JSON, instead of stopping with an error that names the first")
-    p.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
-    p.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
-    p.add_argument("--epochs", type=cli.int_range(0, MAX_EPOCHS), help=f"float training epochs without --checkpoint "
-                   f"(default {DEFAULT_EPOCHS}: enough for the bundled digits; give more "
-                   f"for real data, or train with tfresnet.train); 0 with --weights imagenet "
-                   f"--qat-epochs 0 --calibration-images FOLDER exports the ImageNet "
-                   f"classifier itself (1,000 classes), untrained")
-    p.add_argument("--qat-epochs", type=cli.int_range(0, MAX_EPOCHS), default=DEFAULT_QAT_EPOCHS,
-                   help=f"quantization-aware fine-tuning epochs (default {DEFAULT_QAT_EPOCHS}); "
-                   f"0: no QAT, the INT8 file is the float model post-training quantized "
-                   f"(calibrated on the data) and the report says so")
-    p.add_argument("--calibration-images", type=cli.non_empty, help="with --epochs 0 "
-                   "(the ImageNet classifier): a folder of your images, unlabeled (every "
-                   "image file under it, sub-folders included); they calibrate the INT8 "
-                   "file and measure its top-1 agreement with the float model")
-    p.add_argument("--lr", type=cli.float_range(0, MAX_LR, low_open=True), help="float training learning rate at the global "
-                   "batch, divided by 10 at 1/2 and 3/4 of the epochs (default: the model "
-                   "recipe's rate, e.g. 0.045 for MobileNet's RMSprop)")
-    p.add_argument("--qat-lr", type=cli.float_range(0, MAX_LR, low_open=True), help=f"QAT learning rate (default "
-                   f"{QAT_LR_FACTOR:g} x the float one)")
-    p.add_argument("--batch-size", type=cli.positive_int(), default=DEFAULT_BATCH_SIZE,
-                   help=f"images per replica per step, float training and QAT (default "
-                   f"{DEFAULT_BATCH_SIZE}: many steps in a few epochs, so BatchNorm's moving "
-                   f"statistics settle)")
-    p.add_argument("--augment", choices=tuple(pipelines.AUGMENTATIONS), default=DEFAULT_AUGMENT,
-                   help=f"training augmentation (default {DEFAULT_AUGMENT}: a run of a few "
-                   f"epochs learns faster without; 'mobilenet', 'imagenet', 'cifar' are the "
-                   f"papers')")
-    p.add_argument("--io", choices=tuple(IO_TYPES), default="uint8",
-                   help="INT8 model input/output type: uint8 (default; TFLite Task Library "
-                   "and MediaPipe; raw RGB bytes in), int8, or float32 (quantize/dequantize "
-                   "inside the model)")
-    p.add_argument("--formats", type=formats.format_names, default=list(formats.DEFAULT_FORMATS),
-                   help=f"comma-separated TFLite formats to write, or all: "
-                   f"{', '.join(formats.FORMATS)} (default int8: the full-integer file, "
-                   f"always written). float16: float16 weights, half the float32 size; "
-                   f"dynamic: INT8 weights, float activations, no calibration; int16x8: "
-                   f"16-bit activations, 8-bit weights. The three are converted from the "
-                   f"float model, take float32 input and are measured beside the others")
-    p.add_argument("--debug-quantization", action="store_true",
-                   help="also write the per-layer INT8 error of the float model "
-                   "(TensorFlow's QuantizationDebugger on the calibration images: "
-                   "STEM_quant_debug.csv/.json/.png, RMSE and rmse/scale per layer with "
-                   "its share of the MACs) and print the five worst layers")
-    p.add_argument("--float-layers", type=cli.non_empty, nargs="+", metavar="LAYER",
-                   help="also write STEM_mixed_int8.tflite: the post-training INT8 file with "
-                   "these Keras conv/dense layers left float (the debugger's denylist; see "
-                   "--debug-quantization for the worst layers); not integer-only: NNAPI/NPU "
-                   "run those ops on the CPU")
-    p.add_argument("--out", type=cli.non_empty, default="android_demo_assets",
-                   help="output folder (default android_demo_assets)")
-    p.add_argument("--calibration", type=cli.positive_int(), default=CALIBRATION_IMAGES,
-                   help=f"training images used to calibrate the INT8 conversions (default "
-                   f"{CALIBRATION_IMAGES})")
-    p.add_argument("--threads", type=cli.positive_int(1024), default=1,
-                   help="interpreter threads for the latency figures (default 1)")
-    p.add_argument("--min-agreement", type=cli.float_range(0, 1), default=MIN_AGREEMENT,
-                   help=f"required top-1 agreement of the INT8 model with the QAT Keras "
-                   f"model (with --qat-epochs 0: the float Keras model) on the held-out data "
-                   f"(default {MIN_AGREEMENT:g}); below it "
-                   f"nothing is written and the exit status is 1")
-    p.add_argument("--strategy", default="mirrored", help="tf.distribute strategy for "
-                   "training: mirrored (default), one, default (multiworker: train with "
-                   "tfresnet.train, then export with --checkpoint)")
-    p.add_argument("--seed", type=cli.seed, help="seed of the data split, training "
-                   "and calibration sample (default 0; with a checkpoint: its seed)")
-    p.add_argument("--weights", type=cli.non_empty, help="start the float training from "
-                   "pretrained weights (transfer learning): 'imagenet' (the Keras cache, "
-                   "never downloaded), a keras.applications .h5 file, or a tfresnet.train "
-                   "run / .keras file; a new classifier is built for the data's classes")
-    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
-                   help=phases.FLAG_HELP["freeze_epochs"])
-    p.add_argument("--unfreeze-from", type=cli.non_empty, help="with --weights: fine-tune "
-                   "from this stage or layer after the frozen epochs (default all)")
-    p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True),
-                   help=phases.FLAG_HELP["fine_tune_lr"])
-    p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
-                   help=phases.FLAG_HELP["fine_tune_batchnorm"])
-    p.add_argument("--allow-chance", action="store_true", help="publish a float model "
-                   "whose held-out accuracy is not above chance (refused by default, exit "
-                   "status 1); the results JSON and models.json then carry the warning")
-    p.add_argument("--qat-unfreeze", action="store_true", help="train the layers frozen in "
-                   "the float model during the quantization-aware fine-tuning too (default: "
-                   "a frozen backbone stays frozen)")
-    return p
+__all__ = ["AgreementError", "ChanceError", "export", "main"]
 
 
 class AgreementError(RuntimeError):
@@ -400,7 +280,7 @@ def main(argv=None):
     1 when the INT8 model fails its agreement check, 2 on bad input."""
     import sys
 
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     plan = plan_export(args)
     plan.verbose = 1 if sys.stdout.isatty() else 2
     try:

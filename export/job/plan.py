@@ -2,7 +2,7 @@
 
 :func:`plan_export` turns the parsed ``python -m export.tflite`` flags into an
 :class:`ExportPlan` before anything is trained or written: the checks across flags
-(each flag's own range is its argparse ``type``, :func:`export.job.pipeline.build_parser`),
+(each flag's own range is its argparse ``type``, :func:`export.job.flags.build_parser`),
 the :class:`tfresnet.models.variant.ModelVariant` (checked once), the checkpoint (it must be the
 architecture the flags describe) and the data. ``--epochs 0`` plans the ImageNet
 classifier itself (:func:`imagenet_labels`, its images from :func:`load_images`).
@@ -18,24 +18,15 @@ import os
 import numpy as np
 
 from export import names
+from export.job import flags
+from export.job.flags import DEFAULT_EPOCHS, DEFAULT_MODEL
 from export.job.manifest import read_manifest
 from export.names import MANIFEST
 from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
 from tfresnet.data import sources
 from tfresnet.data.split import DataSplit, fit_image
-from tfresnet.training import recipes
 
-PROG = "python -m export.tflite"
-DEFAULT_MODEL = "mobilenet_v1"
-MAX_EPOCHS = 100_000     # a bound on --epochs and --qat-epochs, far above any real run
-MAX_LR = 100.0
-DEFAULT_EPOCHS = 4          # float training on the bundled digits when no --checkpoint
-DEFAULT_QAT_EPOCHS = 1
-DEFAULT_BATCH_SIZE = recipes.SHORT_RUN_BATCH_SIZE
-DEFAULT_AUGMENT = recipes.SHORT_RUN_AUGMENT
 LATENCY_ROUNDS = 5          # the TFLite files are timed side by side, best round quoted
-QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
-MIN_AGREEMENT = 0.99        # INT8 TFLite vs QAT Keras top-1 agreement required
 AUTHOR = "tfresnet"
 
 
@@ -162,17 +153,7 @@ class ExportPlan:
 
 def _check_flags(args):
     """The checks across flags (each flag's own range is its argparse ``type``)."""
-    from tfresnet.training import train
-
-    if args.strategy not in train.STRATEGIES:
-        raise ValueError(f"--strategy must be one of {', '.join(train.STRATEGIES)}. "
-                         f"Received: --strategy={args.strategy!r}")
-    if args.strategy == "multiworker":
-        raise ValueError("--strategy multiworker is not supported by the export (its "
-                         "collective ops must be set up before TensorFlow starts): train on "
-                         "the cluster with python -m tfresnet.train --strategy multiworker "
-                         "and export the run with --checkpoint. Received: --strategy "
-                         "multiworker")
+    flags.check(args)  # the ones that need no model or data (the CLI ran them already)
     if args.weights is not None and args.checkpoint is not None:
         raise ValueError("--weights starts a float training; --checkpoint is a trained "
                          "model: give one of them. Received: --weights, --checkpoint")

@@ -15,7 +15,8 @@ import numpy as np
 from export.convert.converter import Runner, TensorInfo, io_tensors
 from export.convert.formats import FORMATS
 from export.names import LABELS_FILE
-from export.job.plan import AUTHOR, PROG
+from export.job.flags import PROG
+from export.job.plan import AUTHOR
 from tfresnet.data import pipelines
 from tfresnet.data import sources
 from tfresnet.utils import tables

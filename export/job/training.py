@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from export.convert import quantize
-from export.job.plan import QAT_LR_FACTOR
+from export.job.flags import QAT_LR_FACTOR
 from tfresnet.data import sources
 from tfresnet.training import recipes
 from tfresnet.training.config import TransferConfig

@@ -1,8 +1,7 @@
-"""``python -m export.metadata``: a ``.tflite``'s metadata, read or written."""
+"""``python -m export.metadata``: a ``.tflite``'s metadata, read or written (flags
+checked before TensorFlow loads: :mod:`export.metadata.flags`)."""
 
-from tfresnet.utils import cli, quiet
+from export.metadata.flags import PROG, parse
+from tfresnet.utils import flags
 
-quiet.import_tensorflow_quietly()
-from export.metadata.writer import main  # noqa: E402
-
-cli.run(main, prog="python -m export.metadata")
+flags.run(parse, "export.metadata.writer:main", prog=PROG)

@@ -301,12 +301,9 @@ def _append_zip(model_bytes, files):
 
 def main(argv=None):
     """Prints the metadata of a .tflite as JSON (associated files as their sizes)."""
-    parser = cli.ArgumentParser(
-        prog="python -m export.metadata",
-        description="Print the metadata embedded in a .tflite image classifier (what "
-                    "MediaPipe and the TFLite Task Library read) as JSON.")
-    parser.add_argument("model", type=cli.non_empty, help="the .tflite file")
-    args = parser.parse_args(argv)
+    from export.metadata.flags import parse
+
+    args = parse(argv)
     with open(cli.check_input_file(args.model, "model file"), "rb") as f:
         meta = read_metadata(f.read())
     meta["associated_files"] = {name: f"{len(content)} bytes"

@@ -276,7 +276,7 @@ def test_accuracy_with_a_dataset(tmp_path):
     """Trains ResNet-20 briefly on 8x8 digits; float, INT8 and Keras accuracy reported."""
     out = tmp_path / "acc"
     assert compare.main(["--model", "resnet20@8", "--dataset", "digits", "--epochs", "2",
-                         "--eval-images", "200", "--calibration-images", "32",
+                         "--eval-images", "200", "--calibration", "32",
                          "--runs", "3", "--warmup", "1", "--min-seconds", "0",
                          "--repeat-check", "0", "--threads", "1", "--out", str(out)]) == 0
     row = json.loads((out / "results.json").read_text())["rows"][0]

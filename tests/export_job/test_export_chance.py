@@ -12,6 +12,7 @@ from PIL import Image
 
 from export import tflite
 from export.job import pipeline
+from export.job import flags
 from tfresnet.utils import cli
 from tfresnet.training import fitting
 
@@ -92,7 +93,7 @@ def test_training_warnings_travel_from_a_checkpoint(tmp_path):
     warnings = config["result"]["warnings"]
     config["result"]["warnings"] = warnings + ["diverged: planted"]
     cli.write_text(os.path.join(run, "config.json"), json.dumps(config))
-    args = pipeline.build_parser().parse_args(["--checkpoint", run, "--out",
+    args = flags.build_parser().parse_args(["--checkpoint", run, "--out",
                                                str(tmp_path / "o")])
     plan = pipeline.plan_export(args)
     assert plan.training_warnings == warnings + ["diverged: planted"]

@@ -4,7 +4,6 @@ the table, the results JSON and models.json; and the ImageNet classifier itself
 1,000 ImageNet labels and the INT8 file's agreement with the float model."""
 
 import json
-import os
 import re
 
 import numpy as np

@@ -26,6 +26,9 @@ def script(name):
     ("bench_train.py", ["--model", "resnet21"], "Unknown model 'resnet21'"),
     ("bench_formats.py", ["--formats", "int4"], "unknown format 'int4'"),
     ("bench_formats.py", ["--models", "resnet21"], "Unknown model 'resnet21'"),
+    ("bench_cli.py", ["--runs", "0"], "argument --runs: expected an integer >= 1"),
+    ("bench_cli.py", ["--json", "/proc/no/such/figures.json"], "is not writable"),
+    ("bench_transfer.py", ["--epochs", "1"], "argument --epochs: expected an integer >= 2"),
 ])
 def test_bad_flag_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, name, argv, message):
     module = script(name)

@@ -7,7 +7,6 @@ strategy trains on 2 replicas here.
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest

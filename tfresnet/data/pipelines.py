@@ -16,10 +16,11 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from tfresnet.utils.flags import AUGMENTATIONS  # noqa: F401  (TF-free, for the CLIs)
+
 MEAN = 128.0
 STD = 128.0
 
-AUGMENTATIONS = ("cifar", "imagenet", "mobilenet", "none")
 
 CACHE_LIMIT_BYTES = 2 * 1024**3  # pipeline(cache="auto") caches decoded splits up to this
 SHUFFLE_BUFFER = 10_000

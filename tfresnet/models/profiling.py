@@ -287,43 +287,14 @@ def totals_text(result: Profile, figures=None) -> str:
 
 _PUBLISHED_KEYS = ("trainable", "non_trainable", "params_source", "macs", "macs_source")
 
-def _parser():
-    from tfresnet.utils import cli
-    parser = cli.ArgumentParser(
-        prog="python -m tfresnet.profile",
-        description="Print a registry model's per-layer parameters and multiply-adds, "
-                    "then the totals beside the published figures: ResNet (arXiv:1512.03385), "
-                    "MobileNets (arXiv:1704.04861), AlexNet (NIPS 2012), BatchNorm "
-                    "(arXiv:1502.03167), keras.applications and torchvision counts.")
-    parser.add_argument("name", metavar="NAME", type=cli.non_empty,
-                        help="registry model name, e.g. resnet50, mobilenet_v1, alexnet")
-    parser.add_argument("--alpha", type=cli.float_range(), metavar="A",
-                        help="width multiplier (> 0), for models that have one "
-                             "(mobilenet_v1); default 1.0")
-    parser.add_argument("--res", type=cli.int_range(), metavar="R",
-                        help="input side for models with a resolution multiplier "
-                             "(mobilenet_v1): a multiple of 32, at least 32; default 224")
-    parser.add_argument("--input-size", type=cli.int_range(), metavar="S",
-                        help="square input side for any model (default: the paper's, "
-                             "e.g. 224, 227 for alexnet, 32 for CIFAR)")
-    parser.add_argument("--classes", type=cli.int_range(), metavar="N",
-                        help="number of classes of the classifier (default: the paper's, "
-                             "1000 or 10 for CIFAR)")
-    parser.add_argument("--json", metavar="PATH", type=cli.non_empty,
-                        help="also write the profile (totals, layers, published figures) "
-                             "as JSON to PATH")
-    parser.add_argument("--quiet", action="store_true",
-                        help="print only the totals, not the per-layer table")
-    return parser
-
-
 def main(argv=None) -> int:
     """``python -m tfresnet.profile``; returns 0, raises ValueError on bad input."""
     from tfresnet.utils import cli
     from tfresnet.models import published
     from tfresnet.models.registry import list_models, model_info
     from tfresnet.models.variant import ModelVariant
-    args = _parser().parse_args(argv)
+    from tfresnet.models.profile_flags import build_parser
+    args = build_parser().parse_args(argv)
     info = model_info(args.name)
     kwargs = {}
     for flag in ("alpha", "res"):

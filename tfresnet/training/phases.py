@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
-import numpy as np
-
-from tfresnet.training.transfer import ALL
-
+ALL = "all"                      # --unfreeze-from: every layer
 DEFAULT_EPOCHS = 10
 PHASE_DIRS = ("1_head", "2_fine_tune")  # each phase's run, inside the run directory
 PHASES = ("head", "fine_tune")
@@ -144,10 +142,10 @@ def plan_phases(epochs=None, freeze_epochs=None, unfreeze_from=None, fine_tune_l
         fine-tuning rate that is not a number > 0.
     """
     epochs = DEFAULT_EPOCHS if epochs is None else epochs
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs!r}")
     if freeze_epochs is not None and (
-            isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, (int, np.integer))
+            isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, numbers.Integral)
             or freeze_epochs < 0):
         raise ValueError(f"--freeze-epochs must be an integer >= 0. "
                          f"Received: --freeze-epochs={freeze_epochs!r}")

@@ -17,8 +17,8 @@ import time
 
 import tensorflow as tf
 
-STRATEGIES = ("mirrored", "multiworker", "one", "default")
-DEFAULT_WORKER_TIMEOUT = 600  # seconds to wait for the other workers (--worker-timeout)
+from tfresnet.utils.flags import DEFAULT_WORKER_TIMEOUT, STRATEGIES  # noqa: F401  (TF-free, for the CLIs)
+
 WAIT_NOTICE_SECONDS = 3       # the "waiting for" line comes after this long
 
 

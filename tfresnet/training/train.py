@@ -31,26 +31,20 @@ import os
 import sys
 
 from tfresnet.utils import cli
-from tfresnet.data import pipelines
 from tfresnet.training import fitting
-from tfresnet.training import phases
-from tfresnet.training import recipes
-from tfresnet.models import registry
 from tfresnet.training import transfer_fit
 from tfresnet.training.config import FitConfig
 from tfresnet.training.fitting import FitResult
 from tfresnet.training.rundir import default_run_dir, has_backup
-from tfresnet.training.strategy import DEFAULT_WORKER_TIMEOUT, STRATEGIES, make_strategy
+from tfresnet.training.flags import parse
+from tfresnet.training.strategy import make_strategy
+from tfresnet.utils.flags import DEFAULT_WORKER_TIMEOUT
 from tfresnet.training.phases import PHASE_DIRS
 from tfresnet.training.transfer_fit import transfer_summary
 
-PROG = "python -m tfresnet.train"
-MAX_EPOCHS = 100_000        # bounds on --epochs/--patience and --steps-per-epoch, far above
-MAX_STEPS = 10_000_000      # any real run, so that a typo is refused instead of run
-MAX_LR = 100.0
 
 
-__all__ = ["fit", "main", "build_parser", "summary_table", "PROG", "MAX_EPOCHS", "MAX_STEPS", "MAX_LR"]
+__all__ = ["fit", "main", "summary_table"]
 
 
 def fit(model="resnet20", config: FitConfig | None = None, **overrides) -> FitResult:
@@ -131,96 +125,9 @@ def summary_table(result: FitResult) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def build_parser() -> cli.ArgumentParser:
-    """The ``python -m tfresnet.train`` flags."""
-    p = cli.ArgumentParser(
-        prog=PROG, description="Train a registry model under tf.distribute with its paper's "
-        "recipe. Rerunning the same command after an interruption resumes at the next epoch.")
-    p.add_argument("--model", type=cli.non_empty, default="resnet20", help="registry name (default resnet20): "
-                   + ", ".join(registry.list_models()))
-    p.add_argument("--alpha", type=cli.float_range(), help="MobileNet width multiplier (e.g. 0.75)")
-    p.add_argument("--res", type=cli.int_range(), help="MobileNet input side, a multiple of 32 (e.g. 160)")
-    p.add_argument("--dataset", type=cli.non_empty, default="digits", help="'digits' (bundled, default), "
-                   "'tfds:<name>[/config][:version]' or an image folder (one sub-folder a class)")
-    p.add_argument("--data-dir", type=cli.non_empty, help="tensorflow-datasets folder with prepared data")
-    p.add_argument("--manual-dir", type=cli.non_empty, help="folder with a tfds data set's original archives")
-    p.add_argument("--skip-bad-images", action="store_true",
-                   help="image folders: leave out the files TensorFlow cannot decode "
-                   "(truncated, corrupt), each named in a warning and listed in "
-                   "config.json, instead of stopping with an error that names the first")
-    p.add_argument("--val-fraction", type=cli.float_range(0, 1, low_open=True, high_open=True), default=0.2,
-                   help="share of each class held out for validation (digits, folders)")
-    p.add_argument("--image-size", type=cli.int_range(1), help="input side (default: the model's)")
-    p.add_argument("--epochs", type=cli.positive_int(MAX_EPOCHS), help="epochs (default: the recipe's length)")
-    p.add_argument("--steps-per-epoch", type=cli.positive_int(MAX_STEPS),
-                   help="steps per epoch, the data repeating (default: one pass)")
-    p.add_argument("--batch-size", type=cli.positive_int(),
-                   help="images per replica per step (default: recipe batch / replicas)")
-    p.add_argument("--recipe", choices=sorted(recipes.RECIPES),
-                   help="training recipe (default: the model's)")
-    p.add_argument("--lr", type=cli.float_range(0, MAX_LR, low_open=True), help="learning rate at the global batch, used as "
-                   "given (default: the recipe's, scaled with the global batch); with "
-                   "--weights: the classifier phase's (default 0.01, Adam)")
-    p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, help="override the recipe's")
-    p.add_argument("--momentum", type=cli.float_range(0, 1, high_open=True), help="SGD/RMSprop momentum")
-    p.add_argument("--weight-decay", type=cli.float_range(0, 1), help="L2 decay on Conv2D/Dense kernels")
-    p.add_argument("--depthwise-weight-decay", type=cli.float_range(0, 1),
-                   help="L2 decay on depthwise kernels")
-    p.add_argument("--schedule", choices=recipes.SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--lr-boundaries", type=_fractions,
-                   help="'steps' schedule: decay points as fractions of all steps, e.g. 0.5,0.75")
-    p.add_argument("--lr-factor", type=cli.float_range(0, 1, low_open=True), help="LR multiplier at each decay (0.1)")
-    p.add_argument("--patience", type=cli.positive_int(MAX_EPOCHS), help="'plateau' schedule: epochs without "
-                   "val_loss improvement before a decay")
-    p.add_argument("--epoch-decay", type=cli.float_range(0, 1, low_open=True), help="'exponential' schedule: LR x this "
-                   "each epoch")
-    p.add_argument("--warmup-fraction", type=cli.float_range(0, 1, high_open=True), help="warm-up share of all steps "
-                   "(deep CIFAR ResNets; 0 turns it off)")
-    p.add_argument("--augment", choices=pipelines.AUGMENTATIONS,
-                   help="augmentation (default: the model family's)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="mirrored",
-                   help="mirrored (all local GPUs, else the CPU; default), multiworker "
-                   "(cluster from TF_CONFIG), one (one device), default (no distribution)")
-    p.add_argument("--worker-timeout", type=cli.float_range(0, 86_400, low_open=True),
-                   help=f"multiworker: seconds to wait for the other workers of TF_CONFIG's "
-                   f"cluster before giving up (default {DEFAULT_WORKER_TIMEOUT})")
-    p.add_argument("--sync-bn", action="store_true",
-                   help="BatchNorm statistics over the global batch, not per replica")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
-    p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
-    p.add_argument("--weights", help="start from pretrained weights: 'imagenet' (the Keras "
-                   "cache, never downloaded), a keras.applications .h5 file, or a "
-                   "tfresnet.train run directory / .keras file; a new classifier is built "
-                   "for the data's classes (see tfresnet.training.transfer)")
-    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
-                   help=phases.FLAG_HELP["freeze_epochs"])
-    p.add_argument("--unfreeze-from", help="with --weights: fine-tune from this stage "
-                   "(e.g. conv4) or layer name on after the frozen epochs (default all)")
-    p.add_argument("--fine-tune-lr", type=cli.float_range(0, MAX_LR, low_open=True),
-                   help=phases.FLAG_HELP["fine_tune_lr"])
-    p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
-                   help=phases.FLAG_HELP["fine_tune_batchnorm"])
-    p.add_argument("--seed", type=cli.seed, default=0, help="seed of everything random (0)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="deterministic TensorFlow ops (slower on GPU)")
-    p.add_argument("--out", type=cli.non_empty, help="run directory (default runs/<model>-<dataset>)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished or interrupted run in --out")
-    return p
-
-
-def _fractions(text):
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"expected numbers separated by commas, e.g. 0.5,0.75. "
-                         f"Received: {text!r}") from None
-
-
 def main(argv=None):
     """``python -m tfresnet.train``: trains, prints progress and a summary table."""
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     model_kwargs = {k: getattr(args, k) for k in ("alpha", "res") if getattr(args, k) is not None}
     overrides = {"optimizer": args.optimizer, "depthwise_weight_decay":
                  args.depthwise_weight_decay, "schedule": args.schedule,
@@ -229,9 +136,6 @@ def main(argv=None):
                  "warmup_fraction": args.warmup_fraction}
     out = args.out or default_run_dir(args.model, args.dataset)
     strategy = args.strategy
-    if args.worker_timeout is not None and strategy != "multiworker":
-        raise cli.UsageError(f"--worker-timeout applies to --strategy multiworker. "
-                             f"Received: --worker-timeout={args.worker_timeout:g}")
     if strategy == "multiworker":  # before any other TensorFlow op (a TensorFlow rule)
         strategy = make_strategy(strategy, worker_timeout=args.worker_timeout
                                  or DEFAULT_WORKER_TIMEOUT)

@@ -58,6 +58,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfresnet.training import checkpoint
+from tfresnet.training.phases import ALL
 from tfresnet.utils import cli
 from tfresnet.data import pipelines
 from tfresnet.models import registry
@@ -65,7 +66,6 @@ from tfresnet.models import weights as weights_lib
 
 HEAD = "predictions"              # the classifier layer every registry model ends with
 DEFAULT_AUGMENT = "none"          # the frozen phase can then reuse the backbone's features
-ALL = "all"                      # --unfreeze-from: every layer
 
 
 # ----------------------------------------------------------------------------- weights

@@ -18,8 +18,35 @@ class UsageError(ValueError):
     """Bad input from the user; the CLI prints it as one line and exits 2."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` ends each flag's help with its default, written once (in ``default=``):
+    "(default: 8)", a list as "1 2"; not for None (the help says what happens then),
+    False (a switch) or a help that names ``%(default)s`` itself."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or default is None or default is False or default == []
+                or default is argparse.SUPPRESS
+                or (not action.option_strings and action.nargs not in ("?", "*"))):
+            return text
+        if isinstance(default, (list, tuple)):
+            shown = " ".join(_shown(v) for v in default)
+        else:
+            shown = _shown(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as one line (no usage block) and exits 2."""
+    """argparse that reports a bad flag as one line (no usage block) and exits 2, and
+    whose ``--help`` shows every default (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args, formatter_class=HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")

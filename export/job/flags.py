@@ -1,0 +1,129 @@
+"""The ``python -m export.tflite`` flags, their defaults and the checks that need no
+model or data; no TensorFlow (the rest: :func:`export.job.plan.plan_export`)."""
+
+from __future__ import annotations
+
+from export.convert import formats
+from export.convert.defaults import CALIBRATION_IMAGES, IO_NAMES
+from tfresnet.training import recipes
+from tfresnet.utils import cli
+from tfresnet.utils import flags
+from tfresnet.utils.flags import MAX_EPOCHS
+
+PROG = "python -m export.tflite"
+DEFAULT_MODEL = "mobilenet_v1"
+DEFAULT_EPOCHS = 4          # float training on the bundled digits when no --checkpoint
+DEFAULT_QAT_EPOCHS = 1
+DEFAULT_BATCH_SIZE = recipes.SHORT_RUN_BATCH_SIZE
+DEFAULT_AUGMENT = recipes.SHORT_RUN_AUGMENT
+DEFAULT_OUT = "android_demo_assets"
+QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
+MIN_AGREEMENT = 0.99        # INT8 TFLite vs QAT Keras top-1 agreement required
+
+
+def build_parser():
+    """The ``python -m export.tflite`` flags."""
+    p = cli.ArgumentParser(
+        prog=PROG, description=(
+            "Quantization-aware INT8 TFLite export for Android. Takes a trained model "
+            "(--checkpoint) or trains one on the data first, fine-tunes it "
+            "quantization-aware, converts it to a full-integer .tflite (verified: every "
+            "op INT8, uint8 input = raw RGB bytes), writes float32 and post-training INT8 "
+            "baselines, labels.txt, a models.json manifest and a results JSON into --out, "
+            "and prints accuracy, agreement, size, latency, params and MACs."))
+    flags.add_model(p, help=f"{flags.MODEL_HELP}; default {DEFAULT_MODEL}, or the "
+                    f"checkpoint's")
+    flags.add_variant(p, alpha_help="MobileNet width multiplier > 0 (default 1.0 or the "
+                      "checkpoint's; e.g. 0.75)", res_help="input side: MobileNet a "
+                      "multiple of 32, at least 32 (default 224); other models at least "
+                      "their minimum side (default: the paper's input, or the checkpoint's)")
+    p.add_argument("--checkpoint", type=cli.non_empty, help="a tfresnet.train run directory "
+                   "or .keras file; without it the float model is trained here first")
+    flags.add_dataset(p, default=None, help=f"{flags.DATASET_HELP}; default "
+                      f"{flags.DEFAULT_DATASET} without a checkpoint, with one the data it "
+                      f"was trained on")
+    flags.add_skip_bad_images(p, where="the results JSON")
+    flags.add_epochs(p, low=0, help=f"float training epochs without --checkpoint (default "
+                     f"{DEFAULT_EPOCHS}: enough for the bundled digits; give more for real "
+                     f"data, or train with tfresnet.train); 0 with --weights imagenet "
+                     f"--qat-epochs 0 --calibration-images FOLDER exports the ImageNet "
+                     f"classifier itself (1,000 classes), untrained")
+    p.add_argument("--qat-epochs", type=cli.int_range(0, MAX_EPOCHS), default=DEFAULT_QAT_EPOCHS,
+                   help="quantization-aware fine-tuning epochs; 0: no QAT, the INT8 file is "
+                   "the float model post-training quantized (calibrated on the data) and "
+                   "the report says so")
+    p.add_argument("--calibration-images", type=cli.non_empty, metavar="FOLDER",
+                   help="with --epochs 0 (the ImageNet classifier): a folder of your "
+                   "images, unlabeled (every image file under it, sub-folders included); "
+                   "they calibrate the INT8 file and measure its top-1 agreement with the "
+                   "float model")
+    flags.add_lr(p, help="float training learning rate at the global batch, divided by 10 "
+                 "at 1/2 and 3/4 of the epochs (default: the model recipe's rate, e.g. "
+                 "0.045 for MobileNet's RMSprop)")
+    flags.add_lr(p, "--qat-lr", help=f"QAT learning rate (default {QAT_LR_FACTOR:g} x the "
+                 f"float one)")
+    flags.add_batch_size(p, default=DEFAULT_BATCH_SIZE, help="images per replica per step, "
+                         "float training and QAT (many steps in a few epochs, so "
+                         "BatchNorm's moving statistics settle)")
+    flags.add_augment(p, default=DEFAULT_AUGMENT, help="training augmentation (a run of a "
+                      "few epochs learns faster without; 'mobilenet', 'imagenet', 'cifar' "
+                      "are the papers')")
+    p.add_argument("--io", choices=IO_NAMES, default="uint8",
+                   help="INT8 model input/output type: uint8 (TFLite Task Library and "
+                   "MediaPipe; raw RGB bytes in), int8, or float32 (quantize/dequantize "
+                   "inside the model)")
+    p.add_argument("--formats", type=formats.format_names, default=list(formats.DEFAULT_FORMATS),
+                   help=f"comma-separated TFLite formats to write, or all: "
+                   f"{', '.join(formats.FORMATS)} (int8: the full-integer file, "
+                   f"always written). float16: float16 weights, half the float32 size; "
+                   f"dynamic: INT8 weights, float activations, no calibration; int16x8: "
+                   f"16-bit activations, 8-bit weights. The three are converted from the "
+                   f"float model, take float32 input and are measured beside the others")
+    p.add_argument("--debug-quantization", action="store_true",
+                   help="also write the per-layer INT8 error of the float model "
+                   "(TensorFlow's QuantizationDebugger on the calibration images: "
+                   "STEM_quant_debug.csv/.json/.png, RMSE and rmse/scale per layer with "
+                   "its share of the MACs) and print the five worst layers")
+    p.add_argument("--float-layers", type=cli.non_empty, nargs="+", metavar="LAYER",
+                   help="also write STEM_mixed_int8.tflite: the post-training INT8 file with "
+                   "these Keras conv/dense layers left float (the debugger's denylist; see "
+                   "--debug-quantization for the worst layers); not integer-only: NNAPI/NPU "
+                   "run those ops on the CPU")
+    flags.add_out(p, default=DEFAULT_OUT)
+    flags.add_calibration(p, default=CALIBRATION_IMAGES)
+    flags.add_threads(p)
+    p.add_argument("--min-agreement", type=cli.float_range(0, 1), default=MIN_AGREEMENT,
+                   help="required top-1 agreement of the INT8 model with the QAT Keras "
+                   "model (with --qat-epochs 0: the float Keras model) on the held-out "
+                   "data; below it nothing is written and the exit status is 1")
+    flags.add_strategy(p, help="tf.distribute strategy for training: mirrored, one, default "
+                       "(multiworker: train with tfresnet.train, then export with "
+                       "--checkpoint)")
+    flags.add_seed(p, default=None, help=f"seed of the data split, training and "
+                   f"calibration sample (default {flags.DEFAULT_SEED}; with a checkpoint: "
+                   f"its seed)")
+    flags.add_transfer(p)
+    p.add_argument("--allow-chance", action="store_true", help="publish a float model "
+                   "whose held-out accuracy is not above chance (refused by default, exit "
+                   "status 1); the results JSON and models.json then carry the warning")
+    p.add_argument("--qat-unfreeze", action="store_true", help="train the layers frozen in "
+                   "the float model during the quantization-aware fine-tuning too (default: "
+                   "a frozen backbone stays frozen)")
+    return p
+
+
+def check(args):
+    """The checks across flags that need no model or data; raises UsageError."""
+    if args.strategy == "multiworker":
+        raise cli.UsageError(
+            "--strategy multiworker is not supported by the export (its collective ops "
+            "must be set up before TensorFlow starts): train on the cluster with python "
+            "-m tfresnet.train --strategy multiworker and export the run with "
+            "--checkpoint. Received: --strategy multiworker")
+
+
+def parse(argv=None):
+    """The parsed flags, checked (:func:`check`); argparse exits 2 on a bad flag."""
+    args = build_parser().parse_args(argv)
+    check(args)
+    return args

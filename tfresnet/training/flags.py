@@ -1,0 +1,91 @@
+"""The ``python -m tfresnet.train`` flags and their checks; no TensorFlow.
+
+:func:`parse` builds the parser, parses and checks everything that needs no model or
+data, so ``--help`` and a bad flag answer before TensorFlow loads; the job
+(:func:`tfresnet.training.train.main`) parses with it again and trains.
+"""
+
+from __future__ import annotations
+
+from tfresnet.training import phases
+from tfresnet.training import recipes
+from tfresnet.utils import cli
+from tfresnet.utils import flags
+from tfresnet.utils.flags import DEFAULT_WORKER_TIMEOUT, MAX_EPOCHS, MAX_WORKER_TIMEOUT
+
+PROG = "python -m tfresnet.train"
+
+
+def build_parser() -> cli.ArgumentParser:
+    """The ``python -m tfresnet.train`` flags."""
+    p = cli.ArgumentParser(
+        prog=PROG, description="Train a registry model under tf.distribute with its paper's "
+        "recipe. Rerunning the same command after an interruption resumes at the next epoch.")
+    flags.add_model(p, default="resnet20")
+    flags.add_variant(p)
+    flags.add_dataset(p)
+    flags.add_skip_bad_images(p)
+    p.add_argument("--val-fraction", type=cli.float_range(0, 1, low_open=True, high_open=True),
+                   default=0.2, help="share of each class held out for validation (digits, "
+                   "folders)")
+    flags.add_image_size(p)
+    flags.add_epochs(p, help="epochs (default: the recipe's length)")
+    flags.add_steps_per_epoch(p, help="steps per epoch, the data repeating (default: one pass)")
+    flags.add_batch_size(p, help="images per replica per step (default: recipe batch / "
+                         "replicas)")
+    p.add_argument("--recipe", choices=sorted(recipes.RECIPES),
+                   help="training recipe (default: the model's)")
+    flags.add_lr(p, help=f"learning rate at the global batch, used as given (default: the "
+                 f"recipe's, scaled with the global batch); with --weights: the classifier "
+                 f"phase's (default {phases.HEAD_LR:g}, {phases.HEAD_OPTIMIZER})")
+    p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, help="override the recipe's")
+    p.add_argument("--momentum", type=cli.float_range(0, 1, high_open=True), help="SGD/RMSprop momentum")
+    p.add_argument("--weight-decay", type=cli.float_range(0, 1), help="L2 decay on Conv2D/Dense kernels")
+    p.add_argument("--depthwise-weight-decay", type=cli.float_range(0, 1),
+                   help="L2 decay on depthwise kernels")
+    p.add_argument("--schedule", choices=recipes.SCHEDULES, help="learning-rate schedule")
+    p.add_argument("--lr-boundaries", type=_fractions,
+                   help="'steps' schedule: decay points as fractions of all steps, e.g. 0.5,0.75")
+    p.add_argument("--lr-factor", type=cli.float_range(0, 1, low_open=True),
+                   help="LR multiplier at each decay (0.1)")
+    p.add_argument("--patience", type=cli.positive_int(MAX_EPOCHS), help="'plateau' schedule: "
+                   "epochs without val_loss improvement before a decay")
+    p.add_argument("--epoch-decay", type=cli.float_range(0, 1, low_open=True),
+                   help="'exponential' schedule: LR x this each epoch")
+    p.add_argument("--warmup-fraction", type=cli.float_range(0, 1, high_open=True),
+                   help="warm-up share of all steps (deep CIFAR ResNets; 0 turns it off)")
+    flags.add_augment(p)
+    flags.add_strategy(p)
+    p.add_argument("--worker-timeout", type=cli.float_range(0, MAX_WORKER_TIMEOUT, low_open=True),
+                   help=f"multiworker: seconds to wait for the other workers of TF_CONFIG's "
+                   f"cluster before giving up (default {DEFAULT_WORKER_TIMEOUT})")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="BatchNorm statistics over the global batch, not per replica")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
+    p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
+    flags.add_transfer(p)
+    flags.add_seed(p)
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic TensorFlow ops (slower on GPU)")
+    flags.add_out(p, help="run directory (default runs/<model>-<dataset>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished or interrupted run in --out")
+    return p
+
+
+def _fractions(text):
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected numbers separated by commas, e.g. 0.5,0.75. "
+                         f"Received: {text!r}") from None
+
+
+def parse(argv=None):
+    """The parsed flags, checked across flags; raises UsageError (argparse exits 2)."""
+    args = build_parser().parse_args(argv)
+    if args.worker_timeout is not None and args.strategy != "multiworker":
+        raise cli.UsageError(f"--worker-timeout applies to --strategy multiworker. "
+                             f"Received: --worker-timeout={args.worker_timeout:g}")
+    return args
