@@ -46,10 +46,10 @@ from export.names import LABELS_FILE, MANIFEST
 from export.job.flags import PROG, parse
 from export.job.plan import LATENCY_ROUNDS, ExportPlan, plan_export
 from export.job.results import (EXTRA_FORMATS, FILE_KINDS, MIXED_NOTE,
-                                     NO_QAT_LABEL, Variant,
-                                     evaluate, manifest_entry, manifest_header,
-                                     quantization, results_table, top1_agreement,
-                                     with_metadata)
+                                NO_QAT_LABEL, Variant,
+                                evaluate, manifest_entry, manifest_header,
+                                quantization, results_table, top1_agreement,
+                                with_metadata)
 from export.job.training import calibration_images, say, train_float, train_qat
 from tfresnet.data import sources
 
