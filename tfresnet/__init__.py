@@ -60,11 +60,12 @@ __getattr__, __dir__ = front_door(__name__, _HOMES)
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from tfresnet.models.alexnet import alexnet, alexnet_bn, alexnet_owt  # noqa: F401
     from tfresnet.models.mobilenet import (  # noqa: F401
-                                           mobilenet_v1, mobilenet_v1_conv, mobilenet_v1_shallow)
+        mobilenet_v1, mobilenet_v1_conv, mobilenet_v1_shallow)
     from tfresnet.models.modelinfo import ModelInfo, register  # noqa: F401
     from tfresnet.models.profiling import Profile, profile  # noqa: F401
     from tfresnet.models.registry import get_model, list_models, model_info  # noqa: F401
     from tfresnet.models.resnet import (  # noqa: F401
-                                        check_cifar_depth, plain20, plain32, plain44, plain56, plain110, resnet18, resnet20, resnet20b, resnet20c,
-                                        resnet32, resnet34, resnet44, resnet50, resnet56, resnet101, resnet110, resnet152, resnet_cifar)
+        check_cifar_depth, plain20, plain32, plain44, plain56, plain110, resnet18, resnet20,
+        resnet20b, resnet20c, resnet32, resnet34, resnet44, resnet50, resnet56, resnet101,
+        resnet110, resnet152, resnet_cifar)
     from tfresnet.models.variant import ModelVariant  # noqa: F401

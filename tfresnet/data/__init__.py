@@ -36,8 +36,8 @@ __getattr__, __dir__ = front_door(__name__, _HOMES)
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images  # noqa: F401
     from tfresnet.data.pipelines import (  # noqa: F401
-                                         AUGMENTATIONS, CIFAR_PAD, default_flip,
-                                         MEAN, normalize, pipeline, SHUFFLE_BUFFER,
-                                         STD)
+        AUGMENTATIONS, CIFAR_PAD, default_flip,
+        MEAN, normalize, pipeline, SHUFFLE_BUFFER,
+        STD)
     from tfresnet.data.sources import as_numpy, load, shipped_name  # noqa: F401
     from tfresnet.data.split import DataSplit, fit_image  # noqa: F401
