@@ -18,6 +18,7 @@ import sys
 import time
 
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.utils import flags
 
 PROG = "python benchmarks/bench_cli.py"
@@ -54,7 +55,7 @@ def wall(argv, runs) -> float:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.json:
-        cli.check_writable_file(args.json)
+        fileio.check_writable_file(args.json)
     base = wall(["-c", "pass"], args.runs)
     rows = [(" ".join(cmd), wall([*cmd, "--help"], args.runs)) for cmd in CLIS]
     width = max(len(name) for name, _ in rows) + len(" --help")
@@ -67,7 +68,7 @@ def main(argv=None):
     print(f"(median of {args.runs} runs each; slowest {worst:.1f}x, target under "
           f"{TARGET_RATIO:g}x: {'met' if met else 'MISSED'})")
     if args.json:
-        cli.write_text(args.json, cli.to_json({
+        fileio.write_text(args.json, fileio.to_json({
             "runs": args.runs, "python_c_pass_s": base, "target_ratio": TARGET_RATIO,
             "help_s": dict(rows), "ratio": {name: s / base for name, s in rows}}))
     return 0 if met else 1

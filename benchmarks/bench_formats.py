@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from export.convert import formats  # noqa: E402  (no TensorFlow until a conversion)
 from tfresnet.utils import cli  # noqa: E402
+from tfresnet.utils import fileio
 from tfresnet.utils import flags  # noqa: E402
 
 PROG = "python benchmarks/bench_formats.py"
@@ -87,7 +88,7 @@ def bench_model(name, fmts, args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.json:
-        cli.check_writable_file(args.json)
+        fileio.check_writable_file(args.json)
     _load()
     from tfresnet.models import registry
 
@@ -108,7 +109,7 @@ def main(argv=None):
           f"median quoted; {args.threads} thread(s), LiteRT + XNNPACK, {args.runs} runs a "
           f"file and round)")
     if args.json:
-        cli.write_text(args.json, cli.to_json({"threads": args.threads, "models": everything}))
+        fileio.write_text(args.json, fileio.to_json({"threads": args.threads, "models": everything}))
     return 0
 
 

@@ -29,6 +29,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfresnet.utils import cli  # noqa: E402
+from tfresnet.utils import fileio
 from tfresnet.utils import flags  # noqa: E402
 
 PROG = "python benchmarks/bench_int8.py"
@@ -69,12 +70,12 @@ def convert_pair(model, calibration):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.json:  # before TensorFlow loads
-        cli.check_writable_file(args.json)
+        fileio.check_writable_file(args.json)
     _load()
     ModelVariant("mobilenet_v1", args.alpha, args.res).check(
         classes=1000, flags={"classes": None, "batch": None})
     if args.json:  # before minutes of work, not after
-        cli.check_writable_file(args.json)
+        fileio.check_writable_file(args.json)
     calibration, _ = data.as_numpy(data.load("digits", image_size=args.res).train, limit=100)
     ours = get_model("mobilenet_v1", alpha=args.alpha, res=args.res)
     theirs = keras.applications.MobileNet(input_shape=(args.res, args.res, 3),
@@ -122,7 +123,7 @@ def main(argv=None):
                "ours_vs_keras_applications_int8": gap,
                "sizes": {n: len(b) for n, b in files.items()}}
     if args.json:
-        cli.write_text(args.json, cli.to_json(results))
+        fileio.write_text(args.json, fileio.to_json(results))
     return 0 if ok_speed and ok_gap else 1
 
 

@@ -38,6 +38,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfresnet.utils import cli  # noqa: E402
+from tfresnet.utils import fileio
 from tfresnet.utils import flags  # noqa: E402
 
 PROG = "python benchmarks/transfer_quality.py"
@@ -238,7 +239,7 @@ def main(argv=None):
     for text, met in results:
         print(f"{text}: {'met' if met else 'MISSED'}")
     if args.json:
-        cli.write_text(args.json, json.dumps({"rows": rows, "verdicts": [
+        fileio.write_text(args.json, json.dumps({"rows": rows, "verdicts": [
             {"text": t, "met": m} for t, m in results]}, indent=1) + "\n")
     return 0 if all(m for _, m in results) else 1
 

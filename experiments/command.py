@@ -16,6 +16,7 @@ import os
 
 from tfresnet import check_cifar_depth, data
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.models.variant import check_input_memory
 from experiments import flags
 from experiments.common import Settings, text_table
@@ -77,7 +78,7 @@ def main(argv=None):
     if m.CURVES and s.image_size < DIGITS_SIDE:
         raise cli.UsageError(f"--image-size must be at least {DIGITS_SIDE}. "
                              f"Received: {s.image_size}")
-    cli.check_writable_dir(s.out)  # checked now, created when the first file is written
+    fileio.check_writable_dir(s.out)  # checked now, created when the first file is written
     check_input_memory(max(kwargs.get("resolutions", (s.image_size,))), s.batch_size)
     side = min(kwargs.get("resolutions", (s.image_size,)))
     split = data.load(s.dataset, image_size=side, data_dir=s.data_dir,

@@ -25,6 +25,7 @@ import time
 import tf_keras as keras
 
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.utils import tables
 from experiments.flags import PROG
 
@@ -122,8 +123,8 @@ def finish(s: Settings, files: dict, started: float, *, curves, summary: str, ta
     """Writes the raw numbers (``(files key, text)`` pairs) and ``summary.md``; returns
     the experiment's :class:`Result` with its wall time since ``started``."""
     for key, text in data:
-        cli.write_text(files[key], text)
-    cli.write_text(files["summary"], summary)
+        fileio.write_text(files[key], text)
+    fileio.write_text(files["summary"], summary)
     return Result(curves, files, summary, table, s, time.perf_counter() - started)
 
 
@@ -254,7 +255,7 @@ def curves_csv(curves) -> str:
 def read_curves_csv(path) -> dict:
     """``{model: [(step, train_error, val_error), ...]}`` from a curves CSV."""
     rows = {}
-    with open(cli.check_input_file(path, "curves file", 2 ** 30), newline="") as f:
+    with open(fileio.check_input_file(path, "curves file", 2 ** 30), newline="") as f:
         for line, r in enumerate(csv.DictReader(f), start=2):
             try:
                 rows.setdefault(r["model"], []).append(

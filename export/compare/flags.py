@@ -7,6 +7,7 @@ import os
 
 from export.convert.defaults import CALIBRATION_IMAGES
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.utils import flags
 from tfresnet.utils.flags import MAX_RUNS
 
@@ -78,7 +79,7 @@ def check(args):
                              "briefly and measure accuracy) for --model")
     if len(set(args.threads)) != len(args.threads):
         raise cli.UsageError(f"--threads lists a count twice. Received: {args.threads}")
-    cli.check_writable_dir(args.out)
+    fileio.check_writable_dir(args.out)
 
 
 def parse(argv=None):

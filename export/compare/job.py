@@ -57,6 +57,7 @@ from export.compare.report import (csv_text, flat_row, machine_text, progress_te
 from export.convert.defaults import CALIBRATION_IMAGES
 from tfresnet.training import checkpoint
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.models.registry import model_info
 from tfresnet.models.variant import ModelVariant
 
@@ -239,7 +240,7 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
       log: progress printer.
     """
     started = time.perf_counter()
-    cli.check_writable_dir(os.path.join(out, "models"))
+    fileio.check_writable_dir(os.path.join(out, "models"))
     records, reused, n = [], 0, len(configs)
     with tempfile.TemporaryDirectory(prefix="tfresnet-compare-") as scratch:
         kept = {}
@@ -264,7 +265,7 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
             else:
                 record, files = measure_config(config, settings, out, log)
                 kept[config.key] = _keep(files, scratch, config.key)
-                cli.write_text(cache_path(out, config.key), cli.to_json(record, indent=1))
+                fileio.write_text(cache_path(out, config.key), fileio.to_json(record, indent=1))
                 log(f"[{i}/{n}] {progress_text(record, settings)}")
             records.append(record)
 
@@ -282,7 +283,7 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
                 add_round(record, time_files(files_of(config), settings))
                 record["seconds"] = round(record["seconds"] + time.perf_counter() - t, 1)
                 record["load_avg"] = record.get("load_avg", []) + [load_avg()]
-                cli.write_text(cache_path(out, config.key), cli.to_json(record, indent=1))
+                fileio.write_text(cache_path(out, config.key), fileio.to_json(record, indent=1))
                 log(f"  [{k}/{len(todo)}] {config.key}: {round_text(record, settings)}")
             for config, copy in again:
                 add_round(copy, time_files(files_of(config), settings))
@@ -294,9 +295,9 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
     markdown = report_text(rows, records, settings, repeats, plots, wall, reused)
     paths = {"report": os.path.join(out, "report.md"), "csv": os.path.join(out, "results.csv"),
              "json": os.path.join(out, "results.json")}
-    cli.write_text(paths["report"], markdown)
-    cli.write_text(paths["csv"], csv_text(rows))
-    cli.write_text(paths["json"], cli.to_json(
+    fileio.write_text(paths["report"], markdown)
+    fileio.write_text(paths["csv"], csv_text(rows))
+    fileio.write_text(paths["json"], fileio.to_json(
         {"settings": settings.to_dict(), "machine": machine_text(), "wall_time_s": round(wall, 1),
          "rows": rows, "records": records, "repeatability": repeats}, indent=1))
     paths.update({os.path.splitext(p)[0]: os.path.join(out, p) for p in plots})

@@ -207,13 +207,13 @@ def report_files(rows, stem: str) -> dict:
     writer.writeheader()
     for r in rows:
         writer.writerow(dataclasses.asdict(r))
-    from tfresnet.utils import cli
+    from tfresnet.utils import fileio
 
     document = {"rounding_error": ROUNDING_ERROR, "worst": [r.layer for r in worst(rows)],
                 "layers": [dataclasses.asdict(r) for r in rows]}
     csv_name, json_name, png_name = (stem + s for s in QUANT_DEBUG_SUFFIXES)
     return {csv_name: text.getvalue().encode(),
-            json_name: cli.to_json(document).encode(),
+            json_name: fileio.to_json(document).encode(),
             png_name: bar_png(rows, stem)}
 
 
@@ -279,9 +279,9 @@ def parse(argv=None):
 def main(argv=None):
     """``python -m export.debug``: returns the rows (exit status 0), 2 on bad input."""
     args = build_parser().parse_args(argv)
-    from tfresnet.utils import cli
+    from tfresnet.utils import fileio
 
-    out = cli.check_writable_dir(args.out)
+    out = fileio.check_writable_dir(args.out)
     from export.job.training import calibration_images
     from tfresnet.data import sources
     from tfresnet.training import checkpoint
@@ -296,7 +296,7 @@ def main(argv=None):
     stem = os.path.basename(os.path.normpath(args.model)).removesuffix(".keras")
     os.makedirs(out, exist_ok=True)
     for name, content in report_files(rows, stem).items():
-        cli.write_bytes(os.path.join(out, name), content)
+        fileio.write_bytes(os.path.join(out, name), content)
     print(worst_text(rows))
     print(f"Wrote {stem}_quant_debug.csv, .json, .png to {out}", file=sys.stderr)
     return rows

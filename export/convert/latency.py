@@ -22,7 +22,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from tfresnet.utils import quiet
-from tfresnet.utils import cli
+from tfresnet.utils import fileio
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +81,7 @@ def read_tflite(tflite) -> bytes:
     if isinstance(tflite, (str, os.PathLike)):
         if not os.path.exists(tflite):
             raise ValueError(f"No TFLite file at {os.fspath(tflite)!r}. Received: tflite={tflite!r}")
-        with open(cli.check_input_file(tflite, "model file"), "rb") as f:
+        with open(fileio.check_input_file(tflite, "model file"), "rb") as f:
             return f.read()
     raise ValueError(f"Expected TFLite bytes or a file path. Received: tflite of type "
                      f"{type(tflite).__name__}")

@@ -47,6 +47,7 @@ import threading
 
 from export.names import LABELS_FILE, MANIFEST, REPORT_SUFFIXES
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 
 MANIFEST_FORMAT = 1
 
@@ -155,7 +156,7 @@ def _signals_held():
 
 def _write_temp(path, content: bytes) -> str:
     """``content`` in a new temporary file beside ``path``, fsynced; its path."""
-    tmp = cli.temp_path(path)
+    tmp = fileio.temp_path(path)
     try:
         with open(tmp, "wb") as f:
             f.write(content)
@@ -209,7 +210,7 @@ def publish(folder, files: dict, entries: list, *, header: dict | None = None,
         raise cli.UsageError(f"cannot create output folder {folder!r}: {err.strerror}") \
             from None
     with folder_lock(folder, say=say) as lock:
-        removed = cli.remove_temp_files(folder, is_export_file)
+        removed = fileio.remove_temp_files(folder, is_export_file)
         old = adopt_pending(folder, read_manifest(path))
         retracted = {**old, "models": [e for e in old["models"] if e.get("file") not in files],
                      "pending": [e for e in old["models"] if e.get("file") in files]
@@ -217,11 +218,11 @@ def publish(folder, files: dict, entries: list, *, header: dict | None = None,
         final = merged_manifest(old, entries, header)
         renames = []  # (temporary, destination) in the order they are done
         try:
-            renames.append((_write_temp(path, cli.to_json(retracted).encode()), path))
+            renames.append((_write_temp(path, fileio.to_json(retracted).encode()), path))
             for name, content in files.items():
                 target = os.path.join(folder, name)
                 renames.append((_write_temp(target, content), target))
-            renames.append((_write_temp(path, cli.to_json(final).encode()), path))
+            renames.append((_write_temp(path, fileio.to_json(final).encode()), path))
             with _signals_held():
                 while renames:
                     os.replace(*renames[0])

@@ -106,7 +106,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
     """
     import tfresnet
     from export.convert import latency
-    from tfresnet.utils import cli
+    from tfresnet.utils import fileio
     from tfresnet.training import fitting
     from tfresnet.training import train
 
@@ -263,7 +263,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
         files[plan.confusion_file] = per_class["png"]
     if debug_rows is not None:
         files.update(debug.report_files(debug_rows, plan.report_stem))
-    files[plan.results_file] = cli.to_json(results).encode()
+    files[plan.results_file] = fileio.to_json(results).encode()
     files[plan.model_card_file] = model_card.model_card(results).encode()
     removed = publish(plan.out, files, entries, header=manifest_header(), say=say)
     if removed:

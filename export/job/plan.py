@@ -266,10 +266,10 @@ def plan_export(args) -> ExportPlan:
     """Checks every flag, loads the checkpoint and the data: all before anything is
     trained or written. Raises ValueError (one line) for any bad input."""
     from tfresnet.training.checkpoint import load_run
-    from tfresnet.utils import cli
+    from tfresnet.utils import fileio
 
     _check_flags(args)
-    out = cli.check_writable_dir(args.out)  # checked now, created when the files are written
+    out = fileio.check_writable_dir(args.out)  # checked now, created when the files are written
     if os.path.isdir(args.out):
         read_manifest(os.path.join(args.out, MANIFEST))
     checkpoint, config, saved_labels = None, {}, []

@@ -52,7 +52,7 @@ from export.metadata.schema import (
     PROCESS_UNIT, RGB, STATS, SUBGRAPH, TENSOR, TENSOR_AXIS_LABELS)
 from export.metadata.flatbuffer import as_str, pack_model, unpack_model
 from export.names import INPUT_NAME, LABELS_FILE, OUTPUT_NAME
-from tfresnet.utils import cli
+from tfresnet.utils import fileio
 
 MIN_PARSER_VERSION = "1.0.0"
 
@@ -304,7 +304,7 @@ def main(argv=None):
     from export.metadata.flags import parse
 
     args = parse(argv)
-    with open(cli.check_input_file(args.model, "model file"), "rb") as f:
+    with open(fileio.check_input_file(args.model, "model file"), "rb") as f:
         meta = read_metadata(f.read())
     meta["associated_files"] = {name: f"{len(content)} bytes"
                                 for name, content in meta["associated_files"].items()}

@@ -30,6 +30,7 @@ from export import tflite
 from tfresnet import train
 from tfresnet.training import fitting
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPERS = os.path.join(os.path.dirname(HERE), "helpers")
@@ -182,7 +183,7 @@ def test_entries_must_describe_the_files(tmp_path):
 
 
 def test_to_json_writes_nan_as_null():
-    text = cli.to_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": np.float32("nan")})
+    text = fileio.to_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": np.float32("nan")})
     assert json.loads(text) == {"a": None, "b": [None, 1.5], "c": None}
 
 

@@ -16,6 +16,7 @@ import tf_keras as keras
 from export.job import manifest
 from tfresnet import train
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.training import rundir
 
 
@@ -54,7 +55,7 @@ def tiny_model():
 
 
 def write_history(folder):
-    cli.write_text(folder / "history.csv", "epoch,loss\n" + "1,0.5\n" * 100_000)
+    fileio.write_text(folder / "history.csv", "epoch,loss\n" + "1,0.5\n" * 100_000)
 
 
 def write_model(folder):

@@ -17,6 +17,7 @@ from export.job.plan import load_images
 from tfresnet import train
 from tfresnet.training import train as train_cli
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 
 HUGE = 200 * 2 ** 30  # a sparse 200 GB file: no disk used
 
@@ -155,7 +156,7 @@ def test_a_zip_named_keras_with_no_run_folder_still_loads_its_checks(tmp_path):
     path = tmp_path / "m.keras"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("metadata.json", "{}")
-    assert cli.check_input_file(path, "model file") == str(path)
+    assert fileio.check_input_file(path, "model file") == str(path)
 
 
 # ----------------------------------------------------------------------------- TF_CONFIG

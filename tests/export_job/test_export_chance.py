@@ -14,6 +14,7 @@ from export import tflite
 from export.job import pipeline
 from export.job import flags
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.training import fitting
 
 PER_CLASS, CLASSES = 19, 5  # 15 training + 4 held-out images a class
@@ -92,7 +93,7 @@ def test_training_warnings_travel_from_a_checkpoint(tmp_path):
     config = json.load(open(os.path.join(run, "config.json")))
     warnings = config["result"]["warnings"]
     config["result"]["warnings"] = warnings + ["diverged: planted"]
-    cli.write_text(os.path.join(run, "config.json"), json.dumps(config))
+    fileio.write_text(os.path.join(run, "config.json"), json.dumps(config))
     args = flags.build_parser().parse_args(["--checkpoint", run, "--out",
                                                str(tmp_path / "o")])
     plan = pipeline.plan_export(args)

@@ -290,6 +290,7 @@ _PUBLISHED_KEYS = ("trainable", "non_trainable", "params_source", "macs", "macs_
 def main(argv=None) -> int:
     """``python -m tfresnet.profile``; returns 0, raises ValueError on bad input."""
     from tfresnet.utils import cli
+    from tfresnet.utils import fileio
     from tfresnet.models import published
     from tfresnet.models.registry import list_models, model_info
     from tfresnet.models.variant import ModelVariant
@@ -316,7 +317,7 @@ def main(argv=None) -> int:
             raise cli.UsageError(f"--json needs a file path in an existing folder. "
                                  f"Received: --json {args.json}")
         try:
-            cli.check_writable_file(args.json)
+            fileio.check_writable_file(args.json)
         except cli.UsageError as err:
             raise cli.UsageError(f"--json: {err}. Received: --json {args.json}") from None
     side = args.res or args.input_size or info.input_shape[0]
@@ -335,5 +336,5 @@ def main(argv=None) -> int:
         data = {**result.to_dict(), "registry_name": args.name,
                 "published": {key: value for key, value in dataclasses.asdict(figures).items()
                               if key in _PUBLISHED_KEYS}}
-        cli.write_text(args.json, cli.to_json(data, indent=1))
+        fileio.write_text(args.json, fileio.to_json(data, indent=1))
     return 0

@@ -28,7 +28,7 @@ import json
 import os
 import zipfile
 
-from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.training import runschema
 
 ZIP, HDF5 = "zip .keras", "HDF5"
@@ -62,7 +62,7 @@ def file_kind(path) -> str:
         raise ValueError(f"{path!r} is a folder, not a model file (.keras or .h5)")
     if not os.path.exists(path):
         raise ValueError(f"no such model file: {path!r}")
-    cli.check_input_file(path, "model file")  # a FIFO, /dev/zero, a 200 GB file: refused
+    fileio.check_input_file(path, "model file")  # a FIFO, /dev/zero, a 200 GB file: refused
     try:
         if zipfile.is_zipfile(path):
             return ZIP

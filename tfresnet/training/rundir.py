@@ -34,7 +34,7 @@ import time
 import tf_keras as keras
 
 from tfresnet.training import checkpoint
-from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.training import runschema
 from tfresnet.training.optim import current_lr
 
@@ -128,7 +128,7 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.run_dir is None:
             return
         if self.chief:
-            cli.write_text(os.path.join(self.run_dir, RUN_FILES.history), history_csv(self.rows))
+            fileio.write_text(os.path.join(self.run_dir, RUN_FILES.history), history_csv(self.rows))
         if improved and self.save_best:
             save_model(self.full_model or self.model, os.path.join(self.run_dir, RUN_FILES.best),
                        chief=self.chief)
@@ -202,7 +202,7 @@ def save_model(model, path, *, chief=True):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    with cli.atomic_path(path) as tmp:
+    with fileio.atomic_path(path) as tmp:
         staged = tmp + ".keras"  # Keras picks the format from the extension
         try:
             model.save(staged)
@@ -312,10 +312,10 @@ def open_run_dir(run_dir, config, labels, *, overwrite, chief):
     if state == "overwrite":
         clear_run_dir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    cli.remove_temp_files(run_dir, _is_run_file)  # left by a killed run
+    fileio.remove_temp_files(run_dir, _is_run_file)  # left by a killed run
     if state != "resume":
-        cli.write_text(os.path.join(run_dir, RUN_FILES.config), run_json(config))
-    cli.write_text(os.path.join(run_dir, RUN_FILES.labels), "\n".join(labels) + "\n")
+        fileio.write_text(os.path.join(run_dir, RUN_FILES.config), run_json(config))
+    fileio.write_text(os.path.join(run_dir, RUN_FILES.labels), "\n".join(labels) + "\n")
 
 
 def run_callbacks(recorder, run_dir, recipe, *, chief, verbose):
@@ -355,7 +355,7 @@ def close_run_dir(run_dir, model, config, *, chief):
     save_model(model, os.path.join(run_dir, RUN_FILES.model), chief=chief)
     if not chief:
         return
-    cli.write_text(os.path.join(run_dir, RUN_FILES.config), run_json(config))
+    fileio.write_text(os.path.join(run_dir, RUN_FILES.config), run_json(config))
     shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
 
 
@@ -366,4 +366,4 @@ def tensorboard_available() -> bool:
 
 def run_json(obj) -> str:
     """Strict JSON (NaN and infinities as null), as every JSON file of a run."""
-    return cli.to_json(obj, sort_keys=False, default=str)
+    return fileio.to_json(obj, sort_keys=False, default=str)

@@ -18,6 +18,7 @@ import os
 import typing
 
 from tfresnet.utils import cli
+from tfresnet.utils import fileio
 
 
 class RunFiles(typing.NamedTuple):
@@ -154,7 +155,7 @@ def _short(value) -> str:
 
 
 def _read_text(path) -> str:
-    cli.check_input_file(path, "run file", CONFIG_MAX_BYTES)
+    fileio.check_input_file(path, "run file", CONFIG_MAX_BYTES)
     try:
         with open(path, "rb") as f:
             return f.read().decode("utf-8")

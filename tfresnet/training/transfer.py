@@ -59,7 +59,7 @@ import tf_keras as keras
 
 from tfresnet.training import checkpoint
 from tfresnet.training.phases import ALL
-from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.data import pipelines
 from tfresnet.models import registry
 from tfresnet.models import weights as weights_lib
@@ -266,7 +266,7 @@ def load_weights(weights, name, *, classes, labels=None, model_kwargs=None, imag
                              f"keras.applications .h5 file, or a tfresnet run directory or "
                              f".keras file. Received: weights={path!r}")
         if not os.path.isdir(path):  # a FIFO, /dev/zero, a 200 GB file: before opening
-            cli.check_input_file(path, "weights file")
+            fileio.check_input_file(path, "weights file")
         if os.path.isfile(path) and path.endswith(".h5"):
             keep, source = _from_h5(model, path, name, kwargs, labels is None)
         else:

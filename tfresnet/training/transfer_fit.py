@@ -16,7 +16,7 @@ import shutil
 import tf_keras as keras
 
 from tfresnet.training import checkpoint
-from tfresnet.utils import cli
+from tfresnet.utils import fileio
 from tfresnet.data import sources
 from tfresnet.data.split import DataSplit
 from tfresnet.training import fitting
@@ -91,8 +91,8 @@ def fit_transfer(model, config: FitConfig) -> fitting.FitResult:
                 shutil.rmtree(os.path.join(run_dir, sub), ignore_errors=True)
         os.makedirs(run_dir, exist_ok=True)
         if state != "resume":
-            cli.write_text(os.path.join(run_dir, RUN_FILES.config), rundir.run_json(record))
-        cli.write_text(os.path.join(run_dir, RUN_FILES.labels), "\n".join(labels) + "\n")
+            fileio.write_text(os.path.join(run_dir, RUN_FILES.config), rundir.run_json(record))
+        fileio.write_text(os.path.join(run_dir, RUN_FILES.labels), "\n".join(labels) + "\n")
     _say(note, c.verbose)
 
     recipe_reason = "given" if c.recipe else f"the {name} recipe"
@@ -243,8 +243,8 @@ def _finish(results, records, config, run_dir):
         rundir.save_model(result.model, os.path.join(run_dir, RUN_FILES.model))
         rows = [{k: history[k][i] for k in history if k != "phase"}
                 for i in range(len(history["epoch"]))]
-        cli.write_text(os.path.join(run_dir, RUN_FILES.history), rundir.history_csv(rows))
-        cli.write_text(os.path.join(run_dir, RUN_FILES.config), rundir.run_json(config))
+        fileio.write_text(os.path.join(run_dir, RUN_FILES.history), rundir.history_csv(rows))
+        fileio.write_text(os.path.join(run_dir, RUN_FILES.config), rundir.run_json(config))
     return result
 
 

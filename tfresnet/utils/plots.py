@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from tfresnet.utils import cli
+from tfresnet.utils import fileio
 
 COLOURS = ("tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown",
            "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
@@ -33,7 +33,7 @@ def save(fig, path, dpi=110):
     """Writes ``fig`` to ``path`` as PNG (atomically) and closes it."""
     plt = pyplot()
     try:
-        with cli.atomic_path(path) as tmp:
+        with fileio.atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi)
     finally:
         plt.close(fig)
