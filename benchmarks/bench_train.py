@@ -36,7 +36,7 @@ def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, see
     keras.utils.set_random_seed(seed)
     images, labels = data.as_numpy(split.train)
     x = data.normalize(images)
-    recipe = train.recipes.get_recipe(info.recipe)
+    recipe = recipes.get_recipe(info.recipe)
     base = registry.get_model(info.name, input_shape=(*image_size, 3),
                               classes=len(split.labels))
     net = optim.prepare_model(base, weight_decay=recipe.weight_decay,
@@ -62,7 +62,7 @@ def build_parser():
 
 def _load():
     """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
-    global data, train, optim, rundir, registry, ModelVariant, tf
+    global data, train, optim, recipes, rundir, registry, ModelVariant, tf
     from tfresnet.utils.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -71,8 +71,7 @@ def _load():
     from tfresnet import data, train
     from tfresnet.models import registry
     from tfresnet.models.variant import ModelVariant
-    from tfresnet.training import optim
-    from tfresnet.training import rundir
+    from tfresnet.training import optim, recipes, rundir
 
 
 def main(argv=None):

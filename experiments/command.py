@@ -1,10 +1,10 @@
 """``python -m experiments NAME [flags]``: the command line over the experiment modules.
 
 Each experiment module (``experiments.degradation`` etc.) gives its ``NAME``,
-``DEFAULTS``, ``add_parser(sub, parents)``, ``experiment_args(args, settings)``
-(validates its own flags into keyword arguments) and ``run(settings, split, log=...,
-**kwargs)``; this module parses and validates the shared flags, loads the data, runs
-the experiment and prints its table and observations.
+``DEFAULTS``, ``experiment_args(args, settings)`` (its own flags into keyword arguments)
+and ``run(settings, split, log=..., **kwargs)``; every flag is defined and parsed in
+:mod:`experiments.flags` (before TensorFlow loads); this module loads the data, runs the
+experiment and prints its table and observations.
 """
 
 from __future__ import annotations

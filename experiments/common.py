@@ -50,7 +50,7 @@ class Settings:
       log_every: steps between two points of a curve.
       batch_size: images per step.
       lr: learning rate at ``batch_size`` (None: the recipe's, for multipliers).
-      augment: one of ``tfresnet.data.AUGMENTATIONS`` (None: the recipe's).
+      augment: one of ``tfresnet.utils.flags.AUGMENTATIONS`` (None: the recipe's).
       seed: seeds the weights, the data split, shuffling and augmentation.
       quick: a smoke run (a few steps); the summary says it proves nothing.
       out: output folder.

@@ -10,7 +10,8 @@ Build any registered model by name or through its builder::
 
 The package's concerns are its sub-packages, each with its own front door:
 :mod:`tfresnet.models`, :mod:`tfresnet.data`, :mod:`tfresnet.training` (and
-``tfresnet.train.fit``, ``python -m tfresnet.train``), :mod:`tfresnet.utils`.
+``tfresnet.train.fit``, ``python -m tfresnet.train``); :mod:`tfresnet.utils` holds what
+the jobs share (no public API). Every name here is imported when first asked for.
 """
 
 from typing import TYPE_CHECKING

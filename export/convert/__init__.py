@@ -15,13 +15,10 @@ _HOMES = {  # public name -> the module that defines it, imported on first use
     "calibration_data": "export.convert.converter",
     "converter_for": "export.convert.converter",
     "graph_ops": "export.convert.converter",
-    "INPUT_NAME": "export.convert.converter",
     "io_tensors": "export.convert.converter",
     "IO_TYPES": "export.convert.converter",
     "non_integer_ops": "export.convert.converter",
-    "OUTPUT_NAME": "export.convert.converter",
     "Runner": "export.convert.converter",
-    "SIGNATURE": "export.convert.converter",
     "to_float32": "export.convert.converter",
     "to_int8": "export.convert.converter",
     "check_format": "export.convert.formats",
@@ -34,8 +31,7 @@ __getattr__, __dir__ = front_door(__name__, _HOMES)
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from export.convert.converter import (  # noqa: F401
-        calibration_data, converter_for, graph_ops, INPUT_NAME,
-        io_tensors, IO_TYPES, non_integer_ops, OUTPUT_NAME,
-        Runner, SIGNATURE, to_float32, to_int8)
+        calibration_data, converter_for, graph_ops, io_tensors,
+        IO_TYPES, non_integer_ops, Runner, to_float32, to_int8)
     from export.convert.formats import check_format, convert_format, FORMATS  # noqa: F401
     from export.convert.quantize import quantize_model  # noqa: F401

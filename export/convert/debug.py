@@ -27,13 +27,13 @@ import math
 import os
 import sys
 
-from export.names import QUANT_DEBUG_SUFFIXES
+from export.convert.formats import WEIGHT_OPS
+from export.names import INPUT_NAME, OUTPUT_NAME, QUANT_DEBUG_SUFFIXES, SIGNATURE
 
 PROG = "python -m export.debug"
 WORST = 5               # the layers printed
 DEBUG_IMAGES = 32       # images the debugger compares float and INT8 on
 ROUNDING_ERROR = 1 / math.sqrt(12)  # rmse / scale of a uniformly rounded tensor
-WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,8 +157,8 @@ def mixed_int8(model, calibration_uint8, float_layers, io: str = "uint8") -> byt
                                           denylisted_nodes=nodes)
         tflite = tf_util.modify_model_io_type(tflite, converter.IO_TYPES[io],
                                               converter.IO_TYPES[io])
-    return set_signature(tflite, key=converter.SIGNATURE, inputs=[converter.INPUT_NAME],
-                         outputs=[converter.OUTPUT_NAME])
+    return set_signature(tflite, key=SIGNATURE, inputs=[INPUT_NAME],
+                         outputs=[OUTPUT_NAME])
 
 
 def float_layers_of(tflite) -> list[str]:

@@ -34,7 +34,6 @@ WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 # TFLite's dynamic-range quantizer leaves weight tensors below this many elements float
 # (its ``min_elements_for_weights``): a 3x3x3x8 first conv stays float32.
 DYNAMIC_MIN_ELEMENTS = 1024
-_FLOAT = {"float32", "float16", "float64", "bfloat16"}
 _INT_ACTIVATIONS = {"int8", "uint8", "int16"}
 
 

@@ -5,7 +5,8 @@
 * :mod:`~export.job.results`: evaluation, the metadata text, manifest entries, the table;
 * :mod:`~export.job.class_report`, :mod:`~export.job.model_card`: per-class figures, the card;
 * :mod:`~export.job.manifest`: the output folder and its ``models.json``;
-* :mod:`~export.job.pipeline`: the steps in order (``export``), the flags, ``main``.
+* :mod:`~export.job.flags`: the flags, checked before TensorFlow loads;
+* :mod:`~export.job.pipeline`: the steps in order (``export``), ``main``.
 """
 
 from typing import TYPE_CHECKING

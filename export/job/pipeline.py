@@ -24,14 +24,14 @@ anything is trained or written; :func:`export` runs the plan:
 quantized (converted once, no separate PTQ baseline), compared with the float Keras model,
 and the report says no QAT was done. ``--weights imagenet --epochs 0 --qat-epochs 0
 --calibration-images FOLDER`` exports the ImageNet classifier itself with the 1,000 ImageNet
-labels (:func:`imagenet_labels`), calibrated on the unlabeled images of FOLDER, which
+labels (:func:`export.job.plan.imagenet_labels`), calibrated on the unlabeled images of FOLDER, which
 also measure the INT8 file's top-1 agreement with the float model (no accuracy: no labels).
 
 The job is split along its steps: :mod:`export.job.plan` (the settings, the flag
 checks, :class:`ExportPlan`), :mod:`export.job.training` (float training, QAT, the
 calibration sample), :mod:`export.job.results` (evaluation, the manifest entries,
-the table); this module runs them in order (:func:`export`) and holds the command line
-(:func:`build_parser`, :func:`main`).
+the table), :mod:`export.job.flags` (the flags, parsed before TensorFlow loads); this
+module runs the steps in order (:func:`export`) and holds the command line's :func:`main`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
           "ptq_int8": "PTQ INT8 TFLite", "mixed_int8": "mixed INT8/float TFLite",
           "int8": "QAT INT8 TFLite"}
 FILE_KINDS = ("float32", "float16", "dynamic", "int16x8", "ptq_int8", "mixed_int8", "int8")
-# --float-layers: the PTQ file with those layers float (export.debug.mixed_int8)
+# --float-layers: the PTQ file with those layers float (export.convert.debug.mixed_int8)
 MIXED_NOTE = ("mixed INT8/float: not integer-only (NNAPI/NPU will fall back to CPU for "
               "these ops)")
 # The --formats beside int8: post-training conversions of the float model, float32 I/O.

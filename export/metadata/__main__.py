@@ -1,4 +1,4 @@
-"""``python -m export.metadata``: a ``.tflite``'s metadata, read or written (flags
+"""``python -m export.metadata``: a ``.tflite``'s metadata, printed as JSON (flags
 checked before TensorFlow loads: :mod:`export.metadata.flags`)."""
 
 from export.metadata.flags import PROG, parse

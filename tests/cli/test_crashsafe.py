@@ -8,7 +8,7 @@ export.tflite`` / ``python -m tfresnet.train`` and sends itself SIGKILL just bef
 n-th rename (or holds there until released).
 
 The exhaustive loop over the real export's renames is slow: ``pytest -m slow
-tests/test_crashsafe.py``.
+tests/cli/test_crashsafe.py``.
 """
 
 import hashlib

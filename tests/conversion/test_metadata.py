@@ -3,7 +3,7 @@
 A tiny CNN learns which colour channel dominates an image (red / green / blue) so that
 every check has a known right answer; it is converted to a full-integer uint8 model and to
 a float32 model. MediaPipe Tasks' ImageClassifier runs in its own cached venv
-(tests/mediapipe_env.py), as an Android app would run the file.
+(tests/helpers/mediapipe_env.py), as an Android app would run the file.
 """
 
 import io

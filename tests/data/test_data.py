@@ -11,6 +11,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from tfresnet import data
+from tfresnet.utils import flags
 
 
 @pytest.fixture(scope="module")
@@ -389,7 +390,7 @@ def test_training_pipeline_is_seeded():
 def test_no_augmentation_when_not_training_and_flip_defaults(digits32):
     images, labels = _pattern(n=8)
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    for augment in data.AUGMENTATIONS:
+    for augment in flags.AUGMENTATIONS:
         x, y = next(data.pipeline(ds, batch_size=8, training=False, augment=augment)
                     .as_numpy_iterator())
         assert np.array_equal(_denormalize(x), images) and np.array_equal(y, labels)
@@ -419,6 +420,6 @@ def test_every_model_names_an_augmentation_one_per_family():
     from tfresnet.models import registry
 
     infos = [registry.model_info(name) for name in registry.list_models()]
-    assert {i.augment for i in infos} <= set(data.AUGMENTATIONS) - {"none"}
+    assert {i.augment for i in infos} <= set(flags.AUGMENTATIONS) - {"none"}
     per_family = {(i.family, i.augment) for i in infos}
     assert len(per_family) == len({i.family for i in infos})

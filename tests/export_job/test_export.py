@@ -2,7 +2,7 @@
 
 The CLI runs in this process (``cli.run(main, argv)``: same exit codes and one-line
 errors as the command, without paying TensorFlow's start-up again); the real command's
-refusals are tests/test_bad_input.py's.
+refusals are tests/cli/test_bad_input.py's.
 """
 
 import json
@@ -338,7 +338,7 @@ def test_corrupt_manifest_is_refused_before_training(tmp_path, capsys):
 
 
 def test_command_line_error_is_the_whole_line(tmp_path, capsys):
-    """Bad --res: the full line, nothing created (in this process; tests/test_bad_input.py
+    """Bad --res: the full line, nothing created (in this process; tests/cli/test_bad_input.py
     runs the real command and reads its unfiltered stderr)."""
     err = refused(tflite.main, ["--res", "150"], prog=PROG, capsys=capsys,
                   out=tmp_path / "assets")

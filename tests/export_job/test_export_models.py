@@ -1,6 +1,6 @@
 """QAT wrapping + full-INT8 TFLite conversion of every registry model (small inputs).
 
-One test per ``tfresnet.list_models()`` entry (the deeper twins of ``tests/twins.py``
+One test per ``tfresnet.list_models()`` entry (the deeper twins of ``tests/helpers/twins.py``
 under ``pytest -m slow``): the model gets its QuantizeConfigs, takes
 a training step, converts with only integer ops inside, takes raw uint8 pixels (input
 scale 1/128, zero point 128) and computes what the QAT Keras model computes. A model

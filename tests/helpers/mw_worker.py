@@ -1,6 +1,6 @@
 """One worker of the multi-worker test (tests/test_multiworker.py); not a test itself.
 
-Usage: ``TF_CONFIG=... python tests/mw_worker.py OUT_DIR WEIGHTS.npz``. Trains
+Usage: ``TF_CONFIG=... python tests/helpers/mw_worker.py OUT_DIR WEIGHTS.npz``. Trains
 :func:`small_cnn` with :func:`tfresnet.train.fit` under MultiWorkerMirroredStrategy
 and saves the final weights.
 """

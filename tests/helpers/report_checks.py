@@ -1,5 +1,5 @@
 """Checks of an export's per-class figures, confusion PNG and model card, shared by
-tests/test_export.py (the QAT export) and tests/test_formats.py (every format)."""
+tests/export_job/test_export.py (the QAT export) and tests/conversion/test_formats.py (every format)."""
 
 import json
 import pathlib

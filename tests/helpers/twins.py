@@ -3,7 +3,7 @@ model of their family, only repeated more often.
 
 A sweep over every registry model runs a twin only under ``pytest -m slow``: it adds
 minutes of graph building and conversion on 2 shared cores and no code path the
-lighter model's case does not take. ``tests/test_models.py`` checks that each twin's
+lighter model's case does not take. ``tests/models/test_models.py`` checks that each twin's
 layer types are its lighter model's.
 """
 

@@ -1,6 +1,6 @@
 """The benchmarks are not tests, but their command lines follow the package's rules:
 bad input is one line on stderr and exit 2, nothing written. In this process; the real
-commands' stderr (TensorFlow's C++ start-up lines included) is tests/test_bad_input.py's."""
+commands' stderr (TensorFlow's C++ start-up lines included) is tests/cli/test_bad_input.py's."""
 
 import importlib.util
 import pathlib

@@ -3,7 +3,7 @@
 Runs over ``tfresnet.list_models()``; per-model special cases (smallest input side,
 a small side for fast tests, extra builder arguments) come from the registry's
 :class:`~tfresnet.models.registry.ModelInfo`. Published figures come from
-``tests/reference.py`` (copied from shared/REFERENCE.md with their sources).
+``tests/helpers/reference.py`` (copied from shared/REFERENCE.md with their sources).
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ def _messages(stderr):
 
 
 def test_cli_prints_table_and_totals_beside_the_reference():
-    """The real command (its refusals: tests/test_bad_input.py)."""
+    """The real command (its refusals: tests/cli/test_bad_input.py)."""
     proc = _run_cli("mobilenet_v1", "--alpha", "0.75", "--res", "160")
     out, err = proc.communicate(timeout=600)
     code = proc.returncode

@@ -1,6 +1,6 @@
 """Two worker processes on 127.0.0.1 (TF_CONFIG) train like one device.
 
-Each worker runs ``tests/mw_worker.py``: ``tfresnet.train.fit`` under
+Each worker runs ``tests/helpers/mw_worker.py``: ``tfresnet.train.fit`` under
 MultiWorkerMirroredStrategy, one CPU replica per worker, global batch 2 x 16, with
 synchronized BatchNormalization. Both workers must end with identical weights, and
 those must equal one device trained in this process on the same global batch of 32

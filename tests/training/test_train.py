@@ -294,7 +294,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, cap
 
 
 def test_cli_error_is_the_whole_line(tmp_path, capsys):
-    """The full line, in this process (tests/test_bad_input.py runs the real command)."""
+    """The full line, in this process (tests/cli/test_bad_input.py runs the real command)."""
     missing = str(tmp_path / "missing")
     err = refused(train.main, ["--dataset", missing], prog=train.PROG, capsys=capsys,
                   out=tmp_path / "out")

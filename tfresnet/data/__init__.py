@@ -16,7 +16,6 @@ from tfresnet.utils.lazy import front_door
 _HOMES = {  # public name -> the module that defines it, imported on first use
     "IMAGE_EXTENSIONS": "tfresnet.data.folder",
     "undecodable_images": "tfresnet.data.folder",
-    "AUGMENTATIONS": "tfresnet.data.pipelines",
     "CIFAR_PAD": "tfresnet.data.pipelines",
     "default_flip": "tfresnet.data.pipelines",
     "MEAN": "tfresnet.data.pipelines",
@@ -36,7 +35,7 @@ __getattr__, __dir__ = front_door(__name__, _HOMES)
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images  # noqa: F401
     from tfresnet.data.pipelines import (  # noqa: F401
-        AUGMENTATIONS, CIFAR_PAD, default_flip,
+        CIFAR_PAD, default_flip,
         MEAN, normalize, pipeline, SHUFFLE_BUFFER,
         STD)
     from tfresnet.data.sources import as_numpy, load, shipped_name  # noqa: F401

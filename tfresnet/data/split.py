@@ -1,7 +1,7 @@
 """What every data source hands out: a :class:`DataSplit`, split and resized the same way.
 
-The three sources of :func:`tfresnet.data.load` (scikit-learn's digits in ``data``, image
-folders in ``data_folder``, tensorflow-datasets in ``data_tfds``) share two rules kept
+The three sources of :func:`tfresnet.data.load` (scikit-learn's digits in ``sources``, image
+folders in ``folder``, tensorflow-datasets in ``tfds``) share two rules kept
 here: :func:`stratified_split`, the seeded per-class train/validation split, and
 :func:`fit_image`, the resize of one image to the model input.
 """

@@ -41,7 +41,6 @@ ALEXNET_OWT = (
     (256, 3, 1, 1, True),
 )
 FC_UNITS = (4096, 4096)
-NORMS = ("lrn", "bn", None)
 
 
 def _family(spec) -> dict:

@@ -2,7 +2,7 @@
 
 Both are serializable (``tfresnet>ChannelPad``, ``tfresnet>LocalResponseNormalization``),
 so saved models load in safe mode. Their quantization configs live with the export
-code (``export/quantize.py``).
+code (``export/convert/quantize.py``).
 """
 
 from __future__ import annotations

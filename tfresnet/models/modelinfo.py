@@ -73,7 +73,7 @@ class ModelInfo:
       imagenet: the keras.applications class whose ImageNet ``.h5`` files load into
         the model (``"ResNet50"``, ``"MobileNet"``), or ``""`` when none is published.
       augment: the training augmentation of the family (one of
-        ``tfresnet.data.AUGMENTATIONS``).
+        ``tfresnet.utils.flags.AUGMENTATIONS``).
       first_layer: (stride, output channels at alpha 1) of the first layer, and
       head_width: the classifier's input width at alpha 1, and
       last_conv: the channels of a last square 1x1 conv (c -> c) at alpha 1, or 0: the

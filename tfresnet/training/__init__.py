@@ -5,14 +5,17 @@ Each module does one job and imports only those above it in this list:
 * :mod:`~tfresnet.training.recipes`: the papers' recipes as named presets;
 * :mod:`~tfresnet.training.strategy`: the tf.distribute strategy (mirrored, multi-worker);
 * :mod:`~tfresnet.training.optim`: trainable copy, schedule, optimizer, compile;
-* :mod:`~tfresnet.training.runschema`, :mod:`~tfresnet.training.rundir`: the run folder,
-  checked, written, resumed, closed;
+* :mod:`~tfresnet.training.runschema`: the run folder's file names, config.json and
+  history.csv checked;
 * :mod:`~tfresnet.training.checkpoint`: loading run folders and model files safely;
-* :mod:`~tfresnet.training.transfer`, :mod:`~tfresnet.training.phases`: pretrained
-  weights into a new classifier, and the two phases' rules;
+* :mod:`~tfresnet.training.rundir`: the run folder written, resumed, closed;
+* :mod:`~tfresnet.training.phases`: the two transfer phases' rules;
+* :mod:`~tfresnet.training.config`: ``FitConfig``, every setting's one default;
+* :mod:`~tfresnet.training.transfer`: pretrained weights into a new classifier, freezing;
 * :mod:`~tfresnet.training.fitting`: one run; :mod:`~tfresnet.training.transfer_fit`:
   the two phases of a transfer run;
-* :mod:`~tfresnet.training.train`: ``fit`` and the ``python -m tfresnet.train`` CLI.
+* :mod:`~tfresnet.training.flags`: the ``python -m tfresnet.train`` flags (no TensorFlow);
+* :mod:`~tfresnet.training.train`: ``fit`` and the CLI's ``main``.
 """
 
 from typing import TYPE_CHECKING

@@ -73,7 +73,7 @@ class FitConfig:
       data_dir, manual_dir, val_fraction: passed to :func:`tfresnet.data.load`.
       verbose: 0 silent, 1 progress bar, 2 one line per epoch.
       weight_decay, momentum: override the recipe's values.
-      augment: one of ``tfresnet.data.AUGMENTATIONS``; None: the model family's.
+      augment: one of ``tfresnet.utils.flags.AUGMENTATIONS``; None: the model family's.
       sync_batchnorm: BatchNormalization statistics over the global batch.
       deterministic: ``tf.config.experimental.enable_op_determinism()`` (process-wide).
       overwrite: replace a run already in ``out_dir`` instead of refusing/resuming.
@@ -131,7 +131,7 @@ class FitConfig:
                                or not math.isfinite(lr) or lr <= 0):
             raise ValueError(f"lr must be a number > 0. Received: lr={lr!r}")
         if self.augment is not None:
-            from tfresnet.data.pipelines import AUGMENTATIONS
+            from tfresnet.utils.flags import AUGMENTATIONS
             if self.augment not in AUGMENTATIONS:
                 raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}. "
                                  f"Received: augment={self.augment!r}")

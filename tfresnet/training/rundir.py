@@ -38,7 +38,6 @@ from tfresnet.utils import fileio
 from tfresnet.training import runschema
 from tfresnet.training.optim import current_lr
 
-RUN_FILES = runschema.RUN_FILES  # their names: config.json, labels.txt, ...
 RUN_DIRS = ("logs", "backup")
 # config.json keys that may differ when an interrupted run is resumed.
 _RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version", "feature_cache",
@@ -128,9 +127,9 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.run_dir is None:
             return
         if self.chief:
-            fileio.write_text(os.path.join(self.run_dir, RUN_FILES.history), history_csv(self.rows))
+            fileio.write_text(os.path.join(self.run_dir, runschema.RUN_FILES.history), history_csv(self.rows))
         if improved and self.save_best:
-            save_model(self.full_model or self.model, os.path.join(self.run_dir, RUN_FILES.best),
+            save_model(self.full_model or self.model, os.path.join(self.run_dir, runschema.RUN_FILES.best),
                        chief=self.chief)
 
     def restore_best(self, full_model):
@@ -148,7 +147,7 @@ class EpochRecorder(keras.callbacks.Callback):
                 len(self.rows) - len(self.epoch_times):]):
             self.model.set_weights(self.best_weights)
             return best["epoch"]
-        path = os.path.join(self.run_dir or "", RUN_FILES.best)
+        path = os.path.join(self.run_dir or "", runschema.RUN_FILES.best)
         try:  # the best epoch ran before a resume: its weights are in best.keras
             checkpoint.load_weights(full_model, path)
         except (ValueError, OSError):
@@ -234,7 +233,7 @@ def plan_run_dir(out_dir, config, overwrite):
         return "new"
     if not os.access(out_dir, os.W_OK):
         raise ValueError(f"output folder {out_dir!r} is not writable")
-    ours = [n for n in RUN_FILES + RUN_DIRS if os.path.exists(os.path.join(out_dir, n))]
+    ours = [n for n in runschema.RUN_FILES + RUN_DIRS if os.path.exists(os.path.join(out_dir, n))]
     if not ours:
         return "new"
     if overwrite:
@@ -242,7 +241,7 @@ def plan_run_dir(out_dir, config, overwrite):
     if _is_finished(out_dir):
         raise ValueError(f"{out_dir!r} already holds a finished run: pass --overwrite "
                          f"(overwrite=True) to replace it, or choose another --out")
-    if not os.path.lexists(os.path.join(out_dir, RUN_FILES.config)):
+    if not os.path.lexists(os.path.join(out_dir, runschema.RUN_FILES.config)):
         raise ValueError(f"{out_dir!r} holds files of another run but no config.json: "
                          f"pass --overwrite to start again")
     saved = runschema.check_run_folder(out_dir)  # its history too, before any write
@@ -270,7 +269,7 @@ def _flatten(config, prefix=""):
 def _is_finished(out_dir) -> bool:
     """True when ``out_dir`` holds a saved run: model.keras, and config.json with its
     results or no backup (a run killed before its results were written has both)."""
-    if not os.path.exists(os.path.join(out_dir, RUN_FILES.model)):
+    if not os.path.exists(os.path.join(out_dir, runschema.RUN_FILES.model)):
         return False
     if not has_backup(out_dir):
         return True
@@ -278,7 +277,7 @@ def _is_finished(out_dir) -> bool:
 
 
 def _is_run_file(name) -> bool:
-    return name in RUN_FILES
+    return name in runschema.RUN_FILES
 
 
 def has_backup(out_dir) -> bool:
@@ -287,7 +286,7 @@ def has_backup(out_dir) -> bool:
 
 
 def clear_run_dir(out_dir):
-    for name in RUN_FILES:
+    for name in runschema.RUN_FILES:
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(out_dir, name))
     for name in RUN_DIRS:
@@ -314,8 +313,8 @@ def open_run_dir(run_dir, config, labels, *, overwrite, chief):
     os.makedirs(run_dir, exist_ok=True)
     fileio.remove_temp_files(run_dir, _is_run_file)  # left by a killed run
     if state != "resume":
-        fileio.write_text(os.path.join(run_dir, RUN_FILES.config), run_json(config))
-    fileio.write_text(os.path.join(run_dir, RUN_FILES.labels), "\n".join(labels) + "\n")
+        fileio.write_text(os.path.join(run_dir, runschema.RUN_FILES.config), run_json(config))
+    fileio.write_text(os.path.join(run_dir, runschema.RUN_FILES.labels), "\n".join(labels) + "\n")
 
 
 def run_callbacks(recorder, run_dir, recipe, *, chief, verbose):
@@ -352,10 +351,10 @@ def close_run_dir(run_dir, model, config, *, chief):
     config.json's ``result``) or still has its backup, and running it again completes
     the save with the figures from history.csv.
     """
-    save_model(model, os.path.join(run_dir, RUN_FILES.model), chief=chief)
+    save_model(model, os.path.join(run_dir, runschema.RUN_FILES.model), chief=chief)
     if not chief:
         return
-    fileio.write_text(os.path.join(run_dir, RUN_FILES.config), run_json(config))
+    fileio.write_text(os.path.join(run_dir, runschema.RUN_FILES.config), run_json(config))
     shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
 
 

@@ -14,14 +14,10 @@ by element (``AutoShardPolicy.DATA``), so no file-level sharding is needed.
 The run directory (config.json, labels.txt, history.csv, best.keras, model.keras,
 logs/, backup/) and how an interrupted run resumes: :mod:`tfresnet.training.rundir`.
 
-This module is the front door: :func:`fit`, the CLI, and the names of the modules it
-is made of, so ``tfresnet.train.X`` keeps working:
-
-* :mod:`tfresnet.training.strategy`: the tf.distribute strategy;
-* :mod:`tfresnet.training.optim`: the trainable copy, schedule, optimizer, compile;
-* :mod:`tfresnet.training.rundir`: the run directory, written, checked, resumed;
-* :mod:`tfresnet.training.fitting`: one run (:func:`tfresnet.training.fitting.fit_run`) and its health;
-* :mod:`tfresnet.training.transfer_fit`: the two phases of transfer learning.
+This module is the home of :func:`fit` and of the CLI's ``main`` (its flags:
+:mod:`tfresnet.training.flags`); the public door is ``tfresnet.train``. It dispatches
+to :func:`tfresnet.training.fitting.fit_run` (one run) and
+:mod:`tfresnet.training.transfer_fit` (the two phases of transfer learning).
 """
 
 from __future__ import annotations

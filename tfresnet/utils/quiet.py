@@ -38,7 +38,7 @@ NOISE = re.compile(
     # ... and at conversion and interpreter start (export.convert, export.convert.latency).
     r"|fully_quantize: \d"
     r"|Created TensorFlow Lite XNNPACK delegate"
-    # ... and libjpeg's own complaint while a bad image is checked (data_folder), which
+    # ... and libjpeg's own complaint while a bad image is checked (tfresnet.data.folder), which
     # the product reports in one line that names the file.
     r"|jpeg_mem\.cc")
 
