@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 
 from export.convert.defaults import CALIBRATION_IMAGES
+from export.job.flags import DEFAULT_EPOCHS  # export.tflite's short run
+from tfresnet.training.recipes import SHORT_RUN_BATCH_SIZE
 from tfresnet.utils import cli
 from tfresnet.utils import fileio
 from tfresnet.utils import flags
@@ -15,7 +17,6 @@ PROG = "python -m export.compare"
 DEFAULT_OUT = os.path.join("reports", "compare")
 DEFAULT_ROUNDS = 5          # timing passes over the grid (--rounds)
 QUICK_CALIBRATION_IMAGES = 8  # --quick: random images, for size and latency only
-DEFAULT_EPOCHS = 4          # export.tflite's short run
 
 
 def build_parser():
@@ -41,7 +42,7 @@ def build_parser():
                      "(export.tflite's short run, the model's recipe with its learning rate "
                      "divided by 10 at 1/2 and 3/4 of the run, no augmentation)")
     flags.add_steps_per_epoch(p)
-    flags.add_batch_size(p, help="training batch size (default 8, as export.tflite: many "
+    flags.add_batch_size(p, help=f"training batch size (default {SHORT_RUN_BATCH_SIZE}, as export.tflite: many "
                          "steps in a few epochs, so BatchNorm's moving statistics settle)")
     p.add_argument("--eval-images", type=cli.positive_int(), default=1000,
                    help="validation images to measure accuracy on")

@@ -18,6 +18,7 @@ import os
 import typing
 
 from tfresnet.utils import cli
+from tfresnet.utils.flags import MAX_EPOCHS
 from tfresnet.utils import fileio
 
 
@@ -114,7 +115,7 @@ CONFIG_KEYS = {
     "hyperparameters": _nullable(_OBJECT), "lr": _nullable(_RATE),
     "batch_size_per_replica": _nullable(_COUNT), "replicas": _nullable(_COUNT),
     "global_batch": _nullable(_COUNT), "strategy": _nullable(_text),
-    "epochs": _nullable(_int(0, 100_000)), "steps_per_epoch": _nullable(_COUNT),
+    "epochs": _nullable(_int(0, MAX_EPOCHS)), "steps_per_epoch": _nullable(_COUNT),
     "seed": _int(0, SEED_MAX, "an integer from 0 to 2**32 - 1"), "mixed_precision": _BOOL, "jit_compile": _BOOL,
     "sync_batchnorm": _BOOL, "normalization": _nullable(_OBJECT),
     "tfresnet_version": _kind(str, "a string"),
@@ -122,9 +123,9 @@ CONFIG_KEYS = {
     "result": _OBJECT,
     # a transfer-learning run (tfresnet.training.transfer_fit)
     "weights": _text, "weights_note": _kind(str, "a string"),
-    "freeze_epochs": _nullable(_int(0, 100_000)), "unfreeze_from": _nullable(_text),
+    "freeze_epochs": _nullable(_int(0, MAX_EPOCHS)), "unfreeze_from": _nullable(_text),
     "fine_tune_lr": _nullable(_RATE), "fit": _OBJECT, "phases": _list_of(_OBJECT),
-    "fine_tune_epochs": _nullable(_int(0, 100_000)), "fine_tune_batchnorm": _BOOL,
+    "fine_tune_epochs": _nullable(_int(0, MAX_EPOCHS)), "fine_tune_batchnorm": _BOOL,
     "lr_source": _nullable(_kind(str, "a string")),
 }
 # model_kwargs' keys: the builders' extra arguments.
