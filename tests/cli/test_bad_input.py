@@ -240,8 +240,8 @@ CASES = [
     (M + ["garbage.tflite"], CORRUPT),
     (M + ["short.tflite"], CORRUPT),
     quick(M + [""], EMPTY),
-    (M + ["missing.tflite"], "No such file"),
-    (M + ["onecls"], "Is a directory"),
+    (M + ["missing.tflite"], "no such model file: 'missing.tflite'"),
+    (M + ["onecls"], "is a folder, not a file"),
     (M + ["notes.txt"], "not a TFLite model"),
     # experiments
     (X + ["multipliers", "--alphas", "1e9"], MEMORY),
