@@ -9,11 +9,17 @@ Only the entry point lives here: the job is :mod:`export.job.pipeline`, the conv
 library :mod:`export.convert`.
 """
 
+from typing import TYPE_CHECKING
+
 from tfresnet.utils.lazy import front_door
 
 _HOMES = {"PROG": "export.job.flags", "main": "export.job.pipeline"}
 __all__ = sorted(_HOMES)
 __getattr__, __dir__ = front_door(__name__, _HOMES)
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from export.job.flags import PROG  # noqa: F401
+    from export.job.pipeline import main  # noqa: F401
 
 if __name__ == "__main__":  # the flags are checked before TensorFlow loads
     from export.job.flags import PROG, parse

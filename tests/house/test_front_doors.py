@@ -138,3 +138,34 @@ def test_import_tfresnet_loads_no_tensorflow_until_a_model_is_asked_for():
                          cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["False", "True True []"]
+
+
+def lazy_door_mismatches(root) -> list:
+    """``"door: name"`` where a lazy front door's ``_HOMES`` and its ``TYPE_CHECKING``
+    imports (the same table, for type checkers) disagree on a name's home."""
+    found = []
+    for name, path in module_files(root).items():
+        tree = ast.parse(path.read_text(), str(path))
+        homes = next((ast.literal_eval(node.value) for node in tree.body
+                      if isinstance(node, ast.Assign)
+                      and any(isinstance(t, ast.Name) and t.id == "_HOMES" for t in node.targets)),
+                     None)
+        if homes is None:
+            continue
+        typed = {}
+        for node in tree.body:
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+                for imp in node.body:
+                    typed.update({alias.asname or alias.name: imp.module for alias in imp.names})
+        found += [f"{name}: {n}" for n in sorted(set(homes) | set(typed))
+                  if homes.get(n) != typed.get(n)]
+    return found
+
+
+def test_lazy_doors_and_their_type_checking_imports_agree(tmp_path):
+    assert lazy_door_mismatches(ROOT) == []
+    (tmp_path / "tfresnet").mkdir()
+    (tmp_path / "tfresnet" / "__init__.py").write_text(
+        "from typing import TYPE_CHECKING\n_HOMES = {'load': 'tfresnet.data.sources'}\n"
+        "if TYPE_CHECKING:\n    from tfresnet.data.split import load\n")
+    assert lazy_door_mismatches(tmp_path) == ["tfresnet: load"]
