@@ -54,7 +54,7 @@ def _load():
 
     import_tensorflow_quietly()
     import numpy as np
-    import tf_keras as keras
+    import keras
 
     from export import convert
     from export.convert import latency

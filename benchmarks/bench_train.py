@@ -31,7 +31,7 @@ PROG = "python benchmarks/bench_train.py"
 
 def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, seed):
     """images/s of plain model.fit on in-memory arrays (same model, batch and recipe)."""
-    import tf_keras as keras
+    import keras
 
     keras.utils.set_random_seed(seed)
     images, labels = data.as_numpy(split.train)

@@ -89,7 +89,7 @@ def _load():
 
     import_tensorflow_quietly()
     import tensorflow as tf
-    import tf_keras as keras
+    import keras
 
     from tfresnet import data, train
     from tfresnet.models import registry

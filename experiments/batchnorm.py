@@ -17,7 +17,7 @@ import os
 import time
 
 import numpy as np
-import tf_keras as keras
+import keras
 
 from tfresnet import data
 from tfresnet.utils import cli

@@ -22,7 +22,7 @@ import io
 import math
 import time
 
-import tf_keras as keras
+import keras
 
 from tfresnet.utils import cli
 from tfresnet.utils import fileio

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 import tfresnet
 from tfresnet import data

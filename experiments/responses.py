@@ -18,7 +18,7 @@ import statistics
 import time
 
 import numpy as np
-import tf_keras as keras
+import keras
 
 import tfresnet
 from tfresnet import data

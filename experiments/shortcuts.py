@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 
-import tf_keras as keras
+import keras
 
 import tfresnet
 from tfresnet.utils import plots

@@ -56,7 +56,7 @@ def load_avg() -> float | None:
 
 def model_and_data(config, settings: Settings, out: str, log):
     """(keras model, DataSplit or None, data note) for a config."""
-    import tf_keras as keras
+    import keras
     from tfresnet.data import sources
     from tfresnet.models.registry import get_model
     from tfresnet.training import checkpoint, train

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
-import tf_keras as keras
+import keras
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import (
     QuantizeLayer)
 

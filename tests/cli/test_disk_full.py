@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 from export.job import manifest
 from tfresnet import train

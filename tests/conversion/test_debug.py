@@ -14,7 +14,7 @@ from PIL import Image
 
 from helpers.cli_refusal import refused
 from export.convert import debug
-import tf_keras as keras
+import keras
 
 from tfresnet.models import registry
 

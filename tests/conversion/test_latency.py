@@ -6,7 +6,7 @@ No timing assertions: wall times depend on the machine and its load.
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 from export.convert import latency
 

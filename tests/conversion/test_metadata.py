@@ -13,7 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
+import keras
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 from tensorflow.lite.python import schema_py_generated as schema

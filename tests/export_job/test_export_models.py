@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 import tfresnet
 from export import convert

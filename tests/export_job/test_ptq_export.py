@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 from helpers.cli_refusal import refused
-import tf_keras as keras
+import keras
 from PIL import Image
 
 from export import convert, tflite

@@ -22,7 +22,7 @@ FIT_ARGS = dict(epochs=2, steps_per_epoch=3, batch_size=16, seed=3, recipe="resn
 
 def small_cnn(classes=10):
     """Conv-BN-ReLU twice, global pooling, softmax: quick to trace, has BN and decay."""
-    import tf_keras as keras
+    import keras
 
     keras.utils.set_random_seed(7)
     inputs = keras.Input((SIZE, SIZE, 3))

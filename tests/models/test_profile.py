@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-import tf_keras as keras
+import keras
 
 from helpers import reference
 import tfresnet

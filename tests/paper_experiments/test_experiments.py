@@ -15,7 +15,7 @@ import struct
 import numpy as np
 import pytest
 from helpers.cli_refusal import refused
-import tf_keras as keras
+import keras
 
 import tfresnet
 from tfresnet import data

@@ -3,7 +3,7 @@ features is (nearly) the one trained through the frozen network, the backbone un
 
 import numpy as np
 import pytest
-import tf_keras as keras
+import keras
 
 from tfresnet import data, train
 from tfresnet.training import transfer

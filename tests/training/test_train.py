@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers.cli_refusal import refused
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 from tfresnet import data, train
 from tfresnet.training import optim

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 from helpers.cli_refusal import refused
-import tf_keras as keras
+import keras
 from PIL import Image
 from sklearn.datasets import load_digits
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-import tf_keras as keras
+import keras
 
 POOLINGS = (None, "avg", "max")
 

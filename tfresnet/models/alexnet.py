@@ -19,7 +19,7 @@ TFLite kernel; this variant is the AlexNet that exports to full INT8.
 
 from __future__ import annotations
 
-import tf_keras as keras
+import keras
 
 from tfresnet.models import _builder
 from tfresnet.models.layers import LocalResponseNormalization

@@ -8,7 +8,7 @@ code (``export/convert/quantize.py``).
 from __future__ import annotations
 
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 
 @keras.saving.register_keras_serializable(package="tfresnet")

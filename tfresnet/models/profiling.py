@@ -33,7 +33,7 @@ import math
 import os
 import sys
 
-import tf_keras as keras
+import keras
 
 from tfresnet.utils import tables
 
@@ -162,7 +162,7 @@ def profile(model, print_table: bool = True, file=None) -> Profile:
         from tfresnet.models.registry import get_model
         model = get_model(model)
     if not isinstance(model, keras.Model):
-        raise ValueError(f"profile needs a tf_keras Model. Received: model={model!r}")
+        raise ValueError(f"profile needs a Keras 3 model (keras.Model). Received: model={model!r}")
     _check_graph(model)
     result = Profile(name=model.name, input_shape=_drop_batch(model.input_shape),
                      rows=tuple(_rows(model, prefix="")))
@@ -172,7 +172,7 @@ def profile(model, print_table: bool = True, file=None) -> Profile:
 
 
 def _check_graph(model):
-    if not getattr(model, "_is_graph_network", False):
+    if not hasattr(model, "_nodes_by_depth"):  # Keras 3 functional (or built Sequential)
         raise ValueError(f"profile needs a functional or built Sequential model; "
                          f"{model.name!r} is a subclassed or unbuilt model. "
                          f"Received: model={model.name!r}")
@@ -180,6 +180,8 @@ def _check_graph(model):
 
 def _rows(model, prefix):
     _check_graph(model)
+    if isinstance(model, keras.Sequential):
+        model = model._functional  # the graph a built Sequential model runs
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
@@ -192,17 +194,17 @@ def _rows(model, prefix):
         trainable = _count(layer.trainable_weights)
         non_trainable = _count(layer.non_trainable_weights)
         yield Row(name=prefix + layer.name, type=type(layer).__name__,
-                  output_shape=_drop_batch(_first(nodes[0].output_shapes)),
+                  output_shape=_drop_batch(_shape(nodes[0].output_tensors)),
                   params=trainable + non_trainable,
-                  macs=sum(layer_macs(layer, _first(n.input_shapes), _first(n.output_shapes))
+                  macs=sum(layer_macs(layer, _shape(n.input_tensors), _shape(n.output_tensors))
                            for n in nodes),
                   trainable=trainable, non_trainable=non_trainable)
 
 
 def _nodes_in(model, layer):
     """The calls of ``layer`` that belong to ``model``'s graph."""
-    keys = model._network_nodes  # tf_keras keeps "<layer>_ib-<index>" for its nodes.
-    nodes = [n for i, n in enumerate(layer._inbound_nodes) if f"{layer.name}_ib-{i}" in keys]
+    keys = model._nodes  # Keras 3 keeps "<id(layer)>_ib-<index>" for the model's nodes.
+    nodes = [n for i, n in enumerate(layer._inbound_nodes) if f"{id(layer)}_ib-{i}" in keys]
     return nodes or layer._inbound_nodes[:1]
 
 
@@ -241,6 +243,11 @@ def _size(variable) -> int:
 
 def _count(weights) -> int:
     return sum(_size(w) for w in weights)
+
+
+def _shape(tensors) -> tuple:
+    """The shape of a node's first tensor."""
+    return tuple(tensors[0].shape)
 
 
 def _first(shapes):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 
-import tf_keras as keras
+import keras
 
 from tfresnet.models import _builder
 from tfresnet.models.layers import ChannelPad

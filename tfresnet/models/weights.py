@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import tf_keras as keras
+import keras
 
 from tfresnet.training import checkpoint
 

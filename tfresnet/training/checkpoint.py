@@ -136,7 +136,7 @@ def read_config(path) -> tuple[str, dict | None]:
 def allowed_classes() -> frozenset:
     """Class names a model file may name: Keras' built-in layers, initializers,
     regularizers, constraints, dtype policies, and this package's layers."""
-    import tf_keras as keras  # noqa: PLC0415
+    import keras  # noqa: PLC0415
 
     from tfresnet.models import layers  # noqa: F401, PLC0415 - registers the package's layers
     names = set(_MODELS | _VALUE_CLASSES | {"Policy", "DTypePolicy"})
@@ -148,7 +148,7 @@ def allowed_classes() -> frozenset:
 
 def _package_objects() -> dict:
     """This package's registered Keras objects by registered name and class name."""
-    import tf_keras as keras  # noqa: PLC0415
+    import keras  # noqa: PLC0415
 
     from tfresnet.models import layers  # noqa: PLC0415
     objects = {}
@@ -169,7 +169,7 @@ def check_config(config, path) -> None:
     Walks the whole JSON (the compile configuration aside, which is never loaded).
     """
     allowed = allowed_classes()
-    import tf_keras as keras  # noqa: PLC0415
+    import keras  # noqa: PLC0415
     activations = {n for n in dir(keras.activations) if not n.startswith("_")}
 
     def refuse(why):
@@ -229,7 +229,7 @@ def load_model(path):
         raise ValueError(f"{path!r} holds weights only, not a model (no architecture "
                          f"in it)")
     check_config(config, path)
-    import tf_keras as keras  # noqa: PLC0415
+    import keras  # noqa: PLC0415
     objects = _package_objects()
     try:
         if kind == ZIP:

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 from tfresnet.data import pipelines
 from tfresnet.data import sources

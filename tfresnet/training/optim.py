@@ -10,7 +10,7 @@ into a compiled model.
 from __future__ import annotations
 
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 
 def model_depth(model) -> int:

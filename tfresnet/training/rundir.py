@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-import tf_keras as keras
+import keras
 
 from tfresnet.training import checkpoint
 from tfresnet.utils import fileio

@@ -55,7 +55,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
-import tf_keras as keras
+import keras
 
 from tfresnet.training import checkpoint
 from tfresnet.training.phases import ALL

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import shutil
 
-import tf_keras as keras
+import keras
 
 from tfresnet.training import checkpoint
 from tfresnet.utils import fileio
