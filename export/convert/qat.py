@@ -209,21 +209,23 @@ class ActivationQuantizer(keras.layers.Layer):
         x = ops.cast(inputs, "float32")
         if training and self.fixed_range is None:
             self._update_range(x)
-        return ops.cast(_fake_quant(x, self.range_min, self.range_max), inputs.dtype)
+        # TF's op directly (what keras.quantizers.fake_quant_with_min_max_vars calls on
+        # this backend, less its reshapes): one op forward, one backward.
+        return ops.cast(tf.quantization.fake_quant_with_min_max_vars(
+            x, self.range_min, self.range_max, num_bits=NUM_BITS), inputs.dtype)
 
     def _update_range(self, x):
-        batch_min = ops.minimum(ops.min(x), 0.0)
-        batch_max = ops.maximum(ops.max(x), 0.0)
+        batch_min = tf.minimum(tf.reduce_min(x), 0.0)
+        batch_max = tf.maximum(tf.reduce_max(x), 0.0)
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
             batch_min = tf.reduce_min(context.all_gather(tf.reshape(batch_min, [1]), axis=0))
             batch_max = tf.reduce_max(context.all_gather(tf.reshape(batch_max, [1]), axis=0))
-        first = ops.equal(self.seen, 0.0)
-        keep = self.decay
-        self.range_min.assign(ops.where(first, batch_min,
-                                        keep * self.range_min + (1 - keep) * batch_min))
-        self.range_max.assign(ops.where(first, batch_max,
-                                        keep * self.range_max + (1 - keep) * batch_max))
+        # range -= (1 - decay') * (range - batch), decay' = decay once a batch was seen
+        # and 0 before: the first batch sets the range (tfmot's assign_moving_average).
+        rate = 1.0 - self.decay * self.seen
+        self.range_min.assign_sub((self.range_min - batch_min) * rate)
+        self.range_max.assign_sub((self.range_max - batch_max) * rate)
         self.seen.assign(1.0)
 
     def compute_output_shape(self, input_shape):
