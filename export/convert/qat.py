@@ -456,7 +456,8 @@ def quantize_model(model, *, input_range=INPUT_RANGE, decay: float = EMA_DECAY):
     given = inputs if isinstance(model.input, (list, tuple)) else inputs[0]
     qat = keras.models.clone_model(model, input_tensors=given, clone_function=clone,
                                    call_function=call)
-    qat = keras.Model(qat.inputs, qat.outputs, name=model.name)
+    outputs = qat.outputs if isinstance(model.output, (list, tuple)) else qat.outputs[0]
+    qat = keras.Model(given, outputs, name=model.name)  # the float model's structure
     for layer in qat.layers:
         target = layer.layer if isinstance(layer, QuantizeWeights) else layer
         source = originals.get(target.name)
