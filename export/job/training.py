@@ -60,6 +60,19 @@ def train_float(plan, strategy):
     return result.model, result  # fit returns the portable model (train.portable_model)
 
 
+def qat_twin(float_model, strategy, *, unfreeze=False):
+    """The QAT twin of ``float_model``, built inside ``strategy.scope()``, and the names
+    of its layers that stay frozen: those frozen in the float model, or none with
+    ``unfreeze`` (``--qat-unfreeze``: every layer trains)."""
+    with strategy.scope():
+        qat_model = qat.quantize_model(float_model)
+    if unfreeze:
+        for layer in qat_model.layers:
+            layer.trainable = True
+    return qat_model, [layer.name for layer in qat_model.layers
+                       if layer.weights and not layer.trainable]
+
+
 def train_qat(plan, float_model, strategy, float_fit=None):
     """Quantization-aware fine-tuning of ``float_model`` (its QAT twin built inside the
     strategy's scope, so its variables are distributed); returns the trained QAT model
@@ -75,12 +88,7 @@ def train_qat(plan, float_model, strategy, float_fit=None):
     from tfresnet.training import train
 
     say(f"Quantization-aware fine-tuning for {plan.qat_epochs} epoch(s)")
-    with strategy.scope():
-        qat_model = qat.quantize_model(float_model)
-    if plan.qat_unfreeze:
-        for layer in qat_model.layers:
-            layer.trainable = True
-    frozen = [layer.name for layer in qat_model.layers if layer.weights and not layer.trainable]
+    qat_model, frozen = qat_twin(float_model, strategy, unfreeze=plan.qat_unfreeze)
     if frozen:
         say(f"QAT keeps the {len(frozen)} layers frozen in the float model frozen "
             f"({sum(math.prod(w.shape) for w in qat_model.trainable_weights):,} trainable "

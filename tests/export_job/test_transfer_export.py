@@ -67,6 +67,29 @@ def test_qat_keeps_a_frozen_backbone_frozen():
     assert relu[0] == 0.0 and 0.0 < relu[1] != 6.0, relu  # the data's, not [-6, 6]
 
 
+def test_qat_twin_under_a_strategy_and_qat_unfreeze():
+    """The export job's QAT twin: built in the strategy's scope (mirrored variables), the
+    float model's frozen layers named; ``--qat-unfreeze`` trains every layer."""
+    import tensorflow as tf
+
+    from export.job import training
+    from tfresnet.models import registry
+
+    model = transfer.freeze_backbone(registry.get_model("resnet20", classes=5,
+                                                        input_shape=(16, 16, 3)))
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    strategy = tf.distribute.MirroredStrategy()
+    assert strategy.num_replicas_in_sync == 2  # tests/conftest.py: two logical CPUs
+    twin, frozen = training.qat_twin(model, strategy)
+    assert len(frozen) == len(weighted) - 1 and len(twin.trainable_weights) == 2
+    assert "quant_predictions" not in frozen
+    assert all(isinstance(w.value, tf.distribute.DistributedValues) for w in twin.weights)
+    twin, frozen = training.qat_twin(model, strategy, unfreeze=True)
+    assert frozen == []
+    everything = registry.get_model("resnet20", classes=5, input_shape=(16, 16, 3))
+    assert len(twin.trainable_weights) == len(everything.trainable_weights)
+
+
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     root = tmp_path_factory.mktemp("t")
