@@ -2,7 +2,7 @@
 
 * :mod:`~export.convert.converter`: float32 and full-INT8 conversion, graph checks, ``Runner``;
 * :mod:`~export.convert.formats`: float16, dynamic range, int16x8 and their graph checks;
-* :mod:`~export.convert.quantize`: quantization-aware training wrapping (tfmot);
+* :mod:`~export.convert.qat`: quantization-aware training (the QAT twin of a Keras model);
 * :mod:`~export.convert.latency`: one latency harness (LiteRT, XNNPACK);
 * :mod:`~export.convert.debug`: where INT8 loses accuracy, layer by layer.
 """
@@ -24,7 +24,7 @@ _HOMES = {  # public name -> the module that defines it, imported on first use
     "check_format": "export.convert.formats",
     "convert_format": "export.convert.formats",
     "FORMATS": "export.convert.formats",
-    "quantize_model": "export.convert.quantize",
+    "quantize_model": "export.convert.qat",
 }
 __all__ = sorted(_HOMES)
 __getattr__, __dir__ = front_door(__name__, _HOMES)
@@ -34,4 +34,4 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         calibration_data, converter_for, graph_ops, io_tensors,
         IO_TYPES, non_integer_ops, Runner, to_float32, to_int8)
     from export.convert.formats import check_format, convert_format, FORMATS  # noqa: F401
-    from export.convert.quantize import quantize_model  # noqa: F401
+    from export.convert.qat import quantize_model  # noqa: F401

@@ -25,7 +25,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
 
-from export.convert import quantize
+from export.convert import qat
 from export.convert.defaults import IO_NAMES
 from export.convert.latency import read_tflite
 from export.metadata.flatbuffer import model_bytes, set_signature
@@ -77,7 +77,7 @@ def to_float32(model) -> bytes:
     """The float32 TFLite model of a Keras model (no optimization).
 
     Args:
-      model: a tf_keras model (float or QAT).
+      model: a Keras 3 model (float or QAT).
 
     Returns:
       The ``.tflite`` bytes.
@@ -117,13 +117,14 @@ def calibration_data(images_uint8):
 def to_int8(model, calibration_uint8, io: str = "uint8") -> bytes:
     """The full-integer INT8 TFLite model of a QAT or float Keras model.
 
-    A QAT model (from :func:`export.convert.quantize.quantize_model`, trained) converts with its
-    learned ranges; its input range is pinned to the full pixel range first. A float
-    model is quantized after training (PTQ), its ranges calibrated on
-    ``calibration_uint8``. Every op inside is INT8 (weights per channel, biases int32).
+    A QAT model (from :func:`export.convert.qat.quantize_model`, trained) converts with its
+    learned ranges (its input range is pinned to the full pixel range by its input
+    quantizer); a QAT model whose ranges never saw data is refused. A float model is
+    quantized after training (PTQ), its ranges calibrated on ``calibration_uint8``.
+    Every op inside is INT8 (weights per channel, biases int32).
 
     Args:
-      model: a tf_keras model taking ``tfresnet.data.normalize``-d images.
+      model: a Keras 3 model taking ``tfresnet.data.normalize``-d images.
       calibration_uint8: uint8 images [N, H, W, 3] (raw pixels) for calibration; a few
         hundred training images (QAT models use them only where no range was learned).
       io: the input and output type: "uint8" (default; what the TFLite Task Library
@@ -134,13 +135,16 @@ def to_int8(model, calibration_uint8, io: str = "uint8") -> bytes:
       The ``.tflite`` bytes.
 
     Raises:
-      ValueError: bad ``io`` or calibration images.
+      ValueError: bad ``io`` or calibration images, or an untrained QAT model.
       NotFullyIntegerError: when the converter leaves float ops inside (names them).
     """
     if io not in IO_TYPES:
         raise ValueError(f"io must be one of {', '.join(IO_TYPES)}. Received: io={io!r}")
-    if quantize.is_qat(model):
-        quantize.pin_input_range(model)
+    untrained = qat.untrained_ranges(model) if qat.is_qat(model) else []
+    if untrained:
+        raise ValueError(f"{model.name!r} is a QAT model whose activation ranges never saw "
+                         f"data ({len(untrained)} quantizers, e.g. {untrained[0]}): train it "
+                         f"(fit) before converting it")
     converter = converter_for(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = calibration_data(calibration_uint8)

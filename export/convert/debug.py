@@ -25,6 +25,7 @@ import dataclasses
 import io
 import math
 import os
+import re
 import sys
 
 from export.convert.formats import WEIGHT_OPS
@@ -68,7 +69,7 @@ def layer_errors(model, calibration_uint8, debug_uint8=None) -> list[LayerError]
     """The per-op INT8 quantization error of a float Keras model, in graph order.
 
     Args:
-      model: a float tf_keras model taking normalized images.
+      model: a float Keras 3 model taking normalized images.
       calibration_uint8: uint8 images [N, H, W, 3] that calibrate the INT8 conversion.
       debug_uint8: the images float and INT8 are compared on (default: the first
         :data:`DEBUG_IMAGES` calibration images).
@@ -162,23 +163,39 @@ def mixed_int8(model, calibration_uint8, float_layers, io: str = "uint8") -> byt
 
 
 def float_layers_of(tflite) -> list[str]:
-    """The output tensors of the conv / dense ops of a file that compute in float."""
+    """The conv / dense ops of a file that compute in float, each named by the Keras
+    layer its output tensor names (the last of a fused group: ``conv1_relu`` for
+    ``conv1_conv`` -> BN -> ReLU)."""
     from export.convert import converter
 
-    return [op.outputs[0].name for op in converter.graph_ops(tflite)
+    return [_scope_names(op.outputs[0].name.split(";")[0])[1]
+            for op in converter.graph_ops(tflite)
             if op.name in WEIGHT_OPS and op.outputs[0].dtype == "float32"]
+
+
+def _scope_names(path: str) -> list[str]:
+    """The parts of one ``model/layer/op`` tensor path, each without the suffix
+    (``conv1_conv_1``: ``_1``) that Keras 3 adds to a model's and its layers' name
+    scopes when it traces them."""
+    return [_KERAS_SCOPE_SUFFIX.sub("", name) for name in path.split("/")]
+
+
+_KERAS_SCOPE_SUFFIX = re.compile(r"_\d+$")
 
 
 def keras_layer(tensor_name: str, layers) -> str:
     """The Keras layer a TFLite tensor name comes from: of the layer names in the
     name's ``model/layer/op`` paths (``;``-joined when ops were fused), the one that
     carries multiply-adds (the conv a BatchNorm and ReLU were folded into), else the
-    first."""
+    first. A path part is the layer's name or, as Keras 3 traces it, the name plus a
+    ``_N`` suffix (:func:`_scope_names`)."""
     found = []
     for part in tensor_name.split(";"):
-        for name in part.split("/"):
-            if name in layers and name not in found:
-                found.append(name)
+        for plain, name in zip(_scope_names(part), part.split("/")):
+            for candidate in (plain, name):
+                if candidate in layers and candidate not in found:
+                    found.append(candidate)
+                    break
     with_macs = [n for n in found if layers[n]]
     return (with_macs or found or [tensor_name.split(";")[0]])[0]
 

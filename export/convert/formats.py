@@ -112,7 +112,7 @@ def convert_format(model, name: str, calibration_uint8=None, io: str = "uint8") 
     """A Keras model converted to one of :data:`FORMATS`, its graph checked.
 
     Args:
-      model: a tf_keras model taking normalized images (float for float16, dynamic,
+      model: a Keras 3 model taking normalized images (float for float16, dynamic,
         int16x8; float or QAT for int8).
       name: a key of :data:`FORMATS`.
       calibration_uint8: uint8 images [N, H, W, 3] for the calibrated formats.

@@ -44,8 +44,10 @@ Where this goes beyond tfmot (and why):
   activation ranges still follow the data: the quantizers are layers of their own,
   updated whenever the model trains (tfmot's wrapper trains a frozen kernel anyway).
 
-Refused with one line naming the layer and its type: a layer not in :data:`SCHEME`, a
-nested model, a layer called more than once, an activation the converter cannot fuse.
+Refused with one line naming the layer and its type: a layer not in :data:`SCHEME` (for
+a registry model whose ``ModelInfo.int8`` is False, with the registry's note: AlexNet's
+LocalResponseNormalization), a nested model, a layer called more than once, an
+activation the converter cannot fuse.
 Build the QAT model inside ``strategy.scope()`` when training under a strategy.
 """
 
@@ -59,6 +61,8 @@ import tensorflow as tf
 from keras import ops
 
 from tfresnet.data import pipelines
+from tfresnet.models import layers
+from tfresnet.models import registry
 
 EMA_DECAY = 0.999  # tfmot MovingAverageQuantizer's ema_decay
 NUM_BITS = 8
@@ -112,6 +116,7 @@ SCHEME: dict[type, Role] = {
     keras.layers.Flatten: Role(output="keep"),
     keras.layers.Reshape: Role(output="keep"),
     keras.layers.Softmax: Role(output="free"),
+    layers.ChannelPad: Role(output="keep"),  # zero channels: exact at any integer zero point
 }
 
 # Activations the converter fuses into the op before them (post-quantized, tfmot's
@@ -311,6 +316,15 @@ def _refuse(layer, why):
                      f"to INT8: {why}. Supported: {', '.join(sorted(c.__name__ for c in SCHEME))}")
 
 
+def _registry_note(model) -> str:
+    """For a registry model whose ``ModelInfo.int8`` is False, the registry's reason
+    (``int8_note``: what to export instead); else ""."""
+    if model.name not in registry.list_models():
+        return ""
+    info = registry.model_info(model.name)
+    return "" if info.int8 else f"{info.name} has no full-INT8 export: {info.int8_note}"
+
+
 def _single_inputs(layer) -> list:
     x = layer.input
     return list(x) if isinstance(x, (list, tuple)) else [x]
@@ -332,9 +346,10 @@ def check_model(model) -> None:
             _refuse(layer, "a nested model; build one flat functional model")
         role = _role(layer)
         if role is None:
-            _refuse(layer, "no rule for this layer type in export.convert.qat.SCHEME "
-                           "(register_keep_range declares a custom layer that only "
-                           "moves values)")
+            note = _registry_note(model)
+            _refuse(layer, note or "no rule for this layer type in export.convert.qat.SCHEME "
+                                   "(register_keep_range declares a custom layer that "
+                                   "only moves values)")
         if len(layer._inbound_nodes) != 1:
             _refuse(layer, f"called {len(layer._inbound_nodes)} times; the scheme needs "
                            f"each layer called once")
@@ -443,7 +458,8 @@ def quantize_model(model, *, input_range=INPUT_RANGE, decay: float = EMA_DECAY):
     given = inputs if isinstance(model.input, (list, tuple)) else inputs[0]
     qat = keras.models.clone_model(model, input_tensors=given, clone_function=clone,
                                    call_function=call)
-    qat = keras.Model(qat.inputs, qat.outputs, name=model.name)
+    outputs = qat.outputs if isinstance(model.output, (list, tuple)) else qat.outputs[0]
+    qat = keras.Model(given, outputs, name=model.name)  # the float model's structure
     for layer in qat.layers:
         target = layer.layer if isinstance(layer, QuantizeWeights) else layer
         source = originals.get(target.name)

@@ -5,7 +5,7 @@ anything is trained or written; :func:`export` runs the plan:
 
 1. the float model: ``--checkpoint`` (a tfresnet.train run or .keras file), or trained
    here on the data (default: the bundled digits, a few epochs, said on the terminal);
-2. quantization-aware fine-tuning (``export.convert.quantize.quantize_model`` inside the
+2. quantization-aware fine-tuning (``export.convert.qat.quantize_model`` inside the
    strategy's scope, trained with ``tfresnet.train.fit``);
 3. conversions (``export.convert``): QAT -> full INT8, and the baselines float32 and
    post-training INT8 from the same calibration images; metadata embedded

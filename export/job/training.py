@@ -2,15 +2,16 @@
 
 Both train with ``tfresnet.train.fit`` on the plan's data with the short-run preset
 (``tfresnet.training.recipes.short_run_settings``, :func:`training_settings`); QAT wraps the
-float model with ``export.convert.quantize.quantize_model`` inside the strategy's scope. Also
+float model with ``export.convert.qat.quantize_model`` inside the strategy's scope. Also
 the calibration sample the conversions take and the job's progress line (:func:`say`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
-from export.convert import quantize
+from export.convert import qat
 from export.job.flags import QAT_LR_FACTOR
 from tfresnet.data import sources
 from tfresnet.training import recipes
@@ -59,9 +60,27 @@ def train_float(plan, strategy):
     return result.model, result  # fit returns the portable model (train.portable_model)
 
 
+def qat_twin(float_model, strategy, *, unfreeze=False):
+    """The QAT twin of ``float_model``, built inside ``strategy.scope()``, and the names
+    of its layers that stay frozen: those frozen in the float model, or none with
+    ``unfreeze`` (``--qat-unfreeze``: every layer trains)."""
+    with strategy.scope():
+        qat_model = qat.quantize_model(float_model)
+    if unfreeze:
+        for layer in qat_model.layers:
+            layer.trainable = True
+    return qat_model, [layer.name for layer in qat_model.layers
+                       if layer.weights and not layer.trainable]
+
+
 def train_qat(plan, float_model, strategy, float_fit=None):
-    """Quantization-aware fine-tuning of ``float_model`` (wrapped inside the strategy's
-    scope, as tfmot requires); returns the trained QAT model and its FitResult.
+    """Quantization-aware fine-tuning of ``float_model`` (its QAT twin built inside the
+    strategy's scope, so its variables are distributed); returns the trained QAT model
+    and its FitResult.
+
+    Layers frozen in the float model (a transfer run's backbone) stay frozen: their
+    weights do not move, while their activation ranges still follow the data.
+    ``--qat-unfreeze`` trains every layer.
 
     After a transfer run (``float_fit`` with phases) QAT goes on at the fine-tuning
     phase's rate (without ``--qat-lr``): the float rule's rate would undo what the low
@@ -69,18 +88,15 @@ def train_qat(plan, float_model, strategy, float_fit=None):
     from tfresnet.training import train
 
     say(f"Quantization-aware fine-tuning for {plan.qat_epochs} epoch(s)")
-    with strategy.scope():
-        qat = quantize.quantize_model(float_model)
-    frozen = quantize.keep_frozen(float_model, qat) if not plan.qat_unfreeze else []
+    qat_model, frozen = qat_twin(float_model, strategy, unfreeze=plan.qat_unfreeze)
     if frozen:
         say(f"QAT keeps the {len(frozen)} layers frozen in the float model frozen "
-            f"({sum(int(w.shape.num_elements()) for w in qat.trainable_weights):,} trainable "
+            f"({sum(math.prod(w.shape) for w in qat_model.trainable_weights):,} trainable "
             f"weights; --qat-unfreeze trains them too)")
     settings = training_settings(plan, qat=True)
     tuned = [p for p in ((float_fit.config.get("phases") if float_fit else None) or [])
              if p["phase"] == "fine_tune"]
     if tuned and plan.qat_lr is None:
         settings["lr"] = tuned[-1]["lr"]
-    with quantize.quantize_scope():
-        result = train.fit(qat, strategy=strategy, **settings)
+    result = train.fit(qat_model, strategy=strategy, **settings)
     return result.model, result

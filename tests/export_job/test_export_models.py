@@ -1,7 +1,7 @@
 """QAT wrapping + full-INT8 TFLite conversion of every registry model (small inputs).
 
 One test per ``tfresnet.list_models()`` entry (the deeper twins of ``tests/helpers/twins.py``
-under ``pytest -m slow``): the model gets its QuantizeConfigs, takes
+under ``pytest -m slow``): the model becomes its QAT twin (``export.convert.qat``), takes
 a training step, converts with only integer ops inside, takes raw uint8 pixels (input
 scale 1/128, zero point 128) and computes what the QAT Keras model computes. A model
 whose registry entry says ``int8=False`` must fail with the registry's note instead.
@@ -16,14 +16,14 @@ import keras
 
 import tfresnet
 from export import convert
-from export.convert import quantize
+from export.convert import qat
 from tfresnet import data
 from helpers.twins import DEEPER_TWIN_OF, fast_unless_in
 
 BATCH = 8
 CLASSES = 10
 # The INT8 model's probabilities differ from the QAT Keras model's by rounding: the
-# converter folds BatchNorm into the conv weights before quantizing them, tfmot's QAT
+# converter folds BatchNorm into the conv weights before quantizing them, the QAT model
 # quantizes them unfolded, and the difference adds up over depth. Measured on these
 # untrained models (seed 0; seeds 1 and 2 too for ResNet-101/152): at most 0.042
 # (resnet44) for one class probability, at most 0.005 on average.
@@ -40,17 +40,17 @@ def small_model(name):
     return tfresnet.get_model(name, classes=CLASSES, **shape, **info.small_kwargs), side
 
 
-def one_training_step(qat, images, labels):
+def one_training_step(qat_model, images, labels):
     """One SGD step on the QAT model (eager: tracing a deep QAT train step costs ~1 min).
 
     Returns the names of the trainable tensors that received no gradient.
     """
     with tf.GradientTape() as tape:
-        probs = qat(data.normalize(images), training=True)
+        probs = qat_model(data.normalize(images), training=True)
         loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
-    grads = tape.gradient(loss, qat.trainable_weights)
-    keras.optimizers.SGD(0.01).apply_gradients(zip(grads, qat.trainable_weights))
-    return [w.name for w, g in zip(qat.trainable_weights, grads)
+    grads = tape.gradient(loss, qat_model.trainable_weights)
+    keras.optimizers.SGD(0.01).apply_gradients(zip(grads, qat_model.trainable_weights))
+    return [w.path for w, g in zip(qat_model.trainable_weights, grads)
             if g is None or not np.any(g.numpy())]
 
 
@@ -62,18 +62,22 @@ def test_qat_int8_export(name):
     model, side = small_model(name)
     if not info.int8:
         with pytest.raises(ValueError, match=re.escape(info.int8_note)):
-            quantize.quantize_model(model)
+            qat.quantize_model(model)
         return
 
-    qat = quantize.quantize_model(model)
-    assert quantize.is_qat(qat) and not quantize.is_qat(model)
+    qat_model = qat.quantize_model(model)
+    assert qat.is_qat(qat_model) and not qat.is_qat(model)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (BATCH, side, side, 3), dtype=np.uint8)
     labels = rng.integers(0, CLASSES, BATCH)
-    assert one_training_step(qat, images, labels) == []
-    assert quantize.input_range(qat) == (-1.0, 127 / 128)
+    with pytest.raises(ValueError, match="never saw data"):  # untrained: [-6, 6] ranges
+        convert.to_int8(qat_model, images)
+    assert one_training_step(qat_model, images, labels) == []
+    assert qat.untrained_ranges(qat_model) == []
+    input_quantizer = qat.quantizers(qat_model)[0]
+    assert qat.ranges(qat_model)[input_quantizer.name] == (-1.0, 127 / 128)
 
-    model_bytes = convert.to_int8(qat, images)
+    model_bytes = convert.to_int8(qat_model, images)
     assert convert.non_integer_ops(model_bytes) == []
     io = convert.io_tensors(model_bytes)
     assert (io["input"].dtype, io["input"].scale, io["input"].zero_point) == \
@@ -87,7 +91,7 @@ def test_qat_int8_export(name):
     assert inner == []
     # Raw pixel bytes in, the QAT model's probabilities (on normalized pixels) out.
     probs = convert.Runner(model_bytes).predict(images)
-    expected = qat(data.normalize(images), training=False).numpy()
+    expected = qat_model(data.normalize(images), training=False).numpy()
     diff = np.abs(probs - expected)
     assert diff.max() <= MAX_PROB_DIFF and diff.mean() <= MEAN_PROB_DIFF, \
         (diff.max(), diff.mean())
@@ -99,9 +103,11 @@ def test_channel_pad_is_one_int8_pad_sharing_its_input_quantization():
     keeps the input's scale and zero point (no fake-quant of its own, no requantize)."""
     model, side = small_model("resnet20")
     pads = [layer for layer in model.layers if isinstance(layer, tfresnet.models.layers.ChannelPad)]
-    qat = quantize.quantize_model(model)
-    images = np.random.default_rng(1).integers(0, 256, (4, side, side, 3), dtype=np.uint8)
-    ops = convert.graph_ops(convert.to_int8(qat, images))
+    qat_model = qat.quantize_model(model)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (4, side, side, 3), dtype=np.uint8)
+    assert one_training_step(qat_model, images, rng.integers(0, CLASSES, 4)) == []
+    ops = convert.graph_ops(convert.to_int8(qat_model, images))
     channel_pads = [op for op in ops if op.name == "PAD"
                     and op.outputs[0].shape[-1] > op.inputs[0].shape[-1]]
     assert len(channel_pads) == len(pads) == 2

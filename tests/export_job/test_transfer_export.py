@@ -13,7 +13,7 @@ from PIL import Image
 
 from helpers import mediapipe_env
 from export import convert, tflite
-from export.convert import quantize
+from export.convert import qat
 from tfresnet import data, train
 from tfresnet.training import optim
 from tfresnet.utils import cli
@@ -36,26 +36,58 @@ def _named_folder(root):
 
 
 def test_qat_keeps_a_frozen_backbone_frozen():
-    """The issue: a head-only model had 2 trainable weights, its QAT model 29."""
+    """The issue: a head-only model had 2 trainable weights, its QAT model 29. The QAT
+    twin trains only the head, and so does fit's copy of it; the frozen layers' weights
+    stay those of the float model while their activation ranges follow the data."""
+    import keras
+
     from tfresnet.models import registry
 
     model = transfer.freeze_backbone(registry.get_model("resnet20", classes=5,
                                                         input_shape=(16, 16, 3)))
     assert len(model.trainable_weights) == 2
-    qat = quantize.quantize_model(model)
-    assert len(qat.trainable_weights) > 2  # what quantize_apply does on its own
-    frozen = quantize.keep_frozen(model, qat)
-    assert len(frozen) == len([layer for layer in model.layers if layer.weights]) - 1
-    names = {w.name.split("/")[0] for w in qat.trainable_weights}
-    assert names == {"predictions"}, names
-    with quantize.quantize_scope():  # train.fit trains a clone: it stays frozen
-        copy = optim.prepare_model(qat, weight_decay=1e-4)
-    assert copy.trainable_weights and all(
-        w.name.split("/")[0] in ("predictions", "quant_predictions")
-        for w in copy.trainable_weights), [w.name for w in copy.trainable_weights]
-    np.testing.assert_array_equal(  # the frozen weights are those of the float model
-        qat.get_layer("quant_conv1_conv").get_weights()[0],
-        model.get_layer("conv1_conv").get_weights()[0])
+    qat_model = qat.quantize_model(model)
+    def trained(m):
+        return {layer.name for layer in m.layers if layer.trainable_weights}
+
+    assert len(qat_model.trainable_weights) == 2
+    assert trained(qat_model) == {"quant_predictions"}
+    copy = optim.prepare_model(qat_model, weight_decay=1e-4)  # what train.fit trains
+    assert len(copy.trainable_weights) == 2 and trained(copy) == {"quant_predictions"}
+    frozen = model.get_layer("conv1_conv").get_weights()[0]
+    rng = np.random.default_rng(0)
+    images = data.normalize(rng.integers(0, 256, (16, 16, 16, 3), dtype=np.uint8))
+    copy.compile(optimizer=keras.optimizers.SGD(0.1),
+                 loss="sparse_categorical_crossentropy")
+    copy.fit(images, rng.integers(0, 5, 16), batch_size=8, epochs=1, verbose=0)
+    np.testing.assert_array_equal(copy.get_layer("quant_conv1_conv").get_weights()[0],
+                                  frozen)
+    assert qat.untrained_ranges(copy) == []  # every range, the frozen layers' too, saw data
+    relu = qat.ranges(copy)["conv1_relu_quantizer"]
+    assert relu[0] == 0.0 and 0.0 < relu[1] != 6.0, relu  # the data's, not [-6, 6]
+
+
+def test_qat_twin_under_a_strategy_and_qat_unfreeze():
+    """The export job's QAT twin: built in the strategy's scope (mirrored variables), the
+    float model's frozen layers named; ``--qat-unfreeze`` trains every layer."""
+    import tensorflow as tf
+
+    from export.job import training
+    from tfresnet.models import registry
+
+    model = transfer.freeze_backbone(registry.get_model("resnet20", classes=5,
+                                                        input_shape=(16, 16, 3)))
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    strategy = tf.distribute.MirroredStrategy()
+    assert strategy.num_replicas_in_sync == 2  # tests/conftest.py: two logical CPUs
+    twin, frozen = training.qat_twin(model, strategy)
+    assert len(frozen) == len(weighted) - 1 and len(twin.trainable_weights) == 2
+    assert "quant_predictions" not in frozen
+    assert all(isinstance(w.value, tf.distribute.DistributedValues) for w in twin.weights)
+    twin, frozen = training.qat_twin(model, strategy, unfreeze=True)
+    assert frozen == []
+    everything = registry.get_model("resnet20", classes=5, input_shape=(16, 16, 3))
+    assert len(twin.trainable_weights) == len(everything.trainable_weights)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers that hold Python code or name arbitrary TensorFlow functions.
 CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__"})
 # Values serialization_lib writes inline (tensors, arrays, bytes): data, never code.
-_VALUE_CLASSES = frozenset({"__tensor__", "__numpy__", "__bytes__"})
+_VALUE_CLASSES = frozenset({"__tensor__", "__numpy__", "__bytes__", "__keras_tensor__"})
 _MODELS = frozenset({"Functional", "Sequential", "Model"})
 _PACKAGE = "tfresnet"
 
