@@ -1,8 +1,9 @@
 """The two layers no standard Keras layer provides.
 
 Both are serializable (``tfresnet>ChannelPad``, ``tfresnet>LocalResponseNormalization``),
-so saved models load in safe mode. Their quantization configs live with the export
-code (``export/convert/quantize.py``).
+so saved models load in safe mode. Their quantization rules live with the export
+code (``export/convert/qat.py``: ChannelPad keeps its input's range; LRN has no integer
+kernel). BatchNormalization on TF's fused kernel is in :mod:`tfresnet.models.batchnorm`.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ import functools
 import keras
 
 from tfresnet.models import _builder
+from tfresnet.models.batchnorm import FusedBatchNormalization
 from tfresnet.models.modelinfo import Multipliers, register
 
 # One row per layer of the paper's Table 1: (kind, stride, output channels at alpha 1).
@@ -81,7 +82,7 @@ FAMILY = {"family": "mobilenet_v1", "recipe": "mobilenet", "augment": "mobilenet
 
 
 def _bn_relu(x, name):
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(6.0, name=f"{name}_relu")(x)
 
 
