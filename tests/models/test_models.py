@@ -451,3 +451,25 @@ def test_registry_metadata_is_consistent():
         assert info.min_side <= info.small_side <= info.input_shape[0]
         assert info.int8 or info.int8_note
         assert math.prod(info.input_shape) > 0
+
+
+# --- a user's Keras 3 layers --------------------------------------------------------------
+
+def test_a_model_is_a_layer_in_a_users_keras3_model():
+    """The builders return Keras 3 models: one nests in ``keras.Sequential`` beside the
+    user's own layers, whose weights train (a tf_keras model there would raise, and a
+    Keras 3 layer on a tf_keras tensor would have no trainable weights)."""
+    keras.utils.set_random_seed(0)
+    backbone = tfresnet.mobilenet_v1(alpha=0.25, res=128, classes=5)
+    user = keras.Sequential([keras.Input((128, 128, 3)), backbone, keras.layers.Dense(3)])
+    dense = user.layers[-1]
+    assert [tuple(w.shape) for w in dense.trainable_weights] == [(5, 3), (3,)]
+    assert len(user.trainable_weights) == len(backbone.trainable_weights) + 2
+    x = _images(backbone, 4)
+    y = np.array([0, 1, 2, 0])
+    user.compile(keras.optimizers.SGD(0.1),
+                 keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = dense.kernel.numpy().copy()
+    user.fit(x, y, epochs=1, verbose=0)
+    assert np.abs(dense.kernel.numpy() - before).max() > 0
+    assert user.predict(x, verbose=0).shape == (4, 3)

@@ -205,6 +205,25 @@ RESUME_ARGS = dict(image_size=8, epochs=4, steps_per_epoch=3, batch_size=16, see
                    recipe="resnet_cifar", augment="none", verbose=0)
 
 
+def test_a_users_keras3_callback_is_called():
+    """``callbacks=`` takes the user's own Keras 3 callbacks, run after the package's."""
+    seen = []
+
+    class Counter(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(("batch", batch, float(logs["loss"])))
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(("epoch", epoch, float(logs["val_accuracy"])))
+
+    result = train.fit(small_cnn(), image_size=8, epochs=2, steps_per_epoch=3, batch_size=16,
+                       recipe="resnet_cifar", strategy="default", augment="none", verbose=0,
+                       callbacks=[Counter()])
+    assert [s[:2] for s in seen] == [("batch", 0), ("batch", 1), ("batch", 2), ("epoch", 0),
+                                     ("batch", 0), ("batch", 1), ("batch", 2), ("epoch", 1)]
+    assert [s[2] for s in seen if s[0] == "epoch"] == result.history["val_accuracy"]
+
+
 def test_interrupted_run_resumes_at_the_next_epoch_with_the_saved_weights(tmp_path):
     run, k = tmp_path / "run", 2
     stop = _Interrupt(k)
