@@ -224,6 +224,21 @@ def test_a_users_keras3_callback_is_called():
     assert [s[2] for s in seen if s[0] == "epoch"] == result.history["val_accuracy"]
 
 
+def test_mixed_precision_and_xla_train_and_keep_a_float32_model(tmp_path):
+    """bfloat16 compute on the CPU (float32 variables, float32 softmax), XLA-compiled
+    steps; the run's model.keras is plain float32 and loads."""
+    result = train.fit(small_cnn(), image_size=8, epochs=2, steps_per_epoch=3, batch_size=16,
+                       recipe="resnet_cifar", strategy="default", augment="none", verbose=0,
+                       mixed_precision=True, jit_compile=True, out_dir=tmp_path / "run")
+    assert result.config["mixed_precision"] is True and result.config["jit_compile"] is True
+    assert all(np.isfinite(result.history["loss"]))
+    model, _, _ = train.load_run(tmp_path / "run")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert {w.dtype for w in model.weights} == {"float32"}
+    start = small_cnn().get_weights()
+    assert max(float(np.abs(a - b).max()) for a, b in zip(start, model.get_weights())) > 1e-3
+
+
 def test_interrupted_run_resumes_at_the_next_epoch_with_the_saved_weights(tmp_path):
     run, k = tmp_path / "run", 2
     stop = _Interrupt(k)
