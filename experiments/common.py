@@ -199,23 +199,25 @@ def train_curve(model, *, key, label, split, s: Settings, lr=None, log=print, ca
 def without_batchnorm(model) -> keras.Model:
     """The BN-free twin of ``model``: same layers and names, no normalization.
 
-    Every BatchNormalization becomes an identity ``Activation("linear")`` of the same
-    name, and every convolution gets the bias that the BN's beta used to provide. The
-    twin starts from ``model``'s kernels (biases zero), so the two differ only by BN.
+    Every BatchNormalization becomes an :class:`Identity` layer of the same name, and
+    every convolution gets the bias that the BN's beta used to provide. The twin starts
+    from ``model``'s kernels (biases zero), so the two differ only by BN.
     """
     convs = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 
     def clone(layer):
         config = layer.get_config()
         if isinstance(layer, keras.layers.BatchNormalization):
-            return keras.layers.Activation("linear", name=config["name"])
+            return Identity(name=config["name"])
         if isinstance(layer, convs):
             config["use_bias"] = True
         return layer.__class__.from_config(config)
 
-    twin = keras.models.clone_model(model, clone_function=clone)
-    twin._name = f"{model.name}_nobn"
+    copy = keras.models.clone_model(model, clone_function=clone)
+    twin = keras.Model(copy.input, copy.output, name=f"{model.name}_nobn")
     for layer in twin.layers:
+        if not layer.weights:  # the input layer too (Keras 3 names it anew)
+            continue
         source = model.get_layer(layer.name)
         if isinstance(source, keras.layers.BatchNormalization):
             continue
@@ -225,12 +227,24 @@ def without_batchnorm(model) -> keras.Model:
     return twin
 
 
+class Identity(keras.layers.Layer):
+    """Returns its input. It takes BatchNormalization's call arguments (``training``,
+    ``mask``), which Keras 3's ``clone_model`` passes on to the layer standing in for a
+    BN (``keras.layers.Identity`` and ``Activation`` take neither)."""
+
+    def call(self, inputs, training=None, mask=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def response_layers(model) -> list:
     """The BN layers that follow a 3x3 conv, in depth order: the paper's "responses"."""
     layers = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            source = layer.input._keras_history.layer
+            source = layer.input._keras_history.operation
             if isinstance(source, keras.layers.Conv2D) and \
                     tuple(source.kernel_size) == (3, 3):
                 layers.append(layer)

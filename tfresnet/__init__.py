@@ -1,4 +1,4 @@
-"""tfresnet: paper-faithful ResNet, AlexNet and MobileNet v1 in Keras 2 (tf_keras).
+"""tfresnet: paper-faithful ResNet, AlexNet and MobileNet v1 in Keras 3 (`keras`, TensorFlow backend).
 
 Build any registered model by name or through its builder::
 

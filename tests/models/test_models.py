@@ -19,6 +19,7 @@ import tensorflow as tf
 import keras
 
 from helpers import reference
+from helpers.legacy_files import save_h5_weights
 import tfresnet
 from helpers.twins import DEEPER_TWIN_OF, fast_unless_in
 from tfresnet.models import published
@@ -95,7 +96,7 @@ def test_mobilenet_ablation_options_are_the_paper_networks():
     shallow = tfresnet.mobilenet_v1(shallow=True, res=224)
     assert not any(layer.name.startswith(f"conv_dw_{i}_") for layer in shallow.layers
                    for i in range(7, 12))
-    assert [layer.output_shape[1:] for layer in shallow.layers
+    assert [tuple(layer.output.shape[1:]) for layer in shallow.layers
             if layer.name == "conv_pw_6_relu"] == [(14, 14, 512)]
     assert tfresnet.model_info("mobilenet_v1_conv").builder(res=32).name == \
         "mobilenet_v1_conv_1.0_32"
@@ -128,7 +129,7 @@ def test_option_c_counts_by_arithmetic():
     adds = [layer for layer in tfresnet.resnet20c().layers
             if isinstance(layer, keras.layers.Add)]
     assert len(adds) == 9
-    assert all(isinstance(layer.input[0]._keras_history.layer, keras.layers.BatchNormalization)
+    assert all(isinstance(layer.input[0]._keras_history.operation, keras.layers.BatchNormalization)
                for layer in adds)
 
 
@@ -277,9 +278,8 @@ def test_keras_applications_mobilenet_weights(alpha, res, include_top, via_file,
     _randomize(theirs)
     kwargs = dict(alpha=alpha, res=res, include_top=include_top)
     if via_file:
-        path = tmp_path / "mobilenet.h5"
-        theirs.save_weights(path)
-        ours = tfresnet.mobilenet_v1(weights=str(path), **kwargs)
+        path = save_h5_weights(theirs, tmp_path / "mobilenet.h5")
+        ours = tfresnet.mobilenet_v1(weights=path, **kwargs)
     else:
         ours = tfresnet.mobilenet_v1(**kwargs)
         weights_lib.transfer(theirs, ours)
@@ -308,9 +308,8 @@ def test_keras_applications_resnet_weights(app, depth, include_top, via_file, tm
     _randomize(theirs)
     assert all(np.any(b) for b in _biases(theirs))  # the bias folding is exercised
     if via_file:
-        path = tmp_path / f"{app}.h5"
-        theirs.save_weights(path)
-        ours = tfresnet.get_model(f"resnet{depth}", weights=str(path), **kwargs)
+        path = save_h5_weights(theirs, tmp_path / f"{app}.h5")
+        ours = tfresnet.get_model(f"resnet{depth}", weights=path, **kwargs)
     else:
         ours = tfresnet.get_model(f"resnet{depth}", **kwargs)
         weights_lib.transfer(theirs, ours)
@@ -326,8 +325,8 @@ def empty_keras_home(tmp_path, monkeypatch):
         raise AssertionError(f"download attempted: {args} {kwargs}")
 
     monkeypatch.setattr(keras.utils, "get_file", no_download)
-    from tf_keras.src.utils import data_utils
-    monkeypatch.setattr(data_utils, "get_file", no_download)
+    from keras.src.utils import file_utils  # keras.applications' own reference to it
+    monkeypatch.setattr(file_utils, "get_file", no_download)
     return tmp_path
 
 
@@ -360,10 +359,9 @@ def test_imagenet_weights_for_a_model_without_any():
 def test_weights_of_another_architecture_are_refused(tmp_path):
     theirs = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3),
                                           include_top=False, weights=None)
-    path = tmp_path / "mobilenet_0.25.h5"
-    theirs.save_weights(path)
+    path = save_h5_weights(theirs, tmp_path / "mobilenet_0.25.h5")
     with pytest.raises(ValueError, match="Cannot load .*mobilenet_0.25.h5.*Received: weights="):
-        tfresnet.mobilenet_v1(alpha=0.5, res=128, include_top=False, weights=str(path))
+        tfresnet.mobilenet_v1(alpha=0.5, res=128, include_top=False, weights=path)
 
 
 def test_missing_weights_file_is_refused(tmp_path):
@@ -453,3 +451,25 @@ def test_registry_metadata_is_consistent():
         assert info.min_side <= info.small_side <= info.input_shape[0]
         assert info.int8 or info.int8_note
         assert math.prod(info.input_shape) > 0
+
+
+# --- a user's Keras 3 layers --------------------------------------------------------------
+
+def test_a_model_is_a_layer_in_a_users_keras3_model():
+    """The builders return Keras 3 models: one nests in ``keras.Sequential`` beside the
+    user's own layers, whose weights train (a tf_keras model there would raise, and a
+    Keras 3 layer on a tf_keras tensor would have no trainable weights)."""
+    keras.utils.set_random_seed(0)
+    backbone = tfresnet.mobilenet_v1(alpha=0.25, res=128, classes=5)
+    user = keras.Sequential([keras.Input((128, 128, 3)), backbone, keras.layers.Dense(3)])
+    dense = user.layers[-1]
+    assert [tuple(w.shape) for w in dense.trainable_weights] == [(5, 3), (3,)]
+    assert len(user.trainable_weights) == len(backbone.trainable_weights) + 2
+    x = _images(backbone, 4)
+    y = np.array([0, 1, 2, 0])
+    user.compile(keras.optimizers.SGD(0.1),
+                 keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = dense.kernel.numpy().copy()
+    user.fit(x, y, epochs=1, verbose=0)
+    assert np.abs(dense.kernel.numpy() - before).max() > 0
+    assert user.predict(x, verbose=0).shape == (4, 3)

@@ -126,7 +126,8 @@ def test_subclassed_model_is_refused():
 
     with pytest.raises(ValueError, match="functional"):
         profile(Subclassed(), print_table=False)
-    with pytest.raises(ValueError, match="needs a tf_keras Model. Received: model=<"):
+    with pytest.raises(ValueError,
+                       match=r"needs a Keras 3 model \(keras.Model\). Received: model=<"):
         profile(keras.layers.Dense(3))
 
 

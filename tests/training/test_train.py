@@ -103,7 +103,7 @@ def _one_step(strategy, base, images, labels, *, sync_batchnorm):
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(len(labels))
     net.fit(ds, epochs=1, verbose=0)
     assert int(net.optimizer.iterations.numpy()) == 1
-    return {v.name: v.numpy() for v in net.weights}
+    return {v.path: v.numpy() for v in net.weights}
 
 
 def test_two_replicas_step_equals_one_device_step():
@@ -112,12 +112,12 @@ def test_two_replicas_step_equals_one_device_step():
     With BatchNormalization synchronized over the replicas (``sync_batchnorm``), 2
     replicas x 4 images give the weights of a plain single-device step on 8 images:
     gradients are all-reduced, the loss is divided by the global batch and the weight
-    decay by the replicas, and BN sees the statistics of all 8 images. The one
-    difference is known and checked exactly: the single device's fused BN applies
-    Bessel's correction n / (n - 1) to the batch variance it folds into the moving
-    variance. With the default per-replica BN the results differ (each replica
-    normalizes its own 4 images; conv1 kernels by ~3e-2 after this step), which is
-    why ``--sync-bn`` exists; tests/test_multiworker.py shows per-replica BN giving
+    decay by the replicas, and BN sees the statistics of all 8 images. Every weight is
+    equal, the BN moving variances too: Keras 3's BatchNormalization folds the biased
+    batch variance into them on one device as over the replicas (Keras 2's fused BN
+    applied Bessel's correction n / (n - 1) on one device). With the default
+    per-replica BN the results differ (each replica normalizes its own 4 images), which
+    is why ``--sync-bn`` exists; tests/test_multiworker.py shows per-replica BN giving
     the same weights on 2 workers as on 2 local replicas.
     """
     keras.utils.set_random_seed(1)
@@ -128,24 +128,19 @@ def test_two_replicas_step_equals_one_device_step():
     two = strategy.mirrored_strategy(["/cpu:0", "/cpu:1"])
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     assert two.num_replicas_in_sync == 2
-    start = {v.name: v.numpy() for v in base.weights}
+    start = {v.path: v.numpy() for v in base.weights}
 
     replicas = _one_step(two, base, images, labels, sync_batchnorm=True)
-    fused = _one_step(one, base, images, labels, sync_batchnorm=False)
-    assert replicas.keys() == fused.keys()
+    single = _one_step(one, base, images, labels, sync_batchnorm=False)
+    per_replica = _one_step(two, base, images, labels, sync_batchnorm=False)
+    assert replicas.keys() == single.keys() == start.keys()
+    assert len(replicas) == len(base.weights)  # one entry a weight: paths are unique
     moved = max(float(np.max(np.abs(replicas[k] - start[k]))) for k in replicas)
     assert moved > 1e-2
     for k in replicas:
-        if "moving_variance" in k:
-            # Fused BN: moving = 0.9 * 1 + 0.1 * var * n / (n - 1), n = 8 * H * W.
-            h, w = base.get_layer(k.split("/")[0]).output_shape[1:3]
-            n = 8 * h * w
-            var = (replicas[k] - 0.9) / 0.1
-            np.testing.assert_allclose(0.9 + 0.1 * var * n / (n - 1), fused[k], rtol=1e-5,
-                                       atol=1e-6, err_msg=k)
-        else:
-            np.testing.assert_allclose(replicas[k], fused[k], rtol=1e-5, atol=1e-6, err_msg=k)
-
+        np.testing.assert_allclose(replicas[k], single[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    apart = max(float(np.max(np.abs(per_replica[k] - single[k]))) for k in single)
+    assert apart > 1e-3, apart
 
 
 # ----------------------------------------------------------------------------- learning
@@ -208,6 +203,40 @@ class _FirstEpoch(keras.callbacks.Callback):
 
 RESUME_ARGS = dict(image_size=8, epochs=4, steps_per_epoch=3, batch_size=16, seed=5,
                    recipe="resnet_cifar", augment="none", verbose=0)
+
+
+def test_a_users_keras3_callback_is_called():
+    """``callbacks=`` takes the user's own Keras 3 callbacks, run after the package's."""
+    seen = []
+
+    class Counter(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(("batch", batch, float(logs["loss"])))
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(("epoch", epoch, float(logs["val_accuracy"])))
+
+    result = train.fit(small_cnn(), image_size=8, epochs=2, steps_per_epoch=3, batch_size=16,
+                       recipe="resnet_cifar", strategy="default", augment="none", verbose=0,
+                       callbacks=[Counter()])
+    assert [s[:2] for s in seen] == [("batch", 0), ("batch", 1), ("batch", 2), ("epoch", 0),
+                                     ("batch", 0), ("batch", 1), ("batch", 2), ("epoch", 1)]
+    assert [s[2] for s in seen if s[0] == "epoch"] == result.history["val_accuracy"]
+
+
+def test_mixed_precision_and_xla_train_and_keep_a_float32_model(tmp_path):
+    """bfloat16 compute on the CPU (float32 variables, float32 softmax), XLA-compiled
+    steps; the run's model.keras is plain float32 and loads."""
+    result = train.fit(small_cnn(), image_size=8, epochs=2, steps_per_epoch=3, batch_size=16,
+                       recipe="resnet_cifar", strategy="default", augment="none", verbose=0,
+                       mixed_precision=True, jit_compile=True, out_dir=tmp_path / "run")
+    assert result.config["mixed_precision"] is True and result.config["jit_compile"] is True
+    assert all(np.isfinite(result.history["loss"]))
+    model, _, _ = train.load_run(tmp_path / "run")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert {w.dtype for w in model.weights} == {"float32"}
+    start = small_cnn().get_weights()
+    assert max(float(np.abs(a - b).max()) for a, b in zip(start, model.get_weights())) > 1e-3
 
 
 def test_interrupted_run_resumes_at_the_next_epoch_with_the_saved_weights(tmp_path):

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 from helpers.cli_refusal import refused
+from helpers.legacy_files import save_h5_weights
 import keras
 from PIL import Image
 from sklearn.datasets import load_digits
@@ -162,14 +163,20 @@ def test_head_reaches_the_logistic_regression_probe(folders, source_run):
 
 def test_fine_tuning_that_diverges_keeps_the_head(folders, source_run, tmp_path):
     """A fine-tuning rate of 50 wrecks the network: the run keeps the phase-1 model as
-    model.keras, says so, and the warning is in config.json."""
+    model.keras, says so, and the warning is in config.json.
+
+    The head trains 5 epochs: measured, its validation accuracy is 0.40-0.60 for seeds
+    0-3 (chance 0.2), where after one epoch it was at chance for most seeds (Keras 2 and
+    Keras 3 alike), as the wrecked network is."""
     out = str(tmp_path / "tr")
     result = train.fit("resnet20", weights=source_run, dataset=folders[1], image_size=16,
-                       epochs=3, freeze_epochs=1, fine_tune_lr=50.0, out_dir=out, **FAST)
+                       epochs=7, freeze_epochs=5, fine_tune_lr=50.0, out_dir=out, **FAST)
     config = json.load(open(os.path.join(out, "config.json")))
     kept = config["result"]["kept"]
-    assert kept == {"phase": "head", "phase_epoch": 1, "run_epoch": 1,
+    head_epoch = config["phases"][0]["kept_epoch"]
+    assert kept == {"phase": "head", "phase_epoch": head_epoch, "run_epoch": head_epoch,
                     "val_accuracy": pytest.approx(result.val_accuracy)}
+    assert result.val_accuracy >= 0.3
     assert any(w.startswith("fine-tuning did not improve on the frozen backbone: kept the "
                             "phase-1 (head) model") for w in config["result"]["warnings"])
     head, _, _ = train.load_run(os.path.join(out, "1_head"))
@@ -177,7 +184,7 @@ def test_fine_tuning_that_diverges_keeps_the_head(folders, source_run, tmp_path)
     for a, b in zip(head.get_weights(), saved.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert config["phases"][0]["val_accuracy"] > config["phases"][1]["val_accuracy"]
-    assert "kept: the head phase's epoch 1" in transfer_fit.transfer_summary(result)
+    assert f"kept: the head phase's epoch {head_epoch}" in transfer_fit.transfer_summary(result)
     assert re.search(r"^WARNING +fine-tuning did not improve", train.summary_table(result),
                      re.M)
 
@@ -253,8 +260,7 @@ def test_keras_applications_h5_loads_into_every_imagenet_backbone(name, top, tmp
             g, b, m, v = layer.get_weights()
             layer.set_weights([g, b, np.random.normal(0, 0.1, m.shape),
                                np.random.uniform(0.5, 1.5, v.shape)])
-    path = str(tmp_path / f"{name}_{top}.h5")
-    app.save_weights(path)
+    path = save_h5_weights(app, tmp_path / f"{name}_{top}.h5")
     kwargs = {"alpha": 0.25, "res": size} if name == "mobilenet_v1" else {}
     model, note = transfer.load_weights(path, name, classes=3, labels=["a", "b", "c"],
                                         model_kwargs=kwargs, image_size=(size, size))
@@ -277,8 +283,7 @@ def test_keras_applications_h5_loads_into_every_imagenet_backbone(name, top, tmp
 def test_another_architecture_names_both(tmp_path, source_run):
     app = keras.applications.MobileNet(alpha=0.5, weights=None, include_top=False,
                                        input_shape=(32, 32, 3))
-    path = str(tmp_path / "m05.h5")
-    app.save_weights(path)
+    path = save_h5_weights(app, tmp_path / "m05.h5")
     with pytest.raises(ValueError, match=r"MobileNet \(alpha 0.5.*but the model is "
                                          r"mobilenet_v1 \(alpha 0.25\)"):
         transfer.load_weights(path, "mobilenet_v1", classes=3, labels=list("abc"),

@@ -19,7 +19,7 @@ import os
 import numpy as np
 import keras
 
-from tfresnet.training import checkpoint
+from tfresnet.utils import kerasfiles
 
 RESNET_FILES = {
     "ResNet50": "resnet50_weights_tf_dim_ordering_tf_kernels",
@@ -144,7 +144,7 @@ def load_keras_applications(model: keras.Model, weights, *, app: str, alpha: flo
                                 rows=model.input_shape[1])
     src = source_model(app, model, alpha=alpha)
     try:
-        checkpoint.load_weights(src, weights)  # arrays only: no code in the file runs
+        kerasfiles.load_weights(src, weights)  # arrays only: no code in the file runs
     except (ValueError, OSError) as err:
         raise ValueError(f"Cannot load {os.fspath(weights)!r} as keras.applications {app} "
                          f"weights for this model ({err}). Received: weights={weights!r}") from None

@@ -9,16 +9,22 @@ to the legacy loader, which has none. Every model this package loads goes throug
 * reads the file's architecture as JSON (``config.json`` in a zip ``.keras``, the
   ``model_config`` attribute of an HDF5 file, read with h5py) without deserializing it,
 * refuses any class outside the allowed set (Keras' built-in layers, initializers,
-  regularizers and constraints, and this package's registered layers), any module
-  outside Keras and this package, and ``Lambda``-like layers that hold code,
+  regularizers, constraints and dtype policies, and this package's registered layers),
+  any module outside Keras and this package, and ``Lambda``-like layers that hold code,
 * then builds the model: a zip ``.keras`` with Keras' ``safe_mode=True`` loader, an
-  HDF5 model from the checked JSON, its weights read with ``load_weights`` (arrays only).
+  HDF5 model from the checked JSON with Keras' HDF5 loader (arrays for the weights).
 
-Weights-only files (keras.applications ``.h5``) go through :func:`load_weights`, which
-reads arrays and never a config. Refusals are ``ValueError`` with one line saying why.
+Files of this package's earlier releases (Keras 2, tf_keras) load too: Keras 3 reads
+their HDF5 models, and their zip ``.keras`` files (whose configuration Keras 3 cannot
+deserialize) are rebuilt with the registry builder from the run's config.json and
+their weights loaded (:func:`rebuild_keras2`).
 
-Nothing here imports TensorFlow at module import: :func:`file_kind` checks a path
-before a CLI pays for TensorFlow.
+Weights-only files (keras.applications ``.h5``) go through
+:func:`tfresnet.utils.kerasfiles.load_weights`, which reads arrays and never a config.
+Refusals are ``ValueError`` with one line saying why.
+
+Nothing here imports TensorFlow at module import: :func:`locate` checks a path before
+a CLI pays for TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,50 +34,18 @@ import json
 import os
 import zipfile
 
-from tfresnet.utils import fileio
 from tfresnet.training import runschema
+from tfresnet.utils.kerasfiles import HDF5, ZIP, file_kind, load_weights, written_by_keras2
 
-ZIP, HDF5 = "zip .keras", "HDF5"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers that hold Python code or name arbitrary TensorFlow functions.
 CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__"})
-# Values serialization_lib writes inline (tensors, arrays, bytes): data, never code.
-_VALUE_CLASSES = frozenset({"__tensor__", "__numpy__", "__bytes__", "__keras_tensor__"})
+# Values serialization_lib writes inline (tensors, arrays, bytes, the tensors between a
+# functional model's layers, slices): data, never code.
+_VALUE_CLASSES = frozenset({"__tensor__", "__numpy__", "__bytes__", "__keras_tensor__",
+                            "__slice__", "__ellipsis__"})
 _MODELS = frozenset({"Functional", "Sequential", "Model"})
 _PACKAGE = "tfresnet"
-
-
-def _is_hdf5(path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head == b"\x89HDF\r\n\x1a\n":
-        return True
-    import h5py  # noqa: PLC0415 - a user block moves the signature to 512, 1024, ...
-    return bool(h5py.is_hdf5(path))
-
-
-def file_kind(path) -> str:
-    """``ZIP`` or ``HDF5`` for a readable model or weights file; else ValueError.
-
-    Cheap (no TensorFlow): the CLIs call it while checking their flags.
-    """
-    path = os.fspath(path)
-    if not path:
-        raise ValueError("expected a model file, got an empty path. Received: ''")
-    if os.path.isdir(path):
-        raise ValueError(f"{path!r} is a folder, not a model file (.keras or .h5)")
-    if not os.path.exists(path):
-        raise ValueError(f"no such model file: {path!r}")
-    fileio.check_input_file(path, "model file")  # a FIFO, /dev/zero, a 200 GB file: refused
-    try:
-        if zipfile.is_zipfile(path):
-            return ZIP
-        if _is_hdf5(path):
-            return HDF5
-    except OSError as err:
-        raise ValueError(f"cannot read {path!r}: {err.strerror}") from None
-    raise ValueError(f"cannot load {path!r}: not a readable .keras model (neither a zip "
-                     f".keras nor HDF5)")
 
 
 def locate(path) -> tuple[str, str]:
@@ -140,7 +114,8 @@ def allowed_classes() -> frozenset:
 
     from tfresnet.models import layers  # noqa: F401, PLC0415 - registers the package's layers
     names = set(_MODELS | _VALUE_CLASSES | {"Policy", "DTypePolicy"})
-    for module in (keras.layers, keras.initializers, keras.regularizers, keras.constraints):
+    for module in (keras.layers, keras.initializers, keras.regularizers, keras.constraints,
+                   keras.dtype_policies):
         names.update(n for n in dir(module) if isinstance(getattr(module, n), type))
     names.update(_package_objects())
     return frozenset(names - CODE_LAYERS)
@@ -159,6 +134,7 @@ def _package_objects() -> dict:
 
 
 def _module_allowed(module) -> bool:
+    # Keras 2 files (tf_keras, this package's earlier releases) name tf_keras' modules.
     return (module is None or module in ("keras", "tf_keras", _PACKAGE)
             or module.startswith(("keras.", "tf_keras.", _PACKAGE + ".")))
 
@@ -215,8 +191,13 @@ def check_config(config, path) -> None:
     walk(config, "")
 
 
-def load_model(path):
+def load_model(path, run_config=None):
     """The Keras model in ``path`` (zip ``.keras`` or HDF5, any name), uncompiled.
+
+    A zip ``.keras`` written by this package's earlier releases (Keras 2, tf_keras),
+    whose configuration Keras 3 cannot deserialize, is rebuilt with the registry
+    builder and its weights loaded (:func:`rebuild_keras2`); ``run_config`` is its run's
+    config.json, which names the builder's arguments.
 
     Raises:
       ValueError: for a missing or unreadable file, a weights-only file, or a model
@@ -229,6 +210,8 @@ def load_model(path):
         raise ValueError(f"{path!r} holds weights only, not a model (no architecture "
                          f"in it)")
     check_config(config, path)
+    if kind == ZIP and written_by_keras2(path):
+        return rebuild_keras2(path, config, run_config)
     import keras  # noqa: PLC0415
     objects = _package_objects()
     try:
@@ -237,34 +220,83 @@ def load_model(path):
                 raise ValueError("a zip Keras model must be named *.keras")
             return keras.models.load_model(path, compile=False, safe_mode=True,
                                            custom_objects=objects)
-        with keras.saving.custom_object_scope(objects):
-            model = keras.models.model_from_config(config, custom_objects=objects)
-        model.load_weights(path)
-        return model
+        import h5py  # noqa: PLC0415
+        from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415 - what
+        # keras.models.load_model runs for a file named *.h5, whatever its name here
+        with h5py.File(path, "r") as f:
+            return legacy_h5_format.load_model_from_hdf5(
+                f, custom_objects=objects, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
         text = " ".join(str(err).split())[:200] or type(err).__name__
         raise ValueError(f"cannot load {path!r}: not a readable Keras model "
                          f"({text})") from None
 
 
-def load_weights(model, path) -> None:
-    """Loads the weights in ``path`` (HDF5 ``.h5`` or a zip ``.keras``) into ``model``.
+def rebuild_keras2(path, config, run_config=None):
+    """The registry model a Keras 2 (tf_keras) zip ``.keras`` holds, rebuilt in Keras 3.
 
-    Only arrays are read: a model configuration in the file is never deserialized.
+    Keras 3 cannot deserialize a tf_keras configuration ("Could not locate class
+    'Functional'") but reads its weights: the architecture is built again with the
+    registry builder, from the run's config.json (``model``, ``model_kwargs``) when
+    ``run_config`` is given, else from the file's own configuration (the model's name,
+    e.g. ``mobilenet_v1_0.25_128``, its input shape and classifier), and the weights
+    are loaded into it (arrays only). ``config`` is the file's configuration, already
+    checked by :func:`check_config`.
 
     Raises:
-      ValueError: for a missing file, another format, or weights of another shape.
+      ValueError: one line naming the file, when its model is not a registry model or
+        its weights do not fit the rebuilt one.
     """
-    path = os.fspath(path)
-    kind = file_kind(path)
-    if kind == ZIP and not path.endswith(".keras"):
-        raise ValueError(f"{path!r} is a zip file: a zip Keras file must be named *.keras")
+    from tfresnet.models import registry  # noqa: PLC0415
+
+    def refuse(why):
+        raise ValueError(f"cannot load {path!r}: an earlier release (Keras 2, tf_keras) "
+                         f"wrote it, which Keras 3 reads by building the registry model "
+                         f"again, and {why}") from None
+
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    name = inner.get("name")
+    layers = [x for x in inner.get("layers") or [] if isinstance(x, dict)]
+    shapes = [(x.get("config") or {}).get("batch_input_shape") for x in layers
+              if x.get("class_name") == "InputLayer"]
+    heads = [(x.get("config") or {}).get("units") for x in layers
+             if (x.get("config") or {}).get("name") == "predictions"]
+    if len(shapes) != 1 or not isinstance(shapes[0], list) or len(heads) != 1:
+        refuse("its model has not one input and one 'predictions' classifier")
+    run_config = run_config or {}
+    info = (registry.find_model(run_config.get("model")) if run_config.get("model")
+            else registry.find_model(name))
+    if info is None:
+        refuse(f"its model {name!r} is not a registry model ({', '.join(registry.list_models())})")
+    kwargs = {k: v for k, v in (run_config.get("model_kwargs") or {}).items()
+              if k != "weights" and v is not None}
+    if not run_config.get("model") and info.multipliers is not None:
+        kwargs.update(_multipliers_from_name(name, info.name))
+    kwargs["name"] = name
+    if not kwargs.get("res"):
+        kwargs["input_shape"] = tuple(shapes[0][1:])
     try:
-        model.load_weights(path)
-    except Exception as err:  # noqa: BLE001
-        text = " ".join(str(err).split())[:200] or type(err).__name__
-        raise ValueError(f"cannot load the weights in {path!r} into {model.name!r}: "
-                         f"{text}") from None
+        model = info.builder(classes=heads[0], **kwargs)
+    except (ValueError, TypeError) as err:
+        refuse(f"the registry cannot build it again ({' '.join(str(err).split())[:160]})")
+    if list(model.input_shape[1:]) != list(shapes[0][1:]):
+        refuse(f"{info.name} with {kwargs} takes {model.input_shape[1:]}, the file "
+               f"{tuple(shapes[0][1:])}")
+    try:
+        load_weights(model, path)
+    except ValueError as err:
+        refuse(f"its weights do not fit {info.name} built with {kwargs} ({err})")
+    return model
+
+
+def _multipliers_from_name(model_name, registry_name) -> dict:
+    """``{"alpha": 0.25, "res": 128}`` from a built MobileNet's name
+    (``mobilenet_v1_0.25_128``), {} when the name does not have them."""
+    parts = str(model_name)[len(registry_name) + 1:].split("_")
+    try:
+        return {"alpha": float(parts[0]), "res": int(parts[1])} if len(parts) == 2 else {}
+    except ValueError:
+        return {}
 
 
 def load_run(path):
@@ -290,7 +322,7 @@ def load_run(path):
     config = (runschema.check_run_folder(folder) if os.path.isdir(path)
               else runschema.read_config(folder))
     labels = []
-    model = load_model(model_path)
+    model = load_model(model_path, config)
     labels_path = os.path.join(folder, runschema.RUN_FILES.labels)
     if os.path.isfile(labels_path):
         with open(labels_path) as f:

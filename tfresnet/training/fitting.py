@@ -339,8 +339,13 @@ def _train(net, run, schedule, run_dir, record, phase):
         # would build multi-device iterators that cost more than the epoch itself.
         trainee = transfer.head_model(net)
         compile_model(trainee, make_optimizer(run.recipe, schedule), jit_compile=c.jit_compile)
+        # Keras 3 draws a batch from a fresh iterator of the training data before it
+        # fits a model made under a distribution strategy (its symbolic build), which
+        # uses up one shuffle of the data; the head, outside any strategy, skips that
+        # shuffle, so that its epochs see the batches training ``net`` would.
+        distributed = net.distribute_strategy is not tf.distribute.get_strategy()
         fit_train, fit_val = transfer.cached_features(net, split, batch_size=global_batch,
-                                                      seed=c.seed)
+                                                      seed=c.seed, skip_shuffles=int(distributed))
         recorder.save_best = False  # best.keras is written once, at the end
         record["feature_cache"] = {
             "used": True, "seconds": round(time.perf_counter() - feature_start, 3)}
@@ -351,7 +356,8 @@ def _train(net, run, schedule, run_dir, record, phase):
         record["feature_cache"] = {"used": False, "reason": cache_reason}
         fit_train, fit_val = _distributable(fit_train), _distributable(fit_val)
     trainee.fit(fit_train, validation_data=fit_val, epochs=epochs, verbose=fit_verbose,
-                steps_per_epoch=steps if drop else None, callbacks=cbs + list(c.callbacks))
+                steps_per_epoch=steps if drop else None, callbacks=cbs + list(c.callbacks),
+                shuffle=False)  # the pipelines shuffle, seeded
     kept = recorder.restore_best(net)
     if trainee is not net:  # the trained classifier back into the network
         net.get_layer(transfer.HEAD).set_weights(trainee.layers[-1].get_weights())

@@ -150,4 +150,4 @@ def current_lr(model, schedule=None) -> float:
     optimizer = model.optimizer
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         return float(schedule(optimizer.iterations.numpy()))
-    return float(keras.backend.get_value(optimizer.learning_rate))
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))

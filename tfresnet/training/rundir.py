@@ -33,12 +33,15 @@ import time
 
 import keras
 
-from tfresnet.training import checkpoint
+from tfresnet.utils import kerasfiles
 from tfresnet.utils import fileio
 from tfresnet.training import runschema
 from tfresnet.training.optim import current_lr
 
 RUN_DIRS = ("logs", "backup")
+# What keras.callbacks.BackupAndRestore writes in backup/ (and its previous checkpoint).
+KERAS_BACKUP_FILES = ("latest.weights.h5", "training_metadata.json",
+                      "latest.weights.h5.bkp", "training_metadata.json.bkp")
 # config.json keys that may differ when an interrupted run is resumed.
 _RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version", "feature_cache",
                      "stopping")
@@ -149,7 +152,7 @@ class EpochRecorder(keras.callbacks.Callback):
             return best["epoch"]
         path = os.path.join(self.run_dir or "", runschema.RUN_FILES.best)
         try:  # the best epoch ran before a resume: its weights are in best.keras
-            checkpoint.load_weights(full_model, path)
+            kerasfiles.load_weights(full_model, path)
         except (ValueError, OSError):
             return last
         return best["epoch"]
@@ -244,6 +247,11 @@ def plan_run_dir(out_dir, config, overwrite):
     if not os.path.lexists(os.path.join(out_dir, runschema.RUN_FILES.config)):
         raise ValueError(f"{out_dir!r} holds files of another run but no config.json: "
                          f"pass --overwrite to start again")
+    if has_backup(out_dir) and not any(os.path.exists(os.path.join(out_dir, "backup", n))
+                                       for n in KERAS_BACKUP_FILES):
+        raise ValueError(f"{out_dir!r} holds a run interrupted under an earlier release "
+                         f"(Keras 2, tf_keras), whose backup/ this release cannot resume: "
+                         f"pass --overwrite (overwrite=True) to start it again")
     saved = runschema.check_run_folder(out_dir)  # its history too, before any write
     saved, config = _flatten(saved), _flatten(json.loads(run_json(config)))
     differ = sorted(k for k in set(saved) | set(config)
@@ -329,8 +337,7 @@ def run_callbacks(recorder, run_dir, recipe, *, chief, verbose):
     """
     cbs = [recorder]
     if run_dir is not None:
-        cbs.append(keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"),
-                                                    delete_checkpoint=False))
+        cbs.append(_backup(os.path.join(run_dir, "backup"), chief=chief))
         if chief and tensorboard_available():
             cbs.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"),
                                                    write_graph=False, profile_batch=0))
@@ -342,6 +349,24 @@ def run_callbacks(recorder, run_dir, recipe, *, chief, verbose):
             monitor="val_loss", factor=recipe.decay_factor, patience=recipe.patience,
             verbose=1 if verbose else 0))
     return cbs
+
+
+def _backup(folder, *, chief):
+    """Keras' BackupAndRestore of the run's ``backup/`` folder.
+
+    It keeps the previous epoch's checkpoint too (``double_checkpoint``): a run killed
+    while the checkpoint is written resumes from the one before. A non-chief worker
+    of a multi-worker run saves into a temporary folder of its own (two workers cannot
+    write one file), which starts as a copy of ``backup/``, so that it resumes at the
+    chief's epoch.
+    """
+    if chief:
+        return keras.callbacks.BackupAndRestore(folder, double_checkpoint=True,
+                                                delete_checkpoint=False)
+    own = tempfile.mkdtemp(prefix="tfresnet-worker-backup-")
+    if os.path.isdir(folder):
+        shutil.copytree(folder, own, dirs_exist_ok=True)
+    return keras.callbacks.BackupAndRestore(own, delete_checkpoint=True)
 
 
 def close_run_dir(run_dir, model, config, *, chief):

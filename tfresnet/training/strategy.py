@@ -38,7 +38,7 @@ def make_strategy(name: str = "mirrored", *,
         return mirrored_strategy()
     if name == "multiworker":
         wait_for_workers(check_tf_config(os.environ.get("TF_CONFIG")), worker_timeout)
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return MultiWorkerStrategy()
     if name == "one":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
@@ -65,6 +65,31 @@ def mirrored_strategy(devices=None) -> tf.distribute.MirroredStrategy:
         return cls(devices)
     finally:
         cls._collective_key_base = saved
+
+
+class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """``tf.distribute.MultiWorkerMirroredStrategy`` whose ``reduce`` takes what Keras 3
+    gives it (keras-team/keras#20585, open in Keras 3.15):
+
+    * a nested structure: before ``fit``, Keras reduces a whole ``(images, labels)``
+      batch with one call to build the model (its TensorFlow trainer's
+      ``_maybe_symbolic_build``), which across workers fails ("Attempt to convert a
+      value (PerReplica ...)"); each tensor is reduced on its own, as MirroredStrategy
+      does;
+    * a scalar with ``axis=0``: Keras averages each step's logs (loss, metrics) over the
+      replicas so ("Invalid reduction dimension 0 for input with 0 dimensions"); a
+      scalar is averaged over the replicas alone (``axis=None``), what Keras means.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        parent = super()
+
+        def one(v):
+            local = self.experimental_local_results(v)[0]
+            scalar = getattr(getattr(local, "shape", None), "rank", None) == 0
+            return parent.reduce(reduce_op, v, None if scalar else axis)
+
+        return tf.nest.map_structure(one, value)
 
 
 _KEY_BASES = itertools.count(1)

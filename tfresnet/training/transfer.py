@@ -22,7 +22,7 @@ What MediaPipe Model Maker's image classifier does, for every registry model:
    transfer-learning guide's recipe):
 
    * **head**: the new classifier alone, the backbone frozen (``trainable = False`` on
-     its layers, which in Keras 2 also runs BatchNormalization in inference mode, so its
+     its layers, which in Keras also runs BatchNormalization in inference mode, so its
      moving statistics stay as loaded), with Adam at ``HEAD_LR`` until the validation
      loss has not improved by ``HEAD_MIN_DELTA`` for ``HEAD_PATIENCE`` epochs, at most
      ``freeze_epochs`` epochs (default ``HEAD_MAX_EPOCHS`` when the features are
@@ -58,6 +58,7 @@ import tensorflow as tf
 import keras
 
 from tfresnet.training import checkpoint
+from tfresnet.utils import kerasfiles
 from tfresnet.training.phases import ALL
 from tfresnet.utils import fileio
 from tfresnet.data import pipelines
@@ -191,7 +192,7 @@ def _from_h5(model, path, name, kwargs, keep_head_if_fits):
     want = f"keras.applications {info.imagenet}" + (f" (alpha {alpha:g})" if
                                                      info.imagenet == "MobileNet" else "")
     try:
-        checkpoint.load_weights(src, path)  # arrays only: no code in the file runs
+        kerasfiles.load_weights(src, path)  # arrays only: no code in the file runs
     except (ValueError, OSError):
         raise ValueError(f"{path!r} holds {_describe_h5(names, shapes)} weights but the model "
                          f"is {describe(name, kwargs)} ({want}): another architecture. "
@@ -224,7 +225,7 @@ def _from_run(model, path, name, kwargs, labels):
         if layer.weights and layer.name != HEAD:
             layer.set_weights(src.get_layer(layer.name).get_weights())
     keep_head = (labels is not None and list(src_labels) == list(labels)
-                 and src.get_layer(HEAD).output_shape[-1] == model.output_shape[-1])
+                 and src.get_layer(HEAD).output.shape[-1] == model.output_shape[-1])
     if keep_head:
         model.get_layer(HEAD).set_weights(src.get_layer(HEAD).get_weights())
     return keep_head, f"tfresnet run {path} ({src_name}, {len(src_labels) or '?'} classes)"
@@ -316,7 +317,7 @@ def unfreeze_index(model, unfreeze_from) -> int:
 
 def freeze_backbone(model) -> keras.Model:
     """Only the classifier trains; every backbone layer (BatchNorm in inference mode
-    with it: Keras 2 runs a non-trainable BatchNormalization with its moving statistics
+    with it: Keras runs a non-trainable BatchNormalization with its moving statistics
     and never updates them)."""
     for layer in model.layers:
         layer.trainable = layer.name == HEAD
@@ -375,18 +376,20 @@ def head_model(net) -> keras.Model:
     classifier layer (same configuration, regularizer included, and weights), built
     wherever it is called (outside a strategy's scope: on one device)."""
     head = net.get_layer(HEAD)
-    features = keras.Input(head.input_shape[1:], name="features")
+    features = keras.Input(head.input.shape[1:], name="features")
     copy = head.__class__.from_config(head.get_config())
     model = keras.Model(features, copy(features), name=f"{net.name}_head")
     copy.set_weights(head.get_weights())
     return model
 
 
-def cached_features(net, split, *, batch_size, seed):
+def cached_features(net, split, *, batch_size, seed, skip_shuffles=0):
     """(train, val) datasets of the backbone's features, computed once.
 
     The training set is shuffled with the same seed and buffer as
-    :func:`tfresnet.data.pipeline`, so its batches hold the same images in the same order.
+    :func:`tfresnet.data.pipeline`, so its batches hold the same images in the same order;
+    ``skip_shuffles``: shuffles (one an iteration over the set) drawn before it is
+    returned, so that its first epoch sees the order of the pipeline's next one.
     """
     backbone = backbone_view(net)
 
@@ -400,5 +403,7 @@ def cached_features(net, split, *, batch_size, seed):
     size = int(train_ds.cardinality())
     train_ds = train_ds.shuffle(max(1, min(size, pipelines.SHUFFLE_BUFFER)), seed=seed,
                                 reshuffle_each_iteration=True)
+    for _ in range(skip_shuffles):
+        iter(train_ds)  # a new iterator draws the next shuffle's seeds
     return (train_ds.batch(batch_size).prefetch(tf.data.AUTOTUNE),
             val_ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
