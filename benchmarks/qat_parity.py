@@ -165,7 +165,7 @@ def _bridge_objects():
             def compute_output_shape(self, shape):
                 return (*shape[:-1], shape[-1] + self.pad)
 
-        from tfresnet.models.batchnorm import FusedBatchNormalization
+        from tfresnet.models.batchnorm import BatchNormalization as FusedBatchNormalization
 
         qat.register_keep_range(ChannelPad)
         _BRIDGE.update({"DepthwiseConv2D": DepthwiseConv2D, "ChannelPad": ChannelPad,

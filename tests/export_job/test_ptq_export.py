@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 from helpers.cli_refusal import refused
+from helpers.legacy_files import save_h5_weights
 import keras
 from PIL import Image
 
@@ -85,8 +86,8 @@ def _fake_imagenet_cache(keras_home):
                                        include_top=True, weights=None)
     folder = keras_home / "models"
     folder.mkdir(parents=True)
-    app.save_weights(str(folder / weights_lib.cache_file("MobileNet", include_top=True,
-                                                          alpha=0.25, rows=128)))
+    save_h5_weights(app, folder / weights_lib.cache_file("MobileNet", include_top=True,
+                                                          alpha=0.25, rows=128))
 
 
 def test_imagenet_classifier_export_has_1000_labels_and_reports_agreement(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfresnet.models.batchnorm import FusedBatchNormalization
+from tfresnet.models.batchnorm import BatchNormalization as FusedBatchNormalization
 
 
 def _pair(**kwargs):

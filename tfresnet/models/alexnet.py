@@ -22,7 +22,7 @@ from __future__ import annotations
 import keras
 
 from tfresnet.models import _builder
-from tfresnet.models.batchnorm import FusedBatchNormalization
+from tfresnet.models.batchnorm import BatchNormalization
 from tfresnet.models.layers import LocalResponseNormalization
 from tfresnet.models.modelinfo import register
 
@@ -61,7 +61,7 @@ def conv_block(x, filters, kernel, stride, groups, index, norm, lrn_here, pad=0)
                             padding="valid" if index == 1 else "same",
                             use_bias=norm != "bn", name=f"{name}_conv")(x)
     if norm == "bn":
-        x = FusedBatchNormalization(name=f"{name}_bn")(x)
+        x = BatchNormalization(name=f"{name}_bn")(x)
     x = keras.layers.ReLU(name=f"{name}_relu")(x)
     if norm == "lrn" and lrn_here:
         x = LocalResponseNormalization(name=f"{name}_lrn")(x)

@@ -34,7 +34,7 @@ import functools
 import keras
 
 from tfresnet.models import _builder
-from tfresnet.models.batchnorm import FusedBatchNormalization
+from tfresnet.models.batchnorm import BatchNormalization
 from tfresnet.models.modelinfo import Multipliers, register
 
 # One row per layer of the paper's Table 1: (kind, stride, output channels at alpha 1).
@@ -82,7 +82,7 @@ FAMILY = {"family": "mobilenet_v1", "recipe": "mobilenet", "augment": "mobilenet
 
 
 def _bn_relu(x, name):
-    x = FusedBatchNormalization(name=f"{name}_bn")(x)
+    x = BatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(6.0, name=f"{name}_relu")(x)
 
 

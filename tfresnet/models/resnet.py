@@ -26,7 +26,7 @@ import functools
 import keras
 
 from tfresnet.models import _builder
-from tfresnet.models.batchnorm import FusedBatchNormalization
+from tfresnet.models.batchnorm import BatchNormalization
 from tfresnet.models.layers import ChannelPad
 from tfresnet.models.modelinfo import register
 
@@ -62,7 +62,7 @@ def conv_bn(x, filters, kernel, stride, name, relu=True):
     x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding,
                             use_bias=False, kernel_initializer="he_normal",
                             name=f"{name}_conv")(x)
-    x = FusedBatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
+    x = BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
                                         name=f"{name}_bn")(x)
     if relu:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)

@@ -125,9 +125,10 @@ def _package_objects() -> dict:
     """This package's registered Keras objects by registered name and class name."""
     import keras  # noqa: PLC0415
 
-    from tfresnet.models import layers  # noqa: PLC0415
+    from tfresnet.models import batchnorm, layers  # noqa: PLC0415
     objects = {}
-    for cls in (layers.ChannelPad, layers.LocalResponseNormalization):
+    for cls in (layers.ChannelPad, layers.LocalResponseNormalization,
+                batchnorm.BatchNormalization):
         objects[keras.saving.get_registered_name(cls)] = cls
         objects[cls.__name__] = cls
     return objects
