@@ -6,9 +6,9 @@ MediaPipe takes the label names from the model's metadata (labels.txt, TENSOR_AX
 the input normalization from its NormalizationOptions (float32 input) and resizes the
 image to the model's input size.
 
-Runs in its own environment with ``pip install mediapipe==1.2.2`` (mediapipe and
-tensorflow-model-optimization cannot share one: their absl-py pins clash), so this file
-imports neither TensorFlow nor tfresnet (whose package imports tf_keras), and parses its
+Runs in its own environment with ``pip install mediapipe==1.2.2`` (see
+tests/helpers/mediapipe_env.py), so this file imports neither TensorFlow nor tfresnet,
+and parses its
 flags with plain argparse::
 
     python tests/helpers/mediapipe_check.py model.tflite cat.png dog.jpg [--max-results 5]

@@ -1,7 +1,8 @@
 """A cached virtual environment with MediaPipe, the real client our .tflite files are tested with.
 
-mediapipe 1.2.2 cannot be installed beside tensorflow-model-optimization 0.8.1 (their
-absl-py pins clash, shared/REFERENCE.md), so the tests give it its own venv, made once
+mediapipe 1.2.2 pins its own absl-py (it could not be installed beside
+tensorflow-model-optimization 0.8.1, which the package used before Keras 3:
+shared/REFERENCE.md), so the tests give it its own venv, made once
 with ``python -m venv`` + ``pip install mediapipe==1.2.2`` and reused afterwards:
 ``$TFRESNET_MEDIAPIPE_VENV``, else ``~/.cache/tfresnet/mediapipe-venv``. A file lock keeps
 parallel test workers from building it twice. When pip cannot reach the package

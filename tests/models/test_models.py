@@ -174,8 +174,8 @@ def test_every_trainable_variable_gets_a_gradient(name):
     assert not dead, f"no gradient for {dead}"
 
 
-# tf_keras reads a .keras file's weights back through zip-file seeks: over a minute for
-# ResNet-50's 95 MB here. Its layer types are resnet18's, whose file round trip runs.
+# Reading a .keras file's weights back goes through zip-file seeks: over a minute for
+# ResNet-50's 95 MB here (measured with tf_keras). Its layer types are resnet18's, whose file round trip runs.
 SAME_LAYER_TYPES_AS = {**DEEPER_TWIN_OF, **{f"resnet{d}": "resnet18" for d in (50, 101, 152)}}
 
 

@@ -32,7 +32,7 @@ whose gradient is ``wd * w``, the Caffe/Torch "weight decay". Depthwise kernels 
 ``depthwise_weight_decay`` (MobileNet: "very little or no weight decay on the
 depthwise filters"). Regularizers are part of the model config, so they work under
 every tf.distribute strategy (Keras scales them per replica) and survive the
-model cloning that tfmot's ``quantize_model`` does.
+model cloning that ``export.convert.qat.quantize_model`` does.
 """
 
 from __future__ import annotations
