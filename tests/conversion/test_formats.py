@@ -102,7 +102,9 @@ def test_format_names_flag_type():
 
 # ResNet-20 at 16x16 on the digits, 1 float epoch, post-training: every format in one
 # export (40 s on 2 cores: the training, the conversions, int16x8's reference kernels).
-EXPORT = ["--model", "resnet20", "--res", "16", "--epochs", "1", "--qat-epochs", "0",
+# 2 float epochs: after 1 (~62% held-out) the model's answers are too close to call for
+# the 99% agreement gate (97.8% seen under Keras 3).
+EXPORT = ["--model", "resnet20", "--res", "16", "--epochs", "2", "--qat-epochs", "0",
           "--batch-size", "8", "--calibration", "32", "--strategy", "default",
           "--formats", "all", "--debug-quantization", "--float-layers", "conv1_conv"]
 STEM = "resnet20_16"
