@@ -32,7 +32,7 @@ def test_every_setting_is_recorded_or_said_not_to_be():
     or its "fit"), shows in what it makes, or is named as not recorded."""
     names = {f.name for f in dataclasses.fields(FitConfig)}
     shown_elsewhere = {"batch_size", "weight_decay", "momentum", "recipe_overrides",
-                       "deterministic", "cache_features"}  # global_batch, hyperparameters...
+                       "deterministic", "cache_features", "precise_bn"}  # global_batch, hyperparameters...
     assert set(RUN_SETTINGS) | shown_elsewhere | set(UNRECORDED) == names
     assert set(TRANSFER_SETTINGS) | set(FIT_SETTINGS) | set(UNRECORDED) | {"recipe"} == names
 

@@ -72,9 +72,15 @@ def test_two_workers_match_each_other_and_one_device(tmp_path):
     moved = max(float(np.max(np.abs(a - w0[k]))) for a, k in zip(start, keys))
     assert moved > 1e-2  # the workers did train
     single_weights = single.model.get_weights()
-    for k, a in zip(keys, single_weights):
+    # BatchNorm's moving statistics are left out: PreciseBN recomputes them in batches
+    # of what each replica trained with (16 images here, 32 on the one device), so the
+    # two runs' statistics differ as their training-mode normalization did.
+    paths = [w.path for w in single.model.weights]
+    trained = [(k, a) for k, a, path in zip(keys, single_weights, paths) if "moving_" not in path]
+    assert len(trained) < len(keys)
+    for k, a in trained:
         np.testing.assert_allclose(w0[k], a, rtol=1e-4, atol=1e-5, err_msg=k)
-    diff = max(float(np.max(np.abs(w0[k] - a))) for k, a in zip(keys, single_weights))
+    diff = max(float(np.max(np.abs(w0[k] - a))) for k, a in trained)
     print(f"\n2 workers vs 1 device: max |diff| {diff:.2e}, weights moved up to {moved:.3f}")
 
     run = tmp_path / "run"

@@ -86,6 +86,9 @@ class FitConfig:
         backbone's stored features (see
         :func:`tfresnet.training.transfer.feature_cache_reason`); False trains through
         the whole network every step.
+      precise_bn: before each validation, set the trained BatchNormalization layers'
+        moving statistics to those of their current weights over up to 512 training
+        images (:mod:`tfresnet.training.precise_bn`); False keeps Keras' moving averages.
       transfer: the transfer-learning settings (:class:`TransferConfig`).
     """
 
@@ -116,6 +119,7 @@ class FitConfig:
     recipe_overrides: dict | None = None
     skip_bad_images: bool = False
     cache_features: bool = True
+    precise_bn: bool = True
     transfer: TransferConfig = TransferConfig()
 
     def __post_init__(self):

@@ -21,6 +21,7 @@ import keras
 from tfresnet.data import pipelines
 from tfresnet.data import sources
 from tfresnet.data.split import DataSplit
+from tfresnet.training import precise_bn
 from tfresnet.training import recipes
 from tfresnet.models import registry
 from tfresnet.training import rundir
@@ -324,6 +325,11 @@ def _train(net, run, schedule, run_dir, record, phase):
     recorder = rundir.EpochRecorder(run_dir, chief=run.chief, schedule=schedule, save_best=not early,
                                     images_per_epoch=steps * global_batch if drop else split.num_train)
     cbs = rundir.run_callbacks(recorder, run_dir, run.recipe, chief=run.chief, verbose=c.verbose)
+    precise = None
+    if c.precise_bn and precise_bn.trained_batchnorm(net):
+        precise = precise_bn.PreciseBatchNorm(train_ds, batch_size=c.batch_size,
+                                              num_train=split.num_train)
+        cbs.insert(1, precise)  # after the recorder, which times the epoch's training
     if early:
         stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=phase.patience,
                                                 min_delta=phase.min_delta)
@@ -359,6 +365,9 @@ def _train(net, run, schedule, run_dir, record, phase):
                 steps_per_epoch=steps if drop else None, callbacks=cbs + list(c.callbacks),
                 shuffle=False)  # the pipelines shuffle, seeded
     kept = recorder.restore_best(net)
+    record["precise_bn"] = ({"used": True, "images": precise.images,
+                             "layers": len(precise_bn.trained_batchnorm(net))}
+                            if precise is not None and precise.images else {"used": False})
     if trainee is not net:  # the trained classifier back into the network
         net.get_layer(transfer.HEAD).set_weights(trainee.layers[-1].get_weights())
     if early:

@@ -7,6 +7,8 @@ data, so ``--help`` and a bad flag answer before TensorFlow loads; the job
 
 from __future__ import annotations
 
+import argparse
+
 from tfresnet.training import phases
 from tfresnet.training import recipes
 from tfresnet.utils import cli
@@ -64,6 +66,10 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--mixed-precision", action="store_true",
                    help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
     p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
+    p.add_argument("--precise-bn", action=argparse.BooleanOptionalAction, default=True,
+                   help="before each validation, recompute BatchNorm's moving statistics "
+                   "from up to 512 training images with the current weights (PreciseBN); "
+                   "--no-precise-bn keeps Keras' moving averages")
     flags.add_transfer(p)
     flags.add_seed(p)
     p.add_argument("--deterministic", action="store_true",

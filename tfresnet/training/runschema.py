@@ -120,6 +120,7 @@ CONFIG_KEYS = {
     "sync_batchnorm": _BOOL, "normalization": _nullable(_OBJECT),
     "tfresnet_version": _kind(str, "a string"),
     "skipped_images": _list_of(_kind(str, "a string")), "feature_cache": _OBJECT,
+    "precise_bn": _OBJECT,
     "result": _OBJECT,
     # a transfer-learning run (tfresnet.training.transfer_fit)
     "weights": _text, "weights_note": _kind(str, "a string"),
