@@ -106,6 +106,10 @@ def summary_table(result: FitResult) -> str:
         ("epochs", f"{final} x {c['steps_per_epoch']} steps" + (
             f" (of at most {c['epochs']}: {c['stopping']['why']})" if c.get("stopping") else
             f" (phases below)" if "phases" in c else "") + resumed),
+        *([("batchnorm", f"statistics of each epoch's weights over "
+                         f"{c['precise_bn']['images']:,} training images (PreciseBN), "
+                         f"{c['precise_bn']['layers']} layers")]
+          if (c.get("precise_bn") or {}).get("used") else []),
         ("val accuracy", f"{result.val_accuracy:.4f} (the saved model.keras: {kept})"),
         ("images/s", f"{result.images_per_second:,.0f} (training)"
                      if math.isfinite(result.images_per_second)
