@@ -62,6 +62,7 @@ def locate(path) -> tuple[str, str]:
         raise ValueError("expected a run directory or a .keras file. Received: ''")
     if os.path.isdir(path):
         folder, model_path = path, os.path.join(path, runschema.RUN_FILES.model)
+        runschema.check_links(folder)
         if not os.path.exists(model_path):
             raise ValueError(f"{path!r} is not a finished run directory: it has no "
                              f"{runschema.RUN_FILES.model}")
@@ -70,6 +71,8 @@ def locate(path) -> tuple[str, str]:
             raise ValueError(f"expected a run directory or a .keras file. "
                              f"Received: path={path!r}")
         folder, model_path = os.path.dirname(path) or ".", path
+        # the run files read beside a model file (load_run)
+        runschema.check_links(folder, (runschema.RUN_FILES.config, runschema.RUN_FILES.labels))
     else:
         raise ValueError(f"no such run directory or .keras file: {path!r} (no training "
                          f"run there)")
