@@ -35,7 +35,8 @@ import os
 import zipfile
 
 from tfresnet.training import runschema
-from tfresnet.utils.kerasfiles import HDF5, ZIP, file_kind, load_weights, written_by_keras2
+from tfresnet.utils.kerasfiles import (CONFIG_MAX_BYTES, HDF5, ZIP, file_kind, load_weights,
+                                       written_by_keras2)
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers that hold Python code or name arbitrary TensorFlow functions.
@@ -91,7 +92,11 @@ def read_config(path) -> tuple[str, dict | None]:
             with zipfile.ZipFile(path) as z:
                 if "config.json" not in z.namelist():  # the .keras zip's own
                     return kind, None
-                text = z.read("config.json")
+                with z.open("config.json") as f:  # its declared size is checked (file_kind);
+                    text = f.read(CONFIG_MAX_BYTES + 1)  # what it holds is bounded too
+                if len(text) > CONFIG_MAX_BYTES:
+                    raise ValueError(f"its config.json holds more than the "
+                                     f"{CONFIG_MAX_BYTES // 2 ** 20} MiB it may")
         else:
             import h5py  # noqa: PLC0415
             with h5py.File(path, "r") as f:
