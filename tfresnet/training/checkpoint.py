@@ -35,8 +35,8 @@ import os
 import zipfile
 
 from tfresnet.training import runschema
-from tfresnet.utils.kerasfiles import (CONFIG_MAX_BYTES, HDF5, ZIP, file_kind, load_weights,
-                                       written_by_keras2)
+from tfresnet.utils.kerasfiles import (CONFIG_MAX_BYTES, HDF5, ZIP, ZIP_CONFIG, file_kind,
+                                       load_weights, written_by_keras2)
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers that hold Python code or name arbitrary TensorFlow functions.
@@ -90,9 +90,9 @@ def read_config(path) -> tuple[str, dict | None]:
     try:
         if kind == ZIP:
             with zipfile.ZipFile(path) as z:
-                if "config.json" not in z.namelist():  # the .keras zip's own
+                if ZIP_CONFIG not in z.namelist():
                     return kind, None
-                with z.open("config.json") as f:  # its declared size is checked (file_kind);
+                with z.open(ZIP_CONFIG) as f:  # its declared size is checked (file_kind);
                     text = f.read(CONFIG_MAX_BYTES + 1)  # what it holds is bounded too
                 if len(text) > CONFIG_MAX_BYTES:
                     raise ValueError(f"its config.json holds more than the "

@@ -5,6 +5,8 @@ zip ``.keras`` (``config.json``, ``metadata.json``, ``model.weights.h5``) or HDF
 full model with its ``model_config`` attribute, keras.applications' weights-only
 files, Keras 3's ``*.weights.h5``). :func:`load_weights` reads arrays only: a model
 configuration in the file is never deserialized, so no code stored in it runs.
+:func:`check_sizes` (run by :func:`file_kind`, so before any reader opens the file)
+refuses a file whose members or arrays declare absurd sizes: a zip bomb.
 
 Nothing here imports TensorFlow at module import: :func:`file_kind` checks a path
 before a CLI pays for TensorFlow. Models are loaded by
@@ -35,9 +37,10 @@ ZIP, HDF5 = "zip .keras", "HDF5"
 UNPACKED_MAX_BYTES = 2 ** 30  # every array (or zip member) of a model file, in total
 CONFIG_MAX_BYTES = 64 * 2 ** 20  # config.json, metadata.json, an HDF5 model_config
 # The members Keras writes in a zip .keras (it writes nothing else for these models:
-# any other member, e.g. assets/, Keras would extract whole into TMPDIR).
-KERAS_MEMBERS = {"config.json": CONFIG_MAX_BYTES, "metadata.json": CONFIG_MAX_BYTES,
-                 "model.weights.h5": UNPACKED_MAX_BYTES}
+# any other member, e.g. assets/, Keras would extract whole into TMPDIR), their bounds.
+ZIP_CONFIG, ZIP_METADATA, ZIP_WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+KERAS_MEMBERS = {ZIP_CONFIG: CONFIG_MAX_BYTES, ZIP_METADATA: CONFIG_MAX_BYTES,
+                 ZIP_WEIGHTS: UNPACKED_MAX_BYTES}
 
 
 def _is_hdf5(path) -> bool:
@@ -94,7 +97,10 @@ def check_sizes(path, kind) -> None:
             raise ValueError(f"cannot read {path!r} as HDF5: "
                              f"{' '.join(str(err).split())[:160]}") from None
         return
-    entries = _zip_entries(path)
+    with open(path, "rb") as f:
+        entries = zip_member_count(f)
+    if entries is None:
+        raise ValueError(f"cannot load {path!r}: a damaged zip (no end record)")
     if entries > len(KERAS_MEMBERS):
         raise ValueError(f"refusing {path!r}: it holds {entries:,} members, a Keras model "
                          f"file {len(KERAS_MEMBERS)} ({', '.join(KERAS_MEMBERS)})")
@@ -111,26 +117,25 @@ def check_sizes(path, kind) -> None:
         total = sum(i.file_size for i in infos)
         if total > UNPACKED_MAX_BYTES:
             _too_big(path, "its members declare", total, UNPACKED_MAX_BYTES)
-        weights = next((i for i in infos if i.filename == "model.weights.h5"), None)
+        weights = next((i for i in infos if i.filename == ZIP_WEIGHTS), None)
         if weights is not None:
             import h5py  # noqa: PLC0415
 
             try:
                 with _member(z, path, weights) as member, h5py.File(member, "r") as f:
-                    _check_hdf5(f, path, "the arrays in its model.weights.h5")
+                    _check_hdf5(f, path, f"the arrays in its {ZIP_WEIGHTS}")
             except (OSError, RuntimeError, zipfile.BadZipFile) as err:
-                raise ValueError(f"cannot read model.weights.h5 in {path!r}: "
+                raise ValueError(f"cannot read {ZIP_WEIGHTS} in {path!r}: "
                                  f"{' '.join(str(err).split())[:160]}") from None
 
 
-def _zip_entries(path) -> int:
-    """The member count a zip's end record declares, read before its directory is."""
-    with open(path, "rb") as f:
-        # zipfile's own reader of the end record (a private helper, there since 2.x)
-        end = zipfile._EndRecData(f)  # noqa: SLF001
-    if end is None:
-        raise ValueError(f"cannot load {path!r}: a damaged zip (no end record)")
-    return end[zipfile._ECD_ENTRIES_TOTAL]  # noqa: SLF001
+def zip_member_count(f) -> int | None:
+    """The member count the end record of the zip in binary file ``f`` declares (None
+    without one), read before its directory is: a directory of millions of members
+    would fill the memory as zipfile reads it."""
+    # zipfile's own reader of the end record (a private helper, there since 2.x)
+    end = zipfile._EndRecData(f)  # noqa: SLF001
+    return None if end is None else end[zipfile._ECD_ENTRIES_TOTAL]  # noqa: SLF001
 
 
 def _member(z, path, info):
@@ -218,9 +223,9 @@ def keras_version(path) -> str | None:
     or None when the file does not say."""
     try:
         with zipfile.ZipFile(path) as z:
-            if "metadata.json" not in z.namelist():
+            if ZIP_METADATA not in z.namelist():
                 return None
-            metadata = json.loads(z.read("metadata.json"))
+            metadata = json.loads(z.read(ZIP_METADATA))
     except (OSError, ValueError, zipfile.BadZipFile, RuntimeError):
         return None
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
