@@ -157,19 +157,24 @@ def test_a_zip_bomb_costs_neither_memory_nor_tmpdir(tmp_path):
 
 
 def test_real_model_files_pass_the_size_checks(tmp_path):
-    """A Keras 3 .keras and an HDF5 model of this package, and the Keras 2 fixture."""
+    """A Keras 3 .keras (as Keras writes it, and deflated by a zip tool), an HDF5 model,
+    and the Keras 2 fixture pass, and load with their weights."""
     import keras
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(3, name="predictions")(inputs))
     model.save(tmp_path / "m.keras")
     model.save(tmp_path / "m.h5")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        keras_zip(tmp_path / "deflated.keras", {n: z.read(n) for n in z.namelist()},
+                  zipfile.ZIP_DEFLATED)
     fixture = os.path.join(os.path.dirname(__file__), "..", "fixtures", "keras2_run",
                            "model.keras")
-    for path in (tmp_path / "m.keras", tmp_path / "m.h5", fixture):
-        kerasfiles.file_kind(path)
-    loaded = checkpoint.load_model(str(tmp_path / "m.keras"))
-    np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
+    for path in ("m.keras", "deflated.keras", "m.h5", fixture):
+        assert kerasfiles.file_kind(tmp_path / path) in (kerasfiles.ZIP, kerasfiles.HDF5)
+    for path in ("m.keras", "deflated.keras", "m.h5"):
+        loaded = checkpoint.load_model(str(tmp_path / path))
+        np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
 
 
 def test_the_bounds_hold_the_registry_s_largest_files():
