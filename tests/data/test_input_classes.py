@@ -215,6 +215,27 @@ def test_class_name_not_utf8_under_lc_all_c_is_one_line_naming_the_folder(tmp_pa
     assert sorted(os.listdir(tmp_path)) == ["images"]
 
 
+def test_utf8_class_name_read_as_ascii_names_the_locale(tmp_path):
+    """LC_ALL=C with PYTHONUTF8=0: Python reads "chat_\u00e9" as ascii with surrogates;
+    the line says so, and what to run instead."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "images"
+    for name in ("chat_\u00e9", "dog"):
+        (root / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / name / "0.png")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-m", "tfresnet.train", "--dataset", "images",
+                           "--out", "run"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "class folder 'images/chat_\\udcc3\\udca9': its name is UTF-8, but this Python " \
+           "reads file names as ascii" in lines[0] and "PYTHONUTF8=1" in lines[0], lines
+    assert sorted(os.listdir(tmp_path)) == ["images"]
+
+
 def test_a_zip_named_keras_with_no_run_folder_still_loads_its_checks(tmp_path):
     """The checks open nothing but regular files: a plain zip passes check_input_file."""
     path = tmp_path / "m.keras"

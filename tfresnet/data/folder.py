@@ -54,6 +54,12 @@ def check_class_names(root, classes):
                                  f"another control character, which labels.txt (one "
                                  f"class a line) cannot hold; rename the folder")
         hidden = next((c for c in name if unicodedata.category(c) in _HIDDEN), None)
+        if hidden is not None and unicodedata.category(hidden) == "Cs" and _utf8(name):
+            raise cli.UsageError(f"class folder {folder!r}: its name is UTF-8, but this "
+                                 f"Python reads file names as "
+                                 f"{sys.getfilesystemencoding()} (the locale, with "
+                                 f"PYTHONUTF8=0); run it with PYTHONUTF8=1 or "
+                                 f"LC_ALL=C.UTF-8")
         if hidden is not None:
             what = _HIDDEN[unicodedata.category(hidden)]
             char = (f"byte 0x{ord(hidden) - 0xDC00:02x}" if unicodedata.category(hidden) == "Cs"
@@ -70,6 +76,15 @@ def check_class_names(root, classes):
                                  f"{folder!r} name the same class {key!r} (after Unicode "
                                  f"NFKC normalisation and stripping white space); rename one")
         seen[key] = name
+
+
+def _utf8(name) -> bool:
+    """True when the bytes of file name ``name`` are UTF-8 (whatever Python made of them)."""
+    try:
+        os.fsencode(name).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def load_folder(root, size, seed, val_fraction, skip_bad_images=False):
