@@ -41,14 +41,17 @@ def zeros_member(path, member, size):
 
 
 def h5_bomb(path, shape=(3 * GiB // 4,), dtype="float32", model_config=True):
-    """An HDF5 model file whose one array declares ``shape`` (3 GiB) and stores nothing:
-    chunked and gzip-compressed, never written, so only its fill value exists."""
+    """An HDF5 model file in Keras' layout whose one array declares ``shape`` (3 GiB)
+    and stores nothing: chunked and gzip-compressed, never written, so only its fill
+    value exists."""
     with h5py.File(path, "w") as f:
         if model_config:
             f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
                                                   "config": {"layers": []}}).encode()
         f.create_dataset("model_weights/dense/kernel", shape=shape, dtype=dtype,
                          chunks=(2 ** 20,), compression="gzip")
+        f["model_weights"].attrs["layer_names"] = [b"dense"]
+        f["model_weights/dense"].attrs["weight_names"] = [b"kernel"]
     assert os.path.getsize(path) < 64 * 1024
     return path
 
