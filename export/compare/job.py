@@ -217,8 +217,13 @@ def _keep(files: dict, scratch: str, key: str) -> dict:
             paths[fmt] = None
             continue
         paths[fmt] = os.path.join(scratch, f"{key}_{fmt}.tflite")
-        with open(paths[fmt], "wb") as f:
-            f.write(model_bytes)
+        try:
+            with open(paths[fmt], "wb") as f:
+                f.write(model_bytes)
+        except OSError as err:  # the scratch folder is removed on the way out
+            if cli.is_disk_full(err):
+                raise cli.disk_full(scratch, temporary=True) from None
+            raise
     return paths
 
 

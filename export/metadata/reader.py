@@ -18,6 +18,13 @@ from export.metadata.schema import (
     METADATA_NAME, MODEL, NORMALIZATION, NORMALIZATION_OPTIONS, PROCESS_UNIT, STATS, SUBGRAPH,
     TENSOR, TENSOR_AXIS_LABELS)
 from export.metadata.flatbuffer import CORRUPT_ERRORS, as_str, corrupt, model_bytes
+from tfresnet.utils.cli import size_text
+from tfresnet.utils.kerasfiles import zip_member_count
+
+# The files appended to a model (labels.txt, ...): a few KiB (ImageNet's 1,000 names are
+# 10 KiB). What declares more is refused before it is unpacked.
+ASSOCIATED_MAX_BYTES = 64 * 2 ** 20
+ASSOCIATED_MAX_FILES = 1000
 
 # Names of enum values, for the dict read_metadata returns.
 _FILE_TYPES = {0: "UNKNOWN", 1: "DESCRIPTIONS", 2: "TENSOR_AXIS_LABELS",
@@ -159,9 +166,25 @@ def _read_output(tensor):
 
 
 def _zipped_files(data):
-    """{name: bytes} of the zip appended to the model, {} when there is none."""
+    """{name: bytes} of the zip appended to the model, {} when there is none.
+
+    Raises:
+      ValueError: when its members declare more than :data:`ASSOCIATED_MAX_BYTES` or
+        :data:`ASSOCIATED_MAX_FILES` (a zip bomb), before any is unpacked.
+    """
+    buffer = io.BytesIO(data)
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return {name: archive.read(name) for name in archive.namelist()}
+        count = zip_member_count(buffer)
+        if count is not None and count > ASSOCIATED_MAX_FILES:
+            raise ValueError(f"the zip appended to the model holds {count:,} files, more "
+                             f"than the {ASSOCIATED_MAX_FILES} a model's label files may be")
+        with zipfile.ZipFile(buffer) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+            if total > ASSOCIATED_MAX_BYTES:
+                raise ValueError(f"the files appended to the model declare "
+                                 f"{size_text(total)} unpacked, more than the "
+                                 f"{size_text(ASSOCIATED_MAX_BYTES)} label files may be (a "
+                                 f"zip bomb?)")
+            return {info.filename: archive.read(info) for info in archive.infolist()}
     except zipfile.BadZipFile:
         return {}

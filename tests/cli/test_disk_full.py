@@ -137,3 +137,31 @@ def test_training_into_a_full_disk_is_one_line_then_resumes(small_disk, capsys):
         import shutil
         shutil.rmtree(run)
         subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)
+
+
+def test_a_full_tmpdir_is_named_as_tmpdir_and_left_as_it_was(small_disk):
+    """export.compare keeps each model's .tflite files in a temporary folder: with
+    TMPDIR too full for them (256 KiB left, a 1.9 MB float32 file), one line names
+    TMPDIR, exit 2, and TMPDIR and --out hold nothing new."""
+    import sys
+
+    tmpdir = small_disk / "tmpdir"
+    tmpdir.mkdir()
+    ballast = small_disk / "ballast"
+    st = os.statvfs(small_disk)
+    with open(ballast, "wb") as f:
+        f.write(b"\0" * (st.f_bavail * st.f_frsize - 256 * 1024))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "export.compare", "--quick", "--model", "mobilenet_v1",
+             "--alpha", "0.25", "--res", "128", "--threads", "1", "--runs", "1",
+             "--rounds", "1", "--warmup", "0", "--min-seconds", "0", "--repeat-check", "0",
+             "--out", str(small_disk / "out")],
+            env={**os.environ, "TMPDIR": str(tmpdir)}, capture_output=True, text=True,
+            timeout=300)
+    finally:
+        ballast.unlink()
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"error: no space left in TMPDIR, '{tmpdir}' (" in lines[0], lines
+    assert os.listdir(tmpdir) == [] and not (small_disk / "out").exists()

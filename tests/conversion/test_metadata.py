@@ -241,6 +241,20 @@ def test_cli_prints_metadata(uint8_tflite, tmp_path, capsys):
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_a_zip_bomb_appended_to_a_model_is_refused_before_it_is_unpacked(uint8_tflite,
+                                                                         tmp_path, capsys):
+    """labels.txt declaring 3 GiB in the zip after the model: one line with the bound."""
+    from helpers.cli_refusal import refused
+    from helpers.hostile_files import declare
+
+    path = tmp_path / "model.tflite"
+    path.write_bytes(add_metadata(uint8_tflite, **INFO))
+    declare(path, "labels.txt", 3 * 2 ** 30)
+    err = refused(main, [str(path)], prog="python -m export.metadata", capsys=capsys)
+    assert "the files appended to the model declare 3.0 GiB unpacked, more than the " \
+           "64.0 MiB label files may be" in err, err
+
+
 @pytest.mark.parametrize("kind", ["uint8", "float32"])
 def test_still_runs_in_litert(kind, uint8_tflite, float_tflite, test_images):
     plain = uint8_tflite if kind == "uint8" else float_tflite

@@ -131,6 +131,18 @@ CLASS_NAMES = {
     "blank": (["   ", "c"], "its name is blank"),
     "same after stripping": (["cat", "cat "], "name the same class 'cat'"),
     "same after NFC": (["caf\u00e9", "cafe\u0301"], "name the same class"),
+    # look-alikes (issue 27): invisible characters, compatibility forms, bytes not UTF-8
+    "zero-width space": (["cat", "\u200bcat"], "class folder '{root}/\\u200bcat': its "
+                         "name holds U+200B ZERO WIDTH SPACE, an invisible format character"),
+    "right-to-left override": (["\u202egnp.exe", "c"], "'{root}/\\u202egnp.exe': its name "
+                               "holds U+202E RIGHT-TO-LEFT OVERRIDE"),
+    "soft hyphen": (["ca\u00adt", "c"], "U+00AD SOFT HYPHEN, an invisible format"),
+    "private use": (["cat\ue000", "c"], "U+E000, a private-use character"),
+    "same after NFKC (full-width)": (["cat", "\uff43\uff41\uff54"],
+                                     "name the same class 'cat' (after Unicode NFKC"),
+    "same after NFKC (ligature)": (["fish", "\ufb01sh"], "name the same class 'fish'"),
+    "not UTF-8": (["chat_\udce9", "dog"], "'{root}/chat_\\udce9': its name holds byte "
+                  "0xe9, not UTF-8"),
 }
 
 
@@ -147,8 +159,81 @@ def test_class_folder_names_labels_txt_cannot_hold_are_refused(case, command, tm
     main, prog = (train.main, train.PROG) if command == "train" else (tflite.main, tflite.PROG)
     err = refused(main, ["--dataset", str(root)], prog=prog, capsys=capsys,
                   out=tmp_path / "out")
-    assert message in err and "class folder" in err, err
+    assert message.format(root=root) in err and "class folder" in err, err
     assert listing(tmp_path) == before
+
+
+def test_hidden_folders_are_named_not_dropped_in_silence(tmp_path, capsys):
+    from tfresnet.data.folder import load_folder
+
+    root = tmp_path / "images"
+    for name in ("cat", "dog", "..\\..\\x", ".ipynb_checkpoints"):
+        (root / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / name / "0.png")
+        Image.fromarray(np.ones((8, 8, 3), np.uint8)).save(root / name / "1.png")
+    split = load_folder(str(root), (8, 8), seed=0, val_fraction=0.5)
+    assert split.labels == ["cat", "dog"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"note: not a class: '..\\\\..\\\\x', '.ipynb_checkpoints' in "
+                   f"{str(root)!r} (a folder whose name starts with '.' is hidden)"], err
+
+
+def test_file_names_that_are_not_utf8_are_read(tmp_path):
+    """A Latin-1 file name (b"0\\xe9.png") reaches TensorFlow as bytes and decodes."""
+    from tfresnet.data.folder import load_folder
+
+    root = tmp_path / "images"
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((8, 8, 3), 9 * i, np.uint8)).save(
+                os.fsdecode(os.fsencode(root / name) + b"/%d\xe9.png" % i), format="PNG")
+    split = load_folder(str(root), (8, 8), seed=0, val_fraction=0.5)
+    images = [x for x, _ in split.train] + [x for x, _ in split.val]
+    assert len(images) == 4 and images[0].shape == (8, 8, 3)
+
+
+def test_class_name_not_utf8_under_lc_all_c_is_one_line_naming_the_folder(tmp_path):
+    """Under LC_ALL=C a Latin-1 class folder: the package's line (folder and cause), not
+    TensorFlow's "Error converting unicode string"."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "images"
+    for name in (b"chat_\xe9", b"dog"):
+        os.makedirs(os.fsencode(root) + b"/" + name)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+            os.fsdecode(os.fsencode(root) + b"/" + name + b"/0.png"), format="PNG")
+    env = {**os.environ, "LC_ALL": "C"}
+    done = subprocess.run([sys.executable, "-m", "tfresnet.train", "--dataset", "images",
+                           "--out", "run"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "class folder 'images/chat_\\udce9': its name holds byte 0xe9, not UTF-8" in \
+        lines[0] and "Error converting" not in lines[0], lines
+    assert sorted(os.listdir(tmp_path)) == ["images"]
+
+
+def test_utf8_class_name_read_as_ascii_names_the_locale(tmp_path):
+    """LC_ALL=C with PYTHONUTF8=0: Python reads "chat_\u00e9" as ascii with surrogates;
+    the line says so, and what to run instead."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "images"
+    for name in ("chat_\u00e9", "dog"):
+        (root / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / name / "0.png")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-m", "tfresnet.train", "--dataset", "images",
+                           "--out", "run"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "class folder 'images/chat_\\udcc3\\udca9': its name is UTF-8, but this Python " \
+           "reads file names as ascii" in lines[0] and "PYTHONUTF8=1" in lines[0], lines
+    assert sorted(os.listdir(tmp_path)) == ["images"]
 
 
 def test_a_zip_named_keras_with_no_run_folder_still_loads_its_checks(tmp_path):
@@ -238,9 +323,11 @@ def test_missing_worker_is_waited_for_once_then_one_line(tmp_path):
 # ----------------------------------------------------------------------------- extra lines
 
 
-def test_truncated_jpeg_is_one_line_without_libjpeg_noise(tmp_path, capfd):
-    """The decoder's own "Premature end of JPEG data" lines (C++, file descriptor 2)
-    never reach the terminal; the product's line names the file."""
+@pytest.mark.parametrize("keep", ["half", 600])
+def test_truncated_jpeg_is_one_line_without_libjpeg_noise(keep, tmp_path, capfd):
+    """The decoder's own "Premature end of JPEG data" lines (C++, file descriptor 2) and,
+    for a file cut after 600 bytes, libjpeg's raw "Improper call to JPEG library in
+    state 201" never reach the terminal; the product's line names the file."""
     import io
 
     root = tmp_path / "images"
@@ -252,13 +339,14 @@ def test_truncated_jpeg_is_one_line_without_libjpeg_noise(tmp_path, capfd):
                             ).save(buf, "JPEG")
             (root / name / f"{i}.jpg").write_bytes(buf.getvalue())
     cut = root / "dog" / "0.jpg"
-    cut.write_bytes(cut.read_bytes()[:len(cut.read_bytes()) // 2])
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[:len(whole) // 2 if keep == "half" else keep])
     with pytest.raises(SystemExit) as stop:
         cli.run(train.main, ["--dataset", str(root), "--out", str(tmp_path / "out")],
                 prog=train.PROG)
     err = capfd.readouterr().err.strip()
     assert stop.value.code == 2 and len(err.splitlines()) == 1, err
-    assert "jpeg_mem" not in err and str(cut) in err, err
+    assert "jpeg_mem" not in err and "JPEG library" not in err and str(cut) in err, err
     assert not (tmp_path / "out").exists()
 
 

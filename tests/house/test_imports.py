@@ -220,7 +220,7 @@ NAME_OWNERS = {"config.json": "tfresnet.training.runschema",
                "probability": "export.names", "_results.json": "export.names"}
 # Literals that are another file's name: the .keras zip's own config.json, the
 # tensorflow-datasets labels.txt.
-NAME_EXCEPTIONS = {("tfresnet.training.checkpoint", "config.json"),
+NAME_EXCEPTIONS = {("tfresnet.utils.kerasfiles", "config.json"),
                    ("export.job.plan", "labels.txt")}
 
 

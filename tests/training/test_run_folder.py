@@ -130,3 +130,88 @@ def test_a_good_run_config_passes_the_schema(tmp_path):
     make_run(tmp_path)
     assert runschema.check_run_folder(tmp_path)["seed"] == 0
     assert os.path.isfile(tmp_path / "config.json")
+
+
+# ----------------------------------------------------------------------------- links out
+
+SECRET = "root:x:0:0:secret-marker-line:/root:/bin/bash\n"
+
+
+def linked_run(tmp_path, link, target):
+    """A good run folder whose ``link`` (a file or folder name in it) is a symbolic link
+    to ``target`` outside it; ``victim/`` and ``secret.txt`` are outside."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("the victim's own file\n")
+    (tmp_path / "secret.txt").write_text(SECRET * 3)
+    run = make_run(tmp_path / "run", model=link != "backup")
+    if (run / link).exists():
+        (run / link).unlink()
+    (run / link).symlink_to(target)
+    return run
+
+
+LINKS = {  # link in the run folder -> its target (relative to the run folder)
+    "backup": "../victim", "labels.txt": "../secret.txt", "config.json": "../secret.txt",
+    "logs": "../victim", "history.csv": "/etc/passwd",
+}
+
+
+def link_refused(err, link):
+    assert f"'{link}' is a symbolic link to " in err and "outside the run folder" in err, err
+    assert "secret-marker-line" not in err and "root:x:0" not in err, err
+
+
+@pytest.mark.parametrize("link", sorted(LINKS))
+def test_a_run_folder_linking_outside_is_refused_on_resume(link, tmp_path, capsys):
+    """Resuming (or overwriting) a run whose backup/ leads to ../victim would write and
+    delete checkpoints there: refused by name, nothing written anywhere."""
+    run = linked_run(tmp_path, link, LINKS[link])
+    before = listing(tmp_path)
+    for extra in ([], ["--overwrite"]):
+        err = refused(train.main, ["--model", "resnet20", "--epochs", "1", "--out", str(run),
+                                   *extra], prog=train.PROG, capsys=capsys)
+        link_refused(err, link)
+    assert listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("link", ["labels.txt", "config.json", "backup"])
+def test_a_run_folder_linking_outside_is_refused_by_every_reader(link, tmp_path, capsys):
+    """export --checkpoint, export.compare --checkpoint, --weights RUN and load_run."""
+    from export.compare import job as compare_job
+    from export.compare.flags import PROG as COMPARE_PROG
+    from tfresnet.training import checkpoint
+
+    run = linked_run(tmp_path, link, LINKS[link])
+    before = listing(tmp_path)
+    link_refused(refused(tflite.main, ["--checkpoint", str(run)], prog=EXPORT_PROG,
+                         capsys=capsys, out=tmp_path / "out"), link)
+    link_refused(refused(compare_job.main, ["--checkpoint", str(run)], prog=COMPARE_PROG,
+                         capsys=capsys, out=tmp_path / "out"), link)
+    link_refused(refused(train.main, ["--model", "mobilenet_v1", "--alpha", "0.25",
+                                      "--image-size", "32", "--weights", str(run)],
+                         prog=train.PROG, capsys=capsys, out=tmp_path / "out"), link)
+    with pytest.raises(ValueError) as info:
+        checkpoint.load_run(str(run))
+    link_refused(str(info.value), link)
+    assert listing(tmp_path) == before
+
+
+def test_the_run_files_beside_a_model_file_must_not_link_outside(tmp_path):
+    from tfresnet.training import checkpoint
+
+    run = linked_run(tmp_path, "labels.txt", "../secret.txt")
+    with pytest.raises(ValueError) as info:
+        checkpoint.locate(str(run / "model.keras"))
+    link_refused(str(info.value), "labels.txt")
+
+
+def test_links_inside_the_run_folder_and_a_linked_run_folder_are_fine(tmp_path):
+    run = make_run(tmp_path / "real")
+    (run / "labels.txt").rename(run / "labels.orig")
+    (run / "labels.txt").symlink_to("labels.orig")
+    (run / "logs").mkdir()
+    (run / "logs" / "cfg").symlink_to("../config.json")
+    (tmp_path / "run").symlink_to("real")
+    runschema.check_links(str(tmp_path / "run"))
+    assert runschema.check_run_folder(str(tmp_path / "run"))["seed"] == 0

@@ -27,10 +27,24 @@ _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
 IMAGE_MAX_BYTES = 256 * 2 ** 20  # a photo is a few MiB; a larger "image" is not one
 
 
+# Characters a class name may not hold, by Unicode category, and why: each is invisible,
+# or prints as something else, so two classes could print alike in labels.txt, the
+# model card or an app (U+200B before "cat", U+202E turning "gnp.exe" around).
+_LOOKS_ALIKE = "so that two classes could print alike"
+_HIDDEN = {"Cf": f"an invisible format character, {_LOOKS_ALIKE}",
+           "Cs": "not UTF-8 (an old archive's Latin-1?), which labels.txt cannot hold",
+           "Co": f"a private-use character, {_LOOKS_ALIKE}",
+           "Cn": f"an unassigned code point, {_LOOKS_ALIKE}"}
+
+
 def check_class_names(root, classes):
-    """Refuses class folder names that labels.txt cannot hold one a line: a line break
-    or another control character, empty after stripping, or the same as another's
-    after normalisation (Unicode NFC, surrounding white space stripped)."""
+    """Refuses class folder names that labels.txt cannot hold one a line, or that could
+    print like another's: a line break or another control character (category Cc), an
+    invisible format character (Cf: zero-width space, bidi overrides, ...), bytes that
+    are not UTF-8, a private-use or unassigned code point, a blank name, or the same
+    name as another's after Unicode NFKC normalisation (which also folds compatibility
+    look-alikes such as full-width letters and ligatures) and stripping white space.
+    Each refusal names the folder in Python's escaped form (``'\\u200bcat'``)."""
     seen = {}
     for name in classes:
         folder = os.path.join(root, name)
@@ -39,15 +53,38 @@ def check_class_names(root, classes):
             raise cli.UsageError(f"class folder {folder!r}: its name holds a line break or "
                                  f"another control character, which labels.txt (one "
                                  f"class a line) cannot hold; rename the folder")
-        key = unicodedata.normalize("NFC", name).strip()
+        hidden = next((c for c in name if unicodedata.category(c) in _HIDDEN), None)
+        if hidden is not None and unicodedata.category(hidden) == "Cs" and _utf8(name):
+            raise cli.UsageError(f"class folder {folder!r}: its name is UTF-8, but this "
+                                 f"Python reads file names as "
+                                 f"{sys.getfilesystemencoding()} (the locale, with "
+                                 f"PYTHONUTF8=0); run it with PYTHONUTF8=1 or "
+                                 f"LC_ALL=C.UTF-8")
+        if hidden is not None:
+            what = _HIDDEN[unicodedata.category(hidden)]
+            char = (f"byte 0x{ord(hidden) - 0xDC00:02x}" if unicodedata.category(hidden) == "Cs"
+                    else f"U+{ord(hidden):04X} {unicodedata.name(hidden, '')}".rstrip())
+            raise cli.UsageError(f"class folder {folder!r}: its name holds {char}, {what}; "
+                                 f"a class name may hold letters, digits, marks, "
+                                 f"punctuation, symbols and spaces: rename the folder")
+        key = unicodedata.normalize("NFKC", name).strip()
         if not key:
             raise cli.UsageError(f"class folder {folder!r}: its name is blank; rename the "
                                  f"folder after its class")
         if key in seen:
             raise cli.UsageError(f"class folders {os.path.join(root, seen[key])!r} and "
                                  f"{folder!r} name the same class {key!r} (after Unicode "
-                                 f"normalisation and stripping white space); rename one")
+                                 f"NFKC normalisation and stripping white space); rename one")
         seen[key] = name
+
+
+def _utf8(name) -> bool:
+    """True when the bytes of file name ``name`` are UTF-8 (whatever Python made of them)."""
+    try:
+        os.fsencode(name).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def load_folder(root, size, seed, val_fraction, skip_bad_images=False):
@@ -58,8 +95,12 @@ def load_folder(root, size, seed, val_fraction, skip_bad_images=False):
     """
     if not os.path.isdir(root):
         raise ValueError(f"dataset {root!r} is a file, not a folder of class folders")
-    classes = sorted(d.name for d in os.scandir(root)
-                     if d.is_dir() and not d.name.startswith("."))
+    folders = sorted(d.name for d in os.scandir(root) if d.is_dir())
+    classes = [name for name in folders if not name.startswith(".")]
+    if len(classes) < len(folders):  # .git, .ipynb_checkpoints, ... but never in silence
+        hidden = ", ".join(repr(name) for name in folders if name.startswith("."))
+        print(f"note: not a class: {hidden} in {root!r} (a folder whose name starts with "
+              f"'.' is hidden)", file=sys.stderr)
     if not classes:
         raise ValueError(f"image folder {root!r} has no class folders: put each class's "
                          f"images in a sub-folder named after the class")
@@ -91,7 +132,9 @@ def load_folder(root, size, seed, val_fraction, skip_bad_images=False):
                              f"images ({len(files[name])} skipped)")
         paths += good
         labels += [label] * len(good)
-    paths, labels = np.array(paths), np.array(labels, np.int32)
+    # TensorFlow gets the paths as bytes: a file name that is not UTF-8 (Latin-1 from an
+    # old archive, held by Python as surrogates) reads like any other.
+    paths, labels = np.array([os.fsencode(p) for p in paths]), np.array(labels, np.int32)
     train, val = stratified_split(labels, val_fraction, seed)
 
     def decode(path, label):
@@ -152,9 +195,9 @@ def _decode_all(rest, bad):
                                    expand_animations=False)
         return path, tf.shape(image)[0]
 
-    ds = tf.data.Dataset.from_tensor_slices(rest).map(
+    ds = tf.data.Dataset.from_tensor_slices([os.fsencode(p) for p in rest]).map(
         decodes, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    good = {p.decode() for p, _ in ds.ignore_errors().as_numpy_iterator()}
+    good = {os.fsdecode(p) for p, _ in ds.ignore_errors().as_numpy_iterator()}
     for path in rest:
         if path not in good:
             bad[path] = _decode_error(path)
@@ -162,7 +205,8 @@ def _decode_all(rest, bad):
 
 def _decode_error(path) -> str:
     try:
-        tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        tf.io.decode_image(tf.io.read_file(os.fsencode(path)), channels=3,
+                           expand_animations=False)
     except Exception as err:  # noqa: BLE001 - TensorFlow raises several kinds
         text = getattr(err, "message", None) or str(err)
         text = re.sub(r"\{\{.*?\}\}|\[Op:.*$", "", text, flags=re.S)

@@ -35,7 +35,8 @@ import os
 import zipfile
 
 from tfresnet.training import runschema
-from tfresnet.utils.kerasfiles import HDF5, ZIP, file_kind, load_weights, written_by_keras2
+from tfresnet.utils.kerasfiles import (CONFIG_MAX_BYTES, HDF5, ZIP, ZIP_CONFIG, file_kind,
+                                       load_weights, written_by_keras2)
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers that hold Python code or name arbitrary TensorFlow functions.
@@ -62,6 +63,7 @@ def locate(path) -> tuple[str, str]:
         raise ValueError("expected a run directory or a .keras file. Received: ''")
     if os.path.isdir(path):
         folder, model_path = path, os.path.join(path, runschema.RUN_FILES.model)
+        runschema.check_links(folder)
         if not os.path.exists(model_path):
             raise ValueError(f"{path!r} is not a finished run directory: it has no "
                              f"{runschema.RUN_FILES.model}")
@@ -70,6 +72,8 @@ def locate(path) -> tuple[str, str]:
             raise ValueError(f"expected a run directory or a .keras file. "
                              f"Received: path={path!r}")
         folder, model_path = os.path.dirname(path) or ".", path
+        # the run files read beside a model file (load_run)
+        runschema.check_links(folder, (runschema.RUN_FILES.config, runschema.RUN_FILES.labels))
     else:
         raise ValueError(f"no such run directory or .keras file: {path!r} (no training "
                          f"run there)")
@@ -86,9 +90,13 @@ def read_config(path) -> tuple[str, dict | None]:
     try:
         if kind == ZIP:
             with zipfile.ZipFile(path) as z:
-                if "config.json" not in z.namelist():  # the .keras zip's own
+                if ZIP_CONFIG not in z.namelist():
                     return kind, None
-                text = z.read("config.json")
+                with z.open(ZIP_CONFIG) as f:  # its declared size is checked (file_kind);
+                    text = f.read(CONFIG_MAX_BYTES + 1)  # what it holds is bounded too
+                if len(text) > CONFIG_MAX_BYTES:
+                    raise ValueError(f"its config.json holds more than the "
+                                     f"{CONFIG_MAX_BYTES // 2 ** 20} MiB it may")
         else:
             import h5py  # noqa: PLC0415
             with h5py.File(path, "r") as f:

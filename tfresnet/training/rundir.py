@@ -236,6 +236,7 @@ def plan_run_dir(out_dir, config, overwrite):
         return "new"
     if not os.access(out_dir, os.W_OK):
         raise ValueError(f"output folder {out_dir!r} is not writable")
+    runschema.check_links(out_dir)  # resumed or overwritten: nothing written through a link
     ours = [n for n in runschema.RUN_FILES + RUN_DIRS if os.path.exists(os.path.join(out_dir, n))]
     if not ours:
         return "new"

@@ -239,9 +239,38 @@ def read_history(folder) -> list[dict]:
     return rows
 
 
+def check_links(folder, names=None) -> None:
+    """Refuses a run folder holding a symbolic link that leads outside it: training
+    would write (and delete) checkpoints through ``backup -> ../victim``, and a
+    ``labels.txt -> /etc/passwd`` would be read as the run's own. Checks every file and
+    folder under ``folder`` (links inside it are fine), or only ``names`` in it; the
+    folder itself may be a link. Never opens a file, so a refusal shows no content.
+
+    Raises:
+      UsageError: naming the link and where it points.
+    """
+    root = os.path.realpath(folder)
+    if names is None:
+        links = [os.path.join(top, name) for top, dirs, files in os.walk(folder)
+                 for name in dirs + files if os.path.islink(os.path.join(top, name))]
+    else:
+        links = [os.path.join(folder, n) for n in names
+                 if os.path.islink(os.path.join(folder, n))]
+    for link in sorted(links):
+        target = os.path.realpath(link)
+        if target != root and not target.startswith(root + os.sep):
+            raise cli.UsageError(
+                f"run folder {folder!r}: {os.path.relpath(link, folder)!r} is a symbolic "
+                f"link to {os.readlink(link)!r}, outside the run folder, which this package "
+                f"would read or write through; replace the link with a copy of what it "
+                f"points to, or remove it")
+
+
 def check_run_folder(folder) -> dict:
     """Checks config.json and history.csv of ``folder`` and of each of its sub-folders
-    that is a run too (a transfer run's phases); returns ``folder``'s config."""
+    that is a run too (a transfer run's phases), after :func:`check_links`; returns
+    ``folder``'s config."""
+    check_links(folder)
     for sub in sorted(e.path for e in os.scandir(folder)
                       if e.is_dir(follow_symlinks=False)
                       and os.path.lexists(os.path.join(e.path, RUN_FILES.config))):

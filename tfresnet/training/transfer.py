@@ -182,7 +182,8 @@ def _from_h5(model, path, name, kwargs, keep_head_if_fits):
                          f"has no keras.applications twin (those are "
                          f"{', '.join(models_with_imagenet())}): pass a tfresnet run or "
                          f".keras file. Received: weights={path!r}")
-    names, shapes = _h5_layers(path)
+    names, shapes = _h5_layers(path)  # names and shapes only: no array is read
+    kerasfiles.file_kind(path)  # what its arrays declare, before any is read
     has_top, top_classes = _h5_has_top(shapes)
     alpha = float(kwargs.get("alpha", 1.0))
     src_kwargs = dict(weights=None, include_top=has_top, classes=top_classes or 1000,

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 
 
 class UsageError(ValueError):
@@ -143,10 +144,12 @@ def size_text(n) -> str:
     return f"{n / 2 ** 30:,.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:,.1f} MiB"
 
 
-def disk_full(path) -> UsageError:
+def disk_full(path, *, temporary=False) -> UsageError:
     """The one-line error for a write into ``path`` (a folder or a file in it) that ran
-    out of space: it names the folder and how much is free."""
-    folder = os.path.abspath(os.fspath(path))
+    out of space: it names the folder and how much is free; TMPDIR by that name for a
+    ``temporary`` file there, or when the temporary folder written was already removed
+    (its own name would mean nothing to the user)."""
+    folder = os.path.abspath(os.fspath(tempfile.gettempdir() if temporary else path))
     while not os.path.isdir(folder) or folder.endswith("_temp"):  # TensorFlow's temporaries
         folder = os.path.dirname(folder)
     try:
@@ -154,6 +157,11 @@ def disk_full(path) -> UsageError:
         left = f" ({size_text(free)} free)"
     except OSError:
         left = ""
+    if os.path.realpath(folder) == os.path.realpath(tempfile.gettempdir()):
+        return UsageError(f"no space left in TMPDIR, {folder!r}{left}, for temporary files: "
+                          f"the write failed; free some space there "
+                          f"or set TMPDIR to a folder with room, and run the same command "
+                          f"again")
     return UsageError(f"no space left on the device holding {folder!r}{left}: the write "
                       f"failed and the files there are as they were before it; free some "
                       f"space and run the same command again")

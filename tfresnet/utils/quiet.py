@@ -38,9 +38,13 @@ NOISE = re.compile(
     # ... and at conversion and interpreter start (export.convert, export.convert.latency).
     r"|fully_quantize: \d"
     r"|Created TensorFlow Lite XNNPACK delegate"
-    # ... and libjpeg's own complaint while a bad image is checked (tfresnet.data.folder), which
-    # the product reports in one line that names the file.
-    r"|jpeg_mem\.cc")
+    # ... and libjpeg's own complaints while a bad image is checked (tfresnet.data.folder),
+    # which the product reports in one line that names the file: through TensorFlow's log
+    # (jpeg_mem.cc: "Premature end of JPEG data") or printed raw by libjpeg's error exit
+    # ("Improper call to JPEG library in state 201" for a file cut after its headers).
+    r"|jpeg_mem\.cc"
+    r"|^(Improper call to JPEG library|Corrupt JPEG data|Premature end of JPEG|"
+    r"Bogus marker|Unsupported marker type|Invalid JPEG file structure)")
 
 
 def import_tensorflow_quietly():
