@@ -19,6 +19,9 @@ DEFAULT_AUGMENT = recipes.SHORT_RUN_AUGMENT
 DEFAULT_OUT = "android_demo_assets"
 QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
 MIN_AGREEMENT = 0.99        # INT8 TFLite vs QAT Keras top-1 agreement required
+# The flags that take a local path: shipped files name them by base name only.
+PATH_FLAGS = ("--checkpoint", "--dataset", "--calibration-images", "--out", "--weights",
+              "--data-dir", "--manual-dir")
 
 
 def build_parser():
