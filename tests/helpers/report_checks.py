@@ -2,6 +2,7 @@
 tests/export_job/test_export.py (the QAT export) and tests/conversion/test_formats.py (every format)."""
 
 import json
+import re
 import pathlib
 
 import pytest
@@ -63,7 +64,7 @@ def _markdown_tables(text):
     tables, current = [], None
     for line in text.splitlines():
         if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip("|"))]  # not \|
             if current is None:
                 current = {"header": cells, "rows": []}
             elif not set("".join(cells)) <= set("-:"):
