@@ -36,6 +36,8 @@ module runs the steps in order (:func:`export`) and holds the command line's :fu
 
 from __future__ import annotations
 
+import os
+
 from export.job import class_report
 from export.job.gates import (AgreementError, ChanceError, agreement_check,
                               agreement_refusal, chance_check, choose_int8, loss_warnings)
@@ -172,11 +174,6 @@ def export(plan: ExportPlan, argv=None) -> dict:
     warnings += [chance] if chance else []
     losses, comparisons = ([], []) if plan.imagenet or not count else \
         loss_warnings(by_kind, truth, count)
-    if ships == "ptq_int8":
-        losses.append(f"the quantization-aware trained file was right on fewer held-out "
-                      f"images than the post-training one ({by_kind['int8'].correct} vs "
-                      f"{shipped.correct} of {count}): the post-training file ships as "
-                      f"{shipped.file}, the QAT file is {by_kind['int8'].file}")
     warnings += [w for w in losses if w not in warnings]
     kept = float_kept(plan, float_fit)
     results = {
@@ -223,6 +220,10 @@ def export(plan: ExportPlan, argv=None) -> dict:
     table = results_table(rows, agreement, count, reference=reference.label,
                           int8=shipped.label,
                           images=images)
+    if ships == "ptq_int8":
+        table += (f"\nThe post-training file ships as {shipped.file}: right on "
+                  f"{shipped.correct} of {count} held-out images, the quantization-aware "
+                  f"one ({by_kind['int8'].file}) on {by_kind['int8'].correct}")
     if kept:
         table += f"\nfloat32 Keras: {model_card.kept_text(kept)} kept (the best held-out accuracy)"
     if not plan.qat:
@@ -256,8 +257,6 @@ def export(plan: ExportPlan, argv=None) -> dict:
         files.update(debug.report_files(debug_rows, plan.report_stem))
     files[plan.results_file] = fileio.to_json(results).encode()
     files[plan.model_card_file] = model_card.model_card(results).encode()
-    import os
-
     stale = sorted(plan.own_files() - set(files))
     earlier = [name for name in stale if os.path.lexists(os.path.join(plan.out, name))]
     removed = publish(plan.out, files, entries, header=manifest_header(), say=say,
