@@ -59,6 +59,9 @@ from tfresnet.data import sources
 
 __all__ = ["AgreementError", "ChanceError", "export", "main"]
 
+# How shipped files name the --epochs 0 model (the terminal names its cache file too).
+IMAGENET_CHECKPOINT = "the ImageNet classifier (keras.applications weights)"
+
 
 def export(plan: ExportPlan, argv=None) -> dict:
     """Runs the export the plan describes and writes its files; returns the results.
@@ -191,8 +194,9 @@ def export(plan: ExportPlan, argv=None) -> dict:
                           "file's top-1 agreement with the float model is reported")
                          if plan.imagenet else None,
         "num_train": plan.split.num_train, "held_out_images": count,
-        "skipped_images": list(plan.split.skipped),
-        "checkpoint": (plan.checkpoint_path if plan.imagenet else
+        "skipped_images": [os.path.relpath(os.path.abspath(path), plan.split.name)
+                           for path in plan.split.skipped],  # inside the data folder
+        "checkpoint": (IMAGENET_CHECKPOINT if plan.imagenet else
                        shipped_checkpoint(plan.checkpoint_path)), "seed": plan.seed,
         "weights": None if plan.weights is None else sources.shipped_name(plan.weights),
         "transfer_phases": (float_fit.config.get("phases") if float_fit is not None
