@@ -19,8 +19,9 @@ from the file it names:
    to be replaced or removed (``stale``: an earlier export's files of the same stem
    that this one does not write), the replaced entries and the new ones recorded under
    ``pending``; (b) the model files and ``labels.txt``; (c) the results JSON; then the
-   stale files are deleted; (d) the final ``models.json``. Between (a) and (d) the files being replaced have no entry, so a
-   kill there leaves entries missing, never wrong; the next export into the folder
+   stale files are deleted; (d) the final ``models.json``. Between (a) and (d) the
+   files being replaced have no entry, so a kill there leaves entries missing, never
+   wrong (a stale file's entry never comes back); the next export into the folder
    adopts each pending entry whose sha256 matches the file now there (the old or the
    new one). Ctrl-C and SIGTERM wait until the renames are done.
 5. The folder is fsynced.

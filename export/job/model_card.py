@@ -64,13 +64,14 @@ def code(value) -> str:
 
 
 def kept_text(kept: dict | None) -> str:
-    """The kept epoch in words: "epoch 3 of 4" (", phase fine_tune epoch 2")."""
+    """The kept epoch in words: "epoch 3 of 4", "epoch 5 of 6 (phase fine_tune, its
+    epoch 2)" (``float_kept`` of the results JSON)."""
     if not kept:
         return "the epoch kept is not recorded"
-    text = f"epoch {kept['epoch']}" + (f" of {kept['of']}" if kept.get("of") else "")
+    words = f"epoch {kept['epoch']}" + (f" of {kept['of']}" if kept.get("of") else "")
     if kept.get("phase"):
-        text += f" (phase {kept['phase']}, its epoch {kept['phase_epoch']})"
-    return text
+        words += f" (phase {kept['phase']}, its epoch {kept['phase_epoch']})"
+    return words
 
 
 def _kept_accuracy(kept) -> str:

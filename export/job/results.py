@@ -17,7 +17,7 @@ from export.convert.converter import Runner, TensorInfo, io_tensors
 from export.convert.formats import FORMATS
 from export.names import LABELS_FILE
 from export.job.flags import PATH_FLAGS, PROG, parse
-from export.job.plan import AUTHOR
+from export.job.plan import AUTHOR, INT8_IO_KINDS
 from tfresnet.data import pipelines
 from tfresnet.data import sources
 from tfresnet.training.runschema import RUN_FILES
@@ -107,7 +107,7 @@ def with_metadata(plan, model_bytes, kind, ships="int8"):
             "mixed_int8": f"post-training INT8 with {', '.join(plan.float_layers)} in float "
                           f"({MIXED_NOTE})",
             **{k: f"{k}, post-training: {FORMATS[k].description}" for k in EXTRA_FORMATS}}[kind]
-    io = plan.io if kind in ("int8", "ptq_int8", "mixed_int8") else "float32"
+    io = plan.io if kind in INT8_IO_KINDS else "float32"
     pixels = ("raw RGB bytes (the input quantization, scale 1/128 zero point 128, is the "
               "normalization)" if io == "uint8" else
               f"{io} (normalize (pixel - {pipelines.MEAN:g}) / {pipelines.STD:g})")
