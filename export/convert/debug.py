@@ -156,10 +156,32 @@ def mixed_int8(model, calibration_uint8, float_layers, io: str = "uint8") -> byt
         # float in and out (a QUANTIZE and a DEQUANTIZE at the ends), then the I/O type
         tflite = tf_convert.mlir_quantize(debugger.calibrated_model,
                                           denylisted_nodes=nodes)
+        _check_integer_ends(tflite, float_layers, io)
         tflite = tf_util.modify_model_io_type(tflite, converter.IO_TYPES[io],
                                               converter.IO_TYPES[io])
     return set_signature(tflite, key=SIGNATURE, inputs=[INPUT_NAME],
                          outputs=[OUTPUT_NAME])
+
+
+def _check_integer_ends(tflite, float_layers, io):
+    """ValueError unless the model's input goes into a QUANTIZE and its output comes
+    out of a DEQUANTIZE: only then can the file take and give ``io`` (with a float
+    layer at either end the converter would keep float32 there, with a log line)."""
+    from export.convert import converter
+
+    ends = converter.io_tensors(tflite)
+    ops = converter.graph_ops(tflite)
+    fed = any(op.name == "QUANTIZE" and op.inputs and op.inputs[0].name == ends["input"].name
+              for op in ops)
+    given = any(op.name == "DEQUANTIZE" and op.outputs
+                and op.outputs[0].name == ends["output"].name for op in ops)
+    if not (fed and given):
+        end = "input" if not fed else "output"
+        raise ValueError(f"--float-layers {' '.join(float_layers)} leaves the model's {end} "
+                         f"float (a layer at the {end} end computes in float), so the mixed "
+                         f"file cannot take the --io {io} asked for; keep the first conv and "
+                         f"the classifier quantized. Received: --float-layers "
+                         f"{' '.join(float_layers)}")
 
 
 def float_layers_of(tflite) -> list[str]:

@@ -8,6 +8,7 @@ from export.convert.defaults import CALIBRATION_IMAGES, IO_NAMES
 from tfresnet.training import recipes
 from tfresnet.utils import cli
 from tfresnet.utils import flags
+from tfresnet.utils import stats
 from tfresnet.utils.flags import MAX_EPOCHS
 
 PROG = "python -m export.tflite"
@@ -18,7 +19,10 @@ DEFAULT_BATCH_SIZE = recipes.SHORT_RUN_BATCH_SIZE
 DEFAULT_AUGMENT = recipes.SHORT_RUN_AUGMENT
 DEFAULT_OUT = "android_demo_assets"
 QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
-MIN_AGREEMENT = 0.99        # INT8 TFLite vs QAT Keras top-1 agreement required
+MIN_AGREEMENT = 0.99        # shipped INT8 TFLite vs its Keras model: top-1 agreement asked
+# The flags that take a local path: shipped files name them by base name only.
+PATH_FLAGS = ("--checkpoint", "--dataset", "--calibration-images", "--out", "--weights",
+              "--data-dir", "--manual-dir")
 
 
 def build_parser():
@@ -93,9 +97,12 @@ def build_parser():
     flags.add_calibration(p, default=CALIBRATION_IMAGES)
     flags.add_threads(p)
     p.add_argument("--min-agreement", type=cli.float_range(0, 1), default=MIN_AGREEMENT,
-                   help="required top-1 agreement of the INT8 model with the QAT Keras "
-                   "model (with --qat-epochs 0: the float Keras model) on the held-out "
-                   "data; below it nothing is written and the exit status is 1")
+                   help=f"required top-1 agreement of the shipped INT8 file with its Keras "
+                   f"model (the QAT Keras model; the float one for a post-training file) on "
+                   f"the held-out data; only a shortfall that is clear for that many images "
+                   f"(one-sided exact binomial test, p < {stats.CLEAR_P_VALUE:g}) refuses: "
+                   f"nothing is written and the exit status is 1. 1 refuses any "
+                   f"disagreement, 0 none")
     flags.add_strategy(p, help="tf.distribute strategy for training: mirrored, one, default "
                        "(multiworker: train with tfresnet.train, then export with "
                        "--checkpoint)")

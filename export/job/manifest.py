@@ -16,10 +16,12 @@ from the file it names:
 3. Every file is written to a hidden temporary name beside it
    (``.NAME.XXXXXXXX.tmp``) and fsynced.
 4. Renames, in this order: (a) ``models.json`` without the entries of the files about
-   to be replaced, those old entries and the new ones recorded under ``pending``;
-   (b) the model files and ``labels.txt``; (c) the results JSON; (d) the final
-   ``models.json``. Between (a) and (d) the files being replaced have no entry, so a
-   kill there leaves entries missing, never wrong; the next export into the folder
+   to be replaced or removed (``stale``: an earlier export's files of the same stem
+   that this one does not write), the replaced entries and the new ones recorded under
+   ``pending``; (b) the model files and ``labels.txt``; (c) the results JSON; then the
+   stale files are deleted; (d) the final ``models.json``. Between (a) and (d) the
+   files being replaced have no entry, so a kill there leaves entries missing, never
+   wrong (a stale file's entry never comes back); the next export into the folder
    adopts each pending entry whose sha256 matches the file now there (the old or the
    new one). Ctrl-C and SIGTERM wait until the renames are done.
 5. The folder is fsynced.
@@ -172,7 +174,7 @@ def _write_temp(path, content: bytes) -> str:
 
 
 def publish(folder, files: dict, entries: list, *, header: dict | None = None,
-            say=None) -> list[str]:
+            say=None, stale=()) -> list[str]:
     """Writes ``files`` into ``folder`` and merges ``entries`` into its models.json,
     so that no reader ever sees an entry whose file differs (the module docstring).
 
@@ -185,6 +187,10 @@ def publish(folder, files: dict, entries: list, *, header: dict | None = None,
         and that file's ``sha256``.
       header: top-level manifest fields to set (``generator``, ``normalization``).
       say: prints a progress line (when waiting for another export).
+      stale: names of earlier files this export replaces without writing them (an
+        earlier export of the same stem wrote them): removed, with their entries, once
+        the new files are in place. Their entries leave the manifest at the first
+        rename, so no entry ever names a removed file.
 
     Returns:
       The temporary files of earlier, killed exports that were removed.
@@ -196,6 +202,7 @@ def publish(folder, files: dict, entries: list, *, header: dict | None = None,
         was renamed then.
     """
     folder = os.fspath(folder)
+    stale = [name for name in stale if name not in files and os.path.basename(name) == name]
     if MANIFEST in files:
         raise ValueError(f"{MANIFEST} is written by publish itself, not passed in files")
     for entry in entries:
@@ -212,6 +219,7 @@ def publish(folder, files: dict, entries: list, *, header: dict | None = None,
     with folder_lock(folder, say=say) as lock:
         removed = fileio.remove_temp_files(folder, is_export_file)
         old = adopt_pending(folder, read_manifest(path))
+        old = {**old, "models": [e for e in old["models"] if e.get("file") not in stale]}
         retracted = {**old, "models": [e for e in old["models"] if e.get("file") not in files],
                      "pending": [e for e in old["models"] if e.get("file") in files]
                      + list(entries)}
@@ -225,6 +233,10 @@ def publish(folder, files: dict, entries: list, *, header: dict | None = None,
             renames.append((_write_temp(path, fileio.to_json(final).encode()), path))
             with _signals_held():
                 while renames:
+                    if len(renames) == 1:  # the new files are in place: the stale go
+                        for name in stale:
+                            with contextlib.suppress(OSError):  # gone already
+                                os.remove(os.path.join(folder, name))
                     os.replace(*renames[0])
                     renames.pop(0)
         finally:

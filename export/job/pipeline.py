@@ -36,7 +36,11 @@ module runs the steps in order (:func:`export`) and holds the command line's :fu
 
 from __future__ import annotations
 
+import os
+
 from export.job import class_report
+from export.job.gates import (AgreementError, ChanceError, agreement_check,
+                              agreement_refusal, chance_check, choose_int8, loss_warnings)
 from export.convert import formats
 from export.job import model_card
 from export.convert.converter import to_float32, to_int8
@@ -44,52 +48,19 @@ from export import names
 from export.job.manifest import publish
 from export.names import LABELS_FILE, MANIFEST
 from export.job.flags import PROG, parse
-from export.job.plan import LATENCY_ROUNDS, ExportPlan, plan_export
-from export.job.results import (EXTRA_FORMATS, FILE_KINDS, MIXED_NOTE,
+from export.job.plan import FILE_KINDS, LATENCY_ROUNDS, ExportPlan, plan_export
+from export.job.results import (EXTRA_FORMATS, MIXED_NOTE,
                                 NO_QAT_LABEL, Variant,
-                                evaluate, manifest_entry, manifest_header,
-                                quantization, results_table, top1_agreement,
-                                with_metadata)
+                                evaluate, float_kept, manifest_entry, manifest_header,
+                                quantization, results_table, shipped_checkpoint,
+                                shipped_command, top1_agreement, with_metadata)
 from export.job.training import calibration_images, say, train_float, train_qat
 from tfresnet.data import sources
 
 __all__ = ["AgreementError", "ChanceError", "export", "main"]
 
-
-class AgreementError(RuntimeError):
-    """The INT8 model disagrees with the QAT Keras model more than allowed."""
-
-
-class ChanceError(RuntimeError):
-    """The float model is no better than chance on the held-out images."""
-
-
-def chance_check(plan, correct, count):
-    """(warning or None): the float model's held-out accuracy against chance.
-
-    Chance is the majority-class share of the held-out images; the model passes when
-    random guessing would reach its count of correct answers less than
-    ``tfresnet.training.fitting.CHANCE_P_VALUE`` of the time (one-sided exact binomial test).
-
-    Raises:
-      ChanceError: when it does not pass and ``plan.allow_chance`` is False.
-    """
-    from tfresnet.training import fitting
-
-    share = fitting.majority_share(plan.split)
-    passed, p = fitting.above_chance(correct, count, share)
-    if passed:
-        return None
-    text = (f"the float model's held-out accuracy {100 * correct / max(count, 1):.2f}% "
-            f"({correct} of {count}) is not above chance: the largest class holds "
-            f"{100 * share:.2f}% of the held-out images, and a model answering at chance "
-            f"gets {correct} or more right {100 * p:.1f}% of the time (one-sided binomial "
-            f"test; below {100 * fitting.CHANCE_P_VALUE:g}% required)")
-    if not plan.allow_chance:
-        raise ChanceError(
-            f"{text}; nothing was written. Try more --epochs, --weights from a trained "
-            f"backbone, more images a class, or a lower --lr; --allow-chance ships it anyway")
-    return f"at chance: {text}; shipped anyway (--allow-chance)"
+# How shipped files name the --epochs 0 model (the terminal names its cache file too).
+IMAGENET_CHECKPOINT = "the ImageNet classifier (keras.applications weights)"
 
 
 def export(plan: ExportPlan, argv=None) -> dict:
@@ -100,9 +71,15 @@ def export(plan: ExportPlan, argv=None) -> dict:
     evaluation on the held-out data, latency, params and MACs -> files (all renamed
     into place together at the end).
 
+    Of the QAT and PTQ INT8 files the one right on more held-out images ships as
+    ``STEM_int8.tflite`` (:func:`export.job.gates.choose_int8`); files an earlier export
+    of the stem wrote and this one does not are removed.
+
     Raises:
-      AgreementError: when the INT8 model's top-1 agrees with the QAT Keras model on
-        less than ``plan.min_agreement`` of the held-out images (nothing is written).
+      AgreementError: when the shipped INT8 file's top-1 agreement with its Keras model
+        is clearly below ``plan.min_agreement`` for the number of held-out images
+        (:func:`export.job.gates.agreement_check`; nothing is written).
+      ChanceError: a float model not above chance (without ``plan.allow_chance``).
     """
     import tfresnet
     from export.convert import latency
@@ -154,7 +131,7 @@ def export(plan: ExportPlan, argv=None) -> dict:
         say("Measuring the per-layer INT8 error (--debug-quantization)")
         debug_rows = debug.layer_errors(float_model, calibration)
     variants = [Variant(kind) for kind in keras_kinds] + [
-        Variant(kind, with_metadata(plan, converted[kind], kind), plan.file(kind),
+        Variant(kind, converted[kind],
                 name=None if plan.qat or kind != "int8" else NO_QAT_LABEL)
         for kind in FILE_KINDS if kind in converted]
 
@@ -165,14 +142,18 @@ def export(plan: ExportPlan, argv=None) -> dict:
     prof = tfresnet.profile(float_model, print_table=False)
     timed = latency.alternate_rounds({v.kind: v.tflite for v in variants if v.tflite},
                                      rounds=LATENCY_ROUNDS, threads=plan.threads)
-    for v in variants:
-        if v.tflite is not None:
-            v.latency = latency.best_round(timed[v.kind])
     by_kind = {v.kind: v for v in variants}
-    reference = by_kind["qat_keras" if plan.qat else "float32_keras"]
-    agreement = top1_agreement(by_kind["int8"], reference)
+    ships = "int8" if plan.imagenet else choose_int8(by_kind)
+    for v in variants:
+        if v.tflite is not None:  # named once the shipped file is known; metadata inside
+            v.latency = latency.best_round(timed[v.kind])
+            v.file = plan.file(v.kind, ships)
+            v.tflite = with_metadata(plan, v.tflite, v.kind, ships)
+    shipped = by_kind[ships]
+    reference = by_kind["qat_keras" if ships == "int8" and plan.qat else "float32_keras"]
+    agreement = top1_agreement(shipped, reference)
     rows = [{"model": v.label, "file": v.file, "quantization": quantization(v.kind),
-             "size_bytes": v.size,
+             "ship": v is shipped, "size_bytes": v.size,
              "params": prof.params, "macs": prof.macs,
              "latency_ms": v.latency.median_ms if v.latency else None,
              "latency": v.latency.to_dict() if v.latency else None,
@@ -180,10 +161,12 @@ def export(plan: ExportPlan, argv=None) -> dict:
                                                      float("nan"))} for v in variants]
     per_class = None if plan.imagenet or not count else class_report.class_figures(
         {v.label: v.top1 for v in variants}, truth, plan.labels,
-        reference=by_kind["float32_keras"].label, shipped=by_kind["int8"].label)
+        reference=by_kind["float32_keras"].label, shipped=shipped.label)
     for row in rows:
         row["per_class_accuracy"] = per_class and per_class["per_class_accuracy"][row["model"]]
     agreement_key = f"agreement_int8_vs_{reference.kind}"
+    images = "images (unlabeled)" if plan.imagenet else "held-out images"
+    gate = agreement_check(round(agreement * count), count, plan.min_agreement)
     warnings = list(plan.training_warnings)
     for fit in (float_fit, qat_fit):
         warnings += [w for w in ((fit.config.get("result") or {}).get("warnings") or
@@ -192,8 +175,12 @@ def export(plan: ExportPlan, argv=None) -> dict:
     chance = None if plan.imagenet else chance_check(plan, by_kind["float32_keras"].correct,
                                                      count)
     warnings += [chance] if chance else []
+    losses, comparisons = ([], []) if plan.imagenet or not count else \
+        loss_warnings(by_kind, truth, count)
+    warnings += [w for w in losses if w not in warnings]
+    kept = float_kept(plan, float_fit)
     results = {
-        "command": f"{PROG} {' '.join(argv or [])}".strip(), "model": plan.name,
+        "command": shipped_command(argv or []), "model": plan.name,
         "paper": plan.info.paper, "recipe": plan.info.recipe,
         "results_file": plan.results_file, "environment": model_card.environment(),
         "model_kwargs": plan.model_kwargs, "res": plan.res, "io": plan.io,
@@ -207,12 +194,15 @@ def export(plan: ExportPlan, argv=None) -> dict:
                           "file's top-1 agreement with the float model is reported")
                          if plan.imagenet else None,
         "num_train": plan.split.num_train, "held_out_images": count,
-        "skipped_images": list(plan.split.skipped),
-        "checkpoint": plan.checkpoint_path, "seed": plan.seed,
+        "skipped_images": [os.path.relpath(os.path.abspath(path), plan.split.name)
+                           for path in plan.split.skipped],  # inside the data folder
+        "checkpoint": (IMAGENET_CHECKPOINT if plan.imagenet else
+                       shipped_checkpoint(plan.checkpoint_path)), "seed": plan.seed,
         "weights": None if plan.weights is None else sources.shipped_name(plan.weights),
         "transfer_phases": (float_fit.config.get("phases") if float_fit is not None
                             and plan.weights is not None else None),
         "float_epochs": None if float_fit is None else plan.epochs,
+        "float_kept": kept,
         "qat_epochs": plan.qat_epochs, "qat": plan.qat, "formats": list(plan.formats),
         "quantization": ("quantization-aware training, then full INT8" if plan.qat else
                          "post-training full-INT8 quantization only; no QAT was done"),
@@ -220,8 +210,10 @@ def export(plan: ExportPlan, argv=None) -> dict:
         "augment": plan.augment, "calibration_images": len(calibration),
         "float_lr": None if float_fit is None else float_fit.config.get("lr"),
         "qat_lr": qat_fit.config.get("lr") if qat_fit else None, "threads": plan.threads,
+        "shipped_file": shipped.file, "shipped_model": shipped.label,
         agreement_key: agreement, "agreement_reference": reference.label,
-        "min_agreement": plan.min_agreement, "warnings": warnings,
+        "min_agreement": plan.min_agreement, "agreement_test": gate,
+        "int8_comparisons": comparisons, "warnings": warnings,
         "class_counts": per_class and per_class["class_counts"],
         "class_difference_points": class_report.DIFFERENCE_POINTS,
         "classes_int8_differs": per_class and [
@@ -230,8 +222,14 @@ def export(plan: ExportPlan, argv=None) -> dict:
         "rows": rows,
     }
     table = results_table(rows, agreement, count, reference=reference.label,
-                          int8=by_kind["int8"].label,
-                          images="images (unlabeled)" if plan.imagenet else "held-out images")
+                          int8=shipped.label,
+                          images=images)
+    if ships == "ptq_int8":
+        table += (f"\nThe post-training file ships as {shipped.file}: right on "
+                  f"{shipped.correct} of {count} held-out images, the quantization-aware "
+                  f"one ({by_kind['int8'].file}) on {by_kind['int8'].correct}")
+    if kept:
+        table += f"\nfloat32 Keras: {model_card.kept_text(kept)} kept (the best held-out accuracy)"
     if not plan.qat:
         table += "\nNo quantization-aware training (--qat-epochs 0): post-training INT8 only."
     if plan.float_layers:
@@ -248,15 +246,13 @@ def export(plan: ExportPlan, argv=None) -> dict:
         table += f"\n{per_class['text']}"
     table += "".join(f"\nWARNING {w}" for w in warnings)
     print(table, flush=True)
-    if not agreement >= plan.min_agreement:
-        raise AgreementError(
-            f"the INT8 model agrees with the {reference.label} model on only "
-            f"{100 * agreement:.2f}% of the {'' if plan.imagenet else 'held-out '}images (required: {100 * plan.min_agreement:g}%); nothing "
-            f"was written")
+    if not gate["passed"]:
+        raise agreement_refusal(gate, file=shipped.file, reference=reference.label,
+                                images=images)
 
     accuracy = {r["file"]: r["accuracy"] for r in rows if r["file"]}
-    entries = [{**manifest_entry(plan, v, accuracy[v.file], prof), "warnings": warnings}
-               for v in variants if v.tflite]
+    entries = [{**manifest_entry(plan, v, accuracy[v.file], prof, ship=v is shipped),
+                "warnings": warnings} for v in variants if v.tflite]
     files = {v.file: v.tflite for v in variants if v.tflite}
     files[LABELS_FILE] = "".join(f"{label}\n" for label in plan.labels).encode()
     if per_class:
@@ -265,7 +261,13 @@ def export(plan: ExportPlan, argv=None) -> dict:
         files.update(debug.report_files(debug_rows, plan.report_stem))
     files[plan.results_file] = fileio.to_json(results).encode()
     files[plan.model_card_file] = model_card.model_card(results).encode()
-    removed = publish(plan.out, files, entries, header=manifest_header(), say=say)
+    stale = sorted(plan.own_files() - set(files))
+    earlier = [name for name in stale if os.path.lexists(os.path.join(plan.out, name))]
+    removed = publish(plan.out, files, entries, header=manifest_header(), say=say,
+                      stale=stale)
+    if earlier:
+        say(f"Removed {', '.join(earlier)}: an earlier export's files of this stem that "
+            f"this export does not write")
     if removed:
         say(f"Removed {len(removed)} temporary file(s) an interrupted export left in "
             f"{plan.out}")

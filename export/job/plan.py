@@ -26,6 +26,12 @@ from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
 from tfresnet.data import sources
 from tfresnet.data.split import DataSplit, fit_image
 
+# The kinds of .tflite file an export writes, in table order (the Keras models first:
+# export.job.results.LABELS).
+FILE_KINDS = ("float32", "float16", "dynamic", "int16x8", "ptq_int8", "mixed_int8", "int8")
+# When the post-training INT8 file ships it is STEM_int8.tflite; the QAT one moves aside.
+SHIPPED_PTQ_NAMES = {"ptq_int8": "int8", "int8": "qat_int8"}
+INT8_IO_KINDS = ("int8", "ptq_int8", "qat_int8", "mixed_int8")  # their names carry --io
 LATENCY_ROUNDS = 5          # the TFLite files are timed side by side, best round quoted
 AUTHOR = "tfresnet"
 
@@ -57,6 +63,7 @@ class ExportPlan:
       allow_chance: publish a float model no better than chance (with a warning).
       training_warnings: the checkpoint's run warnings (``result.warnings`` of its
         config.json), carried into the table, results JSON and models.json.
+      checkpoint_result: the checkpoint's config.json ``result`` (its kept epoch).
       formats: the ``--formats`` (``export.convert.formats.FORMATS``), int8 among them.
       debug_quantization: write the per-layer INT8 error report (``export.debug``).
       float_layers: ``--float-layers``: Keras layers kept float in an extra PTQ file.
@@ -90,6 +97,7 @@ class ExportPlan:
     imagenet: bool = False
     allow_chance: bool = False
     training_warnings: list = dataclasses.field(default_factory=list)
+    checkpoint_result: dict | None = None
     formats: tuple = ("int8",)
     debug_quantization: bool = False
     float_layers: tuple = ()
@@ -121,12 +129,25 @@ class ExportPlan:
         """Builder arguments besides the input shape (``alpha``, ``res`` for MobileNet)."""
         return self.variant.model_kwargs()
 
-    def file(self, kind: str) -> str:
+    def file(self, kind: str, ships: str = "int8") -> str:
         """File name of one output: kind "int8" (QAT), "ptq_int8", "float32" or one of
-        the other --formats (float32 I/O, so no ``_io_`` suffix)."""
-        suffix = "" if kind not in ("int8", "ptq_int8", "mixed_int8") or self.io == "uint8" else \
-            f"_io_{self.io}"
+        the other --formats (float32 I/O, so no ``_io_`` suffix).
+
+        ``STEM_int8.tflite`` is always the file to ship, the name apps load: when the
+        post-training file ships (``ships="ptq_int8"``,
+        :func:`export.job.gates.choose_int8`) it takes that name and the QAT file is
+        ``STEM_qat_int8.tflite``."""
+        if ships == "ptq_int8":
+            kind = SHIPPED_PTQ_NAMES.get(kind, kind)
+        suffix = "" if kind not in INT8_IO_KINDS or self.io == "uint8" else f"_io_{self.io}"
         return f"{self.stem}_{kind}{suffix}.tflite"
+
+    def own_files(self) -> set[str]:
+        """Every file name an export of this stem and I/O type may write into ``out``
+        (whichever INT8 file ships, whatever ``--formats``), bar ``labels.txt`` and
+        ``models.json``: those it does not write this time are stale."""
+        return ({self.file(kind, ships) for kind in FILE_KINDS for ships in ("int8", "ptq_int8")}
+                | {f"{self.report_stem}{suffix}" for suffix in names.REPORT_SUFFIXES})
 
     @property
     def results_file(self) -> str:
@@ -172,6 +193,10 @@ def _check_flags(args):
                              f"Received: --epochs 0, --weights={args.weights}, "
                              f"--qat-epochs={args.qat_epochs}, "
                              f"--calibration-images={args.calibration_images}")
+        if args.allow_chance:
+            raise ValueError("--allow-chance skips the check that the float model is above "
+                             "chance, which --epochs 0 does not make (its images have no "
+                             "labels): drop it. Received: --allow-chance, --epochs 0")
         for flag, value in (("--dataset", args.dataset), *transfer_flags):
             if value is not None:
                 raise ValueError(f"{flag} does not apply to --epochs 0 (the ImageNet "
@@ -314,6 +339,7 @@ def plan_export(args) -> ExportPlan:
         qat_unfreeze=args.qat_unfreeze,
         allow_chance=args.allow_chance,
         training_warnings=list((config.get("result") or {}).get("warnings") or []),
+        checkpoint_result=config.get("result"),
         formats=tuple(args.formats), debug_quantization=args.debug_quantization,
         float_layers=tuple(args.float_layers or ()))
 

@@ -9,16 +9,18 @@ the held-out data; :func:`with_metadata` embeds labels and normalization in a fi
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
 from export.convert.converter import Runner, TensorInfo, io_tensors
 from export.convert.formats import FORMATS
 from export.names import LABELS_FILE
-from export.job.flags import PROG
-from export.job.plan import AUTHOR
+from export.job.flags import PATH_FLAGS, PROG, parse
+from export.job.plan import AUTHOR, INT8_IO_KINDS
 from tfresnet.data import pipelines
 from tfresnet.data import sources
+from tfresnet.training.runschema import RUN_FILES
 from tfresnet.utils import tables
 
 # What is compared at the end, in table order: kind -> the table's label.
@@ -27,7 +29,6 @@ LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
           "dynamic": "dynamic-range TFLite", "int16x8": "int16x8 TFLite",
           "ptq_int8": "PTQ INT8 TFLite", "mixed_int8": "mixed INT8/float TFLite",
           "int8": "QAT INT8 TFLite"}
-FILE_KINDS = ("float32", "float16", "dynamic", "int16x8", "ptq_int8", "mixed_int8", "int8")
 # --float-layers: the PTQ file with those layers float (export.convert.debug.mixed_int8)
 MIXED_NOTE = ("mixed INT8/float: not integer-only (NNAPI/NPU will fall back to CPU for "
               "these ops)")
@@ -40,7 +41,7 @@ NO_QAT_LABEL = "PTQ INT8 TFLite (no QAT)"  # --qat-epochs 0: the int8 file is th
 class Variant:
     """One model compared at the end: a Keras model or an exported ``.tflite``."""
 
-    kind: str                     # a key of LABELS; the file kinds are FILE_KINDS
+    kind: str                     # a key of LABELS; the file kinds: plan.FILE_KINDS
     tflite: bytes | None = None
     file: str | None = None
     correct: int = 0
@@ -90,20 +91,23 @@ def top1_agreement(a: Variant, b: Variant) -> float:
     return float(np.mean(np.asarray(a.top1) == np.asarray(b.top1))) if a.top1 else float("nan")
 
 
-def with_metadata(plan, model_bytes, kind):
-    """The ``.tflite`` of ``kind`` with its metadata: labels, normalization, description."""
+def with_metadata(plan, model_bytes, kind, ships="int8"):
+    """The ``.tflite`` of ``kind`` with its metadata: labels, normalization, description;
+    named ``plan.file(kind, ships)``."""
     from export.metadata import writer as metadata
 
     from tfresnet import __version__
 
+    chosen = ("; the file to ship: right on more held-out images than the "
+              "quantization-aware trained one" if kind == ships == "ptq_int8" else "")
     what = {"int8": ("quantization-aware trained, full INT8" if plan.qat else
                      "post-training quantized (no quantization-aware training), full INT8"),
-            "ptq_int8": "post-training quantized, full INT8",
+            "ptq_int8": f"post-training quantized, full INT8{chosen}",
             "float32": "float32",
             "mixed_int8": f"post-training INT8 with {', '.join(plan.float_layers)} in float "
                           f"({MIXED_NOTE})",
             **{k: f"{k}, post-training: {FORMATS[k].description}" for k in EXTRA_FORMATS}}[kind]
-    io = plan.io if kind in ("int8", "ptq_int8", "mixed_int8") else "float32"
+    io = plan.io if kind in INT8_IO_KINDS else "float32"
     pixels = ("raw RGB bytes (the input quantization, scale 1/128 zero point 128, is the "
               "normalization)" if io == "uint8" else
               f"{io} (normalize (pixel - {pipelines.MEAN:g}) / {pipelines.STD:g})")
@@ -113,9 +117,59 @@ def with_metadata(plan, model_bytes, kind):
                    f"({len(plan.labels)} classes), {what}; {plan.res}x{plan.res} {io} input: "
                    f"{pixels}.")
     return metadata.add_metadata(
-        model_bytes, name=plan.file(kind)[:-len(".tflite")], description=description,
+        model_bytes, name=plan.file(kind, ships)[:-len(".tflite")], description=description,
         version=__version__, author=AUTHOR, labels=plan.labels, mean=pipelines.MEAN,
         std=pipelines.STD, image_size=(plan.res, plan.res))
+
+
+def float_kept(plan, fit) -> dict | None:
+    """Which epoch of the float training the export took (``fit``: trained here, else
+    the checkpoint's config.json): ``{"epoch", "of", "phase", "phase_epoch",
+    "val_accuracy"}`` (``phase`` a transfer run's, else None); None when not recorded
+    (a bare ``.keras`` file)."""
+    result = ((fit.config.get("result") if fit is not None else plan.checkpoint_result)
+              or {})
+    epoch = fit.kept_epoch if fit is not None else result.get("kept_epoch")
+    if not epoch:
+        return None
+    kept = result.get("kept") or {}
+    final = len(fit.history.get("epoch", [])) if fit is not None else result.get("final_epoch")
+    accuracy = (fit.val_accuracy if fit is not None else
+                kept.get("val_accuracy", result.get("val_accuracy")))
+    return {"epoch": epoch, "of": final, "phase": kept.get("phase"),
+            "phase_epoch": kept.get("phase_epoch"), "val_accuracy": accuracy}
+
+
+def shipped_checkpoint(path: str | None) -> str | None:
+    """How shipped files name a ``--checkpoint``: its base name (a run file such as
+    ``model.keras`` with its run folder's), never the local path."""
+    if path is None:
+        return None
+    base = sources.shipped_name(path)
+    if base in (RUN_FILES.model, RUN_FILES.best):
+        return f"{sources.shipped_name(os.path.dirname(os.path.abspath(path)))}/{base}"
+    return base
+
+
+def shipped_command(argv) -> str:
+    """The command line as shipped files record it: every path a flag took
+    (:data:`export.job.flags.PATH_FLAGS`) by its base name, never a local path."""
+    import shlex
+
+    args = parse(list(argv))
+    paths = {v for v in (getattr(args, flag.lstrip("-").replace("-", "_")) for flag in PATH_FLAGS)
+             if v is not None}
+
+    def shipped(token):
+        flag, eq, value = token.partition("=")
+        if eq and flag.startswith("--") and value in paths:
+            return f"{flag}={shipped(value)}"
+        if token not in paths:
+            return token
+        return (shipped_checkpoint(token) if token == args.checkpoint else
+                sources.shipped_name(token))
+
+    return shlex.join([*PROG.split(), *map(shipped, argv)])
 
 
 def _tensor_dict(t: TensorInfo) -> dict:
@@ -138,8 +192,8 @@ def quantization(kind) -> dict | None:
     return FORMATS[kind].quantization() if kind in FORMATS else None
 
 
-def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
-    """The models.json entry of one exported file."""
+def manifest_entry(plan, v: Variant, accuracy, profile, ship: bool) -> dict:
+    """The models.json entry of one exported file; ``ship``: the file to ship."""
     import hashlib
 
     tensors = io_tensors(v.tflite)
@@ -147,6 +201,7 @@ def manifest_entry(plan, v: Variant, accuracy, profile) -> dict:
         "file": v.file, "name": v.file[:-len(".tflite")], "model": plan.name,
         "variant": {"int8": "qat_int8" if plan.qat else "ptq_int8", "ptq_int8": "ptq_int8",
                     **{k: k for k in ("float32", "mixed_int8", *EXTRA_FORMATS)}}[v.kind],
+        "ship": ship,
         "qat": plan.qat and v.kind == "int8", "quantization": quantization(v.kind),
         **{k: plan.model_kwargs[k] for k in ("alpha",) if k in plan.model_kwargs},
         "input_size": [plan.res, plan.res], "input": _tensor_dict(tensors["input"]),
@@ -169,15 +224,19 @@ def manifest_header() -> dict:
 
 def results_table(rows, agreement, count, reference="QAT Keras", int8="QAT INT8 TFLite",
                   images="held-out images") -> str:
-    """The comparison table printed at the end (accuracy "-" where there are no labels)."""
+    """The comparison table printed at the end (accuracy "-" where there are no labels;
+    the file to ship marked ``*`` and named on the last line)."""
     header = ("model", "file", "size", "params", "MACs", "latency", "accuracy")
     body = []
     for r in rows:
         size = "" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.2f} MB"
         latency = "" if r["latency_ms"] is None else f"{r['latency_ms']:.2f} ms"
-        body.append((r["model"], r["file"] or "-", size, f"{r['params']:,}",
-                     f"{r['macs'] / 1e6:.1f}M", latency,
+        body.append((r["model"], f"{r['file']} *" if r.get("ship") else r["file"] or "-",
+                     size, f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}M", latency,
                      "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"))
+    shipped = next((r for r in rows if r.get("ship")), None)
     return (tables.table(header, body, left=2, rule=True)
             + f"\ntop-1 agreement, {int8} vs {reference}: {100 * agreement:.2f}% "
-              f"of {count} {images}")
+              f"of {count} {images}"
+            + (f"\n* the file to ship: {shipped['file']} ({shipped['model']})" if shipped
+               else ""))

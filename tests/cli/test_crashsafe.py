@@ -302,7 +302,9 @@ def test_truncated_jpeg_export(bad_folder, tiny_run, skip_export, tmp_path, caps
     assert not out.exists()
     out, results = skip_export
     saved = strict_json(os.path.join(out, "resnet20_16_results.json"))
-    assert saved["skipped_images"] == [cut] == results["skipped_images"]
+    # named inside the data folder: no local path in a shipped file
+    assert saved["skipped_images"] == [os.path.relpath(cut, folder)] == results["skipped_images"]
+    assert not os.path.isabs(saved["skipped_images"][0])
     assert saved["num_train"] + saved["held_out_images"] == 20
     assert len(check_manifest(out)) == 3
 

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from helpers.cli_refusal import refused
+from export import convert
 from export.convert import debug
 import keras
 
@@ -104,3 +105,16 @@ def test_float_layers_are_float_in_the_mixed_file_and_nothing_else(images):
     assert convert.Runner(tflite).predict(images).shape == (len(images), 10)
     with pytest.raises(ValueError, match="'conv9' is not a quantized conv"):
         debug.mixed_int8(model, images, ["conv9"])
+
+
+def test_a_float_first_layer_is_refused_not_written_with_float_io(images, caplog):
+    model = _model()
+    with pytest.raises(ValueError) as err:
+        debug.mixed_int8(model, images, ["conv1_conv", "predictions"])
+    assert str(err.value).startswith("--float-layers conv1_conv predictions leaves the "
+                                     "model's input float")
+    assert "--io uint8" in str(err.value) and "\n" not in str(err.value)
+    assert "default to the original type" not in caplog.text  # the converter's log line
+    # a float classifier keeps the I/O asked for (the softmax after it is quantized)
+    io = convert.io_tensors(debug.mixed_int8(model, images, ["predictions"], io="int8"))
+    assert (io["input"].dtype, io["output"].dtype) == ("int8", "int8")

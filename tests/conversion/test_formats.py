@@ -106,7 +106,8 @@ def test_format_names_flag_type():
 # the 99% agreement gate (97.8% seen under Keras 3).
 EXPORT = ["--model", "resnet20", "--res", "16", "--epochs", "2", "--qat-epochs", "0",
           "--batch-size", "8", "--calibration", "32", "--strategy", "default",
-          "--formats", "all", "--debug-quantization", "--float-layers", "conv1_conv"]
+          "--formats", "all", "--debug-quantization", "--float-layers",
+          "conv2_block1_1_conv"]
 STEM = "resnet20_16"
 
 
@@ -161,9 +162,10 @@ def test_debug_quantization_report_is_written(exported):
 def test_float_layers_file_is_mixed(exported):
     out, results = exported
     path = out / f"{STEM}_mixed_int8.tflite"
-    assert debug.float_layers_of(path) == ["conv1_relu"]
-    assert "not integer-only (NNAPI/NPU will fall back to CPU for these ops): conv1_conv" \
-        in results["table"]
+    assert debug.float_layers_of(path) == ["conv2_block1_1_relu"]
+    assert "not integer-only (NNAPI/NPU will fall back to CPU for these ops): " \
+        "conv2_block1_1_conv" in results["table"]
+    assert convert.io_tensors(path.read_bytes())["input"].dtype == "uint8"  # --io kept
     entry = {e["file"]: e for e in manifest.read_manifest(out / manifest.MANIFEST)["models"]}
     assert entry[path.name]["quantization"]["integer_only"] is False
     assert metadata.read_metadata(path.read_bytes())["labels"] == [str(d) for d in range(10)]

@@ -120,6 +120,14 @@ def test_export_with_weights_carries_the_new_labels_to_mediapipe(source, tmp_pat
     assert head["stopping"]["epochs_run"] <= phases.HEAD_MAX_EPOCHS
     assert (tune["phase"], tune["epochs"], tune["lr"], tune["unfreeze_from"]) == (
         "fine_tune", 1, 0.003, "conv4")
+    # The issue: a transfer run shipped its QAT file below the PTQ one. The file to ship
+    # is never worse than the other INT8 file on the held-out images.
+    rows = {r["model"]: r for r in saved["rows"]}
+    shipped = rows[saved["shipped_model"]]
+    assert shipped["file"] == "resnet20_32_int8.tflite" and shipped["ship"]
+    assert shipped["accuracy"] >= max(rows[m]["accuracy"] for m in
+                                      ("QAT INT8 TFLite", "PTQ INT8 TFLite"))
+    assert saved["float_kept"]["phase"] in ("head", "fine_tune")
     try:
         python = mediapipe_env.python_path()
     except mediapipe_env.MediaPipeUnavailable as err:

@@ -154,12 +154,26 @@ def _load_digits(size, seed, val_fraction):
                      num_val=len(val), name="digits", image_size=size, flip_ok=False)
 
 
+# Folder names that say which split a folder holds, not what it holds: a shipped file
+# names such a folder by the folder above it (``flowers/train`` -> ``flowers``).
+SPLIT_FOLDER_NAMES = ("train", "training", "trainval", "val", "valid", "validation",
+                      "test", "testing")
+
+
 def shipped_name(name: str) -> str:
-    """How shipped files (metadata, manifests) name a data set: an image folder by its
-    base name, never a local path; ``digits`` and ``tfds:...`` as they are."""
+    """How shipped files (metadata, manifests, reports) name a data set or a model
+    file: a path by its base name, never a local path, the folder above when the base
+    name is only a split's (:data:`SPLIT_FOLDER_NAMES`); ``digits`` and ``tfds:...``
+    as they are."""
     if name == "digits" or name.startswith("tfds:"):
         return name
-    return os.path.basename(os.path.normpath(name)) or name
+    path = os.path.normpath(name)
+    base = os.path.basename(path) or name
+    parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    while base.lower() in SPLIT_FOLDER_NAMES and parent:
+        path = os.path.dirname(os.path.abspath(path))
+        base, parent = parent, os.path.basename(os.path.dirname(path))
+    return base
 
 
 # --------------------------------------------------------------------------- as_numpy

@@ -32,6 +32,7 @@ from tfresnet.training.optim import compile_model, lr_schedule, make_optimizer, 
 from tfresnet.training.runschema import RUN_FILES
 from tfresnet.training.strategy import is_chief, make_strategy, strategy_name
 from tfresnet.models.variant import ModelVariant
+from tfresnet.utils import stats
 
 MIN_STEPS_PER_EPOCH = 10  # fewer at the recipe's batch: the data is small, see SMALL_DATA_BATCH
 SMALL_DATA_BATCH = 8      # global batch on small data (as export.tflite's short runs)
@@ -469,12 +470,8 @@ def chance_p_value(correct, total, share) -> float:
     """P(at least ``correct`` right of ``total``) for a model no better than chance,
     i.e. right with probability ``share`` (the majority-class share: what answering the
     largest class scores; random guessing scores less): the one-sided exact binomial
-    test of "accuracy <= share" (scipy.stats.binom)."""
-    from scipy.stats import binom
-
-    if total <= 0:
-        return 1.0
-    return float(binom.sf(int(correct) - 1, int(total), min(max(float(share), 0.0), 1.0)))
+    test of "accuracy <= share" (:func:`tfresnet.utils.stats.at_least`)."""
+    return stats.at_least(correct, total, share)
 
 
 def above_chance(correct, total, share, p_value=CHANCE_P_VALUE) -> tuple[bool, float]:
