@@ -3,10 +3,11 @@
 Library (what tests and the other tools call):
 
 * :func:`to_float32` and :func:`to_int8`: ``tf.lite.TFLiteConverter`` on the model's
-  traced inference function (:func:`converter_for`); INT8 is full-integer (``TFLITE_BUILTINS_INT8``, per-channel weights), from a QAT model
-  (its learned ranges) or a float model (post-training quantization, calibrated on the
-  given images). The uint8 input has scale 1/128 and zero point 128, which is exactly
-  the package's normalization ``(pixel - 128) / 128``: raw RGB bytes go straight in.
+  traced inference function (:func:`converter_for`); INT8 is full-integer
+  (``TFLITE_BUILTINS_INT8``, per-channel weights), from a QAT model (its learned ranges)
+  or a float model (post-training quantization, calibrated on the given images). The
+  uint8 input has scale 1/128 and zero point 128, which is exactly the package's
+  normalization ``(pixel - 128) / 128``: raw RGB bytes go straight in.
 * :func:`non_integer_ops`: the ops of a converted graph that compute in float (only
   QUANTIZE/DEQUANTIZE at the model's float input/output are allowed).
 * :class:`Runner`: the LiteRT interpreter (XNNPACK) behind ``.predict(images)``.

@@ -251,8 +251,8 @@ def export(plan: ExportPlan, argv=None) -> dict:
     if not agreement >= plan.min_agreement:
         raise AgreementError(
             f"the INT8 model agrees with the {reference.label} model on only "
-            f"{100 * agreement:.2f}% of the {'' if plan.imagenet else 'held-out '}images (required: {100 * plan.min_agreement:g}%); nothing "
-            f"was written")
+            f"{100 * agreement:.2f}% of the {'' if plan.imagenet else 'held-out '}images "
+            f"(required: {100 * plan.min_agreement:g}%); nothing was written")
 
     accuracy = {r["file"]: r["accuracy"] for r in rows if r["file"]}
     entries = [{**manifest_entry(plan, v, accuracy[v.file], prof), "warnings": warnings}

@@ -35,7 +35,7 @@ import os
 import zipfile
 
 from tfresnet.training import runschema
-from tfresnet.utils.kerasfiles import HDF5, ZIP, file_kind, load_weights, written_by_keras2
+from tfresnet.utils.kerasfiles import ZIP, file_kind, load_weights, written_by_keras2
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers that hold Python code or name arbitrary TensorFlow functions.
