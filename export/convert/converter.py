@@ -33,6 +33,7 @@ from export.metadata.flatbuffer import model_bytes, set_signature
 from export.names import INPUT_NAME, OUTPUT_NAME, SIGNATURE
 from tfresnet.utils import quiet
 from tfresnet.data import pipelines
+from tfresnet.data import sources
 
 IO_TYPES = {name: tf.as_dtype(name) for name in IO_NAMES}  # uint8, int8, float32
 # The input quantization that encodes (pixel - 128) / 128: 1/128 and 128 (uint8) or 0 (int8).
@@ -84,6 +85,14 @@ def to_float32(model) -> bytes:
       The ``.tflite`` bytes.
     """
     return _convert(converter_for(model))
+
+
+def calibration_images(split, count, seed):
+    """``count`` training images of ``split`` (uint8), a seeded random sample, the images a
+    post-training INT8 conversion calibrates on (``python -m export.tflite``, ``export.debug``)."""
+    shuffled = split.train.shuffle(min(max(count * 4, 1024), 10_000), seed=seed)
+    images, _ = sources.as_numpy(shuffled, limit=count)
+    return images
 
 
 def calibration_data(images_uint8):

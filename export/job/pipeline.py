@@ -39,7 +39,7 @@ from __future__ import annotations
 from export.job import class_report
 from export.convert import formats
 from export.job import model_card
-from export.convert.converter import to_float32, to_int8
+from export.convert.converter import calibration_images, to_float32, to_int8
 from export import names
 from export.job.manifest import publish
 from export.names import LABELS_FILE, MANIFEST
@@ -50,7 +50,7 @@ from export.job.results import (EXTRA_FORMATS, FILE_KINDS, MIXED_NOTE,
                                 evaluate, manifest_entry, manifest_header,
                                 quantization, results_table, top1_agreement,
                                 with_metadata)
-from export.job.training import calibration_images, say, train_float, train_qat
+from export.job.training import say, train_float, train_qat
 from tfresnet.data import sources
 
 __all__ = ["AgreementError", "ChanceError", "export", "main"]
