@@ -22,7 +22,7 @@ Every accuracy is on the test images. Targets (issue 18): the transfer run avera
 least 0.95 of the probe, no seed below 0.85 of it; INT8 within 2 points of the float
 model. Exit status 1 when one is missed.
 
-    python benchmarks/transfer_quality.py                            # both backbones, 10 and 20 a class, 3 seeds
+    python benchmarks/transfer_quality.py              # both backbones, 10 and 20 a class, 3 seeds
     python benchmarks/transfer_quality.py --models resnet20 --per-class 10 --seeds 0
 """
 

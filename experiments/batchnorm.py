@@ -286,7 +286,7 @@ def batchnorm_summary(s: Settings, split, curves, target, rule, model, multiplie
             shown = False
     if len(with_bn) > 2:
         fastest = max(with_bn[1:], key=lambda c: 1 - c.final_val_error)
-        lines.append(f"- Higher rates: final validation accuracy "
+        lines.append("- Higher rates: final validation accuracy "
                      + ", ".join(f"{c.label} {pct(1 - c.final_val_error)}" for c in with_bn)
                      + f" (the paper: BN-x30 reached the target a little later than BN-x5, "
                        f"2.7M vs 2.1M steps, and ended best, 74.8%); here the best of the "

@@ -139,7 +139,7 @@ def run(s: Settings, split, *, depth=56, log=print) -> Result:
              "curves": os.path.join(s.out, "curves.csv"),
              "summary": os.path.join(s.out, "summary.md")}
     figures.layer_lines(
-        [(f"at initialization", [(c.label, norms[(c.key, "init")]) for c in curves]),
+        [("at initialization", [(c.label, norms[(c.key, "init")]) for c in curves]),
          (f"after {s.steps:,} steps", [(c.label, norms[(c.key, "trained")]) for c in curves])],
         files["png"], ylabel="gradient norm of the 3x3 conv kernel (log)", log=True,
         xlabel="layer (1 = nearest the input)",

@@ -42,8 +42,9 @@ def build_parser():
                      "(export.tflite's short run, the model's recipe with its learning rate "
                      "divided by 10 at 1/2 and 3/4 of the run, no augmentation)")
     flags.add_steps_per_epoch(p)
-    flags.add_batch_size(p, help=f"training batch size (default {SHORT_RUN_BATCH_SIZE}, as export.tflite: many "
-                         "steps in a few epochs, so BatchNorm's moving statistics settle)")
+    flags.add_batch_size(p, help=f"training batch size (default {SHORT_RUN_BATCH_SIZE}, as "
+                         "export.tflite: many steps in a few epochs, so BatchNorm's moving "
+                         "statistics settle)")
     p.add_argument("--eval-images", type=cli.positive_int(), default=1000,
                    help="validation images to measure accuracy on")
     flags.add_calibration(p, default=None, help=f"images that calibrate INT8 (default "

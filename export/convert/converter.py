@@ -3,10 +3,11 @@
 Library (what tests and the other tools call):
 
 * :func:`to_float32` and :func:`to_int8`: ``tf.lite.TFLiteConverter`` on the model's
-  traced inference function (:func:`converter_for`); INT8 is full-integer (``TFLITE_BUILTINS_INT8``, per-channel weights), from a QAT model
-  (its learned ranges) or a float model (post-training quantization, calibrated on the
-  given images). The uint8 input has scale 1/128 and zero point 128, which is exactly
-  the package's normalization ``(pixel - 128) / 128``: raw RGB bytes go straight in.
+  traced inference function (:func:`converter_for`); INT8 is full-integer
+  (``TFLITE_BUILTINS_INT8``, per-channel weights), from a QAT model (its learned ranges)
+  or a float model (post-training quantization, calibrated on the given images). The
+  uint8 input has scale 1/128 and zero point 128, which is exactly the package's
+  normalization ``(pixel - 128) / 128``: raw RGB bytes go straight in.
 * :func:`non_integer_ops`: the ops of a converted graph that compute in float (only
   QUANTIZE/DEQUANTIZE at the model's float input/output are allowed).
 * :class:`Runner`: the LiteRT interpreter (XNNPACK) behind ``.predict(images)``.
@@ -32,6 +33,7 @@ from export.metadata.flatbuffer import model_bytes, set_signature
 from export.names import INPUT_NAME, OUTPUT_NAME, SIGNATURE
 from tfresnet.utils import quiet
 from tfresnet.data import pipelines
+from tfresnet.data import sources
 
 IO_TYPES = {name: tf.as_dtype(name) for name in IO_NAMES}  # uint8, int8, float32
 # The input quantization that encodes (pixel - 128) / 128: 1/128 and 128 (uint8) or 0 (int8).
@@ -83,6 +85,14 @@ def to_float32(model) -> bytes:
       The ``.tflite`` bytes.
     """
     return _convert(converter_for(model))
+
+
+def calibration_images(split, count, seed):
+    """``count`` training images of ``split`` (uint8), a seeded random sample, the images a
+    post-training INT8 conversion calibrates on (``python -m export.tflite``, ``export.debug``)."""
+    shuffled = split.train.shuffle(min(max(count * 4, 1024), 10_000), seed=seed)
+    images, _ = sources.as_numpy(shuffled, limit=count)
+    return images
 
 
 def calibration_data(images_uint8):

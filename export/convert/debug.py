@@ -321,7 +321,7 @@ def main(argv=None):
     from tfresnet.utils import fileio
 
     out = fileio.check_writable_dir(args.out)
-    from export.job.training import calibration_images
+    from export.convert.converter import calibration_images
     from tfresnet.data import sources
     from tfresnet.training import checkpoint
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from export.convert import formats
 from export.convert.defaults import CALIBRATION_IMAGES, IO_NAMES
 from tfresnet.training import recipes
+from tfresnet.training.flags import add_transfer
 from tfresnet.utils import cli
 from tfresnet.utils import flags
 from tfresnet.utils import stats
@@ -109,7 +110,7 @@ def build_parser():
     flags.add_seed(p, default=None, help=f"seed of the data split, training and "
                    f"calibration sample (default {flags.DEFAULT_SEED}; with a checkpoint: "
                    f"its seed)")
-    flags.add_transfer(p)
+    add_transfer(p)
     p.add_argument("--allow-chance", action="store_true", help="publish a float model "
                    "whose held-out accuracy is not above chance (refused by default, exit "
                    "status 1); the results JSON and models.json then carry the warning")

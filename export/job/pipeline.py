@@ -43,7 +43,7 @@ from export.job.gates import (AgreementError, ChanceError, agreement_check,
                               agreement_refusal, chance_check, choose_int8, loss_warnings)
 from export.convert import formats
 from export.job import model_card
-from export.convert.converter import to_float32, to_int8
+from export.convert.converter import calibration_images, to_float32, to_int8
 from export import names
 from export.job.manifest import publish
 from export.names import LABELS_FILE, MANIFEST
@@ -54,7 +54,7 @@ from export.job.results import (EXTRA_FORMATS, MIXED_NOTE,
                                 evaluate, float_kept, manifest_entry, manifest_header,
                                 quantization, results_table, shipped_checkpoint,
                                 shipped_command, top1_agreement, with_metadata)
-from export.job.training import calibration_images, say, train_float, train_qat
+from export.job.training import say, train_float, train_qat
 from tfresnet.data import sources
 
 __all__ = ["AgreementError", "ChanceError", "export", "main"]

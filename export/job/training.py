@@ -3,7 +3,7 @@
 Both train with ``tfresnet.train.fit`` on the plan's data with the short-run preset
 (``tfresnet.training.recipes.short_run_settings``, :func:`training_settings`); QAT wraps the
 float model with ``export.convert.qat.quantize_model`` inside the strategy's scope. Also
-the calibration sample the conversions take and the job's progress line (:func:`say`).
+the job's progress line (:func:`say`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import math
 
 from export.convert import qat
 from export.job.flags import QAT_LR_FACTOR
-from tfresnet.data import sources
 from tfresnet.training import recipes
 from tfresnet.training.config import TransferConfig
 
@@ -21,13 +20,6 @@ from tfresnet.training.config import TransferConfig
 def say(text):
     """One progress line of the export on the terminal."""
     print(f"[export] {text}", flush=True)
-
-
-def calibration_images(split, count, seed):
-    """``count`` training images (uint8), a seeded random sample for calibration."""
-    shuffled = split.train.shuffle(min(max(count * 4, 1024), 10_000), seed=seed)
-    images, _ = sources.as_numpy(shuffled, limit=count)
-    return images
 
 
 def training_settings(plan, qat: bool) -> dict:

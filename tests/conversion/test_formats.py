@@ -38,12 +38,12 @@ def converted(request):
 
 def test_each_check_passes_on_its_format_and_fails_on_the_others(converted):
     _, files, float32 = converted
-    for name, tflite in files.items():
-        assert formats.format_problems(tflite, name) == []
+    for name, content in files.items():
+        assert formats.format_problems(content, name) == []
         for other in formats.FORMATS:
             if other != name:
                 with pytest.raises(formats.FormatMismatchError, match=f"not a {other} model"):
-                    formats.check_format(tflite, other)
+                    formats.check_format(content, other)
     for name in formats.FORMATS:  # nor is the plain float32 file any of them
         assert formats.format_problems(float32, name)
 

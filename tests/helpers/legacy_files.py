@@ -61,8 +61,8 @@ def save_h5_weights(model, path) -> str:
 
 
 def write_keras2_model(path, model, *, side, **kwargs) -> dict:
-    """Saves the registry model ``model`` (builder arguments ``kwargs``) built by tf_keras to ``path`` (``.keras`` or
-    ``.h5``), with random weights; returns ``{"x": images, "y": its outputs}``."""
+    """Saves the registry model ``model`` (builder arguments ``kwargs``) built by tf_keras to
+    ``path`` (``.keras`` or ``.h5``), with random weights; returns ``{"x": images, "y": its outputs}``."""
     path = os.fspath(path)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")])}

@@ -117,11 +117,13 @@ def test_without_batchnorm_is_the_same_network_minus_bn():
     keras.utils.set_random_seed(0)
     model = tfresnet.get_model("plain20", input_shape=(8, 8, 3), classes=10)
     twin = common.without_batchnorm(model)
-    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in model.layers
+           if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bns) == 19
-    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in twin.layers)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in twin.layers)
     # Each BN (gamma, beta, moving mean and variance: 4C) gives way to a conv bias (C).
-    channels = sum(int(l.gamma.shape[0]) for l in bns)
+    channels = sum(int(bn.gamma.shape[0]) for bn in bns)
     assert twin.count_params() == model.count_params() - 3 * channels
     for layer in twin.layers:
         if isinstance(layer, keras.layers.Conv2D):
@@ -423,7 +425,7 @@ def test_response_std_matches_a_hand_computation():
     model = tfresnet.resnet_cifar(8, input_shape=(8, 8, 3))
     images = np.random.default_rng(0).uniform(-1, 1, (20, 8, 8, 3)).astype("float32")
     layers = common.response_layers(model)
-    assert [l.name for l in layers] == ["conv1_bn"] + [
+    assert [layer.name for layer in layers] == ["conv1_bn"] + [
         f"conv{s}_block1_{i}_bn" for s in (2, 3, 4) for i in (1, 2)]
     stds = responses.response_stds(model, images, batch_size=7)  # 3 uneven batches
     for layer, value in zip(layers, stds):

@@ -1,10 +1,12 @@
 """Training: any registry model under ``tf.distribute`` with the papers' recipes.
 
-Each module does one job and imports only those above it in this list:
+Each module does one job and imports only those above it in this list (an import-linter
+contract in pyproject.toml checks it):
 
 * :mod:`~tfresnet.training.recipes`: the papers' recipes as named presets;
 * :mod:`~tfresnet.training.strategy`: the tf.distribute strategy (mirrored, multi-worker);
 * :mod:`~tfresnet.training.optim`: trainable copy, schedule, optimizer, compile;
+* :mod:`~tfresnet.training.precise_bn`: BatchNorm's moving statistics recomputed (PreciseBN);
 * :mod:`~tfresnet.training.runschema`: the run folder's file names, config.json and
   history.csv checked;
 * :mod:`~tfresnet.training.checkpoint`: loading run folders and model files safely;

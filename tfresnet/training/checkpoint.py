@@ -35,7 +35,7 @@ import os
 import zipfile
 
 from tfresnet.training import runschema
-from tfresnet.utils.kerasfiles import (CONFIG_MAX_BYTES, HDF5, ZIP, ZIP_CONFIG, file_kind,
+from tfresnet.utils.kerasfiles import (CONFIG_MAX_BYTES, ZIP, ZIP_CONFIG, file_kind,
                                        load_weights, written_by_keras2)
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")

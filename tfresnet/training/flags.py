@@ -70,7 +70,7 @@ def build_parser() -> cli.ArgumentParser:
                    help="before each validation, recompute BatchNorm's moving statistics "
                    "from up to 512 training images with the current weights (PreciseBN); "
                    "--no-precise-bn keeps Keras' moving averages")
-    flags.add_transfer(p)
+    add_transfer(p)
     flags.add_seed(p)
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic TensorFlow ops (slower on GPU)")
@@ -95,3 +95,20 @@ def parse(argv=None):
         raise cli.UsageError(f"--worker-timeout applies to --strategy multiworker. "
                              f"Received: --worker-timeout={args.worker_timeout:g}")
     return args
+
+
+def add_transfer(p):
+    """``--weights`` and the transfer phases' flags, for every CLI that trains
+    (``tfresnet.train``, ``export.tflite``); their rules: :mod:`tfresnet.training.phases`."""
+    p.add_argument("--weights", type=cli.non_empty, help="start from pretrained weights "
+                   "(transfer learning): 'imagenet' (the Keras cache, never downloaded), a "
+                   "keras.applications .h5 file, or a tfresnet.train run directory / "
+                   ".keras file; a new classifier is built for the data's classes")
+    p.add_argument("--freeze-epochs", type=cli.int_range(0, flags.MAX_EPOCHS),
+                   help=phases.FLAG_HELP["freeze_epochs"])
+    p.add_argument("--unfreeze-from", type=cli.non_empty, help="with --weights: fine-tune "
+                   "from this stage (e.g. conv4) or layer name on after the frozen epochs "
+                   "(default all)")
+    flags.add_lr(p, "--fine-tune-lr", help=phases.FLAG_HELP["fine_tune_lr"])
+    p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
+                   help=phases.FLAG_HELP["fine_tune_batchnorm"])

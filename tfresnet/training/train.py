@@ -105,7 +105,7 @@ def summary_table(result: FitResult) -> str:
         *([] if "phases" in c else [("lr", f"{c['lr']:g} ({c.get('lr_source') or 'given'})")]),
         ("epochs", f"{final} x {c['steps_per_epoch']} steps" + (
             f" (of at most {c['epochs']}: {c['stopping']['why']})" if c.get("stopping") else
-            f" (phases below)" if "phases" in c else "") + resumed),
+            " (phases below)" if "phases" in c else "") + resumed),
         *([("batchnorm", f"statistics of each epoch's weights over "
                          f"{c['precise_bn']['images']:,} training images (PreciseBN), "
                          f"{c['precise_bn']['layers']} layers")]

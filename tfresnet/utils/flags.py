@@ -162,25 +162,6 @@ def add_json(p):
                    help="also write the figures to this JSON file")
 
 
-def add_transfer(p):
-    """``--weights`` and the transfer phases' flags (their rules:
-    :mod:`tfresnet.training.phases`)."""
-    from tfresnet.training.phases import FLAG_HELP  # pure Python, no TensorFlow
-
-    p.add_argument("--weights", type=cli.non_empty, help="start from pretrained weights "
-                   "(transfer learning): 'imagenet' (the Keras cache, never downloaded), a "
-                   "keras.applications .h5 file, or a tfresnet.train run directory / "
-                   ".keras file; a new classifier is built for the data's classes")
-    p.add_argument("--freeze-epochs", type=cli.int_range(0, MAX_EPOCHS),
-                   help=FLAG_HELP["freeze_epochs"])
-    p.add_argument("--unfreeze-from", type=cli.non_empty, help="with --weights: fine-tune "
-                   "from this stage (e.g. conv4) or layer name on after the frozen epochs "
-                   "(default all)")
-    add_lr(p, "--fine-tune-lr", help=FLAG_HELP["fine_tune_lr"])
-    p.add_argument("--fine-tune-batchnorm", action="store_const", const=True,
-                   help=FLAG_HELP["fine_tune_batchnorm"])
-
-
 # ---------------------------------------------------------------------------- running
 def run(parse, main, *, prog, argv=None):
     """The body of a CLI's ``__main__``: ``parse(argv)`` checks the flags without
