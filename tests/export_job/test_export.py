@@ -123,8 +123,9 @@ def test_int8_file_is_full_integer_with_raw_pixel_input(exported):
 
 
 def test_metadata_carries_labels_and_normalization(exported):
-    out, _ = exported
-    for kind in ("int8", "ptq_int8", "float32"):
+    out, results = exported
+    other = _other_int8(results)[len(TINY_STEM) + 1:-len(".tflite")]
+    for kind in ("int8", other, "float32"):
         meta = metadata.read_metadata((out / f"{TINY_STEM}_{kind}.tflite").read_bytes())
         assert meta["name"] == f"{TINY_STEM}_{kind}"
         assert meta["labels"] == [str(d) for d in range(10)]
@@ -141,15 +142,15 @@ def test_one_tensor_name_in_the_signature_the_tensors_and_the_metadata(exported)
 
     from export import names
 
-    out, _ = exported
-    for kind in ("int8", "ptq_int8", "float32"):
-        model_bytes = (out / f"{TINY_STEM}_{kind}.tflite").read_bytes()
+    out, results = exported
+    for file in (f"{TINY_STEM}_int8.tflite", _other_int8(results), f"{TINY_STEM}_float32.tflite"):
+        model_bytes = (out / file).read_bytes()
         interpreter = Interpreter(model_content=model_bytes)
         interpreter.allocate_tensors()
         assert interpreter.get_signature_list() == {names.SIGNATURE: {
             "inputs": [names.INPUT_NAME], "outputs": [names.OUTPUT_NAME]}}
         (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
-        assert (given["name"], taken["name"]) == ("image", "probabilities"), kind
+        assert (given["name"], taken["name"]) == ("image", "probabilities"), file
         meta = metadata.read_metadata(model_bytes)
         assert (meta["input"]["name"], meta["output"]["name"]) == ("image", "probabilities")
         images = np.zeros(given["shape"], given["dtype"])
