@@ -54,6 +54,7 @@ def test_an_unknown_override_is_refused_by_name(name):
     ({"lr": -1.0}, "lr must be a number > 0. Received: lr=-1.0"),
     ({"augment": "flip"}, "augment must be one of cifar, imagenet, mobilenet, none. "
                           "Received: augment='flip'"),
+    ({"precise_bn": "no"}, "precise_bn must be True or False. Received: precise_bn='no'"),
     ({"freeze_epochs": 2}, "--freeze-epochs applies to transfer learning: add --weights "
                            "(imagenet, a .h5 file or a run). Received: freeze_epochs=2"),
     ({"weights": "imagenet", "epochs": 2, "freeze_epochs": 3},

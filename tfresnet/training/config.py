@@ -87,8 +87,9 @@ class FitConfig:
         :func:`tfresnet.training.transfer.feature_cache_reason`); False trains through
         the whole network every step.
       precise_bn: before each validation, set the trained BatchNormalization layers'
-        moving statistics to those of their current weights over up to 512 training
-        images (:mod:`tfresnet.training.precise_bn`); False keeps Keras' moving averages.
+        moving statistics to those of their current weights over up to
+        ``tfresnet.utils.flags.PRECISE_BN_IMAGES`` (512) training images
+        (:mod:`tfresnet.training.precise_bn`); False keeps Keras' moving averages.
       transfer: the transfer-learning settings (:class:`TransferConfig`).
     """
 
@@ -139,6 +140,9 @@ class FitConfig:
             if self.augment not in AUGMENTATIONS:
                 raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}. "
                                  f"Received: augment={self.augment!r}")
+        if not isinstance(self.precise_bn, (bool, np.bool_)):
+            raise ValueError(f"precise_bn must be True or False. "
+                             f"Received: precise_bn={self.precise_bn!r}")
         if not isinstance(self.transfer, TransferConfig):
             raise ValueError(f"transfer must be a TransferConfig. "
                              f"Received: transfer={self.transfer!r}")

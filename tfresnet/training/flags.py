@@ -67,9 +67,9 @@ def build_parser() -> cli.ArgumentParser:
                    help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
     p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
     p.add_argument("--precise-bn", action=argparse.BooleanOptionalAction, default=True,
-                   help="before each validation, recompute BatchNorm's moving statistics "
-                   "from up to 512 training images with the current weights (PreciseBN); "
-                   "--no-precise-bn keeps Keras' moving averages")
+                   help=f"before each validation, recompute BatchNorm's moving statistics "
+                   f"from up to {flags.PRECISE_BN_IMAGES} training images with the current "
+                   f"weights (PreciseBN); --no-precise-bn keeps Keras' moving averages")
     add_transfer(p)
     flags.add_seed(p)
     p.add_argument("--deterministic", action="store_true",

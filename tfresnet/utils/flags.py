@@ -31,6 +31,9 @@ MAX_WORKER_TIMEOUT = 86_400  # seconds
 # The tf.distribute strategies (tfresnet.training.strategy builds them).
 STRATEGIES = ("mirrored", "multiworker", "one", "default")
 DEFAULT_WORKER_TIMEOUT = 600  # seconds to wait for the other workers (--worker-timeout)
+# At most this many training images a PreciseBN recomputation uses (tfresnet.training.precise_bn;
+# pycls uses 8192 on ImageNet).
+PRECISE_BN_IMAGES = 512
 # The training augmentations (tfresnet.data.pipelines applies them).
 AUGMENTATIONS = ("cifar", "imagenet", "mobilenet", "none")
 DEFAULT_DATASET = "digits"
