@@ -79,6 +79,28 @@ def test_at_most_max_images_and_frozen_layers_keep_their_statistics():
     assert [layer.name for layer in precise_bn.trained_batchnorm(model)] == ["bn2"]
 
 
+def test_nothing_else_moves_and_a_large_mean_keeps_its_variance():
+    """Only the top-level trained layers' statistics change: a nested model's BatchNorm
+    (which the training-mode pass updates as a side effect) is put back. Inputs of mean
+    1000 and variance 4 give variance 4 (the mean square minus the squared mean, in
+    float32, would lose it)."""
+    keras.utils.set_random_seed(2)
+    inner = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.BatchNormalization(name="inner")])
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.BatchNormalization(name="outer")(inputs)
+    model = keras.Model(inputs, inner(x))
+    rng = np.random.default_rng(0)
+    x = (1000 + 2 * rng.standard_normal((64, 4, 4, 2))).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(64, "int32"))).batch(16)
+    before = [np.asarray(v).copy() for v in inner.layers[0].non_trainable_variables]
+    assert precise_bn.recompute(model, ds, batch_size=16) == 64
+    for v, b in zip(inner.layers[0].non_trainable_variables, before):
+        np.testing.assert_array_equal(np.asarray(v), b)
+    outer = model.get_layer("outer")
+    np.testing.assert_allclose(np.asarray(outer.moving_mean), x.mean((0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(outer.moving_variance), x.var((0, 1, 2)), rtol=1e-3)
+
+
 def test_fit_saves_precise_statistics_and_records_them(tmp_path):
     """2 replicas (conftest): the saved model's statistics are those of its own weights
     over the training images (the run's 1,150 digits, at most 512 of them used)."""

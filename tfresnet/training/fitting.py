@@ -330,7 +330,7 @@ def _train(net, run, schedule, run_dir, record, phase):
     if c.precise_bn and precise_bn.trained_batchnorm(net):
         precise = precise_bn.PreciseBatchNorm(train_ds, batch_size=c.batch_size,
                                               num_train=split.num_train)
-        cbs.insert(1, precise)  # after the recorder, which times the epoch's training
+        cbs.insert(0, precise)  # before the recorder, which keeps each epoch's weights
     if early:
         stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=phase.patience,
                                                 min_delta=phase.min_delta)
@@ -366,8 +366,7 @@ def _train(net, run, schedule, run_dir, record, phase):
                 steps_per_epoch=steps if drop else None, callbacks=cbs + list(c.callbacks),
                 shuffle=False)  # the pipelines shuffle, seeded
     kept = recorder.restore_best(net)
-    record["precise_bn"] = ({"used": True, "images": precise.images,
-                             "layers": len(precise_bn.trained_batchnorm(net))}
+    record["precise_bn"] = ({"used": True, "images": precise.images, "layers": precise.layers}
                             if precise is not None and precise.images else {"used": False})
     if trainee is not net:  # the trained classifier back into the network
         net.get_layer(transfer.HEAD).set_weights(trainee.layers[-1].get_weights())

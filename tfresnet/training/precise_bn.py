@@ -14,7 +14,10 @@ and 0.68 with the EMA, 0.98 and 0.98 with precise statistics.
 population statistics of the current weights: a forward pass in training mode over some
 training batches (of the size each replica trained with, so every layer sees the inputs
 training gave it), each trainable BatchNormalization's input mean and variance
-accumulated over all of them. This module does it before each validation during ``fit``
+accumulated over all of them (each chunk's centred moments, combined in float64). The
+pass changes nothing else: every other non-trainable variable it moves (a QAT model's
+activation ranges, the moving statistics of BatchNorm layers inside a nested model,
+random-generator states) is put back afterwards. This module does it before each validation during ``fit``
 (:class:`PreciseBatchNorm`), so the figures that choose the kept epoch and the saved
 models use the statistics of their own weights. A frozen BatchNormalization keeps its
 statistics; BatchNormalization layers inside a nested model keep their EMA.
@@ -37,7 +40,7 @@ def trained_batchnorm(model) -> list:
 
 class _Probe:
     """``model``'s BatchNormalization inputs in training mode, reduced to the per-channel
-    mean and mean square of each (one traced function, reused every epoch)."""
+    mean and variance of each (one traced function, reused every epoch)."""
 
     def __init__(self, model, layers):
         self.layers = layers
@@ -48,11 +51,7 @@ class _Probe:
         def moments(images):
             outs = probe(images, training=True)
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
-            result = []
-            for out, ax in zip(outs, axes):
-                out = tf.cast(out, tf.float32)
-                result.append((tf.reduce_mean(out, ax), tf.reduce_mean(tf.square(out), ax)))
-            return result
+            return [tf.nn.moments(tf.cast(out, tf.float32), ax) for out, ax in zip(outs, axes)]
 
         self.moments = moments
 
@@ -75,19 +74,24 @@ def recompute(model, dataset, *, batch_size, max_images=PRECISE_BN_IMAGES, probe
     probe = probe or _Probe(model, trained_batchnorm(model))
     if not probe.layers:
         return 0
-    sums, seen = None, 0
+    targets = {id(v) for layer in probe.layers for v in (layer.moving_mean, layer.moving_variance)}
+    kept = [(v, v.numpy()) for v in model.non_trainable_variables if id(v) not in targets]
+    sums, seen = None, 0  # per layer: sum of n * mean, sum of n * (variance + mean**2)
     for images, _ in dataset:
         for start in range(0, int(images.shape[0]), batch_size):
             chunk = images[start:start + batch_size]
             n = int(chunk.shape[0])
-            stats = [(m.numpy().astype(np.float64) * n, s.numpy().astype(np.float64) * n)
-                     for m, s in probe.moments(chunk)]
+            stats = [(n * m.numpy().astype(np.float64),
+                      n * (v.numpy().astype(np.float64) + m.numpy().astype(np.float64) ** 2))
+                     for m, v in probe.moments(chunk)]
             sums = stats if sums is None else [(a + m, b + s) for (a, b), (m, s) in zip(sums, stats)]
             seen += n
             if seen >= max_images:
                 break
         if seen >= max_images:
             break
+    for variable, value in kept:  # what the training-mode pass moved besides the targets
+        variable.assign(value)
     if not seen:
         return 0
     for layer, (total, total_sq) in zip(probe.layers, sums):
@@ -101,10 +105,12 @@ def recompute(model, dataset, *, batch_size, max_images=PRECISE_BN_IMAGES, probe
 class PreciseBatchNorm(keras.callbacks.Callback):
     """Recomputes the BatchNormalization statistics (:func:`recompute`) once an epoch,
     before ``fit`` validates (or at the epoch's end when it does not), from
-    ``dataset``, the training pipeline.
+    ``dataset``, the training pipeline. Put it before callbacks that read the weights
+    at an epoch's end.
 
     Attributes:
       images: the images the last recomputation used.
+      layers: how many BatchNormalization layers it recomputes.
     """
 
     def __init__(self, dataset, *, batch_size, num_train, max_images=PRECISE_BN_IMAGES):
@@ -112,7 +118,7 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.max_images = min(max_images, num_train)
         self.dataset = dataset
-        self.images, self._probe, self._due = 0, None, False
+        self.images, self.layers, self._probe, self._due = 0, 0, None, False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._due = True
@@ -129,5 +135,6 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self._due = False
         if self._probe is None:
             self._probe = _Probe(self.model, trained_batchnorm(self.model))
+            self.layers = len(self._probe.layers)
         self.images = recompute(self.model, self.dataset, batch_size=self.batch_size,
                                 max_images=self.max_images, probe=self._probe)
