@@ -168,11 +168,6 @@ def _relu_kind(layer) -> str | None:
 # ----------------------------------------------------------------------------- quantizers
 
 
-def _fake_quant(x, low, high, *, narrow_range=False, axis=None):
-    return keras.quantizers.fake_quant_with_min_max_vars(
-        x, low, high, num_bits=NUM_BITS, narrow_range=narrow_range, axis=axis)
-
-
 @keras.saving.register_keras_serializable(package="tfresnet")
 class ActivationQuantizer(keras.layers.Layer):
     """Per-tensor asymmetric 8-bit fake-quantization with a moving-average range.
@@ -242,16 +237,37 @@ class ActivationQuantizer(keras.layers.Layer):
 
 def _kernel_fake_quant(kernel, axis):
     """Symmetric, narrow-range fake-quant of a kernel from its current values: per
-    channel along ``axis``, or per tensor when ``axis`` is None."""
+    channel along ``axis``, or per tensor when ``axis`` is None.
+
+    The range is not differentiated: tfmot's ``LastValueQuantizer`` assigns it to a
+    variable before the fake-quant reads it, so the kernel's gradient is the
+    straight-through estimator's alone (and the backward pass stays as short as
+    tfmot's). TF's ops are called directly, the per-channel axis moved last (the only
+    axis TF's op takes) by a reshape when every axis after it has size 1 (a depthwise
+    kernel ``(h, w, c, 1)`` is ``(h, w, 1, c)`` in the same memory order), else by a
+    transpose.
+    """
     k = ops.cast(kernel, "float32")
     if axis is None:
-        bound = ops.max(ops.abs(k))
+        bound = ops.stop_gradient(ops.maximum(ops.max(ops.abs(k)), 1e-8))
+        out = tf.quantization.fake_quant_with_min_max_vars(
+            k, -bound, bound, num_bits=NUM_BITS, narrow_range=True)
+        return ops.cast(out, kernel.dtype)
+    shape = tuple(k.shape)
+    last = len(shape) - 1
+    if axis == last:
+        moved, restore = k, lambda t: t  # noqa: E731
+    elif all(size == 1 for size in shape[axis + 1:]):
+        moved = ops.reshape(k, (*shape[:axis], *shape[axis + 1:], shape[axis]))
+        restore = lambda t: ops.reshape(t, shape)  # noqa: E731
     else:
-        others = tuple(i for i in range(len(k.shape)) if i != axis)
-        bound = ops.max(ops.abs(k), axis=others)
-    bound = ops.maximum(bound, 1e-8)  # an all-zero channel still gets a valid range
-    return ops.cast(_fake_quant(k, -bound, bound, narrow_range=True, axis=axis),
-                    kernel.dtype)
+        moved = ops.swapaxes(k, axis, last)
+        restore = lambda t: ops.swapaxes(t, axis, last)  # noqa: E731
+    # an all-zero channel still gets a valid range
+    bound = ops.stop_gradient(ops.maximum(ops.max(ops.abs(moved), axis=tuple(range(last))), 1e-8))
+    out = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+        moved, -bound, bound, num_bits=NUM_BITS, narrow_range=True)
+    return ops.cast(restore(out), kernel.dtype)
 
 
 def _conv(layer, x, kernel):
