@@ -410,8 +410,10 @@ def output_quantized(model) -> dict[str, bool]:
         if role is None or role.output != "compute":
             decided[layer.name] = False
             continue
-        if role.kernel_axis is not False and _activation_name(layer) in _FREE_ACTIVATIONS:
-            decided[layer.name] = False  # softmax: input quantized inside the wrapper
+        if _activation_name(layer) in _FREE_ACTIVATIONS:
+            # softmax: its output fixed by the converter; its input quantized inside the
+            # wrapper (Dense(activation="softmax")) or after the layer before it
+            decided[layer.name] = False
             continue
         after = consumers[layer.name]
         fused = (len(after) == 1 and id(layer.output) not in outputs
@@ -447,6 +449,7 @@ def quantize_model(model, *, input_range=INPUT_RANGE, decay: float = EMA_DECAY):
     if isinstance(model, keras.Sequential):
         model = _as_functional(model)
     check_model(model)
+    input_range = _checked_range(input_range)
     quantized = output_quantized(model)
     originals = {layer.name: layer for layer in model.layers}
     names = [t._keras_history[0].name for t in model.inputs]  # the InputLayers' names
@@ -483,6 +486,17 @@ def quantize_model(model, *, input_range=INPUT_RANGE, decay: float = EMA_DECAY):
             target.set_weights(source.get_weights())
             target.trainable = source.trainable
     return qat
+
+
+def _checked_range(input_range) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in input_range)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"input_range must be two finite numbers (low, high) with low < "
+                         f"high. Received: input_range={input_range!r}")
+    return low, high
 
 
 def _as_functional(model):
