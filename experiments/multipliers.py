@@ -20,7 +20,7 @@ from tfresnet.models.registry import model_info
 from tfresnet.training import runschema
 from experiments import flags as experiment_flags
 from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
-                                judged, markdown_table, pct, training_lines)
+                                judged, markdown_table, near_chance, pct, training_lines)
 
 NAME = "multipliers"
 PAPER = ("Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width multiplier "
@@ -39,8 +39,6 @@ DIGITS_SIDE = 64
 OTHER_SIDE = 224
 # Accuracy differences below this (a fraction) do not break a trend.
 ACCURACY_TOLERANCE = 0.01
-# A model whose accuracy stays within this of chance learned nothing.
-CHANCE_MARGIN = 0.05
 
 
 def experiment_args(args, s: Settings) -> dict:
@@ -211,7 +209,7 @@ def multipliers_summary(s: Settings, split, points, settings, configs) -> str:
     chance = 1.0 / len(split.labels)
     failures = [f"- {alpha_text(p['alpha'])}/{p['res']} FAILED: it never learned (float32 "
                 f"accuracy {pct(p['accuracy_float32'])}, chance is {pct(chance)})."
-                for p in points if p["accuracy_float32"] <= chance + CHANCE_MARGIN]
+                for p in points if near_chance(p["accuracy_float32"], len(split.labels))]
     judge = judged(s, failures)
     lines = ["# MobileNet v1: width and resolution multipliers", "",
              f"Paper: {PAPER}.", "", "Setup:",

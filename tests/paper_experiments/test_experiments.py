@@ -11,6 +11,7 @@ import dataclasses
 import os
 import re
 import struct
+import types
 
 import numpy as np
 import pytest
@@ -323,6 +324,24 @@ def test_failed_runs_are_named():
     collapsed = common.run_failure(_curve("c", [0.3, 0.9053]), 10)
     assert collapsed.startswith("collapsed") and "70.00%" in collapsed and "9.47%" in collapsed
     assert common.run_failure(_curve("n", [0.88, 0.89]), 10).startswith("never learned")
+
+
+def test_curves_and_the_multipliers_grid_judge_chance_by_one_margin(monkeypatch):
+    # 10 classes: chance is 10%. At the default 5-point margin 35% learned; at a 30-point
+    # margin both experiments call it a run that never learned.
+    point = {"alpha": 0.25, "res": 32, "macs": 1e6, "params": 1000, "accuracy_float32": 0.35,
+             "accuracy_int8": 0.35, "float32_ms": 1.0, "int8_ms": 1.0}
+    settings = types.SimpleNamespace(runs=5)
+
+    def verdicts():
+        summary = multipliers.multipliers_summary(_settings(), _split(), [point], settings,
+                                                  [("a", _config())])
+        return (common.run_failure(_curve("n", [0.6, 0.65]), 10), "FAILED" in summary)
+
+    assert verdicts() == (None, False)
+    monkeypatch.setattr(common, "CHANCE_MARGIN", 0.3)
+    failure, failed = verdicts()
+    assert failure.startswith("never learned") and failed
 
 
 def _split():
