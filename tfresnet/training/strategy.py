@@ -17,12 +17,12 @@ import time
 
 import tensorflow as tf
 
-from tfresnet.utils.flags import DEFAULT_WORKER_TIMEOUT, STRATEGIES  # noqa: F401  (TF-free, for the CLIs)
+from tfresnet.utils.flags import DEFAULT_STRATEGY, DEFAULT_WORKER_TIMEOUT, STRATEGIES  # noqa: F401  (TF-free, for the CLIs)
 
 WAIT_NOTICE_SECONDS = 3       # the "waiting for" line comes after this long
 
 
-def make_strategy(name: str = "mirrored", *,
+def make_strategy(name: str = DEFAULT_STRATEGY, *,
                   worker_timeout: float = DEFAULT_WORKER_TIMEOUT) -> tf.distribute.Strategy:
     """The tf.distribute strategy ``name`` (one of ``STRATEGIES``).
 

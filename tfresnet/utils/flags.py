@@ -30,6 +30,7 @@ MAX_WORKER_TIMEOUT = 86_400  # seconds
 # ---------------------------------------------------------------------------- choices
 # The tf.distribute strategies (tfresnet.training.strategy builds them).
 STRATEGIES = ("mirrored", "multiworker", "one", "default")
+DEFAULT_STRATEGY = "mirrored"  # FitConfig's, make_strategy's and every --strategy's default
 DEFAULT_WORKER_TIMEOUT = 600  # seconds to wait for the other workers (--worker-timeout)
 # At most this many training images a PreciseBN recomputation uses (tfresnet.training.precise_bn;
 # pycls uses 8192 on ImageNet).
@@ -37,6 +38,8 @@ PRECISE_BN_IMAGES = 512
 # The training augmentations (tfresnet.data.pipelines applies them).
 AUGMENTATIONS = ("cifar", "imagenet", "mobilenet", "none")
 DEFAULT_DATASET = "digits"
+# The share of each class held out for validation (tfresnet.data.load, FitConfig, --val-fraction).
+DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
 
 DATASET_HELP = ("'digits' (bundled), 'tfds:<name>[/config][:version]' (prepared "
@@ -99,7 +102,7 @@ def add_seed(p, *, default=DEFAULT_SEED, help=None):
                    "shuffling, augmentation, calibration sample)")
 
 
-def add_strategy(p, *, default="mirrored", help=None):
+def add_strategy(p, *, default=DEFAULT_STRATEGY, help=None):
     """``--strategy NAME``, one of :data:`STRATEGIES`."""
     p.add_argument("--strategy", choices=STRATEGIES, default=default,
                    help=help or "tf.distribute strategy: mirrored (all local GPUs, else "
