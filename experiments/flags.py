@@ -126,13 +126,14 @@ def _multipliers(sub, parents, d):
                            "export.compare (MACs, TFLite float32/INT8 accuracy and latency), "
                            "and plot accuracy against MACs with the INT8 latency beside. "
                            f"Defaults: {d['epochs']} epochs, batch 96."))
-    flags.add_image_size(m, help="the largest resolution; the grid steps down by 32 like the "
+    flags.add_image_size(m, help=f"the largest resolution; the grid steps down by "
+                         f"{flags.MOBILENET_RES_MULTIPLE} like the "
                          "paper's 224/192/160/128 (default: 64 for digits, giving 64/32: the "
                          "digits are 8x8, any resolution only upsamples them; else 224)")
     m.add_argument("--alphas", type=cli.float_range(), nargs="+", help="width multipliers "
                    "(default 1.0 0.75 0.5 0.25; --quick: 0.5 0.25)")
-    m.add_argument("--resolutions", type=cli.int_range(), nargs="+", help="input sides, "
-                   "multiples of 32 (default: from --image-size; --quick: 32)")
+    m.add_argument("--resolutions", type=cli.int_range(), nargs="+", help=f"input sides, "
+                   f"{flags.MOBILENET_RES_RULE} (default: from --image-size; --quick: 32)")
     m.add_argument("--latency-runs", type=cli.positive_int(MAX_RUNS), help="timed runs per "
                    "latency (default 50; --quick: 5)")
     m.add_argument("--fresh", action="store_true", help="measure again the models "

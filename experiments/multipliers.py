@@ -54,8 +54,11 @@ def experiment_args(args, s: Settings) -> dict:
 
 
 def resolutions_below(side: int) -> tuple:
-    """The paper's grid steps down by 32 pixels from 224 (224/192/160/128); so from ``side``."""
-    return tuple(r for r in (side, side - 32, side - 64, side - 96) if r >= 32)
+    """The paper's grid steps down by the side's multiple from 224 (224/192/160/128); so from
+    ``side``, as many sides as the paper's that are still valid."""
+    step = _MULTIPLIERS.res_multiple
+    return tuple(r for r in range(side, side - step * len(_MULTIPLIERS.resolutions), -step)
+                 if r >= step)
 
 
 def run(s: Settings, split, *, alphas=ALPHAS, resolutions=None, latency_runs=50,

@@ -31,3 +31,20 @@ def test_fixed_side_variant_takes_its_side_as_input_shape():
 def test_check_names_the_flag(variant, flags, text):
     with pytest.raises(ValueError, match=text):
         variant.check(classes=10, flags=flags)
+
+
+def test_the_res_helps_state_the_rule_mobilenet_builds_with():
+    """MobileNet's side rule is its five stride-2 layers; the TF-free --res helps read it."""
+    from tfresnet.models import mobilenet
+    from tfresnet.models.profile_flags import build_parser as profile_parser
+    from tfresnet.models.registry import model_info
+    from tfresnet.training.flags import build_parser as train_parser
+    from experiments.flags import build_parser as experiments_parser
+    multiple = model_info("mobilenet_v1").multipliers.res_multiple
+    halvings = sum(stride == 2 for _, stride, _ in mobilenet.MOBILENET_V1_SPEC)
+    assert multiple == 2 ** halvings == 32
+    rule = f"a multiple of {multiple}, at least {multiple}"
+    helps = [profile_parser().format_help(), train_parser().format_help(),
+             experiments_parser()._subparsers._group_actions[0].choices["multipliers"]
+             .format_help()]
+    assert all(rule in " ".join(text.split()) for text in helps)

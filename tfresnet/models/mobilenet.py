@@ -36,6 +36,7 @@ import keras
 from tfresnet.models import _builder
 from tfresnet.models.batchnorm import BatchNormalization
 from tfresnet.models.modelinfo import Multipliers, register
+from tfresnet.utils.flags import MOBILENET_RES_MULTIPLE
 
 # One row per layer of the paper's Table 1: (kind, stride, output channels at alpha 1).
 # A "dws" row is a depthwise-separable block: 3x3 depthwise at that stride, 1x1 pointwise.
@@ -60,7 +61,7 @@ MOBILENET_V1_SPEC = (
 SHALLOW_REMOVED = (7, 8, 9, 10, 11)
 RESOLUTIONS = (224, 192, 160, 128)  # the paper's resolution multipliers, 224 * rho
 ALPHAS = (1.0, 0.75, 0.5, 0.25)  # the paper's width multipliers
-RES_MULTIPLE = 32  # the input side: five stride-2 layers halve it exactly
+RES_MULTIPLE = MOBILENET_RES_MULTIPLE  # the input side: five stride-2 layers halve it exactly
 
 
 def alpha_text(alpha) -> str:

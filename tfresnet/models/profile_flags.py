@@ -20,7 +20,7 @@ def build_parser() -> cli.ArgumentParser:
                         help="registry model name, e.g. resnet50, mobilenet_v1, alexnet")
     flags.add_variant(parser, alpha_help="width multiplier (> 0), for models that have one "
                       "(mobilenet_v1); default 1.0", res_help="input side for models with a "
-                      "resolution multiplier (mobilenet_v1): a multiple of 32, at least 32; "
+                      f"resolution multiplier (mobilenet_v1): {flags.MOBILENET_RES_RULE}; "
                       "default 224")
     parser.add_argument("--input-size", type=cli.int_range(), metavar="S",
                         help="square input side for any model (default: the paper's, "

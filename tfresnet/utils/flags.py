@@ -42,6 +42,11 @@ DEFAULT_DATASET = "digits"
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
 
+# MobileNet's input side is a multiple of this (tfresnet.models.mobilenet's rule: its five
+# stride-2 layers halve the side exactly); the --res helps read it from here.
+MOBILENET_RES_MULTIPLE = 32
+MOBILENET_RES_RULE = f"a multiple of {MOBILENET_RES_MULTIPLE}, at least {MOBILENET_RES_MULTIPLE}"
+
 DATASET_HELP = ("'digits' (bundled), 'tfds:<name>[/config][:version]' (prepared "
                 "offline) or an image folder (one sub-folder a class)")
 MODEL_HELP = "registry model name (tfresnet.list_models())"
@@ -61,8 +66,8 @@ def add_variant(p, *, nargs=None, alpha_default=None, res_default=None, alpha_he
     add_alpha(p, nargs=nargs, default=alpha_default, help=alpha_help)
     many = {"nargs": nargs} if nargs else {}
     p.add_argument("--res", type=cli.int_range(), metavar="R", default=res_default,
-                   help=res_help or "MobileNet input side, a multiple of 32, at least 32 "
-                   "(e.g. 160)", **many)
+                   help=res_help or f"MobileNet input side, {MOBILENET_RES_RULE} (e.g. 160)",
+                   **many)
 
 
 def add_alpha(p, *, nargs=None, default=None, help=None):
