@@ -85,6 +85,13 @@ def parse(argv=None):
 
 
 # ----------------------------------------------------------------- each experiment's flags
+def _defaults(d) -> str:
+    """An experiment's ``DEFAULTS`` as its description names them: "2000 steps, batch 128,
+    lr 0.1"."""
+    length = f"{d['steps']} steps" if "steps" in d else f"{d['epochs']} epochs"
+    return f"{length}, batch {d['batch_size']}" + (f", lr {d['lr']:g}" if "lr" in d else "")
+
+
 def _depths(p):
     p.add_argument("--depths", type=cifar_depth, nargs=2, default=(20, 56),
                    metavar=("SHALLOW", "DEEP"), help="the two depths, 6n+2")
@@ -95,7 +102,7 @@ def _degradation(sub, parents, d):
                        "layers (ResNet paper Fig. 1 and 6)", description=(
                            "Train plain-20/56 and ResNet-20/56 with one recipe and plot "
                            "training (thin) and validation (bold) error against iterations. "
-                           f"Defaults: {d['steps']} steps, batch 128, lr 0.1 (the paper's)."))
+                           f"Defaults: {_defaults(d)} (the paper's)."))
     _depths(p)
 
 
@@ -105,8 +112,7 @@ def _batchnorm(sub, parents, d):
                            "Train one network without BN, with BN, and with BN at a higher "
                            "learning rate; plot validation accuracy against steps and report "
                            "the steps each needs to reach a common accuracy. Defaults: "
-                           f"{d['steps']} steps, batch 128, lr 0.01 (a rate the network "
-                           "without BN can train at)."))
+                           f"{_defaults(d)} (a rate the network without BN can train at)."))
     flags.add_model(b, default="plain20", help="registry network with BN (plain20: like the "
                     "BN paper's Inception, it has no shortcuts)")
     b.add_argument("--lr-multipliers", type=cli.float_range(0, MAX_LR, low_open=True),
@@ -125,7 +131,7 @@ def _multipliers(sub, parents, d):
                            "Train MobileNet v1 at every alpha x resolution through "
                            "export.compare (MACs, TFLite float32/INT8 accuracy and latency), "
                            "and plot accuracy against MACs with the INT8 latency beside. "
-                           f"Defaults: {d['epochs']} epochs, batch 96."))
+                           f"Defaults: {_defaults(d)}."))
     flags.add_image_size(m, help=f"the largest resolution; the grid steps down by "
                          f"{flags.MOBILENET_RES_MULTIPLE} like the "
                          "paper's 224/192/160/128 (default: 64 for digits, giving 64/32: the "
@@ -147,7 +153,7 @@ def _shortcuts(sub, parents, d):
                            "(projection where the shape changes) and C (projection "
                            "everywhere) shortcuts, same recipe, seed and data; plot their "
                            "error curves and compare final errors and parameters. Defaults: "
-                           f"{d['steps']} steps, batch 128, lr 0.1 (the paper's)."))
+                           f"{_defaults(d)} (the paper's)."))
     p.add_argument("--depth", type=cifar_depth, default=20, help="CIFAR depth 6n+2")
 
 
@@ -157,8 +163,8 @@ def _gradients(sub, parents, d):
                            "Measure the gradient norm of every 3x3 conv kernel of plain-N "
                            "without BN, plain-N with BN and ResNet-N at initialization and "
                            "after a short training; plot them against depth (log scale). "
-                           f"Defaults: depth 56, {d['steps']} steps, batch 128, lr "
-                           "0.01 (a rate the network without BN can train at)."))
+                           f"Defaults: depth 56, {_defaults(d)} (a rate the network "
+                           "without BN can train at)."))
     p.add_argument("--depth", type=cifar_depth, default=56, help="CIFAR depth 6n+2")
 
 
@@ -169,7 +175,7 @@ def _responses(sub, parents, d):
                            "the standard deviation of every 3x3 layer's response (after "
                            "BN, before the ReLU or addition) on the validation images, by "
                            "layer and sorted by magnitude. Defaults: "
-                           f"{d['steps']} steps, batch 128, lr 0.1 (the paper's)."))
+                           f"{_defaults(d)} (the paper's)."))
     _depths(p)
 
 
@@ -180,8 +186,7 @@ def _separable(sub, parents, d):
                            "thinner one and the shallow one (without the five 14x14x512 "
                            "layers) with one recipe; plot their curves and compare accuracy "
                            "with MACs and parameters. Defaults: "
-                           f"{d['steps']} steps, batch 64, lr 0.05, alpha 0.5, 32x32 "
-                           "(MobileNet's smallest input)."))
+                           f"{_defaults(d)}, alpha 0.5, 32x32 (MobileNet's smallest input)."))
     p.add_argument("--alpha", type=cli.float_range(0, low_open=True), default=0.5,
                    metavar="A", help="MobileNet width multiplier of the mobilenet, conv and "
                    "shallow networks; thinner is 0.75x this (0.5: the full-conv network at "

@@ -502,3 +502,17 @@ def test_separable_networks_cost_what_the_paper_says_in_proportion():
     assert costs["shallow"].macs < costs["mobilenet"].macs
     assert separable.paper_figures("conv") == (71.7, 4866, 29.3)
     assert separable.paper_figures("shallow") == (65.3, 307, 2.9)
+
+
+def test_each_description_names_the_defaults_the_experiment_runs_with(monkeypatch):
+    from experiments import flags as experiment_flags
+    rated = {}
+    for name, d in experiment_flags.DEFAULTS.items():  # figures no experiment uses
+        rated[name] = "lr" in d  # multipliers: the recipe's rate
+        monkeypatch.setitem(experiment_flags.DEFAULTS, name, {
+            **d, "batch_size": 77, **({"lr": 0.0123} if rated[name] else {})})
+    choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
+    for name, parser in choices.items():
+        text = " ".join(parser.description.split())
+        assert (", batch 77, lr 0.0123" if rated[name] else ", batch 77.") in text, name
+        assert "128" not in text, name
