@@ -67,10 +67,8 @@ def experiment_args(args, s: Settings) -> dict:
         raise cli.UsageError(f"--alpha must leave the thinner network a channel (alpha >= "
                              f"{1 / (0.75 * _MULTIPLIERS.first_channels):.3f}). "
                              f"Received: {args.alpha}")
-    if _MULTIPLIERS.res_problem(s.image_size):
-        raise cli.UsageError(f"--image-size {_MULTIPLIERS.res_problem(s.image_size)} for "
-                             f"MobileNet. Received: {s.image_size}")
-    # the widest of the four networks, as tfresnet.train and export.tflite check it
+    # the widest of the four networks (its side rule too), as tfresnet.train and
+    # export.tflite check it
     ModelVariant("mobilenet_v1", args.alpha, s.image_size).check(
         classes=2, batch=s.batch_size, flags={"res": "--image-size", "classes": None})
     return {"alpha": args.alpha}

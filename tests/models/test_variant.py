@@ -48,3 +48,22 @@ def test_the_res_helps_state_the_rule_mobilenet_builds_with():
              experiments_parser()._subparsers._group_actions[0].choices["multipliers"]
              .format_help()]
     assert all(rule in " ".join(text.split()) for text in helps)
+
+
+def test_the_builder_and_the_variant_refuse_alpha_and_res_in_one_sentence():
+    """One rule, one message (Multipliers.check_alpha / check_res), each caller's name."""
+    from tfresnet.models.registry import get_model
+    rule = ("must be a number >= 1/32 (the first layer keeps a channel); the paper uses "
+            "1.0, 0.75, 0.5, 0.25. Received: ")
+    with pytest.raises(ValueError) as built:
+        get_model("mobilenet_v1", alpha=0.01)
+    with pytest.raises(ValueError) as checked:
+        ModelVariant("mobilenet_v1", 0.01, 160).check()
+    assert str(built.value) == f"alpha {rule}alpha=0.01"
+    assert str(checked.value) == f"--alpha {rule}--alpha=0.01"
+    with pytest.raises(ValueError, match=r"^res must be a multiple of 32 and at least 32 "
+                       r"\(the paper uses 224, 192, 160, 128\)\. Received: res=150$"):
+        get_model("mobilenet_v1", res=150)
+    with pytest.raises(ValueError, match=r"^--res must be a multiple of 32 and at least 32 "
+                       r"for mobilenet_v1 .*Received: --res=150$"):
+        ModelVariant("mobilenet_v1", None, 150).check()

@@ -127,11 +127,9 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
     Raises:
       ValueError: for a bad alpha, res, separable, shallow or common argument.
     """
-    if MULTIPLIERS.alpha_problem(alpha):
-        raise ValueError(f"alpha {MULTIPLIERS.alpha_problem(alpha)}. Received: alpha={alpha!r}")
+    MULTIPLIERS.check_alpha(alpha)
     if res is not None:
-        if MULTIPLIERS.res_problem(res):
-            raise ValueError(f"res {MULTIPLIERS.res_problem(res)}. Received: res={res!r}")
+        MULTIPLIERS.check_res(res)
         if input_shape is not None and (not isinstance(input_shape, (tuple, list))
                                         or tuple(input_shape[:2]) != (res, res)):
             raise ValueError(f"res and input_shape disagree; give one of them. "
