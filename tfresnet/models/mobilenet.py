@@ -150,7 +150,7 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
     from tfresnet.models import weights as weights_lib
     if weights == "imagenet":  # fail before building
         weights_lib.imagenet_file("MobileNet", include_top=include_top, classes=classes,
-                                  alpha=alpha, rows=shape[0])
+                                  alpha=alpha, rows=shape[0], grid=MULTIPLIERS)
     inputs = keras.Input(shape)
     x = inputs
     for index, (kind, stride, channels) in enumerate(MOBILENET_V1_SPEC):
@@ -165,7 +165,7 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
             x = conv_block(x, filters, stride, name=f"conv_{index}")
     x = _builder.head(x, classes=classes, include_top=include_top, pooling=pooling)
     loader = functools.partial(weights_lib.load_keras_applications, app="MobileNet",
-                               alpha=alpha)
+                               alpha=alpha, grid=MULTIPLIERS)
     variant = ("" if separable else "_conv") + ("_shallow" if shallow else "")
     default = f"mobilenet_v1{variant}_{alpha_text(alpha)}_{shape[0]}"
     return _builder.finish(inputs, x, name=name or default, weights=weights,
