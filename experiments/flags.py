@@ -35,7 +35,7 @@ DEFAULTS = {
 CURVES = {name: name != "multipliers" for name in EXPERIMENTS}
 BATCHNORM_MULTIPLIERS = (5.0, 30.0)  # the BN paper's BN-x5 and BN-x30
 
-# A CIFAR ResNet depth: its bound here, its 6n+2 rule (tfresnet.models.resnet's) checked
+# A CIFAR ResNet depth: its bound here, its 6n+2 rule (tfresnet.models.families.resnet's) checked
 # by experiments.command once TensorFlow is loaded.
 cifar_depth = cli.int_range(high=MAX_CIFAR_DEPTH)
 DEPTH_FLAGS = ("depth", "depths")

@@ -1,18 +1,12 @@
-"""ModelInfo and the ``@register`` decorator that the family modules use.
-
-Kept apart from :mod:`tfresnet.models.registry` (which imports the family modules to fill
-the registry) so that the registry imports the families and the families import
-this module: no import cycle.
-"""
+"""What the registry knows of a model: :class:`ModelInfo` (every per-model fact) and
+:class:`Multipliers` (a family's width and resolution rules). The registry itself, and
+``@register``, are :mod:`tfresnet.models.registry`'s."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from typing import Any, Callable
-
-_REGISTRY: dict[str, "ModelInfo"] = {}
-
 
 @dataclasses.dataclass(frozen=True)
 class Multipliers:
@@ -114,32 +108,3 @@ class ModelInfo:
     multipliers: Multipliers | None = None
     family_label: str = ""
     plot_style: tuple[str, str] = ("tab:gray", "x")
-
-
-def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
-             small_side: int, recipe: str, int8: bool = True, int8_note: str = "",
-             extra_args: tuple[str, ...] = (), small_kwargs: dict | None = None,
-             imagenet: str = "", **facts):
-    """Decorator that adds a builder to the registry under ``name``.
-
-    ``facts`` are the other :class:`ModelInfo` fields (``augment``, ``first_layer``,
-    ``head_width``, ``last_conv``, ``multipliers``, ``family_label``, ``plot_style``).
-
-    Raises:
-      ValueError: if ``name`` is registered already.
-    """
-
-    def decorate(builder):
-        if name in _REGISTRY:
-            raise ValueError(
-                f"Model name {name!r} is registered twice "
-                f"({_REGISTRY[name].builder.__module__} and {builder.__module__}). "
-                f"Received: name={name!r}")
-        _REGISTRY[name] = ModelInfo(
-            name=name, builder=builder, family=family, paper=paper,
-            input_shape=tuple(input_shape), min_side=min_side, small_side=small_side,
-            recipe=recipe, int8=int8, int8_note=int8_note, extra_args=tuple(extra_args),
-            small_kwargs=dict(small_kwargs or {}), imagenet=imagenet, **facts)
-        return builder
-
-    return decorate

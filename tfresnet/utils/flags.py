@@ -42,7 +42,7 @@ DEFAULT_DATASET = "digits"
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
 
-# MobileNet's input side is a multiple of this (tfresnet.models.mobilenet's rule: its five
+# MobileNet's input side is a multiple of this (tfresnet.models.families.mobilenet's rule: its five
 # stride-2 layers halve the side exactly); the --res helps read it from here.
 MOBILENET_RES_MULTIPLE = 32
 MOBILENET_RES_RULE = f"a multiple of {MOBILENET_RES_MULTIPLE}, at least {MOBILENET_RES_MULTIPLE}"

@@ -35,7 +35,8 @@ import keras
 
 from tfresnet.models import _builder
 from tfresnet.models.batchnorm import BatchNormalization
-from tfresnet.models.modelinfo import Multipliers, register
+from tfresnet.models.modelinfo import Multipliers
+from tfresnet.models.registry import register
 from tfresnet.utils.flags import MOBILENET_RES_MULTIPLE
 
 # One row per layer of the paper's Table 1: (kind, stride, output channels at alpha 1).
