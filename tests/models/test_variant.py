@@ -36,7 +36,7 @@ def test_check_names_the_flag(variant, flags, text):
 def test_the_res_helps_state_the_rule_mobilenet_builds_with():
     """MobileNet's side rule is its five stride-2 layers; the TF-free --res helps read it."""
     from tfresnet.models.families import mobilenet
-    from tfresnet.models.profile_flags import build_parser as profile_parser
+    from tfresnet.models.profile_command import build_parser as profile_parser
     from tfresnet.models.registry import model_info
     from tfresnet.training.flags import build_parser as train_parser
     from experiments.flags import build_parser as experiments_parser
