@@ -82,7 +82,7 @@ class ModelInfo:
       first_layer: (stride, output channels at alpha 1) of the first layer, and
       head_width: the classifier's input width at alpha 1, and
       last_conv: the channels of a last square 1x1 conv (c -> c) at alpha 1, or 0: the
-        lower bound of memory :meth:`tfresnet.models.ModelVariant.memory_estimate` uses.
+        lower bound of memory :meth:`tfresnet.models.variant.ModelVariant.memory_estimate` uses.
       multipliers: the width and resolution multipliers (:class:`Multipliers`) when the
         builder takes ``alpha`` and ``res``, else None.
       family_label, plot_style: the family's legend text and (colour, marker) in plots.
