@@ -31,6 +31,13 @@ DEFAULTS = {
     "responses": {"steps": 600, "batch_size": 128, "lr": 0.1},
     "separable": {"steps": 500, "batch_size": 64, "lr": 0.05},
 }
+# The multipliers grid besides its training: the largest side (digits are 8x8: every
+# MobileNet resolution only upsamples them, and 40 epochs at 128/96 would take hours on
+# a CPU, so the digits grid is 64/32; other data: the paper's 224), the timed runs of a
+# latency, and --quick's smaller grid.
+MULTIPLIERS_SIDE = {"digits": 64, "other": 224}
+LATENCY_RUNS = {"default": 50, "quick": 5}
+QUICK_ALPHAS, QUICK_RESOLUTIONS = (0.5, 0.25), (32,)
 # The experiments that log training curves (and so take the curve flags).
 CURVES = {name: name != "multipliers" for name in EXPERIMENTS}
 BATCHNORM_MULTIPLIERS = (5.0, 30.0)  # the BN paper's BN-x5 and BN-x30
@@ -85,6 +92,10 @@ def parse(argv=None):
 
 
 # ----------------------------------------------------------------- each experiment's flags
+def _words(values) -> str:
+    return " ".join(f"{v:g}" for v in values)
+
+
 def _defaults(d) -> str:
     """An experiment's ``DEFAULTS`` as its description names them: "2000 steps, batch 128,
     lr 0.1"."""
@@ -134,14 +145,17 @@ def _multipliers(sub, parents, d):
                            f"Defaults: {_defaults(d)}."))
     flags.add_image_size(m, help=f"the largest resolution; the grid steps down by "
                          f"{flags.MOBILENET_RES_MULTIPLE} like the "
-                         "paper's 224/192/160/128 (default: 64 for digits, giving 64/32: the "
-                         "digits are 8x8, any resolution only upsamples them; else 224)")
-    m.add_argument("--alphas", type=cli.float_range(), nargs="+", help="width multipliers "
-                   "(default 1.0 0.75 0.5 0.25; --quick: 0.5 0.25)")
+                         f"paper's 224/192/160/128 (default: {MULTIPLIERS_SIDE['digits']} "
+                         f"for digits, whose 8x8 images any resolution only upsamples; else "
+                         f"{MULTIPLIERS_SIDE['other']})")
+    m.add_argument("--alphas", type=cli.float_range(), nargs="+", help=f"width multipliers "
+                   f"(default: the paper's; --quick: {_words(QUICK_ALPHAS)})")
     m.add_argument("--resolutions", type=cli.int_range(), nargs="+", help=f"input sides, "
-                   f"{flags.MOBILENET_RES_RULE} (default: from --image-size; --quick: 32)")
-    m.add_argument("--latency-runs", type=cli.positive_int(MAX_RUNS), help="timed runs per "
-                   "latency (default 50; --quick: 5)")
+                   f"{flags.MOBILENET_RES_RULE} (default: from --image-size; --quick: "
+                   f"{_words(QUICK_RESOLUTIONS)})")
+    m.add_argument("--latency-runs", type=cli.positive_int(MAX_RUNS), help=f"timed runs per "
+                   f"latency (default {LATENCY_RUNS['default']}; --quick: "
+                   f"{LATENCY_RUNS['quick']})")
     m.add_argument("--fresh", action="store_true", help="measure again the models "
                    "export.compare has stored in --out/compare")
 

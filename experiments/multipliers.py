@@ -32,11 +32,9 @@ CURVES = experiment_flags.CURVES[NAME]
 # MobileNet's multipliers: the paper's alphas and how an alpha is written, from the registry.
 _MULTIPLIERS = model_info("mobilenet_v1").multipliers
 ALPHAS, alpha_text = _MULTIPLIERS.alphas, _MULTIPLIERS.alpha_text
-QUICK_ALPHAS, QUICK_RESOLUTIONS = (0.5, 0.25), (32,)
-# Digits are 8x8: every MobileNet resolution (a multiple of 32) only upsamples them, and
-# 40 epochs at 128/96 would take hours here, so the digits grid is 64/32.
-DIGITS_SIDE = 64
-OTHER_SIDE = 224
+QUICK_ALPHAS, QUICK_RESOLUTIONS = experiment_flags.QUICK_ALPHAS, experiment_flags.QUICK_RESOLUTIONS
+DIGITS_SIDE = experiment_flags.MULTIPLIERS_SIDE["digits"]  # read by experiments.command
+OTHER_SIDE = experiment_flags.MULTIPLIERS_SIDE["other"]
 # Accuracy differences below this (a fraction) do not break a trend.
 ACCURACY_TOLERANCE = 0.01
 
@@ -50,7 +48,8 @@ def experiment_args(args, s: Settings) -> dict:
     compare.make_configs(["mobilenet_v1"], alphas=list(alphas), resolutions=list(resolutions),
                          flags={"alpha": "--alphas", "res": "--resolutions"})
     return {"alphas": tuple(alphas), "resolutions": tuple(resolutions), "fresh": args.fresh,
-            "latency_runs": args.latency_runs or (5 if args.quick else 50)}
+            "latency_runs": args.latency_runs
+            or experiment_flags.LATENCY_RUNS["quick" if args.quick else "default"]}
 
 
 def resolutions_below(side: int) -> tuple:
@@ -61,8 +60,8 @@ def resolutions_below(side: int) -> tuple:
                  if r >= step)
 
 
-def run(s: Settings, split, *, alphas=ALPHAS, resolutions=None, latency_runs=50,
-                fresh=False, log=print) -> Result:
+def run(s: Settings, split, *, alphas=ALPHAS, resolutions=None,
+        latency_runs=experiment_flags.LATENCY_RUNS["default"], fresh=False, log=print) -> Result:
     """MobileNet v1 over width multipliers and resolutions, via ``export.compare``.
 
     ``export.compare`` trains each model (``tfresnet.train.fit``, the MobileNet recipe),

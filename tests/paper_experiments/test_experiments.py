@@ -516,3 +516,16 @@ def test_each_description_names_the_defaults_the_experiment_runs_with(monkeypatc
         text = " ".join(parser.description.split())
         assert (", batch 77, lr 0.0123" if rated[name] else ", batch 77.") in text, name
         assert "128" not in text, name
+
+
+def test_the_multipliers_grid_defaults_are_the_ones_its_help_names(monkeypatch):
+    from experiments import flags as experiment_flags
+    monkeypatch.setitem(experiment_flags.LATENCY_RUNS, "quick", 7)
+    choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
+    text = " ".join(choices["multipliers"].format_help().split())
+    assert "timed runs per latency (default 50; --quick: 7)" in text
+    assert "--quick: 0.5 0.25" in text and "(default: 64 for digits" in text
+    args = types.SimpleNamespace(alphas=None, resolutions=None, quick=True,
+                                 latency_runs=None, fresh=False)
+    assert multipliers.experiment_args(args, _settings(quick=True)) == {
+        "alphas": (0.5, 0.25), "resolutions": (32,), "fresh": False, "latency_runs": 7}
