@@ -41,6 +41,8 @@ QUICK_ALPHAS, QUICK_RESOLUTIONS = (0.5, 0.25), (32,)
 # The experiments that log training curves (and so take the curve flags).
 CURVES = {name: name != "multipliers" for name in EXPERIMENTS}
 BATCHNORM_MULTIPLIERS = (5.0, 30.0)  # the BN paper's BN-x5 and BN-x30
+GRADIENTS_DEPTH = 56  # the gradients experiment's default depth
+SEPARABLE_ALPHA = 0.5  # the separable experiment's default width (its full-conv twin: 29M weights at 1)
 
 # A CIFAR ResNet depth: its bound here, its 6n+2 rule (tfresnet.models.families.resnet's) checked
 # by experiments.command once TensorFlow is loaded.
@@ -177,9 +179,9 @@ def _gradients(sub, parents, d):
                            "Measure the gradient norm of every 3x3 conv kernel of plain-N "
                            "without BN, plain-N with BN and ResNet-N at initialization and "
                            "after a short training; plot them against depth (log scale). "
-                           f"Defaults: depth 56, {_defaults(d)} (a rate the network "
-                           "without BN can train at)."))
-    p.add_argument("--depth", type=cifar_depth, default=56, help="CIFAR depth 6n+2")
+                           f"Defaults: depth {GRADIENTS_DEPTH}, {_defaults(d)} (a rate the "
+                           "network without BN can train at)."))
+    p.add_argument("--depth", type=cifar_depth, default=GRADIENTS_DEPTH, help="CIFAR depth 6n+2")
 
 
 def _responses(sub, parents, d):
@@ -200,8 +202,10 @@ def _separable(sub, parents, d):
                            "thinner one and the shallow one (without the five 14x14x512 "
                            "layers) with one recipe; plot their curves and compare accuracy "
                            "with MACs and parameters. Defaults: "
-                           f"{_defaults(d)}, alpha 0.5, 32x32 (MobileNet's smallest input)."))
-    p.add_argument("--alpha", type=cli.float_range(0, low_open=True), default=0.5,
+                           f"{_defaults(d)}, alpha {SEPARABLE_ALPHA:g}, "
+                           f"{flags.MOBILENET_RES_MULTIPLE}x{flags.MOBILENET_RES_MULTIPLE} "
+                           "(MobileNet's smallest input)."))
+    p.add_argument("--alpha", type=cli.float_range(0, low_open=True), default=SEPARABLE_ALPHA,
                    metavar="A", help="MobileNet width multiplier of the mobilenet, conv and "
                    "shallow networks; thinner is 0.75x this (0.5: the full-conv network at "
                    "alpha 1 has 29M parameters)")

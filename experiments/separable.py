@@ -47,8 +47,8 @@ PAPER = ("Howard et al. 2017 (MobileNet), Table 4: full convolutions instead of 
          "(0.75 MobileNet, 68.4%) beats the shallower one (Shallow MobileNet, 65.3%)")
 DEFAULTS = experiment_flags.DEFAULTS[NAME]
 CURVES = experiment_flags.CURVES[NAME]
-DIGITS_SIDE = 32  # MobileNet's smallest input side; the 8x8 digits are upsampled
-OTHER_SIDE = 32
+# MobileNet's smallest input side (its side rule's multiple); the 8x8 digits are upsampled
+DIGITS_SIDE = OTHER_SIDE = _MULTIPLIERS.res_multiple
 # Table 4 holds when separable is within this of the full convs (a fraction): the
 # paper's gap is 1.1 points.
 CLOSE = 0.02

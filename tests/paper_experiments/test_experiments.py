@@ -511,11 +511,17 @@ def test_each_description_names_the_defaults_the_experiment_runs_with(monkeypatc
         rated[name] = "lr" in d  # multipliers: the recipe's rate
         monkeypatch.setitem(experiment_flags.DEFAULTS, name, {
             **d, "batch_size": 77, **({"lr": 0.0123} if rated[name] else {})})
+    monkeypatch.setattr(experiment_flags, "GRADIENTS_DEPTH", 44)
+    monkeypatch.setattr(experiment_flags, "SEPARABLE_ALPHA", 0.75)
     choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
     for name, parser in choices.items():
         text = " ".join(parser.description.split())
         assert (", batch 77, lr 0.0123" if rated[name] else ", batch 77.") in text, name
         assert "128" not in text, name
+    assert "Defaults: depth 44," in choices["gradients"].description
+    assert "alpha 0.75, 32x32" in choices["separable"].description
+    assert choices["gradients"].parse_args([]).depth == 44
+    assert choices["separable"].parse_args([]).alpha == 0.75
 
 
 def test_the_multipliers_grid_defaults_are_the_ones_its_help_names(monkeypatch):
