@@ -235,6 +235,12 @@ class ActivationQuantizer(keras.layers.Layer):
         return {**super().get_config(), "decay": self.decay, "fixed_range": self.fixed_range}
 
 
+def _abs_max(k, axis):
+    """``max |k|`` over ``axis`` as the larger of max and -min (two reads of the kernel,
+    no copy of it), at least 1e-8 so that an all-zero channel still has a range."""
+    return ops.maximum(ops.maximum(ops.max(k, axis=axis), -ops.min(k, axis=axis)), 1e-8)
+
+
 def _kernel_fake_quant(kernel, axis):
     """Symmetric, narrow-range fake-quant of a kernel from its current values: per
     channel along ``axis``, or per tensor when ``axis`` is None.
@@ -249,7 +255,7 @@ def _kernel_fake_quant(kernel, axis):
     """
     k = ops.cast(kernel, "float32")
     if axis is None:
-        bound = ops.stop_gradient(ops.maximum(ops.max(ops.abs(k)), 1e-8))
+        bound = ops.stop_gradient(_abs_max(k, None))
         out = tf.quantization.fake_quant_with_min_max_vars(
             k, -bound, bound, num_bits=NUM_BITS, narrow_range=True)
         return ops.cast(out, kernel.dtype)
@@ -263,8 +269,7 @@ def _kernel_fake_quant(kernel, axis):
     else:
         moved = ops.swapaxes(k, axis, last)
         restore = lambda t: ops.swapaxes(t, axis, last)  # noqa: E731
-    # an all-zero channel still gets a valid range
-    bound = ops.stop_gradient(ops.maximum(ops.max(ops.abs(moved), axis=tuple(range(last))), 1e-8))
+    bound = ops.stop_gradient(_abs_max(moved, tuple(range(last))))
     out = tf.quantization.fake_quant_with_min_max_vars_per_channel(
         moved, -bound, bound, num_bits=NUM_BITS, narrow_range=True)
     return ops.cast(restore(out), kernel.dtype)
