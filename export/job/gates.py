@@ -46,7 +46,7 @@ def chance_check(plan, correct, count):
     ``tfresnet.training.fitting.CHANCE_P_VALUE`` of the time (one-sided exact binomial test).
 
     Raises:
-      ChanceError: when it does not pass and ``plan.allow_chance`` is False.
+      ChanceError: when it does not pass and ``plan.config.allow_chance`` is False.
     """
     from tfresnet.training import fitting
 
@@ -59,7 +59,7 @@ def chance_check(plan, correct, count):
             f"{100 * share:.2f}% of the held-out images, and a model answering at chance "
             f"gets {correct} or more right {100 * p:.1f}% of the time (one-sided binomial "
             f"test; below {100 * fitting.CHANCE_P_VALUE:g}% required)")
-    if not plan.allow_chance:
+    if not plan.config.allow_chance:
         raise ChanceError(
             f"{text}; nothing was written. Try more --epochs, --weights from a trained "
             f"backbone, more images a class, or a lower --lr; --allow-chance ships it anyway")
