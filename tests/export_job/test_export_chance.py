@@ -12,7 +12,7 @@ from PIL import Image
 
 from export import tflite
 from export.job import pipeline
-from export.job import flags
+from export.job.config import ExportConfig
 from tfresnet.utils import cli
 from tfresnet.utils import fileio
 from tfresnet.training import fitting
@@ -94,7 +94,5 @@ def test_training_warnings_travel_from_a_checkpoint(tmp_path):
     warnings = config["result"]["warnings"]
     config["result"]["warnings"] = warnings + ["diverged: planted"]
     fileio.write_text(os.path.join(run, "config.json"), json.dumps(config))
-    args = flags.build_parser().parse_args(["--checkpoint", run, "--out",
-                                               str(tmp_path / "o")])
-    plan = pipeline.plan_export(args)
+    plan = pipeline.plan_export(ExportConfig(out=str(tmp_path / "o")), run)
     assert plan.training_warnings == warnings + ["diverged: planted"]
