@@ -198,11 +198,11 @@ def _check_integer_ends(tflite, float_layers, io):
                 and op.outputs[0].name == ends["output"].name for op in ops)
     if not (fed and given):
         end = "input" if not fed else "output"
-        raise ValueError(f"--float-layers {' '.join(float_layers)} leaves the model's {end} "
+        raise ValueError(f"float_layers={list(float_layers)} leaves the model's {end} "
                          f"float (a layer at the {end} end computes in float), so the mixed "
-                         f"file cannot take the --io {io} asked for; keep the first conv and "
-                         f"the classifier quantized. Received: --float-layers "
-                         f"{' '.join(float_layers)}")
+                         f"file cannot take the io={io!r} asked for; keep the first conv and "
+                         f"the classifier quantized. Received: "
+                         f"float_layers={list(float_layers)}")
 
 
 def float_layers_of(tflite) -> list[str]:

@@ -140,7 +140,7 @@ def _convert(plan, float_model, qat_model, calibration):
     images = "images" if plan.imagenet else "training images"
     wanted = plan.config.calibration
     say(f"Converting (calibration: {len(calibration)} {images}"
-        + ("" if len(calibration) == wanted else f", all there are; calibration {wanted}")
+        + ("" if len(calibration) == wanted else f", all there are; calibration={wanted}")
         + f"; INT8 I/O {plan.io})")
     if plan.qat:
         converted = {"int8": to_int8(qat_model, calibration, io=plan.io),

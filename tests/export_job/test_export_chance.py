@@ -70,7 +70,7 @@ def test_a_model_at_chance_is_refused_then_shipped_with_allow_chance(tmp_path, c
     assert "Traceback" not in captured.err
     assert not out.exists()
     # 75 training images, fewer than --calibration's 200: the count used is said.
-    assert "calibration: 75 training images, all there are; --calibration 200" in captured.out
+    assert "calibration: 75 training images, all there are; calibration=200" in captured.out
 
     results = cli.run(tflite.main, _argv(folder, out, "--allow-chance"), prog=tflite.PROG)
     saved = json.loads((out / "resnet20_32_results.json").read_text())
