@@ -34,6 +34,7 @@ class Source:
       seed, val_fraction: its run's (the split it was validated on).
       labels: its class names (labels.txt), or () when not recorded.
       result: its config.json ``result`` (kept epoch, warnings), or None.
+      record: its config.json as read ({} when there is none).
     """
 
     model: object
@@ -46,6 +47,7 @@ class Source:
     val_fraction: float = DEFAULT_VAL_FRACTION
     labels: tuple = ()
     result: dict | None = None
+    record: dict = dataclasses.field(default_factory=dict)
 
     @property
     def side(self) -> int:
@@ -100,7 +102,8 @@ def _with_settings(model, config, *, path=None, labels=(), data=None) -> Source:
                   dataset=config.get("dataset") if data is None else None, data=data,
                   seed=None if seed is None else int(seed),
                   val_fraction=float(config.get("val_fraction", DEFAULT_VAL_FRACTION)),
-                  labels=tuple(str(label) for label in labels), result=config.get("result"))
+                  labels=tuple(str(label) for label in labels), result=config.get("result"),
+                  record=config)
 
 
 def _variant_of(keras_name: str, side: int) -> tuple[str | None, dict]:
