@@ -60,8 +60,8 @@ class Source:
         return list((self.result or {}).get("warnings") or [])
 
     def describe(self) -> str:
-        """Where the model came from, for the terminal."""
-        return self.path or f"the Keras model {self.model.name!r}"
+        """The model in a sentence: ``checkpoint 'runs/a'`` or ``the Keras model 'resnet20'``."""
+        return f"checkpoint {self.path!r}" if self.path else f"the Keras model {self.model.name!r}"
 
 
 def load_source(model_or_run) -> Source:

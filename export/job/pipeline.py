@@ -413,6 +413,7 @@ def main(argv=None):
     except (AgreementError, ChanceError) as err:
         print(f"{PROG}: error: {flag_words(str(err))}", file=sys.stderr)
         sys.exit(1)
-    except ValueError as err:
-        raise ValueError(flag_words(str(err))) from None
+    except ValueError as err:  # its kind kept (cli.run tells a full disk by it)
+        err.args = (flag_words(str(err)),)
+        raise
     return {**result.to_json(), "files": list(result.files), "table": result.table}

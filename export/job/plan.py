@@ -187,7 +187,7 @@ def _resolve_model(config: ExportConfig, source: Source | None):
     if source is not None and saved_name and config.model and config.model != saved_name:
         registry.model_info(config.model)  # an unknown name: did you mean ...
         wanted = ModelVariant(config.model, config.alpha, config.res or source.side).stem
-        raise ValueError(f"checkpoint {source.describe()!r} is not a {wanted} model: it is "
+        raise ValueError(f"{source.describe()} is not a {wanted} model: it is "
                          f"a {saved_name} with {source.side}x{source.side} inputs (leave "
                          f"`model` out to export it as such). Received: model={config.model}")
     try:
@@ -210,7 +210,7 @@ def _resolve_model(config: ExportConfig, source: Source | None):
     except ValueError as err:
         if config.res is not None or source is None:
             raise
-        raise ValueError(f"checkpoint {source.describe()!r} ({res}x{res} inputs) cannot be "
+        raise ValueError(f"{source.describe()} ({res}x{res} inputs) cannot be "
                          f"a {name}: {err}") from None
 
 
@@ -220,14 +220,14 @@ def _check_checkpoint(source: Source, variant, classes):
     res = variant.side
     described = f"{variant.stem} ({classes} classes)"
     if tuple(model.input_shape[1:]) != (res, res, 3):
-        raise ValueError(f"checkpoint {where!r} takes {tuple(model.input_shape[1:])} images, "
+        raise ValueError(f"{where} takes {tuple(model.input_shape[1:])} images, "
                          f"not ({res}, {res}, 3) as {described}")
     if model.output_shape[-1] != classes:
-        raise ValueError(f"checkpoint {where!r} has {model.output_shape[-1]} outputs; the "
+        raise ValueError(f"{where} has {model.output_shape[-1]} outputs; the "
                          f"data has {classes} classes")
     reference = variant.build(classes=classes)
     if [tuple(w.shape) for w in model.weights] != [tuple(w.shape) for w in reference.weights]:
-        raise ValueError(f"checkpoint {where!r} is not a {described} model: its "
+        raise ValueError(f"{where} is not a {described} model: its "
                          f"{model.count_params():,} parameters in {len(model.weights)} "
                          f"tensors differ from the {reference.count_params():,} in "
                          f"{len(reference.weights)} expected (check model, alpha, res)")
@@ -249,8 +249,8 @@ def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
     source = None if model_or_run is None else load_source(model_or_run)
     if (source is not None and config.qat_unfreeze
             and all(layer.trainable for layer in source.model.layers)):
-        raise ValueError(f"qat_unfreeze trains frozen layers, and checkpoint "
-                         f"{source.describe()!r} has none. Received: qat_unfreeze=True")
+        raise ValueError(f"qat_unfreeze trains frozen layers, and "
+                         f"{source.describe()} has none. Received: qat_unfreeze=True")
     out = fileio.check_writable_dir(os.fspath(config.out))  # created when written
     if os.path.isdir(out):
         read_manifest(os.path.join(out, MANIFEST))
@@ -278,7 +278,7 @@ def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
     if source is not None:
         _check_checkpoint(source, variant, len(labels))
         if source.labels and list(source.labels) != list(labels):
-            raise ValueError(f"checkpoint {source.describe()!r} was trained on other labels "
+            raise ValueError(f"{source.describe()} was trained on other labels "
                              f"({', '.join(source.labels[:5])}, ...) than {split.name!r} "
                              f"({', '.join(labels[:5])}, ...); give its `dataset`")
         model = source.model

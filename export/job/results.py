@@ -181,8 +181,8 @@ def shipped_call(plan) -> str:
     from export.job.config import ExportConfig
 
     path = plan.source and plan.source.path
-    what = ("None" if plan.source is None else repr(shipped_checkpoint(path)) if path
-            else "model")
+    what = ("None" if plan.source is None or plan.imagenet  # epochs=0: loaded by the plan
+            else repr(shipped_checkpoint(path)) if path else "model")
     default = ExportConfig().settings()
     given = [f"{key}={_shipped_value(key, value)!r}"
              for key, value in plan.config.settings().items() if value != default[key]]
