@@ -233,6 +233,20 @@ def _check_checkpoint(source: Source, variant, classes):
                          f"{len(reference.weights)} expected (check model, alpha, res)")
 
 
+def _data(config: ExportConfig, source: Source | None, variant):
+    """(the data, its name): ``dataset``, else the data the checkpoint was trained on
+    (a ``FitResult``'s, loaded already), else the bundled digits; split as the
+    checkpoint's run split it (its seed and validation share)."""
+    if config.dataset is None and source is not None and source.data is not None:
+        return source.data, source.data.name
+    dataset = config.dataset or (source and source.dataset) or DEFAULT_DATASET
+    return sources.load(dataset, image_size=(variant.side, variant.side),
+                        data_dir=config.data_dir, manual_dir=config.manual_dir,
+                        seed=config.seed, skip_bad_images=config.skip_bad_images,
+                        val_fraction=source.val_fraction if source else
+                        DEFAULT_VAL_FRACTION), dataset
+
+
 def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
     """Checks the settings against the model and the data, loads them: all before
     anything is trained or written. Raises ValueError (one line) for any bad input.
@@ -261,18 +275,9 @@ def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
                                  res=variant.side, seed=seed)
     if config.epochs == 0:
         return _plan_imagenet(config, variant, out)
-    dataset = config.dataset or (source and source.dataset) or DEFAULT_DATASET
-    from_fit = config.dataset is None and source is not None and source.data is not None
-    if from_fit:  # the data a FitResult was trained on, loaded already
-        split = source.data
-    else:
-        split = sources.load(dataset, image_size=(variant.side, variant.side),
-                             data_dir=config.data_dir, manual_dir=config.manual_dir,
-                             seed=seed, skip_bad_images=config.skip_bad_images,
-                             val_fraction=source.val_fraction if source else
-                             DEFAULT_VAL_FRACTION)
+    split, dataset = _data(config, source, variant)
     labels = tuple(str(label) for label in split.labels)
-    config = dataclasses.replace(config, dataset=split.name if from_fit else dataset,
+    config = dataclasses.replace(config, dataset=dataset,
                                  epochs=None if source is not None else config.float_epochs)
     model = None
     if source is not None:
