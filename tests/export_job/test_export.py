@@ -408,6 +408,8 @@ def test_interrupted_export_changes_nothing(exported, resnet_run, tmp_path, monk
     (["--seed", "-1"], "argument --seed: expected an integer from 0 to 2**32 - 1"),
     (["--epochs", "1e12"], "argument --epochs: expected an integer"),
     (["--res", "100000"], "cannot fit in this machine's memory"),  # before allocating
+    (TINY + ["--float-layers", "conv9"], "--float-layers: 'conv9' is not a quantized conv / "
+                                         "dense layer of mobilenet_v1_0.25_64"),  # untrained
     (["--epochs", "0", "--weights", "imagenet", "--qat-epochs", "0", "--calibration-images",
       "photos", "--allow-chance"], "--allow-chance skips the check that the float model is "
                                    "above chance, which --epochs 0 does not make"),

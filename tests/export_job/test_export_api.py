@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from export.job import flags
 from export.job.config import ExportConfig
 from export.job.gates import agreement_check
 from export.job.results import Variant, agreeing
@@ -89,6 +90,12 @@ def test_float_layers_are_checked_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"'conv1_conv' reads the model's input"):
         export(None, model="resnet20", res=16, float_layers=["conv1_conv"], out=out)
     assert not out.exists()
+
+
+def test_the_command_line_s_defaults_are_the_config_s():
+    assert flags.config_of(flags.parse([])) == ExportConfig()
+    assert flags.config_of(flags.parse(["--qat-epochs", "2", "--weights", "imagenet"])) == \
+        ExportConfig.create(qat_epochs=2, weights="imagenet")
 
 
 def test_config_is_checked_once_and_takes_overrides():
