@@ -27,6 +27,11 @@ from tfresnet.training.config import TransferConfig
 from tfresnet.utils.flags import (AUGMENTATIONS, MAX_EPOCHS,
                                   MAX_IMAGES, MAX_LR, MAX_THREADS, STRATEGIES)
 
+class SettingError(ValueError):
+    """A bad setting, said in the settings' names (``... Received: alpha=0``); the command
+    line says its flags instead (:func:`export.job.flags.flag_words`)."""
+
+
 DEFAULT_MODEL = "mobilenet_v1"  # without a checkpoint or a model
 DEFAULT_EPOCHS = 4          # float training on the bundled digits when no checkpoint
 QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
@@ -106,7 +111,7 @@ class ExportConfig:
         for key in ("formats", "float_layers"):  # any sequence, kept as a tuple
             value = getattr(self, key)
             if isinstance(value, str) or not hasattr(value, "__iter__"):
-                raise ValueError(f"{key} must be a list of names. Received: {key}={value!r}")
+                raise SettingError(f"{key} must be a list of names. Received: {key}={value!r}")
             object.__setattr__(self, key, tuple(value))
         self._check_values()
         self._check_together()
@@ -117,9 +122,9 @@ class ExportConfig:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, (str, os.PathLike))
                                       or not os.fspath(value)):
-                raise ValueError(f"{key} must be a non-empty name. Received: {key}={value!r}")
+                raise SettingError(f"{key} must be a non-empty name. Received: {key}={value!r}")
         if not isinstance(self.out, (str, os.PathLike)) or not os.fspath(self.out):
-            raise ValueError(f"out must be a folder. Received: out={self.out!r}")
+            raise SettingError(f"out must be a folder. Received: out={self.out!r}")
         for key, low, high in (("epochs", 0, MAX_EPOCHS), ("qat_epochs", 0, MAX_EPOCHS),
                                ("batch_size", 1, None), ("calibration", 1, MAX_IMAGES),
                                ("threads", 1, MAX_THREADS), ("res", 1, None),
@@ -130,46 +135,46 @@ class ExportConfig:
         _number("alpha", self.alpha, 0, None, low_open=True)  # the model's rule: the plan's
         _number("min_agreement", self.min_agreement, 0, 1)
         if self.min_agreement is None:
-            raise ValueError("min_agreement must be a number from 0 to 1. "
+            raise SettingError("min_agreement must be a number from 0 to 1. "
                              "Received: min_agreement=None")
         for key, choices in (("io", IO_NAMES), ("augment", AUGMENTATIONS),
                              ("strategy", STRATEGIES), ("verbose", (0, 1, 2))):
             if getattr(self, key) not in choices:
-                raise ValueError(f"{key} must be one of {', '.join(map(str, choices))}. "
+                raise SettingError(f"{key} must be one of {', '.join(map(str, choices))}. "
                                  f"Received: {key}={getattr(self, key)!r}")
         for name in self.formats:
             if name not in formats_lib.FORMATS:
                 close = difflib.get_close_matches(str(name), formats_lib.FORMATS, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ValueError(f"unknown format {name!r}: {hint}choose from "
+                raise SettingError(f"unknown format {name!r}: {hint}choose from "
                                  f"{', '.join(formats_lib.FORMATS)}. "
                                  f"Received: formats={','.join(map(str, self.formats))}")
         for key in ("skip_bad_images", "debug_quantization", "allow_chance", "qat_unfreeze"):
             if not isinstance(getattr(self, key), bool):
-                raise ValueError(f"{key} must be True or False. "
+                raise SettingError(f"{key} must be True or False. "
                                  f"Received: {key}={getattr(self, key)!r}")
         if not isinstance(self.transfer, TransferConfig):
-            raise ValueError(f"transfer must be a TransferConfig. "
+            raise SettingError(f"transfer must be a TransferConfig. "
                              f"Received: transfer={self.transfer!r}")
 
     def _check_together(self):
         """The settings that depend on each other (none needs the model or the data)."""
         t = self.transfer
         if self.strategy == "multiworker":
-            raise ValueError(
+            raise SettingError(
                 "strategy='multiworker' is not supported by the export (its collective "
                 "ops must be set up before TensorFlow starts): train on the cluster with "
                 "python -m tfresnet.train --strategy multiworker and export the run. "
                 "Received: strategy='multiworker'")
         if self.epochs == 0:
             if t.weights != "imagenet" or self.qat_epochs != 0 or not self.calibration_images:
-                raise ValueError("epochs=0 exports the ImageNet classifier untrained: give "
+                raise SettingError("epochs=0 exports the ImageNet classifier untrained: give "
                                  "weights='imagenet' qat_epochs=0 calibration_images=FOLDER. "
                                  f"Received: epochs=0, weights={t.weights}, "
                                  f"qat_epochs={self.qat_epochs}, "
                                  f"calibration_images={self.calibration_images}")
             if self.allow_chance:
-                raise ValueError("allow_chance skips the check that the float model is "
+                raise SettingError("allow_chance skips the check that the float model is "
                                  "above chance, which epochs=0 does not make (its images "
                                  "have no labels): drop it. "
                                  "Received: allow_chance=True, epochs=0")
@@ -178,11 +183,11 @@ class ExportConfig:
                 and value is not None]
             if given:
                 key, value = given[0]
-                raise ValueError(f"{key} does not apply to epochs=0 (the ImageNet "
+                raise SettingError(f"{key} does not apply to epochs=0 (the ImageNet "
                                  f"classifier, untrained; its images come from "
                                  f"`calibration_images`). Received: {key}={value}")
         elif self.calibration_images is not None:
-            raise ValueError("calibration_images applies to epochs=0 (the ImageNet "
+            raise SettingError("calibration_images applies to epochs=0 (the ImageNet "
                              "classifier); to train, give the labeled data as `dataset`. "
                              f"Received: calibration_images={self.calibration_images}")
         elif t.weights is not None:
@@ -190,15 +195,15 @@ class ExportConfig:
             phases.plan_phases(self.float_epochs, t.freeze_epochs, t.unfreeze_from,
                                t.fine_tune_lr)
         if self.float_layers and self.io == "float32":
-            raise ValueError("float_layers writes a uint8 or int8 I/O file: choose another "
+            raise SettingError("float_layers writes a uint8 or int8 I/O file: choose another "
                              "`io`. Received: io='float32'")
         if "int8" not in self.formats:
-            raise ValueError(f"formats must include int8: the shipped full-integer file, "
+            raise SettingError(f"formats must include int8: the shipped full-integer file, "
                              f"whose agreement with the Keras model gates the export. "
                              f"Received: formats={','.join(self.formats)}")
         for key in ("qat_lr", "qat_unfreeze"):
             if getattr(self, key) and self.qat_epochs == 0:
-                raise ValueError(f"{key} applies to the quantization-aware fine-tuning, "
+                raise SettingError(f"{key} applies to the quantization-aware fine-tuning, "
                                  f"which qat_epochs=0 skips. "
                                  f"Received: {key}={getattr(self, key)}, qat_epochs=0")
 
@@ -223,13 +228,13 @@ class ExportConfig:
         """
         config = cls() if config is None else config
         if not isinstance(config, cls):
-            raise ValueError(f"config must be an ExportConfig. Received: config={config!r}")
+            raise SettingError(f"config must be an ExportConfig. Received: config={config!r}")
         theirs = {f.name for f in dataclasses.fields(TransferConfig)}
         unknown = sorted(set(overrides) - set(cls.names()))
         if unknown:
             close = difflib.get_close_matches(unknown[0], cls.names(), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"export() has no setting {unknown[0]!r}: {hint}its settings "
+            raise SettingError(f"export() has no setting {unknown[0]!r}: {hint}its settings "
                              f"are ExportConfig's and TransferConfig's fields "
                              f"({', '.join(cls.names())}). "
                              f"Received: {unknown[0]}={overrides[unknown[0]]!r}")
@@ -259,7 +264,7 @@ def _integer(key, value, low, high):
     if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low
             or (high is not None and value > high)):
         bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{key} must be an integer {bounds}. Received: {key}={value!r}")
+        raise SettingError(f"{key} must be an integer {bounds}. Received: {key}={value!r}")
 
 
 def _number(key, value, low, high, *, low_open=False):
@@ -270,4 +275,4 @@ def _number(key, value, low, high, *, low_open=False):
             or (high is not None and value > high)):
         bounds = (f"{'>' if low_open else '>='} {low:g}"
                   + (f" and <= {high:g}" if high is not None else ""))
-        raise ValueError(f"{key} must be a number {bounds}. Received: {key}={value!r}")
+        raise SettingError(f"{key} must be a number {bounds}. Received: {key}={value!r}")

@@ -11,7 +11,8 @@ import re
 
 from export.convert import formats
 from export.convert.defaults import IO_NAMES
-from export.job.config import DEFAULT_EPOCHS, DEFAULT_MODEL, QAT_LR_FACTOR, ExportConfig
+from export.job.config import (DEFAULT_EPOCHS, DEFAULT_MODEL, QAT_LR_FACTOR, ExportConfig,
+                               SettingError)
 from tfresnet.training.flags import add_transfer
 from tfresnet.utils import cli
 from tfresnet.utils import flags
@@ -131,7 +132,8 @@ def config_of(args, **settings) -> ExportConfig:
 
 
 def flag_words(text: str) -> str:
-    """A library error in the flags' words: a setting written ``name=value`` becomes
+    """A :class:`export.job.config.SettingError`'s text (or a gate's refusal) in the flags'
+    words: a setting written ``name=value`` becomes
     ``--flag value`` (after "Received:", ``--flag=value``; ``True``: the bare flag), a
     setting in backticks or leading the message becomes ``--flag`` (``checkpoint``, the
     model given, is ``--checkpoint``)."""
@@ -169,6 +171,6 @@ def parse(argv=None):
     args = build_parser().parse_args(argv)
     try:
         config_of(args)
-    except ValueError as err:
+    except SettingError as err:
         raise cli.UsageError(flag_words(str(err))) from None
     return args

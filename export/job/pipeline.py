@@ -47,7 +47,7 @@ from export.convert import formats
 from export.convert.converter import calibration_images, to_float32, to_int8
 from export.job import class_report
 from export.job import model_card
-from export.job.config import ExportConfig
+from export.job.config import ExportConfig, SettingError
 from export.job.flags import PROG, config_of, flag_words, parse
 from export.job.gates import (AgreementError, ChanceError, agreement_check,
                               agreement_refusal, chance_check, choose_int8, loss_warnings)
@@ -413,7 +413,6 @@ def main(argv=None):
     except (AgreementError, ChanceError) as err:
         print(f"{PROG}: error: {flag_words(str(err))}", file=sys.stderr)
         sys.exit(1)
-    except ValueError as err:  # its kind kept (cli.run tells a full disk by it)
-        err.args = (flag_words(str(err)),)
-        raise
+    except SettingError as err:  # the one place the library's words become flags
+        raise ValueError(flag_words(str(err))) from None
     return {**result.to_json(), "files": list(result.files), "table": result.table}

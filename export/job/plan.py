@@ -20,7 +20,7 @@ import numpy as np
 
 from export import names
 from export.convert.source import DEFAULT_DATASET, DEFAULT_VAL_FRACTION, Source, load_source
-from export.job.config import DEFAULT_MODEL, ExportConfig
+from export.job.config import DEFAULT_MODEL, ExportConfig, SettingError
 from export.job.manifest import read_manifest
 from export.names import MANIFEST
 from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
@@ -155,23 +155,35 @@ class ExportPlan:
 
 
 
+def _said(check, *args, **kwargs):
+    """``check(*args, **kwargs)``, its ValueError a SettingError: a check that names the
+    values it refuses as the settings do (``ModelVariant.check`` with
+    :data:`VARIANT_WORDS`, the registry, ``export.convert.debug.check_float_layers``)."""
+    try:
+        return check(*args, **kwargs)
+    except SettingError:
+        raise
+    except ValueError as err:
+        raise SettingError(str(err)) from None
+
+
 def _check_source(config: ExportConfig, model_or_run):
     """The settings that depend on whether a trained model is given (before it loads)."""
     t = config.transfer
     if model_or_run is None:
         if config.qat_unfreeze and t.weights is None:
-            raise ValueError("qat_unfreeze trains the layers frozen for transfer learning: "
+            raise SettingError("qat_unfreeze trains the layers frozen for transfer learning: "
                              "add `weights` (a model trained here from scratch has none "
                              "frozen). Received: qat_unfreeze=True")
         return
     given = (os.fspath(model_or_run) if isinstance(model_or_run, (str, os.PathLike))
              else "the model given")
     if t.weights is not None:
-        raise ValueError(f"weights starts a float training and checkpoint {given!r} is a "
+        raise SettingError(f"weights starts a float training and checkpoint {given!r} is a "
                          f"trained model: give one of them. "
                          f"Received: weights={t.weights}, checkpoint={given}")
     if config.epochs is not None:
-        raise ValueError(f"epochs trains a float model; checkpoint {given!r} is trained "
+        raise SettingError(f"epochs trains a float model; checkpoint {given!r} is trained "
                          f"already (`qat_epochs` sets the fine-tuning). "
                          f"Received: epochs={config.epochs}")
 
@@ -185,17 +197,17 @@ def _resolve_model(config: ExportConfig, source: Source | None):
     saved_name = None if source is None else source.name
     name = config.model or saved_name or DEFAULT_MODEL
     if source is not None and saved_name and config.model and config.model != saved_name:
-        registry.model_info(config.model)  # an unknown name: did you mean ...
+        _said(registry.model_info, config.model)  # an unknown name: did you mean ...
         wanted = ModelVariant(config.model, config.alpha, config.res or source.side).stem
-        raise ValueError(f"{source.describe()} is not a {wanted} model: it is "
+        raise SettingError(f"{source.describe()} is not a {wanted} model: it is "
                          f"a {saved_name} with {source.side}x{source.side} inputs (leave "
                          f"`model` out to export it as such). Received: model={config.model}")
     try:
         info = registry.model_info(name)
     except ValueError as err:
-        raise ValueError(f"model: {err}") from None
+        raise SettingError(f"model: {err}") from None
     if not info.int8:
-        raise ValueError(f"{name} cannot be exported to full INT8: {info.int8_note}. "
+        raise SettingError(f"{name} cannot be exported to full INT8: {info.int8_note}. "
                          f"Received: model={name}")
     saved = source.model_kwargs if source is not None and saved_name == name else {}
     res = config.res if config.res is not None else saved.get("res")
@@ -206,11 +218,11 @@ def _resolve_model(config: ExportConfig, source: Source | None):
         alpha = None
     variant = ModelVariant(name, alpha, res)
     try:
-        return variant.check(classes=2, batch=config.batch_size, flags=VARIANT_WORDS)
-    except ValueError as err:
+        return _said(variant.check, classes=2, batch=config.batch_size, flags=VARIANT_WORDS)
+    except SettingError as err:
         if config.res is not None or source is None:
             raise
-        raise ValueError(f"{source.describe()} ({res}x{res} inputs) cannot be "
+        raise SettingError(f"{source.describe()} ({res}x{res} inputs) cannot be "
                          f"a {name}: {err}") from None
 
 
@@ -220,17 +232,17 @@ def _check_checkpoint(source: Source, variant, classes):
     res = variant.side
     described = f"{variant.stem} ({classes} classes)"
     if tuple(model.input_shape[1:]) != (res, res, 3):
-        raise ValueError(f"{where} takes {tuple(model.input_shape[1:])} images, "
+        raise SettingError(f"{where} takes {tuple(model.input_shape[1:])} images, "
                          f"not ({res}, {res}, 3) as {described}")
     if model.output_shape[-1] != classes:
-        raise ValueError(f"{where} has {model.output_shape[-1]} outputs; the "
+        raise SettingError(f"{where} has {model.output_shape[-1]} outputs; the "
                          f"data has {classes} classes")
     reference = variant.build(classes=classes)
     if [tuple(w.shape) for w in model.weights] != [tuple(w.shape) for w in reference.weights]:
-        raise ValueError(f"{where} is not a {described} model: its "
+        raise SettingError(f"{where} is not a {described} model: its "
                          f"{model.count_params():,} parameters in {len(model.weights)} "
                          f"tensors differ from the {reference.count_params():,} in "
-                         f"{len(reference.weights)} expected (check model, alpha, res)")
+                         f"{len(reference.weights)} expected (check `model`, `alpha`, `res`)")
 
 
 def _data(config: ExportConfig, source: Source | None, variant):
@@ -263,7 +275,7 @@ def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
     source = None if model_or_run is None else load_source(model_or_run)
     if (source is not None and config.qat_unfreeze
             and all(layer.trainable for layer in source.model.layers)):
-        raise ValueError(f"qat_unfreeze trains frozen layers, and "
+        raise SettingError(f"qat_unfreeze trains frozen layers, and "
                          f"{source.describe()} has none. Received: qat_unfreeze=True")
     out = fileio.check_writable_dir(os.fspath(config.out))  # created when written
     if os.path.isdir(out):
@@ -283,7 +295,7 @@ def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
     if source is not None:
         _check_checkpoint(source, variant, len(labels))
         if source.labels and list(source.labels) != list(labels):
-            raise ValueError(f"{source.describe()} was trained on other labels "
+            raise SettingError(f"{source.describe()} was trained on other labels "
                              f"({', '.join(source.labels[:5])}, ...) than {split.name!r} "
                              f"({', '.join(labels[:5])}, ...); give its `dataset`")
         model = source.model
@@ -295,11 +307,12 @@ def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
                                          image_size=(variant.side, variant.side))  # fails fast
         transfer.unfreeze_index(model, config.transfer.unfreeze_from)
     else:  # checked for this many classes; built once, when it is trained
-        variant.check(classes=len(labels), batch=config.batch_size, flags=VARIANT_WORDS)
+        _said(variant.check, classes=len(labels), batch=config.batch_size,
+              flags=VARIANT_WORDS)
     if config.float_layers:
         from export.convert import debug
-        debug.check_float_layers(model if model is not None else
-                                 variant.build(classes=len(labels)), config.float_layers)
+        _said(debug.check_float_layers, model if model is not None else
+              variant.build(classes=len(labels)), config.float_layers)
     return ExportPlan(config=config, variant=variant, split=split, labels=labels,
                       source=source, out=out)
 
@@ -330,17 +343,17 @@ def load_images(folder, size) -> np.ndarray:
     """Every image file under ``folder`` (sub-folders included), resized to ``size``,
     as uint8 [N, H, W, 3]; ValueError (one line) when there is none or one is unreadable."""
     if not os.path.isdir(folder):
-        raise ValueError(f"calibration_images must be a folder of images. "
+        raise SettingError(f"calibration_images must be a folder of images. "
                          f"Received: calibration_images={folder}")
     paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
                    if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
     if not paths:
-        raise ValueError(f"calibration_images {folder!r} has no images "
+        raise SettingError(f"calibration_images {folder!r} has no images "
                          f"({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)})")
     bad = undecodable_images(paths)
     if bad:
         path, reason = next(iter(bad.items()))
-        raise ValueError(f"unreadable image {path!r}: {reason}; remove it from "
+        raise SettingError(f"unreadable image {path!r}: {reason}; remove it from "
                          f"`calibration_images`")
     import tensorflow as tf
 
