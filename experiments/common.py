@@ -33,7 +33,8 @@ from experiments.flags import PROG
 CSV_COLUMNS = ("model", "step", "train_error", "val_error", "loss")
 # Two final errors closer than this (a fraction: 0.5 percentage points) count as equal.
 TOLERANCE = 0.005
-# A run whose validation accuracy stays within this of chance (a fraction) learned nothing.
+# A run whose validation accuracy stays within this of chance (a fraction) learned nothing
+# (the experiments' one rule, :func:`near_chance`).
 CHANCE_MARGIN = 0.05
 CURVE_RECIPE = "resnet_cifar"  # the recipe every curve experiment trains with
 
@@ -377,6 +378,17 @@ def chance_error(classes: int) -> float:
     return 1.0 - 1.0 / classes
 
 
+def near_chance(accuracy: float, classes: int, margins: int = 1) -> bool:
+    """Whether ``accuracy`` stays within ``margins`` times ``CHANCE_MARGIN`` of guessing's
+    1/classes: the experiments' rule for a run that learned nothing.
+
+    A practical margin, not the training and export gate's significance test
+    (:func:`tfresnet.training.fitting.above_chance`): an experiment asks whether a run
+    learned enough to count as a result, the gate whether a model beats chance at all.
+    """
+    return accuracy <= 1.0 / classes + margins * CHANCE_MARGIN
+
+
 def run_failure(curve: Curve, classes: int) -> str | None:
     """Why ``curve``'s run cannot count as a result, or None when it trained.
 
@@ -390,8 +402,8 @@ def run_failure(curve: Curve, classes: int) -> str | None:
         return (f"diverged (training loss NaN or infinite from step {bad[0]:,}; final "
                 f"validation accuracy {pct(1 - curve.final_val_error)}, chance is "
                 f"{pct(1 - chance)})")
-    if curve.final_val_error >= chance - CHANCE_MARGIN:
-        if curve.best_val_error < chance - 2 * CHANCE_MARGIN:
+    if near_chance(1 - curve.final_val_error, classes):
+        if not near_chance(1 - curve.best_val_error, classes, margins=2):
             return (f"collapsed (validation accuracy reached "
                     f"{pct(1 - curve.best_val_error)}, then fell back to "
                     f"{pct(1 - curve.final_val_error)}, about chance, "

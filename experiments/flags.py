@@ -31,11 +31,20 @@ DEFAULTS = {
     "responses": {"steps": 600, "batch_size": 128, "lr": 0.1},
     "separable": {"steps": 500, "batch_size": 64, "lr": 0.05},
 }
+# The multipliers grid besides its training: the largest side (digits are 8x8: every
+# MobileNet resolution only upsamples them, and 40 epochs at 128/96 would take hours on
+# a CPU, so the digits grid is 64/32; other data: the paper's 224), the timed runs of a
+# latency, and --quick's smaller grid.
+MULTIPLIERS_SIDE = {"digits": 64, "other": 224}
+LATENCY_RUNS = {"default": 50, "quick": 5}
+QUICK_ALPHAS, QUICK_RESOLUTIONS = (0.5, 0.25), (32,)
 # The experiments that log training curves (and so take the curve flags).
 CURVES = {name: name != "multipliers" for name in EXPERIMENTS}
 BATCHNORM_MULTIPLIERS = (5.0, 30.0)  # the BN paper's BN-x5 and BN-x30
+GRADIENTS_DEPTH = 56  # the gradients experiment's default depth
+SEPARABLE_ALPHA = 0.5  # the separable experiment's default width (its full-conv twin: 29M weights at 1)
 
-# A CIFAR ResNet depth: its bound here, its 6n+2 rule (tfresnet.models.resnet's) checked
+# A CIFAR ResNet depth: its bound here, its 6n+2 rule (tfresnet.models.families.resnet's) checked
 # by experiments.command once TensorFlow is loaded.
 cifar_depth = cli.int_range(high=MAX_CIFAR_DEPTH)
 DEPTH_FLAGS = ("depth", "depths")
@@ -85,6 +94,17 @@ def parse(argv=None):
 
 
 # ----------------------------------------------------------------- each experiment's flags
+def _words(values) -> str:
+    return " ".join(f"{v:g}" for v in values)
+
+
+def _defaults(d) -> str:
+    """An experiment's ``DEFAULTS`` as its description names them: "2000 steps, batch 128,
+    lr 0.1"."""
+    length = f"{d['steps']} steps" if "steps" in d else f"{d['epochs']} epochs"
+    return f"{length}, batch {d['batch_size']}" + (f", lr {d['lr']:g}" if "lr" in d else "")
+
+
 def _depths(p):
     p.add_argument("--depths", type=cifar_depth, nargs=2, default=(20, 56),
                    metavar=("SHALLOW", "DEEP"), help="the two depths, 6n+2")
@@ -95,7 +115,7 @@ def _degradation(sub, parents, d):
                        "layers (ResNet paper Fig. 1 and 6)", description=(
                            "Train plain-20/56 and ResNet-20/56 with one recipe and plot "
                            "training (thin) and validation (bold) error against iterations. "
-                           f"Defaults: {d['steps']} steps, batch 128, lr 0.1 (the paper's)."))
+                           f"Defaults: {_defaults(d)} (the paper's)."))
     _depths(p)
 
 
@@ -105,8 +125,7 @@ def _batchnorm(sub, parents, d):
                            "Train one network without BN, with BN, and with BN at a higher "
                            "learning rate; plot validation accuracy against steps and report "
                            "the steps each needs to reach a common accuracy. Defaults: "
-                           f"{d['steps']} steps, batch 128, lr 0.01 (a rate the network "
-                           "without BN can train at)."))
+                           f"{_defaults(d)} (a rate the network without BN can train at)."))
     flags.add_model(b, default="plain20", help="registry network with BN (plain20: like the "
                     "BN paper's Inception, it has no shortcuts)")
     b.add_argument("--lr-multipliers", type=cli.float_range(0, MAX_LR, low_open=True),
@@ -125,16 +144,20 @@ def _multipliers(sub, parents, d):
                            "Train MobileNet v1 at every alpha x resolution through "
                            "export.compare (MACs, TFLite float32/INT8 accuracy and latency), "
                            "and plot accuracy against MACs with the INT8 latency beside. "
-                           f"Defaults: {d['epochs']} epochs, batch 96."))
-    flags.add_image_size(m, help="the largest resolution; the grid steps down by 32 like the "
-                         "paper's 224/192/160/128 (default: 64 for digits, giving 64/32: the "
-                         "digits are 8x8, any resolution only upsamples them; else 224)")
-    m.add_argument("--alphas", type=cli.float_range(), nargs="+", help="width multipliers "
-                   "(default 1.0 0.75 0.5 0.25; --quick: 0.5 0.25)")
-    m.add_argument("--resolutions", type=cli.int_range(), nargs="+", help="input sides, "
-                   "multiples of 32 (default: from --image-size; --quick: 32)")
-    m.add_argument("--latency-runs", type=cli.positive_int(MAX_RUNS), help="timed runs per "
-                   "latency (default 50; --quick: 5)")
+                           f"Defaults: {_defaults(d)}."))
+    flags.add_image_size(m, help=f"the largest resolution; the grid steps down by "
+                         f"{flags.MOBILENET_RES_MULTIPLE} like the "
+                         f"paper's 224/192/160/128 (default: {MULTIPLIERS_SIDE['digits']} "
+                         f"for digits, whose 8x8 images any resolution only upsamples; else "
+                         f"{MULTIPLIERS_SIDE['other']})")
+    m.add_argument("--alphas", type=cli.float_range(), nargs="+", help=f"width multipliers "
+                   f"(default: the paper's; --quick: {_words(QUICK_ALPHAS)})")
+    m.add_argument("--resolutions", type=cli.int_range(), nargs="+", help=f"input sides, "
+                   f"{flags.MOBILENET_RES_RULE} (default: from --image-size; --quick: "
+                   f"{_words(QUICK_RESOLUTIONS)})")
+    m.add_argument("--latency-runs", type=cli.positive_int(MAX_RUNS), help=f"timed runs per "
+                   f"latency (default {LATENCY_RUNS['default']}; --quick: "
+                   f"{LATENCY_RUNS['quick']})")
     m.add_argument("--fresh", action="store_true", help="measure again the models "
                    "export.compare has stored in --out/compare")
 
@@ -146,7 +169,7 @@ def _shortcuts(sub, parents, d):
                            "(projection where the shape changes) and C (projection "
                            "everywhere) shortcuts, same recipe, seed and data; plot their "
                            "error curves and compare final errors and parameters. Defaults: "
-                           f"{d['steps']} steps, batch 128, lr 0.1 (the paper's)."))
+                           f"{_defaults(d)} (the paper's)."))
     p.add_argument("--depth", type=cifar_depth, default=20, help="CIFAR depth 6n+2")
 
 
@@ -156,9 +179,9 @@ def _gradients(sub, parents, d):
                            "Measure the gradient norm of every 3x3 conv kernel of plain-N "
                            "without BN, plain-N with BN and ResNet-N at initialization and "
                            "after a short training; plot them against depth (log scale). "
-                           f"Defaults: depth 56, {d['steps']} steps, batch 128, lr "
-                           "0.01 (a rate the network without BN can train at)."))
-    p.add_argument("--depth", type=cifar_depth, default=56, help="CIFAR depth 6n+2")
+                           f"Defaults: depth {GRADIENTS_DEPTH}, {_defaults(d)} (a rate the "
+                           "network without BN can train at)."))
+    p.add_argument("--depth", type=cifar_depth, default=GRADIENTS_DEPTH, help="CIFAR depth 6n+2")
 
 
 def _responses(sub, parents, d):
@@ -168,7 +191,7 @@ def _responses(sub, parents, d):
                            "the standard deviation of every 3x3 layer's response (after "
                            "BN, before the ReLU or addition) on the validation images, by "
                            "layer and sorted by magnitude. Defaults: "
-                           f"{d['steps']} steps, batch 128, lr 0.1 (the paper's)."))
+                           f"{_defaults(d)} (the paper's)."))
     _depths(p)
 
 
@@ -179,9 +202,10 @@ def _separable(sub, parents, d):
                            "thinner one and the shallow one (without the five 14x14x512 "
                            "layers) with one recipe; plot their curves and compare accuracy "
                            "with MACs and parameters. Defaults: "
-                           f"{d['steps']} steps, batch 64, lr 0.05, alpha 0.5, 32x32 "
+                           f"{_defaults(d)}, alpha {SEPARABLE_ALPHA:g}, "
+                           f"{flags.MOBILENET_RES_MULTIPLE}x{flags.MOBILENET_RES_MULTIPLE} "
                            "(MobileNet's smallest input)."))
-    p.add_argument("--alpha", type=cli.float_range(0, low_open=True), default=0.5,
+    p.add_argument("--alpha", type=cli.float_range(0, low_open=True), default=SEPARABLE_ALPHA,
                    metavar="A", help="MobileNet width multiplier of the mobilenet, conv and "
                    "shallow networks; thinner is 0.75x this (0.5: the full-conv network at "
                    "alpha 1 has 29M parameters)")

@@ -20,7 +20,7 @@ from tfresnet.models.registry import model_info
 from tfresnet.training import runschema
 from experiments import flags as experiment_flags
 from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
-                                judged, markdown_table, pct, training_lines)
+                                judged, markdown_table, near_chance, pct, training_lines)
 
 NAME = "multipliers"
 PAPER = ("Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width multiplier "
@@ -32,15 +32,11 @@ CURVES = experiment_flags.CURVES[NAME]
 # MobileNet's multipliers: the paper's alphas and how an alpha is written, from the registry.
 _MULTIPLIERS = model_info("mobilenet_v1").multipliers
 ALPHAS, alpha_text = _MULTIPLIERS.alphas, _MULTIPLIERS.alpha_text
-QUICK_ALPHAS, QUICK_RESOLUTIONS = (0.5, 0.25), (32,)
-# Digits are 8x8: every MobileNet resolution (a multiple of 32) only upsamples them, and
-# 40 epochs at 128/96 would take hours here, so the digits grid is 64/32.
-DIGITS_SIDE = 64
-OTHER_SIDE = 224
+QUICK_ALPHAS, QUICK_RESOLUTIONS = experiment_flags.QUICK_ALPHAS, experiment_flags.QUICK_RESOLUTIONS
+DIGITS_SIDE = experiment_flags.MULTIPLIERS_SIDE["digits"]  # read by experiments.command
+OTHER_SIDE = experiment_flags.MULTIPLIERS_SIDE["other"]
 # Accuracy differences below this (a fraction) do not break a trend.
 ACCURACY_TOLERANCE = 0.01
-# A model whose accuracy stays within this of chance learned nothing.
-CHANCE_MARGIN = 0.05
 
 
 def experiment_args(args, s: Settings) -> dict:
@@ -52,16 +48,20 @@ def experiment_args(args, s: Settings) -> dict:
     compare.make_configs(["mobilenet_v1"], alphas=list(alphas), resolutions=list(resolutions),
                          flags={"alpha": "--alphas", "res": "--resolutions"})
     return {"alphas": tuple(alphas), "resolutions": tuple(resolutions), "fresh": args.fresh,
-            "latency_runs": args.latency_runs or (5 if args.quick else 50)}
+            "latency_runs": args.latency_runs
+            or experiment_flags.LATENCY_RUNS["quick" if args.quick else "default"]}
 
 
 def resolutions_below(side: int) -> tuple:
-    """The paper's grid steps down by 32 pixels from 224 (224/192/160/128); so from ``side``."""
-    return tuple(r for r in (side, side - 32, side - 64, side - 96) if r >= 32)
+    """The paper's grid steps down by the side's multiple from 224 (224/192/160/128); so from
+    ``side``, as many sides as the paper's that are still valid."""
+    step = _MULTIPLIERS.res_multiple
+    return tuple(r for r in range(side, side - step * len(_MULTIPLIERS.resolutions), -step)
+                 if r >= step)
 
 
-def run(s: Settings, split, *, alphas=ALPHAS, resolutions=None, latency_runs=50,
-                fresh=False, log=print) -> Result:
+def run(s: Settings, split, *, alphas=ALPHAS, resolutions=None,
+        latency_runs=experiment_flags.LATENCY_RUNS["default"], fresh=False, log=print) -> Result:
     """MobileNet v1 over width multipliers and resolutions, via ``export.compare``.
 
     ``export.compare`` trains each model (``tfresnet.train.fit``, the MobileNet recipe),
@@ -211,7 +211,7 @@ def multipliers_summary(s: Settings, split, points, settings, configs) -> str:
     chance = 1.0 / len(split.labels)
     failures = [f"- {alpha_text(p['alpha'])}/{p['res']} FAILED: it never learned (float32 "
                 f"accuracy {pct(p['accuracy_float32'])}, chance is {pct(chance)})."
-                for p in points if p["accuracy_float32"] <= chance + CHANCE_MARGIN]
+                for p in points if near_chance(p["accuracy_float32"], len(split.labels))]
     judge = judged(s, failures)
     lines = ["# MobileNet v1: width and resolution multipliers", "",
              f"Paper: {PAPER}.", "", "Setup:",

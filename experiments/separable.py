@@ -47,8 +47,8 @@ PAPER = ("Howard et al. 2017 (MobileNet), Table 4: full convolutions instead of 
          "(0.75 MobileNet, 68.4%) beats the shallower one (Shallow MobileNet, 65.3%)")
 DEFAULTS = experiment_flags.DEFAULTS[NAME]
 CURVES = experiment_flags.CURVES[NAME]
-DIGITS_SIDE = 32  # MobileNet's smallest input side; the 8x8 digits are upsampled
-OTHER_SIDE = 32
+# MobileNet's smallest input side (its side rule's multiple); the 8x8 digits are upsampled
+DIGITS_SIDE = OTHER_SIDE = _MULTIPLIERS.res_multiple
 # Table 4 holds when separable is within this of the full convs (a fraction): the
 # paper's gap is 1.1 points.
 CLOSE = 0.02
@@ -67,10 +67,8 @@ def experiment_args(args, s: Settings) -> dict:
         raise cli.UsageError(f"--alpha must leave the thinner network a channel (alpha >= "
                              f"{1 / (0.75 * _MULTIPLIERS.first_channels):.3f}). "
                              f"Received: {args.alpha}")
-    if _MULTIPLIERS.res_problem(s.image_size):
-        raise cli.UsageError(f"--image-size {_MULTIPLIERS.res_problem(s.image_size)} for "
-                             f"MobileNet. Received: {s.image_size}")
-    # the widest of the four networks, as tfresnet.train and export.tflite check it
+    # the widest of the four networks (its side rule too), as tfresnet.train and
+    # export.tflite check it
     ModelVariant("mobilenet_v1", args.alpha, s.image_size).check(
         classes=2, batch=s.batch_size, flags={"res": "--image-size", "classes": None})
     return {"alpha": args.alpha}

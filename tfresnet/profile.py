@@ -6,7 +6,7 @@ put the module where ``tfresnet.profile`` names the function.)
 """
 
 if __name__ == "__main__":  # the flags are checked before TensorFlow loads
-    from tfresnet.models.profile_flags import PROG, parse
+    from tfresnet.models.profile_command import PROG, parse
     from tfresnet.utils import flags
 
-    flags.run(parse, "tfresnet.models.profiling:main", prog=PROG)
+    flags.run(parse, "tfresnet.models.profile_command:main", prog=PROG)

@@ -8,20 +8,9 @@ from typing import TYPE_CHECKING
 
 from tfresnet.utils.lazy import front_door
 
-_HOMES = {  # public name -> the module that defines it
-    "load_run": "tfresnet.training.checkpoint",
-    "FitResult": "tfresnet.training.fitting",
-    "read_history": "tfresnet.training.rundir",
-    "PROG": "tfresnet.training.flags",
-    "build_parser": "tfresnet.training.flags",
-    "fit": "tfresnet.training.train",
-    "main": "tfresnet.training.train",
-    "summary_table": "tfresnet.training.train",
-}
-__all__ = sorted(_HOMES)
-__getattr__, __dir__ = front_door(__name__, _HOMES)
+__getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
-if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from tfresnet.training.checkpoint import load_run  # noqa: F401
     from tfresnet.training.fitting import FitResult  # noqa: F401
     from tfresnet.training.rundir import read_history  # noqa: F401

@@ -168,11 +168,6 @@ def _relu_kind(layer) -> str | None:
 # ----------------------------------------------------------------------------- quantizers
 
 
-def _fake_quant(x, low, high, *, narrow_range=False, axis=None):
-    return keras.quantizers.fake_quant_with_min_max_vars(
-        x, low, high, num_bits=NUM_BITS, narrow_range=narrow_range, axis=axis)
-
-
 @keras.saving.register_keras_serializable(package="tfresnet")
 class ActivationQuantizer(keras.layers.Layer):
     """Per-tensor asymmetric 8-bit fake-quantization with a moving-average range.
@@ -242,16 +237,37 @@ class ActivationQuantizer(keras.layers.Layer):
 
 def _kernel_fake_quant(kernel, axis):
     """Symmetric, narrow-range fake-quant of a kernel from its current values: per
-    channel along ``axis``, or per tensor when ``axis`` is None."""
+    channel along ``axis``, or per tensor when ``axis`` is None.
+
+    The range is not differentiated: tfmot's ``LastValueQuantizer`` assigns it to a
+    variable before the fake-quant reads it, so the kernel's gradient is the
+    straight-through estimator's alone (and the backward pass stays as short as
+    tfmot's). TF's ops are called directly, the per-channel axis moved last (the only
+    axis TF's op takes) by a reshape when every axis after it has size 1 (a depthwise
+    kernel ``(h, w, c, 1)`` is ``(h, w, 1, c)`` in the same memory order), else by a
+    transpose.
+    """
     k = ops.cast(kernel, "float32")
     if axis is None:
-        bound = ops.max(ops.abs(k))
+        bound = ops.stop_gradient(ops.maximum(ops.max(ops.abs(k)), 1e-8))
+        out = tf.quantization.fake_quant_with_min_max_vars(
+            k, -bound, bound, num_bits=NUM_BITS, narrow_range=True)
+        return ops.cast(out, kernel.dtype)
+    shape = tuple(k.shape)
+    last = len(shape) - 1
+    if axis == last:
+        moved, restore = k, lambda t: t  # noqa: E731
+    elif all(size == 1 for size in shape[axis + 1:]):
+        moved = ops.reshape(k, (*shape[:axis], *shape[axis + 1:], shape[axis]))
+        restore = lambda t: ops.reshape(t, shape)  # noqa: E731
     else:
-        others = tuple(i for i in range(len(k.shape)) if i != axis)
-        bound = ops.max(ops.abs(k), axis=others)
-    bound = ops.maximum(bound, 1e-8)  # an all-zero channel still gets a valid range
-    return ops.cast(_fake_quant(k, -bound, bound, narrow_range=True, axis=axis),
-                    kernel.dtype)
+        moved = ops.swapaxes(k, axis, last)
+        restore = lambda t: ops.swapaxes(t, axis, last)  # noqa: E731
+    # an all-zero channel still gets a valid range
+    bound = ops.stop_gradient(ops.maximum(ops.max(ops.abs(moved), axis=tuple(range(last))), 1e-8))
+    out = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+        moved, -bound, bound, num_bits=NUM_BITS, narrow_range=True)
+    return ops.cast(restore(out), kernel.dtype)
 
 
 def _conv(layer, x, kernel):
@@ -394,8 +410,10 @@ def output_quantized(model) -> dict[str, bool]:
         if role is None or role.output != "compute":
             decided[layer.name] = False
             continue
-        if role.kernel_axis is not False and _activation_name(layer) in _FREE_ACTIVATIONS:
-            decided[layer.name] = False  # softmax: input quantized inside the wrapper
+        if _activation_name(layer) in _FREE_ACTIVATIONS:
+            # softmax: its output fixed by the converter; its input quantized inside the
+            # wrapper (Dense(activation="softmax")) or after the layer before it
+            decided[layer.name] = False
             continue
         after = consumers[layer.name]
         fused = (len(after) == 1 and id(layer.output) not in outputs
@@ -431,6 +449,7 @@ def quantize_model(model, *, input_range=INPUT_RANGE, decay: float = EMA_DECAY):
     if isinstance(model, keras.Sequential):
         model = _as_functional(model)
     check_model(model)
+    input_range = _checked_range(input_range)
     quantized = output_quantized(model)
     originals = {layer.name: layer for layer in model.layers}
     names = [t._keras_history[0].name for t in model.inputs]  # the InputLayers' names
@@ -467,6 +486,17 @@ def quantize_model(model, *, input_range=INPUT_RANGE, decay: float = EMA_DECAY):
             target.set_weights(source.get_weights())
             target.trainable = source.trainable
     return qat
+
+
+def _checked_range(input_range) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in input_range)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"input_range must be two finite numbers (low, high) with low < "
+                         f"high. Received: input_range={input_range!r}")
+    return low, high
 
 
 def _as_functional(model):

@@ -155,6 +155,40 @@ def test_unsupported_layer_refused_by_name(layer, words):
     assert words in str(err.value)
 
 
+@pytest.mark.parametrize("bad", [(1.0, -1.0), (0.0, 0.0), (-1.0, float("inf")), (1.0,), "ab"])
+def test_input_range_checked(bad):
+    model = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(4, 3)])
+    with pytest.raises(ValueError, match=r"^input_range must be .* Received: input_range="):
+        qat.quantize_model(model, input_range=bad)
+
+
+def test_softmax_activation_layer_converts_like_a_softmax_dense(digits):
+    """Dense -> Activation("softmax") (keras.applications' head) is Dense(activation=
+    "softmax") to the converter: the softmax's input quantized, its output left to the
+    converter (1/256), the same ops; a fake-quant after the softmax would leave a float
+    DEQUANTIZE / QUANTIZE pair, refused by to_int8."""
+    x, y = digits[0][:256], digits[1][:256]
+
+    def build(separate):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((16, 16, 3))
+        h = L.GlobalAveragePooling2D()(L.ReLU()(L.Conv2D(8, 3)(inputs)))
+        if separate:
+            return keras.Model(inputs, L.Activation("softmax", name="probs")(L.Dense(10)(h)))
+        return keras.Model(inputs, L.Dense(10, activation="softmax")(h))
+
+    found = []
+    for separate in (False, True):
+        q = qat.quantize_model(build(separate))
+        compile_(q, 1e-3)
+        q.fit(pipelines.normalize(x), y, epochs=1, verbose=0)
+        tflite = to_int8(q, x[:8])
+        found.append(sorted(op.name for op in graph_ops(tflite)))
+        assert io_tensors(tflite)["output"].scale == 1 / 256
+    assert found[0] == found[1]
+    assert not qat.output_quantized(build(True))["probs"]
+
+
 def test_nested_model_and_subclassed_model_refused():
     inner = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(4, 3)], name="inner")
     inputs = keras.Input((8, 8, 3))

@@ -4,7 +4,10 @@
   ``import tfresnet`` and ``python -m PACKAGE.TOOL --help`` load no TensorFlow);
 * inside the package (``tfresnet``, ``export``) a name is imported from the module that
   defines it, never through a front door;
-* a lazy door's ``_HOMES`` and its ``TYPE_CHECKING`` imports agree.
+* a door declares each public name once, as a ``TYPE_CHECKING`` import that
+  ``tfresnet.utils.lazy.front_door`` reads (an ``export`` door that still passes a
+  ``_HOMES`` table: the two agree); ``tfresnet``'s builders come from the registry, so a
+  new family module is the only edit a new family needs.
 
 Unused imports are ruff's (``test_linters.py``); the doors' ``TYPE_CHECKING`` imports
 carry ``# noqa: F401``.
@@ -13,9 +16,12 @@ carry ``# noqa: F401``.
 from __future__ import annotations
 
 import ast
+import importlib
 import pathlib
 import subprocess
 import sys
+
+import pytest
 
 from test_imports import ROOT, module_files
 
@@ -114,3 +120,62 @@ def test_lazy_doors_and_their_type_checking_imports_agree(tmp_path):
         "from typing import TYPE_CHECKING\n_HOMES = {'load': 'tfresnet.data.sources'}\n"
         "if TYPE_CHECKING:\n    from tfresnet.data.split import load\n")
     assert lazy_door_mismatches(tmp_path) == ["tfresnet: load"]
+
+
+FAMILY = """
+from tfresnet.models import _builder
+from tfresnet.models.registry import register
+import keras
+
+
+@register("tinynet", family="tinynet", paper="a test family", input_shape=(16, 16, 3),
+          min_side=8, small_side=8, recipe="resnet_cifar")
+def tinynet(*, input_shape=None, classes=10, include_top=True, pooling=None, weights=None,
+            name=None):
+    shape = _builder.validate(input_shape=input_shape, default_shape=(16, 16, 3), min_side=8,
+                              classes=classes, include_top=include_top, pooling=pooling,
+                              weights=weights, name=name)
+    inputs = keras.Input(shape)
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = _builder.head(x, classes=classes, include_top=include_top, pooling=pooling)
+    return _builder.finish(inputs, x, name=name or "tinynet", weights=weights,
+                           load_weights=None)
+"""
+
+
+def test_a_new_family_module_is_the_only_edit_a_new_family_needs(tmp_path):
+    """A module dropped into the families' package is registered, built by name, reached
+    at the front door (and in its ``__all__``) and checked as a variant, with no other
+    file touched."""
+    (tmp_path / "tinynet.py").write_text(FAMILY)
+    code = ("import tfresnet.models.families as families\n"
+            f"families.__path__.append({str(tmp_path)!r})\n"
+            "import tfresnet\n"
+            "from tfresnet import tinynet\n"
+            "from tfresnet.models.variant import ModelVariant\n"
+            "model = tfresnet.get_model('tinynet', classes=3)\n"
+            "print(tfresnet.list_models('tinynet'), tinynet is tfresnet.model_info('tinynet')"
+            ".builder, 'tinynet' in tfresnet.__all__, 'tinynet' in dir(tfresnet), "
+            "model.output_shape, ModelVariant('tinynet', None, 8).check().stem)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "['tinynet'] True True True (None, 3) tinynet_8"
+
+
+def test_each_declared_name_is_its_homes_and_every_builder_is_at_the_door():
+    import tfresnet
+    import tfresnet.data
+    import tfresnet.train
+    from tfresnet.models.registry import list_models, model_info
+    from tfresnet.utils.lazy import declared
+    for door in (tfresnet, tfresnet.data, tfresnet.train):
+        homes = declared(door.__file__)
+        assert homes and set(homes) <= set(door.__all__), door.__name__
+        for name, home in homes.items():
+            assert getattr(door, name) is getattr(importlib.import_module(home), name), name
+    assert {name: getattr(tfresnet, name) for name in list_models()} == {
+        name: model_info(name).builder for name in list_models()}
+    assert set(list_models()) <= set(tfresnet.__all__)
+    with pytest.raises(AttributeError, match="has no attribute 'resnet21'"):
+        tfresnet.resnet21

@@ -330,6 +330,20 @@ def empty_keras_home(tmp_path, monkeypatch):
     return tmp_path
 
 
+def test_imagenet_mobilenet_files_are_the_papers_grid_in_keras_spelling():
+    """keras.applications publishes MobileNet at the paper's alphas x resolutions (the
+    registry's Multipliers, the one owner) and spells 0.75 as 7_5 in its file names."""
+    grid = tfresnet.model_info("mobilenet_v1").multipliers
+    names = {a: weights_lib.cache_file("MobileNet", include_top=False, alpha=a, rows=160,
+                                       grid=grid) for a in grid.alphas}
+    assert names == {1.0: "mobilenet_1_0_160_tf_no_top.h5", 0.75: "mobilenet_7_5_160_tf_no_top.h5",
+                     0.5: "mobilenet_5_0_160_tf_no_top.h5", 0.25: "mobilenet_2_5_160_tf_no_top.h5"}
+    with pytest.raises(ValueError, match=re.escape(
+            "exist for alpha in [0.25, 0.5, 0.75, 1.0] and res in [128, 160, 192, 224]. "
+            "Received: alpha=0.3, res=160")):
+        tfresnet.get_model("mobilenet_v1", alpha=0.3, res=160, weights="imagenet")
+
+
 @pytest.mark.parametrize("name,kwargs,file_name", [
     ("mobilenet_v1", dict(alpha=0.25, res=128), "mobilenet_2_5_128_tf.h5"),
     ("resnet152", dict(include_top=False),

@@ -25,6 +25,7 @@ from tfresnet.models.profiling import format_count, profile
 
 # The module (tfresnet/__init__.py also has a function `profile`).
 profile_lib = importlib.import_module("tfresnet.models.profiling")
+profile_command = importlib.import_module("tfresnet.models.profile_command")
 
 PROG = [sys.executable, "-m", "tfresnet.profile"]
 # What TensorFlow's C++ runtime prints on start-up whatever TF_CPP_MIN_LOG_LEVEL says.
@@ -202,7 +203,7 @@ def test_cli_prints_table_and_totals_beside_the_reference():
 
 def test_cli_quiet_json(tmp_path, capsys):
     path = tmp_path / "resnet20.json"
-    assert profile_lib.main(["resnet20", "--quiet", "--json", str(path)]) == 0
+    assert profile_command.main(["resnet20", "--quiet", "--json", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "resnet20 (resnet20), input (32, 32, 3)"
     assert out[1].startswith("params: 271.1K (271,098 = 269,722 trainable + 1,376 "
@@ -215,7 +216,7 @@ def test_cli_quiet_json(tmp_path, capsys):
 
 
 def test_cli_input_size_and_classes(capsys):
-    assert profile_lib.main(["resnet20", "--input-size", "16", "--classes", "5",
+    assert profile_command.main(["resnet20", "--input-size", "16", "--classes", "5",
                              "--quiet"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "resnet20 (resnet20), input (16, 16, 3)"
@@ -239,7 +240,7 @@ def test_cli_input_size_and_classes(capsys):
 ])
 def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli.run(profile_lib.main, argv, prog="python -m tfresnet.profile")
+        cli.run(profile_command.main, argv, prog="python -m tfresnet.profile")
     assert exit_.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -250,7 +251,7 @@ def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):
 
 def test_cli_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit) as exit_:
-        profile_lib.main(["--help"])
+        profile_command.main(["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for flag in ("NAME", "--alpha A", "--res R", "--input-size S", "--classes N",

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import re
 import struct
+import types
 
 import numpy as np
 import pytest
@@ -325,6 +326,24 @@ def test_failed_runs_are_named():
     assert common.run_failure(_curve("n", [0.88, 0.89]), 10).startswith("never learned")
 
 
+def test_curves_and_the_multipliers_grid_judge_chance_by_one_margin(monkeypatch):
+    # 10 classes: chance is 10%. At the default 5-point margin 35% learned; at a 30-point
+    # margin both experiments call it a run that never learned.
+    point = {"alpha": 0.25, "res": 32, "macs": 1e6, "params": 1000, "accuracy_float32": 0.35,
+             "accuracy_int8": 0.35, "float32_ms": 1.0, "int8_ms": 1.0}
+    settings = types.SimpleNamespace(runs=5)
+
+    def verdicts():
+        summary = multipliers.multipliers_summary(_settings(), _split(), [point], settings,
+                                                  [("a", _config())])
+        return (common.run_failure(_curve("n", [0.6, 0.65]), 10), "FAILED" in summary)
+
+    assert verdicts() == (None, False)
+    monkeypatch.setattr(common, "CHANCE_MARGIN", 0.3)
+    failure, failed = verdicts()
+    assert failure.startswith("never learned") and failed
+
+
 def _split():
     import types
     return types.SimpleNamespace(name="digits", num_train=1280, num_val=300,
@@ -483,3 +502,36 @@ def test_separable_networks_cost_what_the_paper_says_in_proportion():
     assert costs["shallow"].macs < costs["mobilenet"].macs
     assert separable.paper_figures("conv") == (71.7, 4866, 29.3)
     assert separable.paper_figures("shallow") == (65.3, 307, 2.9)
+
+
+def test_each_description_names_the_defaults_the_experiment_runs_with(monkeypatch):
+    from experiments import flags as experiment_flags
+    rated = {}
+    for name, d in experiment_flags.DEFAULTS.items():  # figures no experiment uses
+        rated[name] = "lr" in d  # multipliers: the recipe's rate
+        monkeypatch.setitem(experiment_flags.DEFAULTS, name, {
+            **d, "batch_size": 77, **({"lr": 0.0123} if rated[name] else {})})
+    monkeypatch.setattr(experiment_flags, "GRADIENTS_DEPTH", 44)
+    monkeypatch.setattr(experiment_flags, "SEPARABLE_ALPHA", 0.75)
+    choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
+    for name, parser in choices.items():
+        text = " ".join(parser.description.split())
+        assert (", batch 77, lr 0.0123" if rated[name] else ", batch 77.") in text, name
+        assert "128" not in text, name
+    assert "Defaults: depth 44," in choices["gradients"].description
+    assert "alpha 0.75, 32x32" in choices["separable"].description
+    assert choices["gradients"].parse_args([]).depth == 44
+    assert choices["separable"].parse_args([]).alpha == 0.75
+
+
+def test_the_multipliers_grid_defaults_are_the_ones_its_help_names(monkeypatch):
+    from experiments import flags as experiment_flags
+    monkeypatch.setitem(experiment_flags.LATENCY_RUNS, "quick", 7)
+    choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
+    text = " ".join(choices["multipliers"].format_help().split())
+    assert "timed runs per latency (default 50; --quick: 7)" in text
+    assert "--quick: 0.5 0.25" in text and "(default: 64 for digits" in text
+    args = types.SimpleNamespace(alphas=None, resolutions=None, quick=True,
+                                 latency_runs=None, fresh=False)
+    assert multipliers.experiment_args(args, _settings(quick=True)) == {
+        "alphas": (0.5, 0.25), "resolutions": (32,), "fresh": False, "latency_runs": 7}

@@ -97,6 +97,18 @@ def test_config_json_is_the_fit_config(tmp_path):
     assert set(result.config) == set(saved)  # what fit returns is what it wrote
 
 
+def test_the_validation_share_and_the_strategy_have_one_default():
+    """FitConfig, tfresnet.data.load, make_strategy and the CLI show the same defaults."""
+    from tfresnet.data.sources import load
+    from tfresnet.training import flags as train_flags
+    from tfresnet.training.strategy import make_strategy
+    args = train_flags.parse([])
+    assert (args.val_fraction, args.strategy) == (FitConfig().val_fraction,
+                                                  FitConfig().strategy) == (0.2, "mirrored")
+    assert inspect.signature(load).parameters["val_fraction"].default == 0.2
+    assert inspect.signature(make_strategy).parameters["name"].default == "mirrored"
+
+
 def test_the_cli_flags_land_on_the_fields_of_their_name(monkeypatch, tmp_path):
     seen = {}
 

@@ -90,3 +90,19 @@ def test_two_workers_match_each_other_and_one_device(tmp_path):
     assert config["strategy"] == "multiworker"
     assert config["replicas"] == 2 and config["global_batch"] == 32
     assert len(train.read_history(str(run))) == mw_worker.FIT_ARGS["epochs"]
+
+
+def test_reduce_keeps_none_leaves_and_reduces_the_rest():
+    """MultiWorkerStrategy.reduce over a structure with a None leaf (one worker, in a
+    fresh process: collective ops are set up before TensorFlow starts)."""
+    code = ("import tensorflow as tf\n"
+            "from tfresnet.training.strategy import MultiWorkerStrategy\n"
+            "s = MultiWorkerStrategy()\n"
+            "v = s.run(lambda: {'loss': tf.constant(2.0), 'x': tf.ones([2, 3]), 'w': None})\n"
+            "out = s.reduce(tf.distribute.ReduceOp.SUM, v, axis=0)\n"
+            "print(float(out['loss']), out['x'].numpy().tolist(), out['w'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "2.0 [2.0, 2.0, 2.0] None"

@@ -107,7 +107,7 @@ def test_fit_saves_precise_statistics_and_records_them(tmp_path):
     result = train.fit("resnet20", dataset="digits", image_size=16, epochs=1, batch_size=16,
                        steps_per_epoch=5, out_dir=str(tmp_path / "run"), verbose=0)
     record = json.load(open(tmp_path / "run" / "config.json"))
-    assert record["precise_bn"] == {"used": True, "images": 512, "layers": 19}
+    assert record["precise_bn"] == {"enabled": True, "used": True, "images": 512, "layers": 19}
     off = train.fit("resnet20", dataset="digits", image_size=16, epochs=1, batch_size=16,
                     steps_per_epoch=5, precise_bn=False, verbose=0)
     # Same weights (same seed, same steps), different statistics: the EMA of 5 steps

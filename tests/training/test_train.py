@@ -251,6 +251,8 @@ def test_interrupted_run_resumes_at_the_next_epoch_with_the_saved_weights(tmp_pa
     # Other settings in the same folder: refused, nothing changed.
     with pytest.raises(ValueError, match="interrupted run with other settings"):
         train.fit(small_cnn(), out_dir=run, **{**RESUME_ARGS, "seed": 6})
+    with pytest.raises(ValueError, match=r"precise_bn\.enabled=True \(now False\)"):
+        train.fit(small_cnn(), out_dir=run, **{**RESUME_ARGS, "precise_bn": False})
 
     first = _FirstEpoch()
     result = train.fit(small_cnn(), out_dir=run, callbacks=[first], **RESUME_ARGS)

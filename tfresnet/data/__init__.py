@@ -13,26 +13,9 @@ from typing import TYPE_CHECKING
 
 from tfresnet.utils.lazy import front_door
 
-_HOMES = {  # public name -> the module that defines it, imported on first use
-    "IMAGE_EXTENSIONS": "tfresnet.data.folder",
-    "undecodable_images": "tfresnet.data.folder",
-    "CIFAR_PAD": "tfresnet.data.pipelines",
-    "default_flip": "tfresnet.data.pipelines",
-    "MEAN": "tfresnet.data.pipelines",
-    "normalize": "tfresnet.data.pipelines",
-    "pipeline": "tfresnet.data.pipelines",
-    "SHUFFLE_BUFFER": "tfresnet.data.pipelines",
-    "STD": "tfresnet.data.pipelines",
-    "as_numpy": "tfresnet.data.sources",
-    "load": "tfresnet.data.sources",
-    "shipped_name": "tfresnet.data.sources",
-    "DataSplit": "tfresnet.data.split",
-    "fit_image": "tfresnet.data.split",
-}
-__all__ = sorted(_HOMES)
-__getattr__, __dir__ = front_door(__name__, _HOMES)
+__getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
-if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images  # noqa: F401
     from tfresnet.data.pipelines import (  # noqa: F401
         CIFAR_PAD, default_flip,

@@ -33,13 +33,14 @@ from tfresnet.data.folder import load_folder
 from tfresnet.data.pipelines import remember_flip_rule
 from tfresnet.data.split import DataSplit, stratified_split
 from tfresnet.data.tfds import load_tfds, tfds_names
+from tfresnet.utils.flags import DEFAULT_VAL_FRACTION
 
 
 # --------------------------------------------------------------------------- load
 
 
 def load(spec="digits", *, image_size, data_dir=None, manual_dir=None, seed=0,
-         val_fraction=0.2, skip_bad_images=False) -> DataSplit:
+         val_fraction=DEFAULT_VAL_FRACTION, skip_bad_images=False) -> DataSplit:
     """Loads a data set as a train/validation :class:`DataSplit`.
 
     Args:

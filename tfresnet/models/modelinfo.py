@@ -1,18 +1,12 @@
-"""ModelInfo and the ``@register`` decorator that the family modules use.
-
-Kept apart from :mod:`tfresnet.models.registry` (which imports the family modules to fill
-the registry) so that the registry imports the families and the families import
-this module: no import cycle.
-"""
+"""What the registry knows of a model: :class:`ModelInfo` (every per-model fact) and
+:class:`Multipliers` (a family's width and resolution rules). The registry itself, and
+``@register``, are :mod:`tfresnet.models.registry`'s."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from typing import Any, Callable
-
-_REGISTRY: dict[str, "ModelInfo"] = {}
-
 
 @dataclasses.dataclass(frozen=True)
 class Multipliers:
@@ -41,6 +35,17 @@ class Multipliers:
             return (f"must be a number >= 1/{self.first_channels} (the first layer keeps a "
                     f"channel); the paper uses {', '.join(map(self.alpha_text, self.alphas))}")
         return ""
+
+    def check_alpha(self, alpha, name: str = "alpha"):
+        """ValueError when ``alpha`` cannot be built; ``name``: how the caller calls it
+        (``"alpha"``, ``"--alpha"``)."""
+        if self.alpha_problem(alpha):
+            raise ValueError(f"{name} {self.alpha_problem(alpha)}. Received: {name}={alpha!r}")
+
+    def check_res(self, res, name: str = "res", model: str = ""):
+        """ValueError when ``res`` cannot be built (see :meth:`check_alpha`)."""
+        if self.res_problem(res, model):
+            raise ValueError(f"{name} {self.res_problem(res, model)}. Received: {name}={res!r}")
 
     def res_problem(self, res, model: str = "") -> str:
         """Why ``res`` cannot be built ("" when it can); ``model`` names whose rule it is."""
@@ -77,7 +82,7 @@ class ModelInfo:
       first_layer: (stride, output channels at alpha 1) of the first layer, and
       head_width: the classifier's input width at alpha 1, and
       last_conv: the channels of a last square 1x1 conv (c -> c) at alpha 1, or 0: the
-        lower bound of memory :meth:`tfresnet.models.ModelVariant.memory_estimate` uses.
+        lower bound of memory :meth:`tfresnet.models.variant.ModelVariant.memory_estimate` uses.
       multipliers: the width and resolution multipliers (:class:`Multipliers`) when the
         builder takes ``alpha`` and ``res``, else None.
       family_label, plot_style: the family's legend text and (colour, marker) in plots.
@@ -103,32 +108,3 @@ class ModelInfo:
     multipliers: Multipliers | None = None
     family_label: str = ""
     plot_style: tuple[str, str] = ("tab:gray", "x")
-
-
-def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
-             small_side: int, recipe: str, int8: bool = True, int8_note: str = "",
-             extra_args: tuple[str, ...] = (), small_kwargs: dict | None = None,
-             imagenet: str = "", **facts):
-    """Decorator that adds a builder to the registry under ``name``.
-
-    ``facts`` are the other :class:`ModelInfo` fields (``augment``, ``first_layer``,
-    ``head_width``, ``last_conv``, ``multipliers``, ``family_label``, ``plot_style``).
-
-    Raises:
-      ValueError: if ``name`` is registered already.
-    """
-
-    def decorate(builder):
-        if name in _REGISTRY:
-            raise ValueError(
-                f"Model name {name!r} is registered twice "
-                f"({_REGISTRY[name].builder.__module__} and {builder.__module__}). "
-                f"Received: name={name!r}")
-        _REGISTRY[name] = ModelInfo(
-            name=name, builder=builder, family=family, paper=paper,
-            input_shape=tuple(input_shape), min_side=min_side, small_side=small_side,
-            recipe=recipe, int8=int8, int8_note=int8_note, extra_args=tuple(extra_args),
-            small_kwargs=dict(small_kwargs or {}), imagenet=imagenet, **facts)
-        return builder
-
-    return decorate

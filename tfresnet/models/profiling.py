@@ -17,7 +17,7 @@ moving statistics). Nested models are profiled layer by layer, their rows named
 ``outer/inner``, with the sizes of their own graph; a layer or nested model called
 several times counts the multiply-adds of each call and its parameters once.
 
-Command line::
+Command line (:mod:`tfresnet.models.profile_command`)::
 
     python -m tfresnet.profile mobilenet_v1 --alpha 0.75 --res 160
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 
 import keras
@@ -99,7 +98,7 @@ class Profile:
     def table(self) -> str:
         """The per-layer table as aligned text, with a totals line."""
         header = ("layer", "type", "output shape", "params", "MACs")
-        body = [(r.name, r.type, _shape_text(r.output_shape), f"{r.params:,}",
+        body = [(r.name, r.type, shape_text(r.output_shape), f"{r.params:,}",
                  f"{r.macs:,}") for r in self.rows]
         total = ("total", "", "", f"{self.params:,}", f"{self.macs:,}")
         lines = tables.table(header, [*body, total], left=3, rule=True).split("\n")
@@ -108,7 +107,7 @@ class Profile:
 
     def to_markdown(self) -> str:
         """The per-layer table in Markdown, with a totals row."""
-        body = [(r.name, r.type, _shape_text(r.output_shape), f"{r.params:,}", f"{r.macs:,}")
+        body = [(r.name, r.type, shape_text(r.output_shape), f"{r.params:,}", f"{r.macs:,}")
                 for r in self.rows]
         total = ("**total**", "", "", f"**{self.params:,}**", f"**{self.macs:,}**")
         return tables.table(("layer", "type", "output shape", "params", "MACs"),
@@ -261,7 +260,7 @@ def _drop_batch(shape):
     return tuple(_first(shape))[1:]
 
 
-def _shape_text(shape) -> str:
+def shape_text(shape) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
@@ -287,61 +286,3 @@ def totals_text(result: Profile, figures=None) -> str:
         macs += (f"; published {format_count(figures.macs, exact=True)} "
                  f"({_diff(result.macs, figures.macs)}, {figures.macs_source})")
     return f"{params}\n{macs}"
-
-
-# ---------------------------------------------------------------------------
-# Command line.
-
-_PUBLISHED_KEYS = ("trainable", "non_trainable", "params_source", "macs", "macs_source")
-
-def main(argv=None) -> int:
-    """``python -m tfresnet.profile``; returns 0, raises ValueError on bad input."""
-    from tfresnet.utils import cli
-    from tfresnet.utils import fileio
-    from tfresnet.models import published
-    from tfresnet.models.registry import list_models, model_info
-    from tfresnet.models.variant import ModelVariant
-    from tfresnet.models.profile_flags import build_parser
-    args = build_parser().parse_args(argv)
-    info = model_info(args.name)
-    kwargs = {}
-    for flag in ("alpha", "res"):
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        if flag not in info.extra_args:
-            having = [n for n in list_models() if flag in model_info(n).extra_args]
-            raise cli.UsageError(f"--{flag} applies only to {', '.join(having)}, not "
-                                 f"{args.name}. Received: --{flag} {value}")
-        kwargs[flag] = value
-    if args.input_size is not None:
-        kwargs["input_shape"] = (args.input_size, args.input_size, info.input_shape[2])
-    if args.classes is not None:
-        kwargs["classes"] = args.classes
-    if args.json is not None:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if os.path.isdir(args.json) or not os.path.isdir(folder):
-            raise cli.UsageError(f"--json needs a file path in an existing folder. "
-                                 f"Received: --json {args.json}")
-        try:
-            fileio.check_writable_file(args.json)
-        except cli.UsageError as err:
-            raise cli.UsageError(f"--json: {err}. Received: --json {args.json}") from None
-    side = args.res or args.input_size or info.input_shape[0]
-    if isinstance(side, int) and side > 0 and (args.classes is None or args.classes > 0):
-        # absurd sizes are refused before anything is allocated
-        ModelVariant(args.name, args.alpha if args.alpha and args.alpha > 0 else None,
-                     side).check_memory(classes=args.classes or 1000, flags={
-                         "res": "--res" if args.res else "--input-size", "batch": None})
-    model = info.builder(**kwargs)
-    result = profile(model, print_table=not args.quiet)
-    figures = published.lookup(args.name, alpha=kwargs.get("alpha"),
-                               side=model.input_shape[1], classes=args.classes)
-    print(f"{args.name} ({model.name}), input {_shape_text(result.input_shape)}")
-    print(totals_text(result, figures))
-    if args.json is not None:
-        data = {**result.to_dict(), "registry_name": args.name,
-                "published": {key: value for key, value in dataclasses.asdict(figures).items()
-                              if key in _PUBLISHED_KEYS}}
-        fileio.write_text(args.json, fileio.to_json(data, indent=1))
-    return 0

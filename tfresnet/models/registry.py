@@ -1,8 +1,10 @@
 """One registry of every model the package builds.
 
 The CLIs, the tests and the export read the list of models from here
-(``list_models()``), so a model added to a family module with ``@register``
-is trained, profiled, exported and tested without any other change.
+(``list_models()``). The family modules (:mod:`tfresnet.models.families`) add their
+builders with ``@register``, and this module imports every one of them, so a model
+added to a family, or a new family module, is built, trained, profiled, exported,
+tested and reached as ``tfresnet.NAME`` without any other change.
 Special cases (a model that cannot become full-INT8, its smallest input side)
 live in the :class:`ModelInfo` metadata, never in an ``if`` elsewhere.
 """
@@ -10,14 +12,54 @@ live in the :class:`ModelInfo` metadata, never in an ``if`` elsewhere.
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 
-# The families, imported for their effect: each registers its builders.
-from tfresnet.models import alexnet  # noqa: F401  (registers its models)
-from tfresnet.models import mobilenet  # noqa: F401  (registers its models)
-from tfresnet.models import resnet  # noqa: F401  (registers its models)
-from tfresnet.models.modelinfo import _REGISTRY, ModelInfo
+from tfresnet.models.modelinfo import ModelInfo
 
-__all__ = ["find_model", "get_model", "list_models", "model_info"]
+__all__ = ["find_model", "get_model", "list_models", "model_info", "register"]
+
+FAMILIES = "tfresnet.models.families"  # the package whose every module is a family
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register(name: str, *, family: str, paper: str, input_shape, min_side: int,
+             small_side: int, recipe: str, int8: bool = True, int8_note: str = "",
+             extra_args: tuple[str, ...] = (), small_kwargs: dict | None = None,
+             imagenet: str = "", **facts):
+    """Decorator that adds a builder to the registry under ``name``.
+
+    ``facts`` are the other :class:`ModelInfo` fields (``augment``, ``first_layer``,
+    ``head_width``, ``last_conv``, ``multipliers``, ``family_label``, ``plot_style``).
+
+    Raises:
+      ValueError: if ``name`` is registered already.
+    """
+
+    def decorate(builder):
+        if name in _REGISTRY:
+            raise ValueError(
+                f"Model name {name!r} is registered twice "
+                f"({_REGISTRY[name].builder.__module__} and {builder.__module__}). "
+                f"Received: name={name!r}")
+        _REGISTRY[name] = ModelInfo(
+            name=name, builder=builder, family=family, paper=paper,
+            input_shape=tuple(input_shape), min_side=min_side, small_side=small_side,
+            recipe=recipe, int8=int8, int8_note=int8_note, extra_args=tuple(extra_args),
+            small_kwargs=dict(small_kwargs or {}), imagenet=imagenet, **facts)
+        return builder
+
+    return decorate
+
+
+def _import_families():
+    """Imports every module of :data:`FAMILIES` (each registers its models) by name: the
+    families sit above this module (they import ``register``), so no import line names
+    them (import-linter's layers in pyproject.toml)."""
+    package = importlib.import_module(FAMILIES)
+    for module in pkgutil.iter_modules(package.__path__, FAMILIES + "."):
+        importlib.import_module(module.name)
 
 
 def list_models(family: str | None = None) -> list[str]:
@@ -52,3 +94,6 @@ def find_model(model_name: str) -> "ModelInfo | None":
 def get_model(name: str, **kwargs):
     """Builds the registered model ``name`` with the builder's keyword arguments."""
     return model_info(name).builder(**kwargs)
+
+
+_import_families()  # last: a family module imports register from here

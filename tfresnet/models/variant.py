@@ -113,16 +113,13 @@ class ModelVariant:
                     if registry.model_info(n).multipliers is not None))
                 raise ValueError(f"{flag['alpha']} applies to {takes} only. Received: "
                                  f"{flag['name']}={self.name}, {flag['alpha']}={self.alpha}")
-            if rule.alpha_problem(self.alpha):
-                raise ValueError(f"{flag['alpha']} {rule.alpha_problem(self.alpha)}. "
-                                 f"Received: {flag['alpha']}={self.alpha!r}")
+            rule.check_alpha(self.alpha, flag["alpha"])
         side = self.side
         if isinstance(side, bool) or not isinstance(side, int):
             raise ValueError(f"{flag['res']} must be an integer. Received: "
                              f"{flag['res']}={side!r}")
-        if rule is not None and rule.res_problem(side):
-            raise ValueError(f"{flag['res']} {rule.res_problem(side, self.name)}. "
-                             f"Received: {flag['res']}={side}")
+        if rule is not None:
+            rule.check_res(side, flag["res"], self.name)
         if side < info.min_side:
             raise ValueError(f"{flag['res']} must be at least {info.min_side} for "
                              f"{self.name}. Received: {flag['res']}={side}")

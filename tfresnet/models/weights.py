@@ -26,8 +26,6 @@ RESNET_FILES = {
     "ResNet101": "resnet101_weights_tf_dim_ordering_tf_kernels",
     "ResNet152": "resnet152_weights_tf_dim_ordering_tf_kernels",
 }
-MOBILENET_ALPHAS = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
-MOBILENET_ROWS = (128, 160, 192, 224)
 
 
 def cache_dir() -> str:
@@ -35,16 +33,23 @@ def cache_dir() -> str:
     return os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models")
 
 
-def cache_file(app: str, *, include_top: bool, alpha: float = 1.0, rows: int = 224) -> str:
-    """The file name keras.applications gives ``app``'s ImageNet weights."""
+def cache_file(app: str, *, include_top: bool, alpha: float = 1.0, rows: int = 224,
+               grid=None) -> str:
+    """The file name keras.applications gives ``app``'s ImageNet weights.
+
+    ``grid``: MobileNet's :class:`~tfresnet.models.modelinfo.Multipliers`; keras.applications
+    publishes the paper's grid (its alphas x resolutions), so an alpha or side outside it
+    is refused. Its file names spell the alpha in two digits: 0.75 -> ``7_5``, 1 -> ``1_0``.
+    """
     if app in RESNET_FILES:
         return RESNET_FILES[app] + ("" if include_top else "_notop") + ".h5"
     if app == "MobileNet":
-        if alpha not in MOBILENET_ALPHAS or rows not in MOBILENET_ROWS:
+        if grid is not None and (alpha not in grid.alphas or rows not in grid.resolutions):
             raise ValueError(
-                f"ImageNet MobileNet weights exist for alpha in {sorted(MOBILENET_ALPHAS)} and "
-                f"res in {list(MOBILENET_ROWS)}. Received: alpha={alpha!r}, res={rows!r}")
-        return (f"mobilenet_{MOBILENET_ALPHAS[alpha]}_{rows}_tf"
+                f"ImageNet MobileNet weights exist for alpha in {sorted(grid.alphas)} and "
+                f"res in {sorted(grid.resolutions)}. Received: alpha={alpha!r}, res={rows!r}")
+        digits = f"{alpha:.2f}".replace(".", "").lstrip("0")  # 1.00 -> 100, 0.75 -> 75
+        return (f"mobilenet_{digits[0]}_{digits[1]}_{rows}_tf"
                 + ("" if include_top else "_no_top") + ".h5")
     raise ValueError(f"No keras.applications weights for {app!r}. Received: app={app!r}")
 
@@ -108,8 +113,9 @@ def _src_weights(src, name):
 
 
 def imagenet_file(app: str, *, include_top: bool, classes: int, alpha: float = 1.0,
-                  rows: int = 224) -> str:
-    """The path of ``app``'s ImageNet weights in the Keras cache.
+                  rows: int = 224, grid=None) -> str:
+    """The path of ``app``'s ImageNet weights in the Keras cache (``grid``: see
+    :func:`cache_file`).
 
     Builders call it before building, so that a missing file fails at once.
 
@@ -117,7 +123,7 @@ def imagenet_file(app: str, *, include_top: bool, classes: int, alpha: float = 1
       ValueError: when the file is not in the cache (this package does not download),
         or the classifier does not have 1000 classes.
     """
-    name = cache_file(app, include_top=include_top, alpha=alpha, rows=rows)
+    name = cache_file(app, include_top=include_top, alpha=alpha, rows=rows, grid=grid)
     path = os.path.join(cache_dir(), name)
     if not os.path.isfile(path):
         raise ValueError(
@@ -131,8 +137,10 @@ def imagenet_file(app: str, *, include_top: bool, classes: int, alpha: float = 1
     return path
 
 
-def load_keras_applications(model: keras.Model, weights, *, app: str, alpha: float = 1.0):
-    """Loads a keras.applications ``.h5`` file (or ``"imagenet"`` from the cache).
+def load_keras_applications(model: keras.Model, weights, *, app: str, alpha: float = 1.0,
+                            grid=None):
+    """Loads a keras.applications ``.h5`` file (or ``"imagenet"`` from the cache;
+    ``grid``: see :func:`cache_file`).
 
     Raises:
       ValueError: when ``"imagenet"`` is asked for and the file is not in the cache
@@ -141,7 +149,7 @@ def load_keras_applications(model: keras.Model, weights, *, app: str, alpha: flo
     if weights == "imagenet":
         weights = imagenet_file(app, include_top=_has_top(model),
                                 classes=model.output_shape[-1], alpha=alpha,
-                                rows=model.input_shape[1])
+                                rows=model.input_shape[1], grid=grid)
     src = source_model(app, model, alpha=alpha)
     try:
         kerasfiles.load_weights(src, weights)  # arrays only: no code in the file runs

@@ -18,28 +18,7 @@ contract in pyproject.toml checks it):
   the two phases of a transfer run;
 * :mod:`~tfresnet.training.flags`: the ``python -m tfresnet.train`` flags (no TensorFlow);
 * :mod:`~tfresnet.training.train`: ``fit`` and the CLI's ``main``.
+
+Users reach ``fit`` and what it returns at the ``tfresnet.train`` front door; this
+``__init__`` only says what the folder holds.
 """
-
-from typing import TYPE_CHECKING
-
-from tfresnet.utils.lazy import front_door
-
-_HOMES = {  # public name -> the module that defines it, imported on first use
-    "load_run": "tfresnet.training.checkpoint",
-    "FitResult": "tfresnet.training.fitting",
-    "get_recipe": "tfresnet.training.recipes",
-    "RECIPES": "tfresnet.training.recipes",
-    "read_history": "tfresnet.training.rundir",
-    "make_strategy": "tfresnet.training.strategy",
-    "fit": "tfresnet.training.train",
-}
-__all__ = sorted(_HOMES)
-__getattr__, __dir__ = front_door(__name__, _HOMES)
-
-if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from tfresnet.training.checkpoint import load_run  # noqa: F401
-    from tfresnet.training.fitting import FitResult  # noqa: F401
-    from tfresnet.training.recipes import get_recipe, RECIPES  # noqa: F401
-    from tfresnet.training.rundir import read_history  # noqa: F401
-    from tfresnet.training.strategy import make_strategy  # noqa: F401
-    from tfresnet.training.train import fit  # noqa: F401

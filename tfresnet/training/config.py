@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 
+from tfresnet.utils.flags import DEFAULT_STRATEGY, DEFAULT_VAL_FRACTION
+
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
@@ -98,7 +100,7 @@ class FitConfig:
     batch_size: int | None = None
     lr: float | None = None
     recipe: object = None
-    strategy: object = "mirrored"
+    strategy: object = DEFAULT_STRATEGY
     out_dir: str | os.PathLike | None = None
     seed: int = 0
     steps_per_epoch: int | None = None
@@ -111,7 +113,7 @@ class FitConfig:
     verbose: int = 1
     weight_decay: float | None = None
     momentum: float | None = None
-    val_fraction: float = 0.2
+    val_fraction: float = DEFAULT_VAL_FRACTION
     augment: str | None = None
     sync_batchnorm: bool = False
     deterministic: bool = False

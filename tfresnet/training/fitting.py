@@ -200,6 +200,8 @@ def fit_run(model, config: FitConfig, *, phase=None) -> FitResult:
         "global_batch": run.global_batch,
         "normalization": {"mean": pipelines.MEAN, "std": pipelines.STD},
         "tfresnet_version": _version(),
+        # the setting (a resumed run must keep it); what it did is added at the end
+        "precise_bn": {"enabled": bool(c.precise_bn)},
     }
     if c.skip_bad_images or split.skipped:
         record["skipped_images"] = list(split.skipped)
@@ -366,8 +368,9 @@ def _train(net, run, schedule, run_dir, record, phase):
                 steps_per_epoch=steps if drop else None, callbacks=cbs + list(c.callbacks),
                 shuffle=False)  # the pipelines shuffle, seeded
     kept = recorder.restore_best(net)
-    record["precise_bn"] = ({"used": True, "images": precise.images, "layers": precise.layers}
-                            if precise is not None and precise.images else {"used": False})
+    record["precise_bn"].update(
+        {"used": True, "images": precise.images, "layers": precise.layers}
+        if precise is not None and precise.images else {"used": False})
     if trainee is not net:  # the trained classifier back into the network
         net.get_layer(transfer.HEAD).set_weights(trainee.layers[-1].get_weights())
     if early:

@@ -28,8 +28,8 @@ def build_parser() -> cli.ArgumentParser:
     flags.add_dataset(p)
     flags.add_skip_bad_images(p)
     p.add_argument("--val-fraction", type=cli.float_range(0, 1, low_open=True, high_open=True),
-                   default=0.2, help="share of each class held out for validation (digits, "
-                   "folders)")
+                   default=flags.DEFAULT_VAL_FRACTION,
+                   help="share of each class held out for validation (digits, folders)")
     flags.add_image_size(p)
     flags.add_epochs(p, help="epochs (default: the recipe's length)")
     flags.add_steps_per_epoch(p, help="steps per epoch, the data repeating (default: one pass)")

@@ -17,12 +17,12 @@ import time
 
 import tensorflow as tf
 
-from tfresnet.utils.flags import DEFAULT_WORKER_TIMEOUT, STRATEGIES  # noqa: F401  (TF-free, for the CLIs)
+from tfresnet.utils.flags import DEFAULT_STRATEGY, DEFAULT_WORKER_TIMEOUT, STRATEGIES  # noqa: F401  (TF-free, for the CLIs)
 
 WAIT_NOTICE_SECONDS = 3       # the "waiting for" line comes after this long
 
 
-def make_strategy(name: str = "mirrored", *,
+def make_strategy(name: str = DEFAULT_STRATEGY, *,
                   worker_timeout: float = DEFAULT_WORKER_TIMEOUT) -> tf.distribute.Strategy:
     """The tf.distribute strategy ``name`` (one of ``STRATEGIES``).
 
@@ -78,13 +78,17 @@ class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
       does;
     * a scalar with ``axis=0``: Keras averages each step's logs (loss, metrics) over the
       replicas so ("Invalid reduction dimension 0 for input with 0 dimensions"); a
-      scalar is averaged over the replicas alone (``axis=None``), what Keras means.
+      scalar is averaged over the replicas alone (``axis=None``), what Keras means;
+    * a None leaf (Keras' structures hold some: a batch's absent sample weights) stays
+      None instead of failing its conversion to a tensor.
     """
 
     def reduce(self, reduce_op, value, axis):
         parent = super()
 
         def one(v):
+            if v is None:
+                return None
             local = self.experimental_local_results(v)[0]
             scalar = getattr(getattr(local, "shape", None), "rank", None) == 0
             return parent.reduce(reduce_op, v, None if scalar else axis)

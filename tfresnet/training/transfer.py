@@ -114,7 +114,7 @@ def imagenet_path(name, kwargs, size, *, keep_head) -> str:
     alpha = float(kwargs.get("alpha", 1.0))
     try:
         files = [weights_lib.cache_file(info.imagenet, include_top=top, alpha=alpha,
-                                        rows=size[0])
+                                        rows=size[0], grid=info.multipliers)
                  for top in ((True,) if keep_head else (False, True))]
     except ValueError as err:
         raise ValueError(f"{err} (weights='imagenet')") from None

@@ -30,6 +30,7 @@ MAX_WORKER_TIMEOUT = 86_400  # seconds
 # ---------------------------------------------------------------------------- choices
 # The tf.distribute strategies (tfresnet.training.strategy builds them).
 STRATEGIES = ("mirrored", "multiworker", "one", "default")
+DEFAULT_STRATEGY = "mirrored"  # FitConfig's, make_strategy's and every --strategy's default
 DEFAULT_WORKER_TIMEOUT = 600  # seconds to wait for the other workers (--worker-timeout)
 # At most this many training images a PreciseBN recomputation uses (tfresnet.training.precise_bn;
 # pycls uses 8192 on ImageNet).
@@ -37,7 +38,14 @@ PRECISE_BN_IMAGES = 512
 # The training augmentations (tfresnet.data.pipelines applies them).
 AUGMENTATIONS = ("cifar", "imagenet", "mobilenet", "none")
 DEFAULT_DATASET = "digits"
+# The share of each class held out for validation (tfresnet.data.load, FitConfig, --val-fraction).
+DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
+
+# MobileNet's input side is a multiple of this (tfresnet.models.families.mobilenet's rule: its five
+# stride-2 layers halve the side exactly); the --res helps read it from here.
+MOBILENET_RES_MULTIPLE = 32
+MOBILENET_RES_RULE = f"a multiple of {MOBILENET_RES_MULTIPLE}, at least {MOBILENET_RES_MULTIPLE}"
 
 DATASET_HELP = ("'digits' (bundled), 'tfds:<name>[/config][:version]' (prepared "
                 "offline) or an image folder (one sub-folder a class)")
@@ -58,8 +66,8 @@ def add_variant(p, *, nargs=None, alpha_default=None, res_default=None, alpha_he
     add_alpha(p, nargs=nargs, default=alpha_default, help=alpha_help)
     many = {"nargs": nargs} if nargs else {}
     p.add_argument("--res", type=cli.int_range(), metavar="R", default=res_default,
-                   help=res_help or "MobileNet input side, a multiple of 32, at least 32 "
-                   "(e.g. 160)", **many)
+                   help=res_help or f"MobileNet input side, {MOBILENET_RES_RULE} (e.g. 160)",
+                   **many)
 
 
 def add_alpha(p, *, nargs=None, default=None, help=None):
@@ -99,7 +107,7 @@ def add_seed(p, *, default=DEFAULT_SEED, help=None):
                    "shuffling, augmentation, calibration sample)")
 
 
-def add_strategy(p, *, default="mirrored", help=None):
+def add_strategy(p, *, default=DEFAULT_STRATEGY, help=None):
     """``--strategy NAME``, one of :data:`STRATEGIES`."""
     p.add_argument("--strategy", choices=STRATEGIES, default=default,
                    help=help or "tf.distribute strategy: mirrored (all local GPUs, else "

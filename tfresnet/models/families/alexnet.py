@@ -24,7 +24,7 @@ import keras
 from tfresnet.models import _builder
 from tfresnet.models.batchnorm import BatchNormalization
 from tfresnet.models.layers import LocalResponseNormalization
-from tfresnet.models.modelinfo import register
+from tfresnet.models.registry import register
 
 # One row per conv: (filters, kernel, stride, groups, max-pool after).
 ALEXNET_2012 = (

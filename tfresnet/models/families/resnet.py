@@ -28,7 +28,7 @@ import keras
 from tfresnet.models import _builder
 from tfresnet.models.batchnorm import BatchNormalization
 from tfresnet.models.layers import ChannelPad
-from tfresnet.models.modelinfo import register
+from tfresnet.models.registry import register
 
 BN_EPSILON = 1.001e-5  # keras.applications' value, so its weights give equal outputs
 BN_MOMENTUM = 0.9

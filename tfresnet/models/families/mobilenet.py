@@ -35,7 +35,9 @@ import keras
 
 from tfresnet.models import _builder
 from tfresnet.models.batchnorm import BatchNormalization
-from tfresnet.models.modelinfo import Multipliers, register
+from tfresnet.models.modelinfo import Multipliers
+from tfresnet.models.registry import register
+from tfresnet.utils.flags import MOBILENET_RES_MULTIPLE
 
 # One row per layer of the paper's Table 1: (kind, stride, output channels at alpha 1).
 # A "dws" row is a depthwise-separable block: 3x3 depthwise at that stride, 1x1 pointwise.
@@ -60,7 +62,7 @@ MOBILENET_V1_SPEC = (
 SHALLOW_REMOVED = (7, 8, 9, 10, 11)
 RESOLUTIONS = (224, 192, 160, 128)  # the paper's resolution multipliers, 224 * rho
 ALPHAS = (1.0, 0.75, 0.5, 0.25)  # the paper's width multipliers
-RES_MULTIPLE = 32  # the input side: five stride-2 layers halve it exactly
+RES_MULTIPLE = MOBILENET_RES_MULTIPLE  # the input side: five stride-2 layers halve it exactly
 
 
 def alpha_text(alpha) -> str:
@@ -126,11 +128,9 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
     Raises:
       ValueError: for a bad alpha, res, separable, shallow or common argument.
     """
-    if MULTIPLIERS.alpha_problem(alpha):
-        raise ValueError(f"alpha {MULTIPLIERS.alpha_problem(alpha)}. Received: alpha={alpha!r}")
+    MULTIPLIERS.check_alpha(alpha)
     if res is not None:
-        if MULTIPLIERS.res_problem(res):
-            raise ValueError(f"res {MULTIPLIERS.res_problem(res)}. Received: res={res!r}")
+        MULTIPLIERS.check_res(res)
         if input_shape is not None and (not isinstance(input_shape, (tuple, list))
                                         or tuple(input_shape[:2]) != (res, res)):
             raise ValueError(f"res and input_shape disagree; give one of them. "
@@ -151,7 +151,7 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
     from tfresnet.models import weights as weights_lib
     if weights == "imagenet":  # fail before building
         weights_lib.imagenet_file("MobileNet", include_top=include_top, classes=classes,
-                                  alpha=alpha, rows=shape[0])
+                                  alpha=alpha, rows=shape[0], grid=MULTIPLIERS)
     inputs = keras.Input(shape)
     x = inputs
     for index, (kind, stride, channels) in enumerate(MOBILENET_V1_SPEC):
@@ -166,7 +166,7 @@ def mobilenet_v1(*, alpha=1.0, res=None, separable=True, shallow=False, input_sh
             x = conv_block(x, filters, stride, name=f"conv_{index}")
     x = _builder.head(x, classes=classes, include_top=include_top, pooling=pooling)
     loader = functools.partial(weights_lib.load_keras_applications, app="MobileNet",
-                               alpha=alpha)
+                               alpha=alpha, grid=MULTIPLIERS)
     variant = ("" if separable else "_conv") + ("_shallow" if shallow else "")
     default = f"mobilenet_v1{variant}_{alpha_text(alpha)}_{shape[0]}"
     return _builder.finish(inputs, x, name=name or default, weights=weights,
