@@ -13,10 +13,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from tfresnet.training.config import FitConfig
-from tfresnet.utils.flags import DEFAULT_DATASET  # noqa: F401 - a run that names none
-
-DEFAULT_VAL_FRACTION = FitConfig.val_fraction  # a run that recorded none: fit's share
+# A run that recorded none of them was trained on / validated with these (fit's defaults).
+from tfresnet.utils.flags import DEFAULT_DATASET, DEFAULT_VAL_FRACTION  # noqa: F401
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,16 +109,16 @@ def _variant_of(keras_name: str, side: int) -> tuple[str | None, dict]:
     ``resnet20``; ``mobilenet_v1_0.25_64`` (the variant's stem); else (None, {})."""
     from tfresnet.models import registry
 
-    for name in sorted(registry.list_models(), key=len, reverse=True):
-        if keras_name == name:
-            return name, {}
-        rule = registry.model_info(name).multipliers
-        if rule is not None and keras_name.startswith(f"{name}_"):
-            alpha, _, res = keras_name[len(name) + 1:].rpartition("_")
-            try:
-                value = float(alpha)
-            except ValueError:
-                continue
-            if res == str(side) and rule.alpha_text(value) == alpha:
-                return name, {"alpha": value, "res": side}
-    return None, {}
+    info = registry.find_model(keras_name)
+    if info is None or (keras_name != info.name and info.multipliers is None):
+        return None, {}
+    if keras_name == info.name:
+        return info.name, {}
+    alpha, _, res = keras_name[len(info.name) + 1:].rpartition("_")
+    try:
+        value = float(alpha)
+    except ValueError:
+        return None, {}
+    if res != str(side) or info.multipliers.alpha_text(value) != alpha:
+        return None, {}
+    return info.name, {"alpha": value, "res": side}

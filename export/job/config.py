@@ -24,7 +24,7 @@ from export.convert import formats as formats_lib
 from export.convert.defaults import CALIBRATION_IMAGES, IO_NAMES
 from tfresnet.training import recipes
 from tfresnet.training.config import TransferConfig
-from tfresnet.utils.flags import (AUGMENTATIONS, MAX_EPOCHS,
+from tfresnet.utils.flags import (AUGMENTATIONS, DEFAULT_STRATEGY, MAX_EPOCHS,
                                   MAX_IMAGES, MAX_LR, MAX_THREADS, STRATEGIES)
 
 class SettingError(ValueError):
@@ -100,7 +100,7 @@ class ExportConfig:
     calibration: int = CALIBRATION_IMAGES
     threads: int = 1
     min_agreement: float = 0.99
-    strategy: str = "mirrored"
+    strategy: str = DEFAULT_STRATEGY
     seed: int | None = None
     allow_chance: bool = False
     qat_unfreeze: bool = False
