@@ -5,21 +5,28 @@ fine-tuning -> verified full-INT8 ``.tflite`` with metadata, beside a float32 an
 post-training INT8 baseline, ``labels.txt``, a ``models.json`` manifest and a results
 JSON in ``android_demo_assets/`` (or ``--out``), and a comparison table.
 
-Only the entry point lives here: the job is :mod:`export.job.pipeline`, the conversion
-library :mod:`export.convert`.
+From Python (a notebook): ``export(model_or_run, config=None, **overrides)`` returns an
+:class:`ExportResult`; :class:`ExportConfig` holds every setting's default.
+
+Only the entry point and the door live here: the job is :mod:`export.job.pipeline`, its
+settings :mod:`export.job.config`, the conversion library :mod:`export.convert`.
 """
 
 from typing import TYPE_CHECKING
 
 from tfresnet.utils.lazy import front_door
 
-_HOMES = {"PROG": "export.job.flags", "main": "export.job.pipeline"}
+_HOMES = {"PROG": "export.job.flags", "main": "export.job.pipeline",
+          "export": "export.job.pipeline", "ExportConfig": "export.job.config",
+          "ExportResult": "export.job.result"}
 __all__ = sorted(_HOMES)
 __getattr__, __dir__ = front_door(__name__, _HOMES)
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from export.job.config import ExportConfig  # noqa: F401
     from export.job.flags import PROG  # noqa: F401
-    from export.job.pipeline import main  # noqa: F401
+    from export.job.pipeline import export, main  # noqa: F401
+    from export.job.result import ExportResult  # noqa: F401
 
 if __name__ == "__main__":  # the flags are checked before TensorFlow loads
     from export.job.flags import PROG, parse

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from export.convert.defaults import CALIBRATION_IMAGES
-from export.job.flags import DEFAULT_EPOCHS  # export.tflite's short run
+from export.job.config import DEFAULT_EPOCHS  # export.tflite's short run
 from tfresnet.training.recipes import SHORT_RUN_BATCH_SIZE
 from tfresnet.utils import cli
 from tfresnet.utils import fileio

@@ -55,6 +55,7 @@ from export.compare.plots import write_plots
 from export.compare.report import (csv_text, flat_row, machine_text, progress_text,
                                    report_text, round_text, summary_text)
 from export.convert.defaults import CALIBRATION_IMAGES
+from export.convert.source import load_source
 from tfresnet.training import checkpoint
 from tfresnet.utils import cli
 from tfresnet.utils import fileio
@@ -178,13 +179,10 @@ def check_unique(configs):
 
 def checkpoint_config(path: str) -> tuple[Config, dict]:
     """The :class:`Config` of a training run dir (or ``.keras`` file) and its config.json."""
-    model, config, _ = checkpoint.load_run(path)
-    side = int(model.input_shape[1])
-    kwargs = config.get("model_kwargs") or {}
-    name = config.get("model") or model.name
-    alpha = kwargs.get("alpha")
-    return Config(name, None if alpha is None else float(alpha), side,
-                  checkpoint=os.path.abspath(path)), config
+    source = load_source(path)
+    alpha = source.model_kwargs.get("alpha")
+    return Config(source.name or source.model.name, None if alpha is None else float(alpha),
+                  source.side, checkpoint=os.path.abspath(path)), source.record
 
 
 def _check_checkpoint(path: str):

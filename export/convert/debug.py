@@ -131,7 +131,8 @@ def mixed_int8(model, calibration_uint8, float_layers, io: str = "uint8") -> byt
       io: "uint8" (raw pixel bytes, as the INT8 file) or "int8".
 
     Raises:
-      ValueError: a name that is no quantized conv / dense layer of the model.
+      ValueError: a name that is no quantized conv / dense layer of the model
+        (:func:`check_float_layers`), a float layer at the input end.
     """
     if io not in ("uint8", "int8"):
         raise ValueError(f"the mixed file's input and output are uint8 or int8. "
@@ -143,13 +144,8 @@ def mixed_int8(model, calibration_uint8, float_layers, io: str = "uint8") -> byt
     from export.convert import converter
     from export.metadata.flatbuffer import set_signature
 
+    check_float_layers(model, float_layers)
     rows = layer_errors(model, calibration_uint8)
-    known = {r.layer for r in rows if r.op in WEIGHT_OPS}
-    for name in float_layers:
-        if name not in known:
-            raise ValueError(f"--float-layers: {name!r} is not a quantized conv / dense layer "
-                             f"of {model.name} (e.g. {', '.join(sorted(known)[:3])}). "
-                             f"Received: {name}")
     nodes = [r.tensor for r in rows if r.layer in float_layers and r.op in WEIGHT_OPS]
     calibration = np.asarray(calibration_uint8)
     with _debugger(model, calibration, calibration[:1]) as debugger:
@@ -161,6 +157,31 @@ def mixed_int8(model, calibration_uint8, float_layers, io: str = "uint8") -> byt
                                               converter.IO_TYPES[io])
     return set_signature(tflite, key=SIGNATURE, inputs=[INPUT_NAME],
                          outputs=[OUTPUT_NAME])
+
+
+def check_float_layers(model, float_layers) -> None:
+    """ValueError unless every name in ``float_layers`` is a conv / dense layer of
+    ``model`` (the layers the INT8 conversion quantizes) and none of them reads the
+    model's input (its input would stay float: no uint8 or int8 input). Reads the Keras
+    model only, so it runs before anything is trained or converted; the mixed file's
+    ends are checked again once converted (:func:`mixed_int8`)."""
+    import keras
+
+    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+    known = [layer for layer in model.layers if isinstance(layer, kinds)]
+    names = {layer.name for layer in known}
+    for name in float_layers:
+        if name not in names:
+            raise ValueError(f"float_layers: {name!r} is not a quantized conv / dense layer "
+                             f"of {model.name} (e.g. {', '.join(sorted(names)[:3])}). "
+                             f"Received: float_layers={list(float_layers)}")
+    inputs = {id(t) for t in model.inputs}
+    first = [layer.name for layer in known if layer.name in float_layers
+             and any(id(t) in inputs for t in keras.tree.flatten(layer.input))]
+    if first:
+        raise ValueError(f"float_layers: {first[0]!r} reads the model's input, which would "
+                         f"stay float, so the file could not take uint8 or int8 input; keep "
+                         f"the first conv quantized. Received: float_layers={list(float_layers)}")
 
 
 def _check_integer_ends(tflite, float_layers, io):
@@ -177,11 +198,11 @@ def _check_integer_ends(tflite, float_layers, io):
                 and op.outputs[0].name == ends["output"].name for op in ops)
     if not (fed and given):
         end = "input" if not fed else "output"
-        raise ValueError(f"--float-layers {' '.join(float_layers)} leaves the model's {end} "
+        raise ValueError(f"float_layers={list(float_layers)} leaves the model's {end} "
                          f"float (a layer at the {end} end computes in float), so the mixed "
-                         f"file cannot take the --io {io} asked for; keep the first conv and "
-                         f"the classifier quantized. Received: --float-layers "
-                         f"{' '.join(float_layers)}")
+                         f"file cannot take the io={io!r} asked for; keep the first conv and "
+                         f"the classifier quantized. Received: "
+                         f"float_layers={list(float_layers)}")
 
 
 def float_layers_of(tflite) -> list[str]:
@@ -322,14 +343,15 @@ def main(argv=None):
 
     out = fileio.check_writable_dir(args.out)
     from export.convert.converter import calibration_images
+    from export.convert.source import DEFAULT_DATASET, load_source
     from tfresnet.data import sources
-    from tfresnet.training import checkpoint
 
-    model, config, _ = checkpoint.load_run(args.model)
-    side = int(model.input_shape[1])
-    split = sources.load(args.dataset or config.get("dataset") or "digits",
-                      image_size=(side, side), seed=int(config.get("seed", 0)))
-    calibration = calibration_images(split, args.calibration, int(config.get("seed", 0)))
+    source = load_source(args.model)
+    model, seed = source.model, source.seed or 0
+    split = sources.load(args.dataset or source.dataset or DEFAULT_DATASET,
+                         image_size=(source.side, source.side), seed=seed,
+                         val_fraction=source.val_fraction)
+    calibration = calibration_images(split, args.calibration, seed)
     debug_images, _ = sources.as_numpy(split.val, limit=args.images)
     rows = layer_errors(model, calibration, debug_images)
     stem = os.path.basename(os.path.normpath(args.model)).removesuffix(".keras")

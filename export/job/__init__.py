@@ -1,12 +1,14 @@
 """The export job behind ``python -m export.tflite``: model -> QAT -> verified INT8 files.
 
-* :mod:`~export.job.plan`: the settings, every flag checked, ``ExportPlan``;
+* :mod:`~export.job.config`: the settings, ``ExportConfig``, checked once;
+* :mod:`~export.job.plan`: the settings resolved, the model and data loaded, ``ExportPlan``;
 * :mod:`~export.job.training`: float training, QAT fine-tuning, the calibration sample;
 * :mod:`~export.job.results`: evaluation, the metadata text, manifest entries, the table;
+* :mod:`~export.job.result`: ``ExportResult``, the figures; the results JSON from it;
 * :mod:`~export.job.class_report`, :mod:`~export.job.model_card`: per-class figures, the card;
 * :mod:`~export.job.manifest`: the output folder and its ``models.json``;
 * :mod:`~export.job.flags`: the flags, checked before TensorFlow loads;
-* :mod:`~export.job.pipeline`: the steps in order (``export``), ``main``.
+* :mod:`~export.job.pipeline`: ``export``, the steps in order (``run``), ``main``.
 """
 
 from typing import TYPE_CHECKING
@@ -15,6 +17,9 @@ from tfresnet.utils.lazy import front_door
 
 _HOMES = {  # public name -> the module that defines it, imported on first use
     "build_parser": "export.job.flags",
+    "ExportConfig": "export.job.config",
+    "ExportResult": "export.job.result",
+    "run": "export.job.pipeline",
     "export": "export.job.pipeline",
     "main": "export.job.pipeline",
     "PROG": "export.job.flags",
@@ -25,6 +30,8 @@ __all__ = sorted(_HOMES)
 __getattr__, __dir__ = front_door(__name__, _HOMES)
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from export.job.config import ExportConfig  # noqa: F401
     from export.job.flags import build_parser, PROG  # noqa: F401
-    from export.job.pipeline import export, main  # noqa: F401
+    from export.job.pipeline import export, main, run  # noqa: F401
+    from export.job.result import ExportResult  # noqa: F401
     from export.job.plan import ExportPlan, plan_export  # noqa: F401

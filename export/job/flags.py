@@ -1,11 +1,18 @@
-"""The ``python -m export.tflite`` flags, their defaults and the checks that need no
-model or data; no TensorFlow (the rest: :func:`export.job.plan.plan_export`)."""
+"""The ``python -m export.tflite`` flags, each an :class:`export.job.config.ExportConfig`
+setting under its name (``qat_epochs``: ``--qat-epochs``) with the config's default, and
+the one place that puts the library's errors in the flags' words (:func:`flag_words`).
+No TensorFlow: :func:`parse` builds the config, so every check that needs no model or
+data runs before it loads (the rest: :func:`export.job.plan.plan_export`)."""
 
 from __future__ import annotations
 
+import ast
+import re
+
 from export.convert import formats
-from export.convert.defaults import CALIBRATION_IMAGES, IO_NAMES
-from tfresnet.training import recipes
+from export.convert.defaults import IO_NAMES
+from export.job.config import (DEFAULT_EPOCHS, DEFAULT_MODEL, QAT_LR_FACTOR, ExportConfig,
+                               SettingError)
 from tfresnet.training.flags import add_transfer
 from tfresnet.utils import cli
 from tfresnet.utils import flags
@@ -13,14 +20,7 @@ from tfresnet.utils import stats
 from tfresnet.utils.flags import MAX_EPOCHS
 
 PROG = "python -m export.tflite"
-DEFAULT_MODEL = "mobilenet_v1"
-DEFAULT_EPOCHS = 4          # float training on the bundled digits when no --checkpoint
-DEFAULT_QAT_EPOCHS = 1
-DEFAULT_BATCH_SIZE = recipes.SHORT_RUN_BATCH_SIZE
-DEFAULT_AUGMENT = recipes.SHORT_RUN_AUGMENT
-DEFAULT_OUT = "android_demo_assets"
-QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
-MIN_AGREEMENT = 0.99        # shipped INT8 TFLite vs its Keras model: top-1 agreement asked
+DEFAULTS = ExportConfig()
 # The flags that take a local path: shipped files name them by base name only.
 PATH_FLAGS = ("--checkpoint", "--dataset", "--calibration-images", "--out", "--weights",
               "--data-dir", "--manual-dir")
@@ -53,7 +53,7 @@ def build_parser():
                      f"data, or train with tfresnet.train); 0 with --weights imagenet "
                      f"--qat-epochs 0 --calibration-images FOLDER exports the ImageNet "
                      f"classifier itself (1,000 classes), untrained")
-    p.add_argument("--qat-epochs", type=cli.int_range(0, MAX_EPOCHS), default=DEFAULT_QAT_EPOCHS,
+    p.add_argument("--qat-epochs", type=cli.int_range(0, MAX_EPOCHS), default=DEFAULTS.qat_epochs,
                    help="quantization-aware fine-tuning epochs; 0: no QAT, the INT8 file is "
                    "the float model post-training quantized (calibrated on the data) and "
                    "the report says so")
@@ -67,17 +67,17 @@ def build_parser():
                  "0.045 for MobileNet's RMSprop)")
     flags.add_lr(p, "--qat-lr", help=f"QAT learning rate (default {QAT_LR_FACTOR:g} x the "
                  f"float one)")
-    flags.add_batch_size(p, default=DEFAULT_BATCH_SIZE, help="images per replica per step, "
+    flags.add_batch_size(p, default=DEFAULTS.batch_size, help="images per replica per step, "
                          "float training and QAT (many steps in a few epochs, so "
                          "BatchNorm's moving statistics settle)")
-    flags.add_augment(p, default=DEFAULT_AUGMENT, help="training augmentation (a run of a "
+    flags.add_augment(p, default=DEFAULTS.augment, help="training augmentation (a run of a "
                       "few epochs learns faster without; 'mobilenet', 'imagenet', 'cifar' "
                       "are the papers')")
-    p.add_argument("--io", choices=IO_NAMES, default="uint8",
+    p.add_argument("--io", choices=IO_NAMES, default=DEFAULTS.io,
                    help="INT8 model input/output type: uint8 (TFLite Task Library and "
                    "MediaPipe; raw RGB bytes in), int8, or float32 (quantize/dequantize "
                    "inside the model)")
-    p.add_argument("--formats", type=formats.format_names, default=list(formats.DEFAULT_FORMATS),
+    p.add_argument("--formats", type=formats.format_names, default=list(DEFAULTS.formats),
                    help=f"comma-separated TFLite formats to write, or all: "
                    f"{', '.join(formats.FORMATS)} (int8: the full-integer file, "
                    f"always written). float16: float16 weights, half the float32 size; "
@@ -94,19 +94,19 @@ def build_parser():
                    "these Keras conv/dense layers left float (the debugger's denylist; see "
                    "--debug-quantization for the worst layers); not integer-only: NNAPI/NPU "
                    "run those ops on the CPU")
-    flags.add_out(p, default=DEFAULT_OUT)
-    flags.add_calibration(p, default=CALIBRATION_IMAGES)
-    flags.add_threads(p)
-    p.add_argument("--min-agreement", type=cli.float_range(0, 1), default=MIN_AGREEMENT,
+    flags.add_out(p, default=DEFAULTS.out)
+    flags.add_calibration(p, default=DEFAULTS.calibration)
+    flags.add_threads(p, default=DEFAULTS.threads)
+    p.add_argument("--min-agreement", type=cli.float_range(0, 1), default=DEFAULTS.min_agreement,
                    help=f"required top-1 agreement of the shipped INT8 file with its Keras "
                    f"model (the QAT Keras model; the float one for a post-training file) on "
                    f"the held-out data; only a shortfall that is clear for that many images "
                    f"(one-sided exact binomial test, p < {stats.CLEAR_P_VALUE:g}) refuses: "
                    f"nothing is written and the exit status is 1. 1 refuses any "
                    f"disagreement, 0 none")
-    flags.add_strategy(p, help="tf.distribute strategy for training: mirrored, one, default "
-                       "(multiworker: train with tfresnet.train, then export with "
-                       "--checkpoint)")
+    flags.add_strategy(p, default=DEFAULTS.strategy, help="tf.distribute strategy for "
+                       "training: mirrored, one, default (multiworker: train with "
+                       "tfresnet.train, then export with --checkpoint)")
     flags.add_seed(p, default=None, help=f"seed of the data split, training and "
                    f"calibration sample (default {flags.DEFAULT_SEED}; with a checkpoint: "
                    f"its seed)")
@@ -120,18 +120,57 @@ def build_parser():
     return p
 
 
-def check(args):
-    """The checks across flags that need no model or data; raises UsageError."""
-    if args.strategy == "multiworker":
-        raise cli.UsageError(
-            "--strategy multiworker is not supported by the export (its collective ops "
-            "must be set up before TensorFlow starts): train on the cluster with python "
-            "-m tfresnet.train --strategy multiworker and export the run with "
-            "--checkpoint. Received: --strategy multiworker")
+def config_of(args, **settings) -> ExportConfig:
+    """The :class:`ExportConfig` the parsed flags describe (``--checkpoint`` is the model
+    to export, not a setting), with ``settings`` (e.g. ``verbose``); ValueError in the
+    settings' words for a bad one."""
+    given = {name: getattr(args, name) for name in ExportConfig.names()
+             if name not in settings and hasattr(args, name)}
+    given["formats"] = tuple(given["formats"])
+    given["float_layers"] = tuple(given["float_layers"] or ())
+    return ExportConfig.create(**given, **settings)
+
+
+def flag_words(text: str) -> str:
+    """A :class:`export.job.config.SettingError`'s text (or a gate's refusal) in the flags'
+    words: a setting written ``name=value`` becomes
+    ``--flag value`` (after "Received:", ``--flag=value``; ``True``: the bare flag), a
+    setting in backticks or leading the message becomes ``--flag`` (``checkpoint``, the
+    model given, is ``--checkpoint``)."""
+    names = "|".join(sorted((*ExportConfig.names(), "checkpoint"), key=len, reverse=True))
+
+    def flag(name):
+        return "--" + name.replace("_", "-")
+
+    def value_text(value):
+        if value.startswith(("'", '"', "[", "(")):
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                return value
+        return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+    def spelled(part, joiner):
+        def one(match):
+            name, value = match[1], match[2]
+            if value == "True":
+                return flag(name)
+            return f"{flag(name)}{joiner}{value_text(value)}"
+        part = re.sub(rf"(?<![\w-])({names})=('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)]+)",
+                      one, part)
+        return re.sub(rf"`({names})`", lambda m: flag(m[1]), part)
+
+    text = re.sub(rf"^({names})(?=[\s:])", lambda m: flag(m[1]), text)
+    before, received, after = text.partition("Received: ")
+    return spelled(before, " ") + received + spelled(after, "=")
 
 
 def parse(argv=None):
-    """The parsed flags, checked (:func:`check`); argparse exits 2 on a bad flag."""
+    """The parsed flags, their :class:`ExportConfig` checked (no TensorFlow); bad input
+    is one line in the flags' words (argparse exits 2)."""
     args = build_parser().parse_args(argv)
-    check(args)
+    try:
+        config_of(args)
+    except SettingError as err:
+        raise cli.UsageError(flag_words(str(err))) from None
     return args

@@ -46,7 +46,7 @@ def chance_check(plan, correct, count):
     ``tfresnet.training.fitting.CHANCE_P_VALUE`` of the time (one-sided exact binomial test).
 
     Raises:
-      ChanceError: when it does not pass and ``plan.allow_chance`` is False.
+      ChanceError: when it does not pass and ``plan.config.allow_chance`` is False.
     """
     from tfresnet.training import fitting
 
@@ -59,10 +59,11 @@ def chance_check(plan, correct, count):
             f"{100 * share:.2f}% of the held-out images, and a model answering at chance "
             f"gets {correct} or more right {100 * p:.1f}% of the time (one-sided binomial "
             f"test; below {100 * fitting.CHANCE_P_VALUE:g}% required)")
-    if not plan.allow_chance:
+    if not plan.config.allow_chance:
         raise ChanceError(
-            f"{text}; nothing was written. Try more --epochs, --weights from a trained "
-            f"backbone, more images a class, or a lower --lr; --allow-chance ships it anyway")
+            f"{text}; nothing was written. Try more `epochs`, `weights` from a trained "
+            f"backbone, more images a class, or a lower `lr`; allow_chance=True ships it "
+            f"anyway")
     return f"at chance: {text}; shipped anyway (--allow-chance)"
 
 
@@ -88,13 +89,13 @@ def agreement_refusal(record: dict, *, file: str, reference: str,
     share = agreeing / count if count else float("nan")
     return AgreementError(
         f"{file} agrees with the {reference} model on {agreeing} of {count} {images} "
-        f"({_pct(share)}), clearly below --min-agreement {required:g}: a file agreeing on "
+        f"({_pct(share)}), clearly below min_agreement={required:g}: a file agreeing on "
         f"{100 * required:g}% would agree on {agreeing} or fewer only "
         f"{100 * record['p_value']:.2g}% of the time (one-sided exact binomial test; "
         f"below {100 * stats.CLEAR_P_VALUE:g}% refuses); nothing was written. Try more "
-        f"--calibration images, more --qat-epochs or --qat-epochs 0, --float-layers for "
-        f"the worst layers (--debug-quantization names them); --min-agreement "
-        f"{np.floor(share * 100) / 100:g} ships it anyway")
+        f"`calibration` images, more `qat_epochs` or qat_epochs=0, `float_layers` for "
+        f"the worst layers (debug_quantization=True names them); "
+        f"min_agreement={np.floor(share * 100) / 100:g} ships it anyway")
 
 
 def paired(a, b, truth) -> dict:

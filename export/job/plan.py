@@ -1,12 +1,13 @@
-"""The export job's plan: its settings, every flag checked, the checkpoint and data loaded.
+"""The export job's plan: its resolved settings and what it loaded, checked first.
 
-:func:`plan_export` turns the parsed ``python -m export.tflite`` flags into an
-:class:`ExportPlan` before anything is trained or written: the checks across flags
-(each flag's own range is its argparse ``type``, :func:`export.job.flags.build_parser`),
-the :class:`tfresnet.models.variant.ModelVariant` (checked once), the checkpoint (it must be the
-architecture the flags describe) and the data. ``--epochs 0`` plans the ImageNet
-classifier itself (:func:`imagenet_labels`, its images from :func:`load_images`).
-The steps that run a plan are :mod:`export.job.training` and
+:func:`plan_export` turns an :class:`export.job.config.ExportConfig` (checked already)
+and the model to export (or None: train one) into a frozen :class:`ExportPlan` before
+anything is trained or written: the settings resolved against the checkpoint's
+(:mod:`export.convert.source`), the :class:`tfresnet.models.variant.ModelVariant`
+(checked once), the checkpoint (it must be the architecture the settings describe), the
+data and the ``float_layers`` (they must name layers the INT8 file can keep float).
+``epochs=0`` plans the ImageNet classifier itself (:func:`imagenet_labels`, its images
+from :func:`load_images`). The steps that run a plan are :mod:`export.job.training` and
 :mod:`export.job.results`; :func:`export.job.pipeline.export` calls them in order.
 """
 
@@ -18,94 +19,74 @@ import os
 import numpy as np
 
 from export import names
-from export.job import flags
-from export.job.flags import DEFAULT_EPOCHS, DEFAULT_MODEL
+from export.convert.source import DEFAULT_DATASET, DEFAULT_VAL_FRACTION, Source, load_source
+from export.job.config import DEFAULT_MODEL, ExportConfig, SettingError
 from export.job.manifest import read_manifest
 from export.names import MANIFEST
 from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
 from tfresnet.data import sources
 from tfresnet.data.split import DataSplit, fit_image
+from tfresnet.utils.flags import DEFAULT_SEED
 
 # The kinds of .tflite file an export writes, in table order (the Keras models first:
 # export.job.results.LABELS).
 FILE_KINDS = ("float32", "float16", "dynamic", "int16x8", "ptq_int8", "mixed_int8", "int8")
 # When the post-training INT8 file ships it is STEM_int8.tflite; the QAT one moves aside.
 SHIPPED_PTQ_NAMES = {"ptq_int8": "int8", "int8": "qat_int8"}
-INT8_IO_KINDS = ("int8", "ptq_int8", "qat_int8", "mixed_int8")  # their names carry --io
+INT8_IO_KINDS = ("int8", "ptq_int8", "qat_int8", "mixed_int8")  # their names carry io
 LATENCY_ROUNDS = 5          # the TFLite files are timed side by side, best round quoted
 AUTHOR = "tfresnet"
+# How the model variant's own checks name their values in the library's words
+# (ModelVariant.check's default is the command line's).
+VARIANT_WORDS = {"name": "model", "alpha": "alpha", "res": "res", "classes": None,
+                 "batch": "batch_size"}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ExportPlan:
     """Everything the export (:func:`export.job.pipeline.export`) needs, checked first.
 
     Attributes:
-      variant: the checked :class:`tfresnet.models.variant.ModelVariant`; ``name``, ``info``,
-        ``res``, ``stem`` and ``model_kwargs`` are read from it.
+      config: the settings, resolved: ``model``, ``alpha``, ``res``, ``dataset``,
+        ``epochs`` and ``seed`` as the export uses them (the checkpoint's where not
+        given), ``calibration`` at most the images there are.
+      variant: the checked :class:`tfresnet.models.variant.ModelVariant`; ``name``,
+        ``info``, ``res``, ``stem`` and ``model_kwargs`` are read from it.
       split: the data (train / held-out validation); labels: class names.
-      checkpoint: the loaded float model, or None to train one here.
-      checkpoint_path: where it came from.
-      out: output folder; io: INT8 model input/output type.
-      epochs, qat_epochs, lr, qat_lr, batch_size, augment, seed, strategy: training
-        settings (see :func:`export.job.training.training_settings`).
-      calibration: calibration images for the INT8 conversions.
-      threads: interpreter threads for the latency figures.
-      min_agreement: the INT8-vs-QAT-Keras top-1 agreement required.
-      weights: pretrained weights to start the float training from (transfer
-        learning, ``tfresnet.train.fit(weights=...)``), or None.
-      freeze_epochs, unfreeze_from, fine_tune_lr, fine_tune_batchnorm: with ``weights``:
-        the bound on the frozen-backbone epochs, where fine-tuning starts, its learning
-        rate and whether BatchNorm trains (None: the defaults of ``tfresnet.train.fit``).
-      qat_unfreeze: train layers frozen in the float model during QAT too.
-      imagenet: ``--epochs 0``: the ImageNet classifier itself; its images
-        (``--calibration-images``) are unlabeled, so no accuracy is reported.
-      allow_chance: publish a float model no better than chance (with a warning).
-      training_warnings: the checkpoint's run warnings (``result.warnings`` of its
-        config.json), carried into the table, results JSON and models.json.
-      checkpoint_result: the checkpoint's config.json ``result`` (its kept epoch).
-      formats: the ``--formats`` (``export.convert.formats.FORMATS``), int8 among them.
-      debug_quantization: write the per-layer INT8 error report (``export.debug``).
-      float_layers: ``--float-layers``: Keras layers kept float in an extra PTQ file.
+      source: the trained float model and its run's settings
+        (:class:`export.convert.source.Source`), or None to train one here.
+      out: the output folder (checked writable; created when the files are written).
+      imagenet: ``epochs=0``: the ImageNet classifier itself; its images
+        (``calibration_images``) are unlabeled, so no accuracy is reported.
     """
 
+    config: ExportConfig
     variant: object
     split: object
-    labels: list
-    checkpoint: object
-    checkpoint_path: str | None
+    labels: tuple
+    source: Source | None
     out: str
-    io: str
-    epochs: int
-    qat_epochs: int
-    lr: float | None
-    qat_lr: float | None
-    batch_size: int
-    augment: str
-    seed: int
-    strategy: str
-    calibration: int
-    threads: int
-    min_agreement: float
-    verbose: int = 2
-    weights: str | None = None
-    freeze_epochs: int | None = None
-    unfreeze_from: str | None = None
-    fine_tune_lr: float | None = None
-    fine_tune_batchnorm: bool | None = None
-    qat_unfreeze: bool = False
     imagenet: bool = False
-    allow_chance: bool = False
-    training_warnings: list = dataclasses.field(default_factory=list)
-    checkpoint_result: dict | None = None
-    formats: tuple = ("int8",)
-    debug_quantization: bool = False
-    float_layers: tuple = ()
 
     @property
     def qat(self) -> bool:
-        """False with ``--qat-epochs 0``: the INT8 file is post-training quantized."""
-        return self.qat_epochs > 0
+        """False with ``qat_epochs=0``: the INT8 file is post-training quantized."""
+        return self.config.qat
+
+    @property
+    def io(self) -> str:
+        return self.config.io
+
+    @property
+    def checkpoint(self):
+        """The trained float model, or None to train one here."""
+        return None if self.source is None else self.source.model
+
+    @property
+    def training_warnings(self) -> list:
+        """The checkpoint's run warnings, carried into the table, results JSON and
+        models.json."""
+        return [] if self.source is None else self.source.warnings
 
     @property
     def name(self) -> str:
@@ -172,177 +153,168 @@ class ExportPlan:
         return self.stem + ("" if self.io == "uint8" else f"_io_{self.io}")
 
 
-def _check_flags(args):
-    """The checks across flags (each flag's own range is its argparse ``type``)."""
-    flags.check(args)  # the ones that need no model or data (the CLI ran them already)
-    if args.weights is not None and args.checkpoint is not None:
-        raise ValueError("--weights starts a float training; --checkpoint is a trained "
-                         "model: give one of them. Received: --weights, --checkpoint")
-    transfer_flags = (("--freeze-epochs", args.freeze_epochs),
-                      ("--unfreeze-from", args.unfreeze_from),
-                      ("--fine-tune-lr", args.fine_tune_lr),
-                      ("--fine-tune-batchnorm", args.fine_tune_batchnorm))
-    for flag, value in transfer_flags:
-        if value is not None and args.weights is None:
-            raise ValueError(f"{flag} applies to transfer learning: add --weights. "
-                             f"Received: {flag}={value!r}")
-    if args.epochs == 0:
-        if args.weights != "imagenet" or args.qat_epochs != 0 or not args.calibration_images:
-            raise ValueError("--epochs 0 exports the ImageNet classifier untrained: give "
-                             "--weights imagenet --qat-epochs 0 --calibration-images FOLDER. "
-                             f"Received: --epochs 0, --weights={args.weights}, "
-                             f"--qat-epochs={args.qat_epochs}, "
-                             f"--calibration-images={args.calibration_images}")
-        if args.allow_chance:
-            raise ValueError("--allow-chance skips the check that the float model is above "
-                             "chance, which --epochs 0 does not make (its images have no "
-                             "labels): drop it. Received: --allow-chance, --epochs 0")
-        for flag, value in (("--dataset", args.dataset), *transfer_flags):
-            if value is not None:
-                raise ValueError(f"{flag} does not apply to --epochs 0 (the ImageNet "
-                                 f"classifier, untrained; its images come from "
-                                 f"--calibration-images). Received: {flag}={value}")
-    elif args.calibration_images is not None:
-        raise ValueError("--calibration-images applies to --epochs 0 (the ImageNet "
-                         "classifier); to train, give the labeled data with --dataset. "
-                         f"Received: --calibration-images={args.calibration_images}")
-    elif args.weights is not None:
-        from tfresnet.training import phases
-        phases.plan_phases(DEFAULT_EPOCHS if args.epochs is None else args.epochs,
-                             args.freeze_epochs, args.unfreeze_from, args.fine_tune_lr)
-    if args.float_layers and args.io == "float32":
-        raise ValueError("--float-layers writes a uint8 or int8 I/O file: drop --io float32. "
-                         "Received: --io float32")
-    if "int8" not in args.formats:
-        raise ValueError(f"--formats must include int8: the shipped full-integer file, "
-                         f"whose agreement with the Keras model gates the export. "
-                         f"Received: --formats={','.join(args.formats)}")
-    if args.checkpoint is not None and args.epochs is not None:
-        raise ValueError("--epochs trains a float model; with --checkpoint the model is "
-                         "trained already (use --qat-epochs for the fine-tuning)")
-    for flag, value in (("--qat-lr", args.qat_lr), ("--qat-unfreeze", args.qat_unfreeze)):
-        if value and args.qat_epochs == 0:
-            raise ValueError(f"{flag} applies to the quantization-aware fine-tuning, which "
-                             f"--qat-epochs 0 skips. Received: {flag}, --qat-epochs 0")
-    if args.qat_unfreeze and args.weights is None and args.checkpoint is None:
-        raise ValueError("--qat-unfreeze trains the layers frozen for transfer learning: add "
-                         "--weights (a model trained here from scratch has none frozen). "
-                         "Received: --qat-unfreeze")
 
 
-def _resolve_model(args, config, checkpoint):
-    """The ModelVariant the flags and the checkpoint's config describe, checked.
+def _said(check, *args, **kwargs):
+    """``check(*args, **kwargs)``, its ValueError a SettingError: a check that names the
+    values it refuses as the settings do (``ModelVariant.check`` with
+    :data:`VARIANT_WORDS`, the registry, ``export.convert.debug.check_float_layers``)."""
+    try:
+        return check(*args, **kwargs)
+    except SettingError:
+        raise
+    except ValueError as err:
+        raise SettingError(str(err)) from None
 
-    The values are checked by :class:`tfresnet.models.variant.ModelVariant` (also the memory
-    they need at --batch-size, before anything is allocated).
-    """
+
+def _check_source(config: ExportConfig, model_or_run):
+    """The settings that depend on whether a trained model is given (before it loads)."""
+    t = config.transfer
+    if model_or_run is None:
+        if config.qat_unfreeze and t.weights is None:
+            raise SettingError("qat_unfreeze trains the layers frozen for transfer learning: "
+                             "add `weights` (a model trained here from scratch has none "
+                             "frozen). Received: qat_unfreeze=True")
+        return
+    given = (os.fspath(model_or_run) if isinstance(model_or_run, (str, os.PathLike))
+             else "the model given")
+    if t.weights is not None:
+        raise SettingError(f"weights starts a float training and checkpoint {given!r} is a "
+                         f"trained model: give one of them. "
+                         f"Received: weights={t.weights}, checkpoint={given}")
+    if config.epochs is not None:
+        raise SettingError(f"epochs trains a float model; checkpoint {given!r} is trained "
+                         f"already (`qat_epochs` sets the fine-tuning). "
+                         f"Received: epochs={config.epochs}")
+
+
+def _resolve_model(config: ExportConfig, source: Source | None):
+    """The ModelVariant the settings and the checkpoint's describe, checked (also the
+    memory it needs at ``batch_size``, before anything is allocated)."""
     from tfresnet.models import registry
     from tfresnet.models.variant import ModelVariant
 
-    registry_model = config.get("model") if config.get("registry") else None
-    name = args.model or registry_model or DEFAULT_MODEL
-    if checkpoint is not None and registry_model and args.model and args.model != registry_model:
-        side = int(checkpoint.input_shape[1])
-        registry.model_info(args.model)  # an unknown name: did you mean ...
-        wanted = ModelVariant(args.model, args.alpha, args.res or side).stem
-        raise ValueError(f"checkpoint {args.checkpoint!r} is not a {wanted} model: it is a "
-                         f"{registry_model} with {side}x{side} inputs (drop --model to export "
-                         f"it as such). Received: --model={args.model}")
-    info = registry.model_info(name)
+    saved_name = None if source is None else source.name
+    name = config.model or saved_name or DEFAULT_MODEL
+    if source is not None and saved_name and config.model and config.model != saved_name:
+        _said(registry.model_info, config.model)  # an unknown name: did you mean ...
+        wanted = ModelVariant(config.model, config.alpha, config.res or source.side).stem
+        raise SettingError(f"{source.describe()} is not a {wanted} model: it is "
+                         f"a {saved_name} with {source.side}x{source.side} inputs (leave "
+                         f"`model` out to export it as such). Received: model={config.model}")
+    try:
+        info = registry.model_info(name)
+    except ValueError as err:
+        raise SettingError(f"model: {err}") from None
     if not info.int8:
-        raise ValueError(f"{name} cannot be exported to full INT8: {info.int8_note}. "
-                         f"Received: --model={name}")
-    saved = dict(config.get("model_kwargs") or {}) if registry_model == name else {}
-    res = args.res if args.res is not None else saved.get("res")
-    if res is None and checkpoint is not None:
-        res = int(checkpoint.input_shape[1])
-    alpha = args.alpha if args.alpha is not None else saved.get("alpha")
-    if alpha is not None and args.alpha is None and "alpha" not in info.extra_args:
+        raise SettingError(f"{name} cannot be exported to full INT8: {info.int8_note}. "
+                         f"Received: model={name}")
+    saved = source.model_kwargs if source is not None and saved_name == name else {}
+    res = config.res if config.res is not None else saved.get("res")
+    if res is None and source is not None:
+        res = source.side
+    alpha = config.alpha if config.alpha is not None else saved.get("alpha")
+    if alpha is not None and config.alpha is None and "alpha" not in info.extra_args:
         alpha = None
     variant = ModelVariant(name, alpha, res)
-    if args.res is None and checkpoint is not None:
-        try:
-            variant.check(classes=2, batch=args.batch_size, flags={"classes": None})
-        except ValueError as err:
-            raise ValueError(f"checkpoint {args.checkpoint!r} ({res}x{res} inputs) cannot be "
-                             f"a {name}: {err}") from None
-    return variant.check(classes=2, batch=args.batch_size, flags={"classes": None})
+    try:
+        return _said(variant.check, classes=2, batch=config.batch_size, flags=VARIANT_WORDS)
+    except SettingError as err:
+        if config.res is not None or source is None:
+            raise
+        raise SettingError(f"{source.describe()} ({res}x{res} inputs) cannot be "
+                         f"a {name}: {err}") from None
 
 
-def _check_checkpoint(path, model, variant, classes):
-    """ValueError unless the checkpoint is the architecture the flags describe."""
+def _check_checkpoint(source: Source, variant, classes):
+    """ValueError unless the checkpoint is the architecture the settings describe."""
+    model, where = source.model, source.describe()
     res = variant.side
     described = f"{variant.stem} ({classes} classes)"
     if tuple(model.input_shape[1:]) != (res, res, 3):
-        raise ValueError(f"checkpoint {path!r} takes {tuple(model.input_shape[1:])} images, "
+        raise SettingError(f"{where} takes {tuple(model.input_shape[1:])} images, "
                          f"not ({res}, {res}, 3) as {described}")
     if model.output_shape[-1] != classes:
-        raise ValueError(f"checkpoint {path!r} has {model.output_shape[-1]} outputs; the data "
-                         f"has {classes} classes")
+        raise SettingError(f"{where} has {model.output_shape[-1]} outputs; the "
+                         f"data has {classes} classes")
     reference = variant.build(classes=classes)
     if [tuple(w.shape) for w in model.weights] != [tuple(w.shape) for w in reference.weights]:
-        raise ValueError(f"checkpoint {path!r} is not a {described} model: its "
+        raise SettingError(f"{where} is not a {described} model: its "
                          f"{model.count_params():,} parameters in {len(model.weights)} "
                          f"tensors differ from the {reference.count_params():,} in "
-                         f"{len(reference.weights)} expected (check --model/--alpha/--res)")
+                         f"{len(reference.weights)} expected (check `model`, `alpha`, `res`)")
 
 
-def plan_export(args) -> ExportPlan:
-    """Checks every flag, loads the checkpoint and the data: all before anything is
-    trained or written. Raises ValueError (one line) for any bad input."""
-    from tfresnet.training.checkpoint import load_run
+def _data(config: ExportConfig, source: Source | None, variant):
+    """(the data, its name): ``dataset``, else the data the checkpoint was trained on
+    (a ``FitResult``'s, loaded already), else the bundled digits; split as the
+    checkpoint's run split it (its seed and validation share)."""
+    if config.dataset is None and source is not None and source.data is not None:
+        return source.data, source.data.name
+    dataset = config.dataset or (source and source.dataset) or DEFAULT_DATASET
+    return sources.load(dataset, image_size=(variant.side, variant.side),
+                        data_dir=config.data_dir, manual_dir=config.manual_dir,
+                        seed=config.seed, skip_bad_images=config.skip_bad_images,
+                        val_fraction=source.val_fraction if source else
+                        DEFAULT_VAL_FRACTION), dataset
+
+
+def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
+    """Checks the settings against the model and the data, loads them: all before
+    anything is trained or written. Raises ValueError (one line) for any bad input.
+
+    Args:
+      config: the settings (checked already, :class:`ExportConfig`).
+      model_or_run: the trained float model (a ``keras.Model``, a ``FitResult``, a run
+        folder or ``.keras`` file: :func:`export.convert.source.load_source`), or None
+        to train one here.
+    """
     from tfresnet.utils import fileio
 
-    _check_flags(args)
-    out = fileio.check_writable_dir(args.out)  # checked now, created when the files are written
-    if os.path.isdir(args.out):
-        read_manifest(os.path.join(args.out, MANIFEST))
-    checkpoint, config, saved_labels = None, {}, []
-    if args.checkpoint is not None:
-        checkpoint, config, saved_labels = load_run(args.checkpoint)
-    variant = _resolve_model(args, config, checkpoint)
-    res = variant.side
-    seed = args.seed if args.seed is not None else int(config.get("seed", 0))
-    if args.epochs == 0:
-        return _plan_imagenet(args, variant, out, seed)
-    dataset = args.dataset or config.get("dataset") or "digits"
-    split = sources.load(dataset, image_size=(res, res), data_dir=args.data_dir,
-                      manual_dir=args.manual_dir, seed=seed,
-                      val_fraction=float(config.get("val_fraction", 0.2)),
-                      skip_bad_images=args.skip_bad_images)
-    labels = [str(label) for label in split.labels]
-    if checkpoint is not None:
-        _check_checkpoint(args.checkpoint, checkpoint, variant, len(labels))
-        if args.qat_unfreeze and all(layer.trainable for layer in checkpoint.layers):
-            raise ValueError(f"--qat-unfreeze trains frozen layers, and checkpoint "
-                             f"{args.checkpoint!r} has none. Received: --qat-unfreeze")
-        if saved_labels and saved_labels != labels:
-            raise ValueError(f"checkpoint {args.checkpoint!r} was trained on other labels "
-                             f"({', '.join(saved_labels[:5])}, ...) than {split.name!r} "
-                             f"({', '.join(labels[:5])}, ...); pass --dataset")
-    elif args.weights is not None:
+    _check_source(config, model_or_run)
+    source = None if model_or_run is None else load_source(model_or_run)
+    if (source is not None and config.qat_unfreeze
+            and all(layer.trainable for layer in source.model.layers)):
+        raise SettingError(f"qat_unfreeze trains frozen layers, and "
+                         f"{source.describe()} has none. Received: qat_unfreeze=True")
+    out = fileio.check_writable_dir(os.fspath(config.out))  # created when written
+    if os.path.isdir(out):
+        read_manifest(os.path.join(out, MANIFEST))
+    variant = _resolve_model(config, source)
+    seed = next(s for s in (config.seed, source and source.seed, DEFAULT_SEED)
+                if s is not None)
+    config = dataclasses.replace(config, model=variant.name, alpha=variant.alpha,
+                                 res=variant.side, seed=seed)
+    if config.epochs == 0:
+        return _plan_imagenet(config, variant, out)
+    split, dataset = _data(config, source, variant)
+    labels = tuple(str(label) for label in split.labels)
+    config = dataclasses.replace(config, dataset=dataset,
+                                 epochs=None if source is not None else config.float_epochs)
+    model = None
+    if source is not None:
+        _check_checkpoint(source, variant, len(labels))
+        if source.labels and list(source.labels) != list(labels):
+            raise SettingError(f"{source.describe()} was trained on other labels "
+                             f"({', '.join(source.labels[:5])}, ...) than {split.name!r} "
+                             f"({', '.join(labels[:5])}, ...); give its `dataset`")
+        model = source.model
+    elif config.transfer.weights is not None:
         from tfresnet.training import transfer
-        model, _ = transfer.load_weights(args.weights, variant.name, classes=len(labels),
-                                         labels=labels, model_kwargs=variant.model_kwargs(),
+        model, _ = transfer.load_weights(config.transfer.weights, variant.name,
+                                         classes=len(labels), labels=list(labels),
+                                         model_kwargs=variant.model_kwargs(),
                                          image_size=(variant.side, variant.side))  # fails fast
-        transfer.unfreeze_index(model, args.unfreeze_from)
+        transfer.unfreeze_index(model, config.transfer.unfreeze_from)
     else:  # checked for this many classes; built once, when it is trained
-        variant.check(classes=len(labels), batch=args.batch_size, flags={"classes": None})
-    return ExportPlan(
-        variant=variant, split=split, labels=labels, checkpoint=checkpoint, checkpoint_path=args.checkpoint,
-        out=out, io=args.io, epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
-        qat_epochs=args.qat_epochs, lr=args.lr, qat_lr=args.qat_lr,
-        batch_size=args.batch_size, augment=args.augment, seed=seed, strategy=args.strategy,
-        calibration=args.calibration,
-        threads=args.threads, min_agreement=args.min_agreement, weights=args.weights,
-        freeze_epochs=args.freeze_epochs, unfreeze_from=args.unfreeze_from,
-        fine_tune_lr=args.fine_tune_lr, fine_tune_batchnorm=args.fine_tune_batchnorm,
-        qat_unfreeze=args.qat_unfreeze,
-        allow_chance=args.allow_chance,
-        training_warnings=list((config.get("result") or {}).get("warnings") or []),
-        checkpoint_result=config.get("result"),
-        formats=tuple(args.formats), debug_quantization=args.debug_quantization,
-        float_layers=tuple(args.float_layers or ()))
+        _said(variant.check, classes=len(labels), batch=config.batch_size,
+              flags=VARIANT_WORDS)
+    if config.float_layers:
+        from export.convert import debug
+        _said(debug.check_float_layers, model if model is not None else
+              variant.build(classes=len(labels)), config.float_layers)
+    return ExportPlan(config=config, variant=variant, split=split, labels=labels,
+                      source=source, out=out)
 
 
 def imagenet_labels() -> list[str]:
@@ -371,18 +343,18 @@ def load_images(folder, size) -> np.ndarray:
     """Every image file under ``folder`` (sub-folders included), resized to ``size``,
     as uint8 [N, H, W, 3]; ValueError (one line) when there is none or one is unreadable."""
     if not os.path.isdir(folder):
-        raise ValueError(f"--calibration-images must be a folder of images. Received: "
-                         f"--calibration-images={folder}")
+        raise SettingError(f"calibration_images must be a folder of images. "
+                         f"Received: calibration_images={folder}")
     paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
                    if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
     if not paths:
-        raise ValueError(f"--calibration-images {folder!r} has no images "
+        raise SettingError(f"calibration_images {folder!r} has no images "
                          f"({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)})")
     bad = undecodable_images(paths)
     if bad:
         path, reason = next(iter(bad.items()))
-        raise ValueError(f"unreadable image {path!r}: {reason}; remove it from "
-                         f"--calibration-images")
+        raise SettingError(f"unreadable image {path!r}: {reason}; remove it from "
+                         f"`calibration_images`")
     import tensorflow as tf
 
     return np.stack([fit_image(tf.io.decode_image(tf.io.read_file(p), channels=3,
@@ -393,9 +365,9 @@ def load_images(folder, size) -> np.ndarray:
 NO_LABEL = -1  # the label of an unlabeled image (the ImageNet export's own images)
 
 
-def _plan_imagenet(args, variant, out, seed) -> ExportPlan:
-    """``--epochs 0``: the ImageNet classifier itself, untrained here, its images from
-    ``--calibration-images`` (unlabeled: the INT8 file is compared with the float model)."""
+def _plan_imagenet(config, variant, out) -> ExportPlan:
+    """``epochs=0``: the ImageNet classifier itself, untrained here, its images from
+    ``calibration_images`` (unlabeled: the INT8 file is compared with the float model)."""
     import tensorflow as tf
 
     from tfresnet.training import transfer
@@ -404,19 +376,16 @@ def _plan_imagenet(args, variant, out, seed) -> ExportPlan:
     model, note = transfer.load_weights("imagenet", variant.name, classes=len(labels),
                                         model_kwargs=variant.model_kwargs(),
                                         image_size=(variant.side, variant.side))
-    images = load_images(args.calibration_images, (variant.side, variant.side))
+    images = load_images(config.calibration_images, (variant.side, variant.side))
     ds = tf.data.Dataset.from_tensor_slices(
         (images, np.full(len(images), NO_LABEL, np.int32)))
-    name = os.path.abspath(args.calibration_images)
+    name = os.path.abspath(config.calibration_images)
     split = DataSplit(train=ds, val=ds, labels=labels, num_train=len(images),
-                           num_val=len(images), name=name,
-                           image_size=(variant.side, variant.side))
-    return ExportPlan(
-        variant=variant, split=split, labels=labels, checkpoint=model,
-        checkpoint_path=f"ImageNet classifier ({note})", out=out, io=args.io, epochs=0,
-        qat_epochs=0, lr=None, qat_lr=None, batch_size=args.batch_size,
-        augment=args.augment, seed=seed, strategy=args.strategy,
-        calibration=min(args.calibration, len(images)), threads=args.threads,
-        min_agreement=args.min_agreement, weights="imagenet", imagenet=True,
-        formats=tuple(args.formats), debug_quantization=args.debug_quantization,
-        float_layers=tuple(args.float_layers or ()))
+                      num_val=len(images), name=name, image_size=(variant.side, variant.side))
+    if config.float_layers:
+        from export.convert import debug
+        debug.check_float_layers(model, config.float_layers)
+    config = dataclasses.replace(config, calibration=min(config.calibration, len(images)))
+    return ExportPlan(config=config, variant=variant, split=split, labels=tuple(labels),
+                      source=Source(model=model, path=f"ImageNet classifier ({note})"),
+                      out=out, imagenet=True)

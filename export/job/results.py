@@ -32,6 +32,8 @@ LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
 # --float-layers: the PTQ file with those layers float (export.convert.debug.mixed_int8)
 MIXED_NOTE = ("mixed INT8/float: not integer-only (NNAPI/NPU will fall back to CPU for "
               "these ops)")
+# The settings that take a local path: shipped files name them by base name only.
+PATH_SETTINGS = tuple(flag.lstrip("-").replace("-", "_") for flag in PATH_FLAGS)
 # The --formats beside int8: post-training conversions of the float model, float32 I/O.
 EXTRA_FORMATS = ("float16", "dynamic", "int16x8")
 NO_QAT_LABEL = "PTQ INT8 TFLite (no QAT)"  # --qat-epochs 0: the int8 file is the PTQ one
@@ -86,9 +88,9 @@ def evaluate(split, float_model, qat_model, variants, threads=1):
     return count, truth
 
 
-def top1_agreement(a: Variant, b: Variant) -> float:
-    """The fraction of held-out images on which ``a`` and ``b`` give the same top-1."""
-    return float(np.mean(np.asarray(a.top1) == np.asarray(b.top1))) if a.top1 else float("nan")
+def agreeing(a: Variant, b: Variant) -> int:
+    """The number of held-out images on which ``a`` and ``b`` give the same top-1."""
+    return int(np.sum(np.asarray(a.top1) == np.asarray(b.top1)))
 
 
 def with_metadata(plan, model_bytes, kind, ships="int8"):
@@ -104,7 +106,7 @@ def with_metadata(plan, model_bytes, kind, ships="int8"):
                      "post-training quantized (no quantization-aware training), full INT8"),
             "ptq_int8": f"post-training quantized, full INT8{chosen}",
             "float32": "float32",
-            "mixed_int8": f"post-training INT8 with {', '.join(plan.float_layers)} in float "
+            "mixed_int8": f"post-training INT8 with {', '.join(plan.config.float_layers)} in float "
                           f"({MIXED_NOTE})",
             **{k: f"{k}, post-training: {FORMATS[k].description}" for k in EXTRA_FORMATS}}[kind]
     io = plan.io if kind in INT8_IO_KINDS else "float32"
@@ -127,8 +129,8 @@ def float_kept(plan, fit) -> dict | None:
     the checkpoint's config.json): ``{"epoch", "of", "phase", "phase_epoch",
     "val_accuracy"}`` (``phase`` a transfer run's, else None); None when not recorded
     (a bare ``.keras`` file)."""
-    result = ((fit.config.get("result") if fit is not None else plan.checkpoint_result)
-              or {})
+    result = ((fit.config.get("result") if fit is not None else
+               plan.source and plan.source.result) or {})
     epoch = fit.kept_epoch if fit is not None else result.get("kept_epoch")
     if not epoch:
         return None
@@ -170,6 +172,27 @@ def shipped_command(argv) -> str:
                 sources.shipped_name(token))
 
     return shlex.join([*PROG.split(), *map(shipped, argv)])
+
+
+def shipped_call(plan) -> str:
+    """How shipped files name an ``export.tflite.export(...)`` call: the model given
+    (a path by its base name), then every setting that differs from ``ExportConfig()``
+    as the plan resolved it (paths by their base names, never a local path)."""
+    from export.job.config import ExportConfig
+
+    path = plan.source and plan.source.path
+    what = ("None" if plan.source is None or plan.imagenet  # epochs=0: loaded by the plan
+            else repr(shipped_checkpoint(path)) if path else "model")
+    default = ExportConfig().settings()
+    given = [f"{key}={_shipped_value(key, value)!r}"
+             for key, value in plan.config.settings().items() if value != default[key]]
+    return f"export.tflite.export({', '.join([what, *given])})"
+
+
+def _shipped_value(key, value):
+    if key in PATH_SETTINGS and value is not None:
+        return sources.shipped_name(os.fspath(value))
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _tensor_dict(t: TensorInfo) -> dict:

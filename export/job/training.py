@@ -12,9 +12,8 @@ import dataclasses
 import math
 
 from export.convert import qat
-from export.job.flags import QAT_LR_FACTOR
+from export.job.config import QAT_LR_FACTOR
 from tfresnet.training import recipes
-from tfresnet.training.config import TransferConfig
 
 
 def say(text):
@@ -26,29 +25,31 @@ def training_settings(plan, qat: bool) -> dict:
     """fit() arguments shared by the float training and the QAT fine-tuning
     (``tfresnet.training.recipes.short_run_settings``); QAT runs at ``QAT_LR_FACTOR`` times the
     float rate."""
-    base = plan.lr or recipes.get_recipe(plan.info.recipe).lr
-    lr = (plan.qat_lr or base * QAT_LR_FACTOR) if qat else base
-    return dict(dataset=plan.split, verbose=plan.verbose,
+    c = plan.config
+    base = c.lr or recipes.get_recipe(plan.info.recipe).lr
+    lr = (c.qat_lr or base * QAT_LR_FACTOR) if qat else base
+    return dict(dataset=plan.split, verbose=c.verbose,
                 **recipes.short_run_settings(plan.info.recipe,
-                                     epochs=plan.qat_epochs if qat else plan.epochs,
-                                     batch_size=plan.batch_size, lr=lr,
-                                     augment=plan.augment, seed=plan.seed))
+                                             epochs=c.qat_epochs if qat else c.epochs,
+                                             batch_size=c.batch_size, lr=lr,
+                                             augment=c.augment, seed=c.seed))
 
 
 def train_float(plan, strategy):
     """Trains the float model on the plan's data (when there is no checkpoint)."""
     from tfresnet.training import train
 
-    say(f"No --checkpoint: training the float {plan.stem} on {plan.split.name} "
-        f"({plan.split.num_train} images) for {plan.epochs} epoch(s) first "
-        f"(pass --checkpoint to export a model trained with tfresnet.train)")
+    c = plan.config
+    say(f"No trained model given: training the float {plan.stem} on {plan.split.name} "
+        f"({plan.split.num_train} images) for {c.epochs} epoch(s) first "
+        f"(give a model trained with tfresnet.train to export it instead)")
     settings = training_settings(plan, qat=False)
-    if plan.weights is not None:  # the phases' own rates and the model's own recipe
-        say(f"Starting from --weights {plan.weights}")
-        settings.update(lr=plan.lr, recipe=None)
-    transfer_args = {f.name: getattr(plan, f.name) for f in dataclasses.fields(TransferConfig)}
+    if c.transfer.weights is not None:  # the phases' own rates and the model's own recipe
+        say(f"Starting from the weights {c.transfer.weights}")
+        settings.update(lr=c.lr, recipe=None)
     result = train.fit(plan.name, strategy=strategy, image_size=(plan.res, plan.res),
-                       model_kwargs=plan.model_kwargs or None, **settings, **transfer_args)
+                       model_kwargs=plan.model_kwargs or None, **settings,
+                       **dataclasses.asdict(c.transfer))
     return result.model, result  # fit returns the portable model (train.portable_model)
 
 
@@ -79,16 +80,16 @@ def train_qat(plan, float_model, strategy, float_fit=None):
     fine-tuning rate kept."""
     from tfresnet.training import train
 
-    say(f"Quantization-aware fine-tuning for {plan.qat_epochs} epoch(s)")
-    qat_model, frozen = qat_twin(float_model, strategy, unfreeze=plan.qat_unfreeze)
+    say(f"Quantization-aware fine-tuning for {plan.config.qat_epochs} epoch(s)")
+    qat_model, frozen = qat_twin(float_model, strategy, unfreeze=plan.config.qat_unfreeze)
     if frozen:
         say(f"QAT keeps the {len(frozen)} layers frozen in the float model frozen "
             f"({sum(math.prod(w.shape) for w in qat_model.trainable_weights):,} trainable "
-            f"weights; --qat-unfreeze trains them too)")
+            f"weights; qat_unfreeze trains them too)")
     settings = training_settings(plan, qat=True)
     tuned = [p for p in ((float_fit.config.get("phases") if float_fit else None) or [])
              if p["phase"] == "fine_tune"]
-    if tuned and plan.qat_lr is None:
+    if tuned and plan.config.qat_lr is None:
         settings["lr"] = tuned[-1]["lr"]
     result = train.fit(qat_model, strategy=strategy, **settings)
     return result.model, result

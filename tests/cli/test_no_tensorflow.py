@@ -52,7 +52,9 @@ CLIS = {
 EXTRA_REFUSALS = [  # checks across flags and choices, still before TensorFlow
     ("tfresnet.train", ["--strategy", "bogus"], "invalid choice: 'bogus'"),
     ("tfresnet.train", ["--worker-timeout", "5"], "Received: --worker-timeout=5"),
-    ("export.tflite", ["--strategy", "multiworker"], "Received: --strategy multiworker"),
+    ("export.tflite", ["--strategy", "multiworker"], "Received: --strategy=multiworker"),
+    ("export.tflite", ["--alpha", "0"], "Received: --alpha=0"),  # ExportConfig's bounds
+    ("export.tflite", ["--res", "0"], "Received: --res=0"),
     ("export.compare", ["--calibration", "0"], "Received: 0"),
     ("experiments", ["bogus"], "invalid choice: 'bogus'"),
     ("experiments", ["degradation", "--depths", "20", "99999"], "Received: 99999"),

@@ -111,9 +111,10 @@ def test_a_float_first_layer_is_refused_not_written_with_float_io(images, caplog
     model = _model()
     with pytest.raises(ValueError) as err:
         debug.mixed_int8(model, images, ["conv1_conv", "predictions"])
-    assert str(err.value).startswith("--float-layers conv1_conv predictions leaves the "
-                                     "model's input float")
-    assert "--io uint8" in str(err.value) and "\n" not in str(err.value)
+    # refused from the Keras model, before anything is converted (or, in an export,
+    # trained): export.convert.debug.check_float_layers
+    assert str(err.value).startswith("float_layers: 'conv1_conv' reads the model's input")
+    assert "uint8 or int8 input" in str(err.value) and "\n" not in str(err.value)
     assert "default to the original type" not in caplog.text  # the converter's log line
     # a float classifier keeps the I/O asked for (the softmax after it is quantized)
     io = convert.io_tensors(debug.mixed_int8(model, images, ["predictions"], io="int8"))

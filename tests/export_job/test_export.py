@@ -392,10 +392,11 @@ def test_interrupted_export_changes_nothing(exported, resnet_run, tmp_path, monk
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--alpha", "0"], "--alpha must be a number >= 1/32"),
-    (["--alpha", "-0.5"], "--alpha must be a number >= 1/32"),
+    (["--alpha", "0"], "--alpha must be a number > 0"),  # before TensorFlow
+    (["--alpha", "-0.5"], "--alpha must be a number > 0"),
+    (["--alpha", "0.01"], "--alpha must be a number >= 1/32"),  # MobileNet's own rule
     (["--res", "100"], "--res must be a multiple of 32 and at least 32"),
-    (["--res", "0"], "--res must be a multiple of 32 and at least 32"),
+    (["--res", "0"], "--res must be an integer >= 1"),  # before TensorFlow
     (["--model", "mobilenet_v2"], "did you mean 'mobilenet_v1'"),
     (["--model", "alexnet"], "LRN has no integer TFLite kernel"),
     (["--alpha", "0.5", "--model", "resnet20"], "--alpha applies to mobilenet_v1 only"),
@@ -407,6 +408,8 @@ def test_interrupted_export_changes_nothing(exported, resnet_run, tmp_path, monk
     (["--seed", "-1"], "argument --seed: expected an integer from 0 to 2**32 - 1"),
     (["--epochs", "1e12"], "argument --epochs: expected an integer"),
     (["--res", "100000"], "cannot fit in this machine's memory"),  # before allocating
+    (TINY + ["--float-layers", "conv9"], "--float-layers: 'conv9' is not a quantized conv / "
+                                         "dense layer of mobilenet_v1_0.25_64"),  # untrained
     (["--epochs", "0", "--weights", "imagenet", "--qat-epochs", "0", "--calibration-images",
       "photos", "--allow-chance"], "--allow-chance skips the check that the float model is "
                                    "above chance, which --epochs 0 does not make"),

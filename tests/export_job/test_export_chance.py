@@ -12,7 +12,7 @@ from PIL import Image
 
 from export import tflite
 from export.job import pipeline
-from export.job import flags
+from export.job.config import ExportConfig
 from tfresnet.utils import cli
 from tfresnet.utils import fileio
 from tfresnet.training import fitting
@@ -70,7 +70,7 @@ def test_a_model_at_chance_is_refused_then_shipped_with_allow_chance(tmp_path, c
     assert "Traceback" not in captured.err
     assert not out.exists()
     # 75 training images, fewer than --calibration's 200: the count used is said.
-    assert "calibration: 75 training images, all there are; --calibration 200" in captured.out
+    assert "calibration: 75 training images, all there are; calibration=200" in captured.out
 
     results = cli.run(tflite.main, _argv(folder, out, "--allow-chance"), prog=tflite.PROG)
     saved = json.loads((out / "resnet20_32_results.json").read_text())
@@ -94,7 +94,5 @@ def test_training_warnings_travel_from_a_checkpoint(tmp_path):
     warnings = config["result"]["warnings"]
     config["result"]["warnings"] = warnings + ["diverged: planted"]
     fileio.write_text(os.path.join(run, "config.json"), json.dumps(config))
-    args = flags.build_parser().parse_args(["--checkpoint", run, "--out",
-                                               str(tmp_path / "o")])
-    plan = pipeline.plan_export(args)
+    plan = pipeline.plan_export(ExportConfig(out=str(tmp_path / "o")), run)
     assert plan.training_warnings == warnings + ["diverged: planted"]

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from export.job import gates, manifest, model_card
-from export.job.flags import parse
+from export.job.flags import flag_words, parse
 from export.job.results import Variant, shipped_command
 from tfresnet.data.sources import shipped_name
 from tfresnet.utils import stats
@@ -52,9 +52,14 @@ def test_agreement_refusal_is_one_line_with_the_count_figures_flag_and_test():
     text = str(gates.agreement_refusal(record, file="m_int8.tflite", reference="QAT Keras"))
     assert "\n" not in text
     assert text.startswith("m_int8.tflite agrees with the QAT Keras model on 340 of 359 "
-                           "held-out images (94.71%), clearly below --min-agreement 0.99")
+                           "held-out images (94.71%), clearly below min_agreement=0.99")
     assert "one-sided exact binomial test" in text and "nothing was written" in text
-    assert text.endswith("--min-agreement 0.94 ships it anyway")
+    assert text.endswith("min_agreement=0.94 ships it anyway")
+    said = flag_words(text)  # the command line's words (README.md shows the line)
+    assert "clearly below --min-agreement 0.99: " in said
+    assert said.endswith("Try more --calibration images, more --qat-epochs or --qat-epochs 0, "
+                         "--float-layers for the worst layers (--debug-quantization names "
+                         "them); --min-agreement 0.94 ships it anyway")
 
 
 def _variant(kind, answers):
@@ -207,15 +212,13 @@ def test_a_stale_name_is_never_a_path_or_a_file_being_written(tmp_path):
 
 
 def test_an_export_owns_every_name_of_its_stem_and_io():
+    from export.job.config import ExportConfig
     from export.job.plan import ExportPlan
     from tfresnet.models.variant import ModelVariant
 
     def plan(io):
-        return ExportPlan(
-            variant=ModelVariant("resnet20", None, 16), split=None, labels=[],
-            checkpoint=None, checkpoint_path=None, out="o", io=io, epochs=1, qat_epochs=1,
-            lr=None, qat_lr=None, batch_size=8, augment="none", seed=0, strategy="default",
-            calibration=8, threads=1, min_agreement=0.99)
+        return ExportPlan(config=ExportConfig(io=io), variant=ModelVariant("resnet20", None, 16),
+                          split=None, labels=(), source=None, out="o")
 
     uint8 = plan("uint8")
     assert (uint8.file("int8"), uint8.file("ptq_int8")) == (

@@ -109,7 +109,7 @@ def test_export_with_weights_carries_the_new_labels_to_mediapipe(source, tmp_pat
             "--out", str(out)]
     cli.run(tflite.main, argv, prog=tflite.PROG)
     printed = capsys.readouterr().out
-    assert "Starting from --weights" in printed
+    assert f"Starting from the weights {source}" in printed
     assert "QAT keeps the" in printed and "layers frozen in the float model frozen" in printed
     assert (out / "labels.txt").read_text().split() == sorted(NEW_LABELS)
     saved = json.loads((out / "resnet20_32_results.json").read_text())
