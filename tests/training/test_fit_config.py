@@ -55,6 +55,8 @@ def test_an_unknown_override_is_refused_by_name(name):
     ({"augment": "flip"}, "augment must be one of cifar, imagenet, mobilenet, none. "
                           "Received: augment='flip'"),
     ({"precise_bn": "no"}, "precise_bn must be True or False. Received: precise_bn='no'"),
+    ({"steps_per_execution": 0},
+     "steps_per_execution must be a positive integer. Received: steps_per_execution=0"),
     ({"freeze_epochs": 2}, "--freeze-epochs applies to transfer learning: add --weights "
                            "(imagenet, a .h5 file or a run). Received: freeze_epochs=2"),
     ({"weights": "imagenet", "epochs": 2, "freeze_epochs": 3},
@@ -80,7 +82,8 @@ def test_overrides_replace_a_given_config():
 def test_config_json_is_the_fit_config(tmp_path):
     """A run's config.json holds FitConfig's settings: those given as given, the others
     FitConfig's defaults (asdict of the config with the same overrides)."""
-    given = dict(dataset="digits", epochs=1, steps_per_epoch=2, batch_size=8, lr=0.05,
+    given = dict(dataset="digits", epochs=1, steps_per_epoch=2, steps_per_execution=2,
+                 batch_size=8, lr=0.05,
                  recipe="resnet_cifar", strategy="default", image_size=(16, 16),
                  model_kwargs={}, augment="none", out_dir=str(tmp_path / "run"),
                  verbose=0)

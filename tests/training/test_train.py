@@ -222,6 +222,46 @@ def test_a_users_keras3_callback_is_called():
     assert [s[:2] for s in seen] == [("batch", 0), ("batch", 1), ("batch", 2), ("epoch", 0),
                                      ("batch", 0), ("batch", 1), ("batch", 2), ("epoch", 1)]
     assert [s[2] for s in seen if s[0] == "epoch"] == result.history["val_accuracy"]
+    assert result.config["steps_per_execution"] == 1  # batch hooks: every batch
+
+
+def test_steps_per_execution_gives_the_same_run():
+    """Several steps per call of the train function train exactly the weights one step
+    per call does: the default (the largest divisor of steps_per_epoch up to 8: 6 here)
+    and 4 given, whose batch callback sees the last batch of each call. A number that
+    does not divide steps_per_epoch is refused: Keras would train whole calls."""
+    common = dict(image_size=8, epochs=2, steps_per_epoch=12, batch_size=16, seed=3,
+                  recipe="resnet_cifar", strategy="default", augment="none", verbose=0)
+    ends = []
+
+    class Ends(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ends.append(batch)
+
+    one = train.fit(small_cnn(), steps_per_execution=1, **common)
+    auto = train.fit(small_cnn(), **common)
+    four = train.fit(small_cnn(), steps_per_execution=4, callbacks=[Ends()], **common)
+    assert [run.config["steps_per_execution"] for run in (one, auto, four)] == [1, 6, 4]
+    assert ends == [3, 7, 11, 3, 7, 11]
+    for run in (auto, four):
+        assert run.history["loss"] == one.history["loss"]
+        for a, b in zip(one.model.get_weights(), run.model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    # one pass over the data (90 steps of 16 images): the last call ends early
+    once = {**common, "steps_per_epoch": None, "epochs": 1}
+    one, auto = (train.fit(small_cnn(), steps_per_execution=n, **once) for n in (1, None))
+    assert auto.config["steps_per_execution"] == 8
+    for a, b in zip(one.model.get_weights(), auto.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"^steps_per_execution must divide steps_per_epoch "
+                                         r"\(12\): .* Received: steps_per_execution=5$"):
+        train.fit(small_cnn(), steps_per_execution=5, **common)
+    # Two replicas (the suite's two logical CPUs): one step a call, as Keras 3 needs
+    mirrored = {**common, "strategy": "mirrored", "epochs": 1}
+    assert train.fit(small_cnn(), **mirrored).config["steps_per_execution"] == 1
+    with pytest.raises(ValueError, match=r"^steps_per_execution above 1 fails under 2 "
+                                         r"replicas .*keras#19246.* steps_per_execution=2$"):
+        train.fit(small_cnn(), steps_per_execution=2, **mirrored)
 
 
 def test_mixed_precision_and_xla_train_and_keep_a_float32_model(tmp_path):

@@ -33,6 +33,7 @@ from tfresnet.training.runschema import RUN_FILES
 from tfresnet.training.strategy import is_chief, make_strategy, strategy_name
 from tfresnet.models.variant import ModelVariant
 from tfresnet.utils import stats
+from tfresnet.utils.flags import STEPS_PER_EXECUTION
 
 MIN_STEPS_PER_EPOCH = 10  # fewer at the recipe's batch: the data is small, see SMALL_DATA_BATCH
 SMALL_DATA_BATCH = 8      # global batch on small data (as export.tflite's short runs)
@@ -188,7 +189,8 @@ def fit_run(model, config: FitConfig, *, phase=None) -> FitResult:
                             mixed_precision=c.mixed_precision, sync_batchnorm=c.sync_batchnorm)
         schedule = lr_schedule(recipe, lr=c.lr, steps_per_epoch=c.steps_per_epoch,
                                total_steps=run.total_steps, depth=model_depth(net))
-        compile_model(net, make_optimizer(recipe, schedule), jit_compile=c.jit_compile)
+        compile_model(net, make_optimizer(recipe, schedule), jit_compile=c.jit_compile,
+                      steps_per_execution=c.steps_per_execution)
 
     record = {  # config.json: the settings, resolved, and what they made
         "model": run.name or base.name, "registry": run.name is not None,
@@ -306,7 +308,8 @@ def _settle(model, c: FitConfig, phase) -> _Run:
         recipe=recipe.name, lr=learning_rate, strategy=strategy_name(strat),
         epochs=c.epochs or recipe.total_epochs(steps), steps_per_epoch=steps,
         seed=int(c.seed), batch_size=per_replica, mixed_precision=bool(c.mixed_precision),
-        jit_compile=bool(c.jit_compile), sync_batchnorm=bool(c.sync_batchnorm))
+        jit_compile=bool(c.jit_compile), sync_batchnorm=bool(c.sync_batchnorm),
+        steps_per_execution=_steps_per_execution(c, replicas))
     return _Run(resolved, name, info, recipe, recipe_reason, strat, is_chief(strat),
                 replicas, global_batch, batch_reason, split,
                 [str(label) for label in split.labels], total_steps, lr_source,
@@ -347,7 +350,8 @@ def _train(net, run, schedule, run_dir, record, phase):
         # layer gains nothing from replicas, and under MirroredStrategy every epoch
         # would build multi-device iterators that cost more than the epoch itself.
         trainee = transfer.head_model(net)
-        compile_model(trainee, make_optimizer(run.recipe, schedule), jit_compile=c.jit_compile)
+        compile_model(trainee, make_optimizer(run.recipe, schedule), jit_compile=c.jit_compile,
+                      steps_per_execution=c.steps_per_execution)
         # Keras 3 draws a batch from a fresh iterator of the training data before it
         # fits a model made under a distribution strategy (its symbolic build), which
         # uses up one shuffle of the data; the head, outside any strategy, skips that
@@ -391,6 +395,42 @@ def _every_tenth_epoch(epochs):
             figures = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k != "lr")
             print(f"classifier epoch {epoch + 1}/{epochs}: {figures}", flush=True)
     return keras.callbacks.LambdaCallback(on_epoch_end=report)
+
+
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+
+
+def _steps_per_execution(c, replicas) -> int:
+    """The steps per train-function call: as given, else 1 when a user's callback has
+    batch-level hooks (so it sees every batch, as it would in plain Keras) or the
+    strategy has several replicas, else ``STEPS_PER_EXECUTION``.
+
+    Several steps a call fail under several replicas in Keras 3.15 (its while loop holds
+    a cond the replicas' merge_call cannot run: "You must feed a value for placeholder
+    tensor 'while/cond/Placeholder'", keras#19246; measured with 2 logical CPUs). With
+    ``steps_per_epoch`` (the data repeats) the number must divide the epoch: Keras then
+    runs whole calls (3 a call into 5 steps trains 6 an epoch, measured), while a finite
+    pass ends its last call early. The default takes the largest divisor.
+    """
+    steps = c.steps_per_epoch
+    if c.steps_per_execution is not None:
+        given = int(c.steps_per_execution)
+        if given > 1 and replicas > 1:
+            raise ValueError(f"steps_per_execution above 1 fails under {replicas} replicas "
+                             f"in Keras 3 (keras#19246): give 1 or one device. Received: "
+                             f"steps_per_execution={given}")
+        if steps is not None and steps % given:
+            raise ValueError(f"steps_per_execution must divide steps_per_epoch ({steps}): "
+                             f"Keras runs whole calls of the train function. Received: "
+                             f"steps_per_execution={given}")
+        return given
+    base = keras.callbacks.Callback
+    if replicas > 1 or any(getattr(type(cb), hook, None) is not getattr(base, hook)
+                           for cb in c.callbacks for hook in _BATCH_HOOKS):
+        return 1
+    if steps is None:
+        return STEPS_PER_EXECUTION
+    return max(n for n in range(1, STEPS_PER_EXECUTION + 1) if steps % n == 0)
 
 
 def _learning_rate(lr, phase, recipe, small_data_lr, global_batch):

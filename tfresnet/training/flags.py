@@ -13,7 +13,8 @@ from tfresnet.training import phases
 from tfresnet.training import recipes
 from tfresnet.utils import cli
 from tfresnet.utils import flags
-from tfresnet.utils.flags import DEFAULT_WORKER_TIMEOUT, MAX_EPOCHS, MAX_WORKER_TIMEOUT
+from tfresnet.utils.flags import DEFAULT_WORKER_TIMEOUT, MAX_EPOCHS, MAX_STEPS_PER_EXECUTION, \
+    MAX_WORKER_TIMEOUT
 
 PROG = "python -m tfresnet.train"
 
@@ -66,6 +67,11 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--mixed-precision", action="store_true",
                    help="float16 (GPU) / bfloat16 (CPU) compute, float32 variables")
     p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
+    p.add_argument("--steps-per-execution", type=cli.int_range(1, MAX_STEPS_PER_EXECUTION),
+                   metavar="N",
+                   help=f"training steps per call of the compiled train function (default "
+                   f"{flags.STEPS_PER_EXECUTION}): the same results with less per-step "
+                   f"Python work")
     p.add_argument("--precise-bn", action=argparse.BooleanOptionalAction, default=True,
                    help=f"before each validation, recompute BatchNorm's moving statistics "
                    f"from up to {flags.PRECISE_BN_IMAGES} training images with the current "

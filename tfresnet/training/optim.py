@@ -130,13 +130,15 @@ def make_optimizer(recipe, learning_rate):
     return keras.optimizers.SGD(learning_rate, momentum=recipe.momentum)
 
 
-def compile_model(model, optimizer, *, jit_compile=False):
-    """Sparse categorical cross-entropy on the softmax output, accuracy metric."""
+def compile_model(model, optimizer, *, jit_compile=False, steps_per_execution=1):
+    """Sparse categorical cross-entropy on the softmax output, accuracy metric;
+    ``steps_per_execution`` training steps per call of the train function."""
     if model.dtype_policy.name == "mixed_float16" or any(
             layer.dtype_policy.name == "mixed_float16" for layer in model.layers):
         optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=jit_compile)
+                  metrics=["accuracy"], jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     return model
 
 

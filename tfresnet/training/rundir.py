@@ -43,7 +43,7 @@ RUN_DIRS = ("logs", "backup")
 KERAS_BACKUP_FILES = ("latest.weights.h5", "training_metadata.json",
                       "latest.weights.h5.bkp", "training_metadata.json.bkp")
 # config.json keys that may differ when an interrupted run is resumed.
-_RESUME_FREE_KEYS = ("result", "jit_compile", "tfresnet_version", "feature_cache",
+_RESUME_FREE_KEYS = ("result", "jit_compile", "steps_per_execution", "tfresnet_version", "feature_cache",
                      "stopping")
 
 

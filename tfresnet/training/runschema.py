@@ -117,7 +117,7 @@ CONFIG_KEYS = {
     "global_batch": _nullable(_COUNT), "strategy": _nullable(_text),
     "epochs": _nullable(_int(0, MAX_EPOCHS)), "steps_per_epoch": _nullable(_COUNT),
     "seed": _int(0, SEED_MAX, "an integer from 0 to 2**32 - 1"), "mixed_precision": _BOOL,
-    "jit_compile": _BOOL,
+    "jit_compile": _BOOL, "steps_per_execution": _COUNT,
     "sync_batchnorm": _BOOL, "normalization": _nullable(_OBJECT),
     "tfresnet_version": _kind(str, "a string"),
     "skipped_images": _list_of(_kind(str, "a string")), "feature_cache": _OBJECT,

@@ -35,6 +35,10 @@ DEFAULT_WORKER_TIMEOUT = 600  # seconds to wait for the other workers (--worker-
 # At most this many training images a PreciseBN recomputation uses (tfresnet.training.precise_bn;
 # pycls uses 8192 on ImageNet).
 PRECISE_BN_IMAGES = 512
+# Training steps run per call of the compiled train function (FitConfig.steps_per_execution,
+# --steps-per-execution): Keras' per-step Python work then runs once for this many steps.
+STEPS_PER_EXECUTION = 8
+MAX_STEPS_PER_EXECUTION = 100_000
 # The training augmentations (tfresnet.data.pipelines applies them).
 AUGMENTATIONS = ("cifar", "imagenet", "mobilenet", "none")
 DEFAULT_DATASET = "digits"
