@@ -23,7 +23,7 @@ import os
 from export.convert import formats as formats_lib
 from export.convert.defaults import CALIBRATION_IMAGES, IO_NAMES
 from tfresnet.training import recipes
-from tfresnet.training.config import TransferConfig
+from tfresnet.training.config import TransferConfig, apply_overrides, setting_names
 from tfresnet.utils.flags import (AUGMENTATIONS, DEFAULT_STRATEGY, MAX_EPOCHS,
                                   MAX_IMAGES, MAX_LR, MAX_THREADS, STRATEGIES)
 
@@ -229,7 +229,6 @@ class ExportConfig:
         config = cls() if config is None else config
         if not isinstance(config, cls):
             raise SettingError(f"config must be an ExportConfig. Received: config={config!r}")
-        theirs = {f.name for f in dataclasses.fields(TransferConfig)}
         unknown = sorted(set(overrides) - set(cls.names()))
         if unknown:
             close = difflib.get_close_matches(unknown[0], cls.names(), n=1)
@@ -238,18 +237,13 @@ class ExportConfig:
                              f"are ExportConfig's and TransferConfig's fields "
                              f"({', '.join(cls.names())}). "
                              f"Received: {unknown[0]}={overrides[unknown[0]]!r}")
-        changes = {k: v for k, v in overrides.items() if k not in theirs}
-        transfer = {k: v for k, v in overrides.items() if k in theirs}
-        if transfer:
-            changes["transfer"] = dataclasses.replace(config.transfer, **transfer)
-        return dataclasses.replace(config, **changes) if changes else config
+        return apply_overrides(config, overrides)
 
     @classmethod
     def names(cls) -> tuple:
         """Every setting's name, ExportConfig's then TransferConfig's (what ``create``
         takes)."""
-        return (*(f.name for f in dataclasses.fields(cls) if f.name != "transfer"),
-                *(f.name for f in dataclasses.fields(TransferConfig)))
+        return setting_names(cls)
 
     def settings(self) -> dict:
         """Every setting by name (transfer learning's flattened in), as ``create`` takes

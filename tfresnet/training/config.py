@@ -172,24 +172,17 @@ class FitConfig:
         config = cls() if config is None else config
         if not isinstance(config, cls):
             raise TypeError(f"config must be a FitConfig. Received: config={config!r}")
-        own = {f.name for f in dataclasses.fields(cls)} - {"transfer"}
-        theirs = {f.name for f in dataclasses.fields(TransferConfig)}
-        unknown = sorted(set(overrides) - own - theirs)
+        unknown = sorted(set(overrides) - set(cls.names()))
         if unknown:
             raise TypeError(f"fit() got an unexpected keyword argument {unknown[0]!r}; "
                             f"its settings are FitConfig's and TransferConfig's fields: "
                             f"{', '.join(cls.names())}")
-        transfer = {k: v for k, v in overrides.items() if k in theirs}
-        changes = {k: v for k, v in overrides.items() if k in own}
-        if transfer:
-            changes["transfer"] = dataclasses.replace(config.transfer, **transfer)
-        return dataclasses.replace(config, **changes) if changes else config
+        return apply_overrides(config, overrides)
 
     @classmethod
     def names(cls) -> tuple:
         """Every setting's name, FitConfig's then TransferConfig's (what ``create`` takes)."""
-        return (*(f.name for f in dataclasses.fields(cls) if f.name != "transfer"),
-                *(f.name for f in dataclasses.fields(TransferConfig)))
+        return setting_names(cls)
 
     def settings(self) -> dict:
         """Every field by name, shallow (a DataSplit or strategy stays itself, unlike
@@ -208,6 +201,25 @@ class FitConfig:
         t = self.transfer
         return phases.plan_phases(self.epochs, t.freeze_epochs, t.unfreeze_from,
                                   t.fine_tune_lr, bool(t.fine_tune_batchnorm))
+
+
+def setting_names(cls) -> tuple:
+    """The names a settings dataclass with a ``transfer`` field takes in ``create``: its
+    own fields, then :class:`TransferConfig`'s (FitConfig, export's ExportConfig)."""
+    return (*(f.name for f in dataclasses.fields(cls) if f.name != "transfer"),
+            *(f.name for f in dataclasses.fields(TransferConfig)))
+
+
+def apply_overrides(config, overrides: dict):
+    """``config`` (a frozen settings dataclass with a ``transfer`` field) with
+    ``overrides``, names already checked: its own fields replaced, TransferConfig's
+    inside its ``transfer``."""
+    theirs = {f.name for f in dataclasses.fields(TransferConfig)}
+    changes = {k: v for k, v in overrides.items() if k not in theirs}
+    transfer = {k: v for k, v in overrides.items() if k in theirs}
+    if transfer:
+        changes["transfer"] = dataclasses.replace(config.transfer, **transfer)
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 # The settings a plain run's config.json records (resolved: the recipe's epochs, the
