@@ -449,7 +449,8 @@ def quantize_model(model, *, input_range=INPUT_RANGE, decay: float = EMA_DECAY):
       A new, uncompiled ``keras.Model`` with the same name.
 
     Raises:
-      ValueError: one line naming the first layer that cannot be quantized.
+      ValueError: one line naming the first layer that cannot be quantized, or the bad
+        ``input_range``.
     """
     if isinstance(model, keras.Sequential):
         model = _as_functional(model)
@@ -498,9 +499,10 @@ def _checked_range(input_range) -> tuple[float, float]:
         low, high = (float(v) for v in input_range)
     except (TypeError, ValueError):
         low = high = float("nan")
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"input_range must be two finite numbers (low, high) with low < "
-                         f"high. Received: input_range={input_range!r}")
+    if not (np.isfinite(low) and np.isfinite(high) and low <= 0.0 <= high and low < high):
+        raise ValueError(f"input_range must be two finite numbers (low, high) with low <= 0 "
+                         f"<= high, low < high (TF's fake-quant moves a range to hold 0). "
+                         f"Received: input_range={input_range!r}")
     return low, high
 
 

@@ -155,7 +155,8 @@ def test_unsupported_layer_refused_by_name(layer, words):
     assert words in str(err.value)
 
 
-@pytest.mark.parametrize("bad", [(1.0, -1.0), (0.0, 0.0), (-1.0, float("inf")), (1.0,), "ab"])
+@pytest.mark.parametrize("bad", [(1.0, -1.0), (0.0, 0.0), (-1.0, float("inf")), (1.0,), "ab",
+                                 (0.5, 1.5)])
 def test_input_range_checked(bad):
     model = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(4, 3)])
     with pytest.raises(ValueError, match=r"^input_range must be .* Received: input_range="):

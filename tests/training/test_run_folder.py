@@ -215,3 +215,14 @@ def test_links_inside_the_run_folder_and_a_linked_run_folder_are_fine(tmp_path):
     (tmp_path / "run").symlink_to("real")
     runschema.check_links(str(tmp_path / "run"))
     assert runschema.check_run_folder(str(tmp_path / "run"))["seed"] == 0
+
+
+def test_resume_free_keys_top_level_under_fit_and_recorded_later():
+    """A resumed run may change steps_per_execution and jit_compile (also under a transfer
+    run's "fit"); a run interrupted under a release that did not yet record
+    precise_bn.enabled resumes, one that recorded another value does not."""
+    free = rundir._resume_free
+    assert free("steps_per_execution", {}) and free("fit.steps_per_execution", {})
+    assert free("fit.jit_compile", {}) and not free("fit.lr", {})
+    assert free("precise_bn.enabled", {"epochs": 3})
+    assert not free("precise_bn.enabled", {"precise_bn.enabled": False})

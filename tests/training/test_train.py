@@ -16,6 +16,7 @@ import keras
 
 from tfresnet import data, train
 from tfresnet.training import optim
+from tfresnet.training.config import FitConfig
 from tfresnet.training import rundir
 from tfresnet.training import strategy
 from tfresnet.training import recipes
@@ -223,6 +224,19 @@ def test_a_users_keras3_callback_is_called():
                                      ("batch", 0), ("batch", 1), ("batch", 2), ("epoch", 1)]
     assert [s[2] for s in seen if s[0] == "epoch"] == result.history["val_accuracy"]
     assert result.config["steps_per_execution"] == 1  # batch hooks: every batch
+
+
+@pytest.mark.parametrize("callback, expected", [
+    (keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None), 1),
+    (keras.callbacks.LambdaCallback(on_test_batch_end=lambda batch, logs: None), 1),
+    (keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None), 8),
+    (keras.callbacks.EarlyStopping(), 8),
+])
+def test_batch_hooks_make_one_step_a_call(callback, expected):
+    from tfresnet.training import fitting
+
+    config = FitConfig.create(callbacks=(callback,))
+    assert fitting._steps_per_execution(config, replicas=1) == expected
 
 
 def test_steps_per_execution_gives_the_same_run():

@@ -397,7 +397,20 @@ def _every_tenth_epoch(epochs):
     return keras.callbacks.LambdaCallback(on_epoch_end=report)
 
 
-_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+# Keras runs these once a call of the train (or validation) function.
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
+                "on_test_batch_begin", "on_test_batch_end")
+
+
+def _has_batch_hooks(callback) -> bool:
+    """True when ``callback`` does something on a batch: a hook overridden in its class
+    or set on the instance (``keras.callbacks.LambdaCallback(on_train_batch_end=f)``)."""
+    base = keras.callbacks.Callback
+    for hook in _BATCH_HOOKS:
+        method = getattr(callback, hook, None)
+        if getattr(method, "__func__", method) is not getattr(base, hook):
+            return True
+    return False
 
 
 def _steps_per_execution(c, replicas) -> int:
@@ -424,9 +437,7 @@ def _steps_per_execution(c, replicas) -> int:
                              f"Keras runs whole calls of the train function. Received: "
                              f"steps_per_execution={given}")
         return given
-    base = keras.callbacks.Callback
-    if replicas > 1 or any(getattr(type(cb), hook, None) is not getattr(base, hook)
-                           for cb in c.callbacks for hook in _BATCH_HOOKS):
+    if replicas > 1 or any(_has_batch_hooks(cb) for cb in c.callbacks):
         return 1
     if steps is None:
         return STEPS_PER_EXECUTION

@@ -69,9 +69,11 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
     p.add_argument("--steps-per-execution", type=cli.int_range(1, MAX_STEPS_PER_EXECUTION),
                    metavar="N",
-                   help=f"training steps per call of the compiled train function (default "
-                   f"{flags.STEPS_PER_EXECUTION}): the same results with less per-step "
-                   f"Python work")
+                   help=f"training steps per call of the compiled train function: the same "
+                   f"results with less per-step Python work (default {flags.STEPS_PER_EXECUTION}"
+                   f" on one device, the largest divisor of --steps-per-epoch up to it; 1 "
+                   f"with several replicas, which Keras 3 cannot run otherwise); N must "
+                   f"divide --steps-per-epoch")
     p.add_argument("--precise-bn", action=argparse.BooleanOptionalAction, default=True,
                    help=f"before each validation, recompute BatchNorm's moving statistics "
                    f"from up to {flags.PRECISE_BN_IMAGES} training images with the current "

@@ -42,6 +42,9 @@ RUN_DIRS = ("logs", "backup")
 # What keras.callbacks.BackupAndRestore writes in backup/ (and its previous checkpoint).
 KERAS_BACKUP_FILES = ("latest.weights.h5", "training_metadata.json",
                       "latest.weights.h5.bkp", "training_metadata.json.bkp")
+# Recorded from the start of a run only since a later release: an interrupted run of an
+# earlier one lacks them and resumes with today's value.
+_RECORDED_LATER = ("precise_bn.enabled", "fit.precise_bn.enabled")
 # config.json keys that may differ when an interrupted run is resumed.
 _RESUME_FREE_KEYS = ("result", "jit_compile", "steps_per_execution", "tfresnet_version", "feature_cache",
                      "stopping")
@@ -256,12 +259,20 @@ def plan_run_dir(out_dir, config, overwrite):
     saved = runschema.check_run_folder(out_dir)  # its history too, before any write
     saved, config = _flatten(saved), _flatten(json.loads(run_json(config)))
     differ = sorted(k for k in set(saved) | set(config)
-                    if k.split(".")[0] not in _RESUME_FREE_KEYS and saved.get(k) != config.get(k))
+                    if not _resume_free(k, saved) and saved.get(k) != config.get(k))
     if differ:
         was = ", ".join(f"{k}={saved.get(k)!r} (now {config.get(k)!r})" for k in differ[:4])
         raise ValueError(f"{out_dir!r} holds an interrupted run with other settings: {was}; "
                          f"rerun the same command to resume, or pass --overwrite")
     return "resume"
+
+
+def _resume_free(key, saved) -> bool:
+    """A flattened config.json key a resumed run may change: a free key at the top or
+    under a transfer run's ``fit``, or one the interrupted run's release did not record."""
+    parts = key.split(".")
+    return (parts[0] in _RESUME_FREE_KEYS or parts[-1] in _RESUME_FREE_KEYS
+            or (key in _RECORDED_LATER and key not in saved))
 
 
 def _flatten(config, prefix=""):
