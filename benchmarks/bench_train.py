@@ -7,7 +7,7 @@ compiling) left out:
 * ``tfresnet.train.fit``: the package's pipeline (cache, shuffle, augmentation,
   batch, normalize, prefetch) under the default strategy (MirroredStrategy);
 * plain ``model.fit(x, y)`` on normalized float32 NumPy arrays in memory, no
-  strategy, no augmentation;
+  strategy, no augmentation, the same steps per call of the train function;
 * each with and without ``jit_compile`` (XLA).
 
 Usage::
@@ -29,8 +29,10 @@ from tfresnet.utils import flags  # noqa: E402
 PROG = "python benchmarks/bench_train.py"
 
 
-def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, seed):
-    """images/s of plain model.fit on in-memory arrays (same model, batch and recipe)."""
+def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, seed,
+              steps_per_execution):
+    """images/s of plain model.fit on in-memory arrays (same model, batch, recipe and
+    steps per call of the train function)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -42,7 +44,7 @@ def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, see
     net = optim.prepare_model(base, weight_decay=recipe.weight_decay,
                               depthwise_weight_decay=recipe.depthwise_weight_decay)
     optim.compile_model(net, optim.make_optimizer(recipe, recipe.scaled_lr(global_batch)),
-                        jit_compile=jit_compile)
+                        jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     timer = rundir.EpochRecorder(None, chief=True, images_per_epoch=len(x))
     net.fit(x, labels, batch_size=global_batch, epochs=epochs, shuffle=True, verbose=0,
             callbacks=[timer])
@@ -95,7 +97,8 @@ def main(argv=None):
                      time.perf_counter() - start))
         start = time.perf_counter()
         ips = plain_fit(split, info, image_size=size, global_batch=global_batch,
-                        epochs=args.epochs, jit_compile=jit, seed=args.seed)
+                        epochs=args.epochs, jit_compile=jit, seed=args.seed,
+                        steps_per_execution=result.config["steps_per_execution"])
         rows.append(("model.fit(numpy arrays)", jit, ips, time.perf_counter() - start))
 
     print(f"\n{args.model} on digits {size[0]}x{size[1]}, {split.num_train} training images, "
