@@ -16,13 +16,9 @@ from typing import TYPE_CHECKING
 
 from tfresnet.utils.lazy import front_door
 
-_HOMES = {"PROG": "export.job.flags", "main": "export.job.pipeline",
-          "export": "export.job.pipeline", "ExportConfig": "export.job.config",
-          "ExportResult": "export.job.result"}
-__all__ = sorted(_HOMES)
-__getattr__, __dir__ = front_door(__name__, _HOMES)
+__getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
-if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from export.job.config import ExportConfig  # noqa: F401
     from export.job.flags import PROG  # noqa: F401
     from export.job.pipeline import export, main  # noqa: F401

@@ -11,25 +11,9 @@ from typing import TYPE_CHECKING
 
 from tfresnet.utils.lazy import front_door
 
-_HOMES = {  # public name -> the module that defines it, imported on first use
-    "calibration_data": "export.convert.converter",
-    "converter_for": "export.convert.converter",
-    "graph_ops": "export.convert.converter",
-    "io_tensors": "export.convert.converter",
-    "IO_TYPES": "export.convert.converter",
-    "non_integer_ops": "export.convert.converter",
-    "Runner": "export.convert.converter",
-    "to_float32": "export.convert.converter",
-    "to_int8": "export.convert.converter",
-    "check_format": "export.convert.formats",
-    "convert_format": "export.convert.formats",
-    "FORMATS": "export.convert.formats",
-    "quantize_model": "export.convert.qat",
-}
-__all__ = sorted(_HOMES)
-__getattr__, __dir__ = front_door(__name__, _HOMES)
+__getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
-if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from export.convert.converter import (  # noqa: F401
         calibration_data, converter_for, graph_ops, io_tensors,
         IO_TYPES, non_integer_ops, Runner, to_float32, to_int8)

@@ -15,21 +15,9 @@ from typing import TYPE_CHECKING
 
 from tfresnet.utils.lazy import front_door
 
-_HOMES = {  # public name -> the module that defines it, imported on first use
-    "build_parser": "export.job.flags",
-    "ExportConfig": "export.job.config",
-    "ExportResult": "export.job.result",
-    "run": "export.job.pipeline",
-    "export": "export.job.pipeline",
-    "main": "export.job.pipeline",
-    "PROG": "export.job.flags",
-    "ExportPlan": "export.job.plan",
-    "plan_export": "export.job.plan",
-}
-__all__ = sorted(_HOMES)
-__getattr__, __dir__ = front_door(__name__, _HOMES)
+__getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
-if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from export.job.config import ExportConfig  # noqa: F401
     from export.job.flags import build_parser, PROG  # noqa: F401
     from export.job.pipeline import export, main, run  # noqa: F401

@@ -10,16 +10,9 @@ from typing import TYPE_CHECKING
 
 from tfresnet.utils.lazy import front_door
 
-_HOMES = {  # public name -> the module that defines it
-    'set_signature': 'export.metadata.flatbuffer',
-    'read_metadata': 'export.metadata.reader',
-    'add_metadata': 'export.metadata.writer',
-    'main': 'export.metadata.writer',
-}
-__all__ = sorted(_HOMES)
-__getattr__, __dir__ = front_door(__name__, _HOMES)
+__getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
-if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from export.metadata.flatbuffer import set_signature  # noqa: F401
     from export.metadata.reader import read_metadata  # noqa: F401
     from export.metadata.writer import add_metadata, main  # noqa: F401

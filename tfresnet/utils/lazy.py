@@ -25,17 +25,16 @@ def declared(path) -> dict[str, str]:
             for alias in imp.names}
 
 
-def front_door(package: str, homes: dict[str, str] | None = None, registered=None):
-    """``(__getattr__, __dir__)`` for ``package``, whose public names live in ``homes``
-    (name -> the module that defines it; default: :func:`declared` from the package's
-    own source); each is imported when first asked for.
+def front_door(package: str, registered=None):
+    """``(__getattr__, __dir__)`` for ``package``, whose public names are its
+    :func:`declared` ones (name -> the module that defines it, read from its own
+    source); each is imported when first asked for.
 
     ``registered``: a function returning ``{name: value}`` for public names known only
     at run time (``tfresnet``'s: the registry's builders), asked for a public name
     ``homes`` lacks, for ``__all__`` and by ``dir()``.
     """
-    if homes is None:
-        homes = declared(sys.modules[package].__file__)
+    homes = declared(sys.modules[package].__file__)
 
     def __getattr__(name):
         home = homes.get(name)
