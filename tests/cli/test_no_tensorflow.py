@@ -52,6 +52,8 @@ CLIS = {
 EXTRA_REFUSALS = [  # checks across flags and choices, still before TensorFlow
     ("tfresnet.train", ["--strategy", "bogus"], "invalid choice: 'bogus'"),
     ("tfresnet.train", ["--worker-timeout", "5"], "Received: --worker-timeout=5"),
+    ("tfresnet.train", ["--steps-per-epoch", "12", "--steps-per-execution", "5"],
+     "Received: --steps-per-execution=5"),
     ("export.tflite", ["--strategy", "multiworker"], "Received: --strategy=multiworker"),
     ("export.tflite", ["--alpha", "0"], "Received: --alpha=0"),  # ExportConfig's bounds
     ("export.tflite", ["--res", "0"], "Received: --res=0"),

@@ -33,7 +33,7 @@ from tfresnet.training.runschema import RUN_FILES
 from tfresnet.training.strategy import is_chief, make_strategy, strategy_name
 from tfresnet.models.variant import ModelVariant
 from tfresnet.utils import stats
-from tfresnet.utils.flags import STEPS_PER_EXECUTION
+from tfresnet.utils.flags import STEPS_PER_EXECUTION, divides_epoch
 
 MIN_STEPS_PER_EPOCH = 10  # fewer at the recipe's batch: the data is small, see SMALL_DATA_BATCH
 SMALL_DATA_BATCH = 8      # global batch on small data (as export.tflite's short runs)
@@ -432,7 +432,7 @@ def _steps_per_execution(c, replicas) -> int:
             raise ValueError(f"steps_per_execution above 1 fails under {replicas} replicas "
                              f"in Keras 3 (keras#19246): give 1 or one device. Received: "
                              f"steps_per_execution={given}")
-        if steps is not None and steps % given:
+        if not divides_epoch(steps, given):
             raise ValueError(f"steps_per_execution must divide steps_per_epoch ({steps}): "
                              f"Keras runs whole calls of the train function. Received: "
                              f"steps_per_execution={given}")

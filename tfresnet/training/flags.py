@@ -102,6 +102,10 @@ def parse(argv=None):
     if args.worker_timeout is not None and args.strategy != "multiworker":
         raise cli.UsageError(f"--worker-timeout applies to --strategy multiworker. "
                              f"Received: --worker-timeout={args.worker_timeout:g}")
+    if not flags.divides_epoch(args.steps_per_epoch, args.steps_per_execution):
+        raise cli.UsageError(f"--steps-per-execution must divide --steps-per-epoch "
+                             f"({args.steps_per_epoch}): Keras runs whole calls of the train "
+                             f"function. Received: --steps-per-execution={args.steps_per_execution}")
     return args
 
 

@@ -39,6 +39,12 @@ PRECISE_BN_IMAGES = 512
 # --steps-per-execution): Keras' per-step Python work then runs once for this many steps.
 STEPS_PER_EXECUTION = 8
 MAX_STEPS_PER_EXECUTION = 100_000
+
+
+def divides_epoch(steps_per_epoch, steps_per_execution) -> bool:
+    """Whether calls of ``steps_per_execution`` steps fit ``steps_per_epoch`` exactly (either
+    None: yes). Keras 3.15 runs whole calls: 3 a call into 5 steps would train 6."""
+    return not (steps_per_epoch and steps_per_execution) or steps_per_epoch % steps_per_execution == 0
 # The training augmentations (tfresnet.data.pipelines applies them).
 AUGMENTATIONS = ("cifar", "imagenet", "mobilenet", "none")
 DEFAULT_DATASET = "digits"
