@@ -441,7 +441,7 @@ def _steps_per_execution(c, replicas) -> int:
         return 1
     if steps is None:
         return STEPS_PER_EXECUTION
-    return max(n for n in range(1, STEPS_PER_EXECUTION + 1) if steps % n == 0)
+    return max(n for n in range(1, STEPS_PER_EXECUTION + 1) if divides_epoch(steps, n))
 
 
 def _learning_rate(lr, phase, recipe, small_data_lr, global_batch):
