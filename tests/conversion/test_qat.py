@@ -272,3 +272,64 @@ def test_two_replicas_learn_one_devices_ranges(digits):
     assert one.keys() == two.keys()
     for name in one:
         np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_int8_file_holds_tfmots_weight_scales(digits):
+    """The converted file, read back by LiteRT: a Conv2D kernel per output channel
+    (quantized dimension 0 of TFLite's OHWI filter), a depthwise kernel per channel
+    (dimension 3 of its 1HWC filter), each scale max|w| / 127 with zero point 0 (symmetric,
+    narrow range), and the Dense kernel per-tensor (tfmot's default 8-bit scheme). One
+    channel of each kernel is made 10x larger, so one shared scale would show."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    outputs = L.Dense(10, activation="softmax", name="dense")(x)
+    model = keras.Model(inputs, outputs)
+    conv, conv_bias = model.get_layer("conv").get_weights()       # (h, w, in, out)
+    conv[..., 2] *= 10.0
+    model.get_layer("conv").set_weights([conv, conv_bias])
+    dw, dw_bias = model.get_layer("dw").get_weights()              # (h, w, channels, 1)
+    dw[:, :, 5] *= 10.0
+    model.get_layer("dw").set_weights([dw, dw_bias])
+    q = qat.quantize_model(model)
+    q.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")  # ranges only
+    q.fit(pipelines.normalize(digits[0][:64]), digits[1][:64], epochs=1, verbose=0)
+    interpreter = Interpreter(model_content=to_int8(q, digits[0][:8]))
+    constants = {}
+    for t in interpreter.get_tensor_details():
+        if t["dtype"] == np.int8 and len(t["shape"]) in (2, 4):
+            try:
+                constants[tuple(t["shape"])] = (t["quantization_parameters"],
+                                                interpreter.get_tensor(t["index"]))
+            except ValueError:  # an activation: no data before invoke
+                pass
+
+    def check(kernel, axis):
+        """``kernel`` in TFLite's layout; its scales along ``axis``, values to half a step."""
+        params, values = constants[kernel.shape]
+        channels = kernel.shape[axis]
+        moved = np.moveaxis(kernel, axis, 0).reshape(channels, -1)
+        assert params["quantized_dimension"] == axis
+        np.testing.assert_allclose(params["scales"], np.abs(moved).max(1) / 127, rtol=1e-5)
+        assert not params["zero_points"].any()
+        assert values.min() >= -127 and np.abs(values).max() == 127   # narrow range
+        shape = [1] * kernel.ndim
+        shape[axis] = channels
+        steps = params["scales"].reshape(shape)
+        assert (np.abs(values * steps - kernel) <= steps / 2 + 1e-7).all()
+        return params["scales"]
+
+    scales = check(np.transpose(conv, (3, 0, 1, 2)), 0)           # OHWI
+    assert scales[2] > 5 * np.delete(scales, 2).max()
+    scales = check(np.transpose(dw, (3, 0, 1, 2)), 3)             # 1HWC
+    assert scales[5] > 5 * np.delete(scales, 5).max()
+    dense = model.get_layer("dense").get_weights()[0]             # (in, out); TFLite (out, in)
+    params, values = constants[(10, 8)]
+    assert len(params["scales"]) == 1                             # per-tensor
+    step = params["scales"][0]
+    np.testing.assert_allclose(step, np.abs(dense).max() / 127, rtol=1e-5)
+    assert (np.abs(values.T * step - dense) <= step / 2 + 1e-7).all()
