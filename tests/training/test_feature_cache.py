@@ -37,6 +37,10 @@ def test_cached_head_matches_head_through_frozen_net(split):
                                 lr=0.5, recipe="resnet_cifar", augment="none", seed=0,
                                 verbose=0, cache_features=cache)
     assert runs[True].config["feature_cache"]["used"] is True
+    # The suite's two logical CPUs make two replicas, which train one step a call
+    # (keras#19246); the cached classifier trains on one device, 8 steps a call.
+    assert runs[True].config["steps_per_execution"] == 1
+    assert runs[True].config["feature_cache"]["steps_per_execution"] == 8
     assert runs[False].config["feature_cache"] == {"used": False,
                                                    "reason": "cache_features=False"}
     cached = runs[True].model.get_weights()

@@ -330,6 +330,9 @@ def _cli_error(capsys, argv):
      r"--freeze-epochs \(3\) is larger than --epochs \(2\)"),
     (["--weights", "SOURCE", "--unfreeze-from", "conv9"], "unknown --unfreeze-from 'conv9'"),
     (["--freeze-epochs", "1"], "--freeze-epochs applies to transfer learning: add --weights"),
+    # the suite's two logical CPUs: two replicas (keras#19246)
+    (["--weights", "SOURCE", "--strategy", "mirrored", "--steps-per-execution", "2"],
+     "above 1 fails under 2 replicas"),
 ])
 def test_bad_input_is_one_line_exit_2_nothing_written(extra, match, folders, source_run,
                                                       tmp_path, capsys, monkeypatch):

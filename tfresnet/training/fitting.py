@@ -239,6 +239,7 @@ class _Run:
     total_steps: int
     lr_source: str
     drop: bool  # steps_per_epoch given: the data repeats, the last partial batch dropped
+    head_steps_per_execution: int  # the cached-feature classifier's (one device)
 
 
 def _settle(model, c: FitConfig, phase) -> _Run:
@@ -313,7 +314,7 @@ def _settle(model, c: FitConfig, phase) -> _Run:
     return _Run(resolved, name, info, recipe, recipe_reason, strat, is_chief(strat),
                 replicas, global_batch, batch_reason, split,
                 [str(label) for label in split.labels], total_steps, lr_source,
-                c.steps_per_epoch is not None)
+                c.steps_per_epoch is not None, _steps_per_execution(c, 1))
 
 
 def _train(net, run, schedule, run_dir, record, phase):
@@ -351,7 +352,7 @@ def _train(net, run, schedule, run_dir, record, phase):
         # would build multi-device iterators that cost more than the epoch itself.
         trainee = transfer.head_model(net)
         compile_model(trainee, make_optimizer(run.recipe, schedule), jit_compile=c.jit_compile,
-                      steps_per_execution=c.steps_per_execution)
+                      steps_per_execution=run.head_steps_per_execution)
         # Keras 3 draws a batch from a fresh iterator of the training data before it
         # fits a model made under a distribution strategy (its symbolic build), which
         # uses up one shuffle of the data; the head, outside any strategy, skips that
@@ -361,7 +362,8 @@ def _train(net, run, schedule, run_dir, record, phase):
                                                       seed=c.seed, skip_shuffles=int(distributed))
         recorder.save_best = False  # best.keras is written once, at the end
         record["feature_cache"] = {
-            "used": True, "seconds": round(time.perf_counter() - feature_start, 3)}
+            "used": True, "seconds": round(time.perf_counter() - feature_start, 3),
+            "steps_per_execution": run.head_steps_per_execution}
         if c.verbose and epochs > 20:  # many cheap epochs: a line every tenth
             fit_verbose = 0
             cbs.append(_every_tenth_epoch(epochs))
@@ -413,6 +415,22 @@ def _has_batch_hooks(callback) -> bool:
     return False
 
 
+def check_steps_per_execution(c, replicas) -> None:
+    """Refuses a given ``c.steps_per_execution`` that cannot run (see
+    :func:`_steps_per_execution`), in one line, before anything is written."""
+    given, steps = c.steps_per_execution, c.steps_per_epoch
+    if given is None:
+        return
+    if int(given) > 1 and replicas > 1:
+        raise ValueError(f"steps_per_execution above 1 fails under {replicas} replicas "
+                         f"in Keras 3 (keras#19246): give 1 or one device. Received: "
+                         f"steps_per_execution={given}")
+    if not divides_epoch(steps, int(given)):
+        raise ValueError(f"steps_per_execution must divide steps_per_epoch ({steps}): "
+                         f"Keras runs whole calls of the train function. Received: "
+                         f"steps_per_execution={given}")
+
+
 def _steps_per_execution(c, replicas) -> int:
     """The steps per train-function call: as given, else 1 when a user's callback has
     batch-level hooks (so it sees every batch, as it would in plain Keras) or the
@@ -427,16 +445,8 @@ def _steps_per_execution(c, replicas) -> int:
     """
     steps = c.steps_per_epoch
     if c.steps_per_execution is not None:
-        given = int(c.steps_per_execution)
-        if given > 1 and replicas > 1:
-            raise ValueError(f"steps_per_execution above 1 fails under {replicas} replicas "
-                             f"in Keras 3 (keras#19246): give 1 or one device. Received: "
-                             f"steps_per_execution={given}")
-        if not divides_epoch(steps, given):
-            raise ValueError(f"steps_per_execution must divide steps_per_epoch ({steps}): "
-                             f"Keras runs whole calls of the train function. Received: "
-                             f"steps_per_execution={given}")
-        return given
+        check_steps_per_execution(c, replicas)
+        return int(c.steps_per_execution)
     if replicas > 1 or any(_has_batch_hooks(cb) for cb in c.callbacks):
         return 1
     if steps is None:

@@ -14,6 +14,7 @@ import os
 import shutil
 
 import keras
+import tensorflow as tf
 
 from tfresnet.training import checkpoint
 from tfresnet.utils import fileio
@@ -24,6 +25,7 @@ from tfresnet.training import phases
 from tfresnet.training import rundir
 from tfresnet.training import transfer
 from tfresnet.training.runschema import RUN_FILES
+from tfresnet.training.strategy import make_strategy
 from tfresnet.training.config import FIT_SETTINGS, TRANSFER_SETTINGS, FitConfig, \
     TransferConfig
 
@@ -56,6 +58,12 @@ def fit_transfer(model, config: FitConfig) -> fitting.FitResult:
     """
     c, weights = config, config.transfer.weights
     plan = c.phases()
+    # One strategy for both phases, made before any other TensorFlow op (as
+    # MultiWorkerMirroredStrategy needs), so that what its replicas refuse is refused
+    # before the run folder is written.
+    strat = (c.strategy if isinstance(c.strategy, tf.distribute.Strategy)
+             else make_strategy(c.strategy))
+    fitting.check_steps_per_execution(c, strat.num_replicas_in_sync)
     name, info, kwargs = fitting.resolve_model(model, c.model_kwargs)
     size = fitting.resolve_image_size(c.image_size, info, None, kwargs)
     if kwargs.get("res") and tuple(size) != (kwargs["res"], kwargs["res"]):
@@ -99,7 +107,8 @@ def fit_transfer(model, config: FitConfig) -> fitting.FitResult:
     results, records = [], []
 
     def run_phase(index, epochs, rule, **extra):
-        result = _phase(net, phase_config(c, split, info, index, epochs, run_dir), rule)
+        result = _phase(net, phase_config(dataclasses.replace(c, strategy=strat), split, info,
+                                          index, epochs, run_dir), rule)
         results.append(result)
         records.append({"phase": phases.PHASES[index], "epochs": epochs,
                         "lr": result.config["lr"], "lr_source": result.config.get("lr_source"),
