@@ -14,7 +14,7 @@ import pytest
 
 from tfresnet import train
 from tfresnet.models import registry
-from tfresnet.training import train as train_cli
+from tfresnet.training import api, command
 from tfresnet.training import transfer, transfer_fit
 from tfresnet.training.config import (FIT_SETTINGS, RUN_SETTINGS, TRANSFER_SETTINGS,
                                       UNRECORDED, FitConfig, TransferConfig)
@@ -22,7 +22,7 @@ from tfresnet.training.config import (FIT_SETTINGS, RUN_SETTINGS, TRANSFER_SETTI
 
 def test_fit_has_no_defaults_of_its_own():
     """fit's signature holds no setting: every default is FitConfig's."""
-    params = inspect.signature(train_cli.fit).parameters
+    params = inspect.signature(api.fit).parameters
     assert list(params) == ["model", "config", "overrides"]
     assert params["config"].default is None
 
@@ -103,9 +103,8 @@ def test_config_json_is_the_fit_config(tmp_path):
 def test_the_validation_share_and_the_strategy_have_one_default():
     """FitConfig, tfresnet.data.load, make_strategy and the CLI show the same defaults."""
     from tfresnet.data.sources import load
-    from tfresnet.training import flags as train_flags
     from tfresnet.training.strategy import make_strategy
-    args = train_flags.parse([])
+    args = command.parse([])
     assert (args.val_fraction, args.strategy) == (FitConfig().val_fraction,
                                                   FitConfig().strategy) == (0.2, "mirrored")
     assert inspect.signature(load).parameters["val_fraction"].default == 0.2
@@ -119,13 +118,13 @@ def test_the_cli_flags_land_on_the_fields_of_their_name(monkeypatch, tmp_path):
         seen.update(model=model, config=config)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_cli, "fit", capture)
+    monkeypatch.setattr(api, "fit", capture)
     with pytest.raises(KeyboardInterrupt):
-        train_cli.main(["--model", "mobilenet_v1", "--alpha", "0.5", "--epochs", "3",
-                        "--batch-size", "4", "--sync-bn", "--lr-factor", "0.5", "--seed",
-                        "5", "--weights", "imagenet", "--freeze-epochs", "1",
-                        "--fine-tune-batchnorm", "--out", str(tmp_path / "r"),
-                        "--strategy", "default", "--val-fraction", "0.3"])
+        command.main(["--model", "mobilenet_v1", "--alpha", "0.5", "--epochs", "3",
+                      "--batch-size", "4", "--sync-bn", "--lr-factor", "0.5", "--seed",
+                      "5", "--weights", "imagenet", "--freeze-epochs", "1",
+                      "--fine-tune-batchnorm", "--out", str(tmp_path / "r"),
+                      "--strategy", "default", "--val-fraction", "0.3"])
     config = seen["config"]
     assert seen["model"] == "mobilenet_v1"
     assert config == FitConfig.create(

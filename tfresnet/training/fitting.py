@@ -42,7 +42,7 @@ DEFAULT_RECIPE = "resnet_imagenet"  # for a keras.Model no registry name matches
 
 @dataclasses.dataclass
 class FitResult:
-    """What :func:`tfresnet.training.train.fit` returns.
+    """What :func:`tfresnet.training.api.fit` returns.
 
     Attributes:
       model: the trained model as plain float32 Keras layers outside any strategy
