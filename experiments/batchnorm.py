@@ -25,7 +25,7 @@ from tfresnet.utils import plots
 from tfresnet.models import registry
 from tfresnet.utils.flags import MAX_LR
 from experiments import figures
-from experiments import flags as experiment_flags
+from experiments import defaults as experiment_defaults
 from experiments.common import (finish, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 response_layers, run_failure, setup_lines, train_curve,
@@ -37,11 +37,11 @@ PAPER = ("Ioffe & Szegedy 2015 (BatchNorm), Fig. 2 / Table 2: BN reaches the bas
          "30x: 1/11, and the best final accuracy); Fig. 1 (b, c): without BN the "
          "distribution of an inner activation's input drifts over training, with BN it "
          "stays stable")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-MULTIPLIERS = experiment_flags.BATCHNORM_MULTIPLIERS
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+MULTIPLIERS = experiment_defaults.BATCHNORM_MULTIPLIERS
 PERCENTILES = (15, 50, 85)
 PROBE_IMAGES = 512  # validation images whose activation input is recorded
-CURVES = experiment_flags.CURVES[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 
 
 def experiment_args(args, s: Settings) -> dict:

@@ -27,7 +27,7 @@ import keras
 from tfresnet.utils import cli
 from tfresnet.utils import fileio
 from tfresnet.utils import tables
-from experiments.flags import PROG
+from experiments.defaults import PROG
 
 
 CSV_COLUMNS = ("model", "step", "train_error", "val_error", "loss")
@@ -41,7 +41,7 @@ CURVE_RECIPE = "resnet_cifar"  # the recipe every curve experiment trains with
 
 @dataclasses.dataclass
 class Settings:
-    """What one experiment runs with (validated by :func:`experiments.command.settings_from_args`).
+    """What one experiment runs with (validated by :func:`experiments.runner.settings_from_args`).
 
     Attributes:
       name: the experiment.

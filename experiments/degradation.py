@@ -16,7 +16,7 @@ import keras
 import tfresnet
 from tfresnet.utils import cli
 from tfresnet.utils import plots
-from experiments import flags as experiment_flags
+from experiments import defaults as experiment_defaults
 from experiments.common import (finish, TOLERANCE, Result, Settings, command_line, conclusion,
                                 curves_csv, failure_lines, judged, markdown_table, pct,
                                 setup_lines, train_curve)
@@ -24,8 +24,8 @@ from experiments.common import (finish, TOLERANCE, Result, Settings, command_lin
 NAME = "degradation"
 PAPER = ("He et al. 2016 (ResNet), Fig. 1 and Fig. 6: plain-56 has a higher training error "
          "than plain-20 on CIFAR-10; ResNet-56 is better than ResNet-20")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-CURVES = experiment_flags.CURVES[NAME]
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 
 
 def check_depths(depths):

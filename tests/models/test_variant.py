@@ -39,7 +39,7 @@ def test_the_res_helps_state_the_rule_mobilenet_builds_with():
     from tfresnet.models.profile_command import build_parser as profile_parser
     from tfresnet.models.registry import model_info
     from tfresnet.training.command import build_parser as train_parser
-    from experiments.flags import build_parser as experiments_parser
+    from experiments.command import build_parser as experiments_parser
     multiple = model_info("mobilenet_v1").multipliers.res_multiple
     halvings = sum(stride == 2 for _, stride, _ in mobilenet.MOBILENET_V1_SPEC)
     assert multiple == 2 ** halvings == 32

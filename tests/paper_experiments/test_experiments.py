@@ -505,15 +505,15 @@ def test_separable_networks_cost_what_the_paper_says_in_proportion():
 
 
 def test_each_description_names_the_defaults_the_experiment_runs_with(monkeypatch):
-    from experiments import flags as experiment_flags
+    from experiments import defaults as experiment_defaults
     rated = {}
-    for name, d in experiment_flags.DEFAULTS.items():  # figures no experiment uses
+    for name, d in experiment_defaults.DEFAULTS.items():  # figures no experiment uses
         rated[name] = "lr" in d  # multipliers: the recipe's rate
-        monkeypatch.setitem(experiment_flags.DEFAULTS, name, {
+        monkeypatch.setitem(experiment_defaults.DEFAULTS, name, {
             **d, "batch_size": 77, **({"lr": 0.0123} if rated[name] else {})})
-    monkeypatch.setattr(experiment_flags, "GRADIENTS_DEPTH", 44)
-    monkeypatch.setattr(experiment_flags, "SEPARABLE_ALPHA", 0.75)
-    choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
+    monkeypatch.setattr(experiment_defaults, "GRADIENTS_DEPTH", 44)
+    monkeypatch.setattr(experiment_defaults, "SEPARABLE_ALPHA", 0.75)
+    choices = command.build_parser()._subparsers._group_actions[0].choices
     for name, parser in choices.items():
         text = " ".join(parser.description.split())
         assert (", batch 77, lr 0.0123" if rated[name] else ", batch 77.") in text, name
@@ -525,9 +525,9 @@ def test_each_description_names_the_defaults_the_experiment_runs_with(monkeypatc
 
 
 def test_the_multipliers_grid_defaults_are_the_ones_its_help_names(monkeypatch):
-    from experiments import flags as experiment_flags
-    monkeypatch.setitem(experiment_flags.LATENCY_RUNS, "quick", 7)
-    choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
+    from experiments import defaults as experiment_defaults
+    monkeypatch.setitem(experiment_defaults.LATENCY_RUNS, "quick", 7)
+    choices = command.build_parser()._subparsers._group_actions[0].choices
     text = " ".join(choices["multipliers"].format_help().split())
     assert "timed runs per latency (default 50; --quick: 7)" in text
     assert "--quick: 0.5 0.25" in text and "(default: 64 for digits" in text
