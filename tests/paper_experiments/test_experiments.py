@@ -326,9 +326,13 @@ def test_failed_runs_are_named():
     assert common.run_failure(_curve("n", [0.88, 0.89]), 10).startswith("never learned")
 
 
-def test_curves_and_the_multipliers_grid_judge_chance_by_one_margin(monkeypatch):
+def test_curves_the_multipliers_grid_and_training_judge_chance_by_one_margin(monkeypatch):
+    """tfresnet.utils.stats.CHANCE_MARGIN is the one margin of "at chance": moving it moves
+    the experiments' verdicts and training's collapse warning alike."""
+    from tfresnet.training import fitting
+    from tfresnet.utils import stats
     # 10 classes: chance is 10%. At the default 5-point margin 35% learned; at a 30-point
-    # margin both experiments call it a run that never learned.
+    # margin both experiments call it a run that never learned, and training a collapse.
     point = {"alpha": 0.25, "res": 32, "macs": 1e6, "params": 1000, "accuracy_float32": 0.35,
              "accuracy_int8": 0.35, "float32_ms": 1.0, "int8_ms": 1.0}
     settings = types.SimpleNamespace(runs=5)
@@ -336,12 +340,17 @@ def test_curves_and_the_multipliers_grid_judge_chance_by_one_margin(monkeypatch)
     def verdicts():
         summary = multipliers.multipliers_summary(_settings(), _split(), [point], settings,
                                                   [("a", _config())])
-        return (common.run_failure(_curve("n", [0.6, 0.65]), 10), "FAILED" in summary)
+        run = types.SimpleNamespace(  # a training run at 35%, the majority share 10%
+            history={"loss": [2.0, 1.9]}, labels=list("0123456789"), val_accuracy=0.35,
+            best_val_accuracy=0.35, data=types.SimpleNamespace(
+                val_labels=lambda: np.arange(100) % 10))
+        return (common.run_failure(_curve("n", [0.6, 0.65]), 10), "FAILED" in summary,
+                [w.split(":")[0] for w in fitting.health_warnings(run)])
 
-    assert verdicts() == (None, False)
-    monkeypatch.setattr(common, "CHANCE_MARGIN", 0.3)
-    failure, failed = verdicts()
-    assert failure.startswith("never learned") and failed
+    assert verdicts() == (None, False, [])
+    monkeypatch.setattr(stats, "CHANCE_MARGIN", 0.3)
+    failure, failed, warned = verdicts()
+    assert failure.startswith("never learned") and failed and warned == ["collapsed"]
 
 
 def _split():
