@@ -16,6 +16,7 @@ import os
 import time
 
 from tfresnet.utils import plots
+from tfresnet.models import published
 from tfresnet.models.registry import model_info
 from tfresnet.training import runschema
 from experiments import defaults as experiment_defaults
@@ -23,20 +24,34 @@ from experiments.common import (finish, PROG, Result, Settings, check_positive, 
                                 judged, markdown_table, near_chance, pct, training_lines)
 
 NAME = "multipliers"
-PAPER = ("Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width multiplier "
-         "alpha (1.0 to 0.25) or the resolution (224 to 128) trades accuracy smoothly for "
-         "multiply-adds (ImageNet top-1 70.6% at 569M MACs down to 50.6% at 41M for alpha "
-         "0.25)")
 DEFAULTS = experiment_defaults.DEFAULTS[NAME]
 CURVES = experiment_defaults.CURVES[NAME]
 # MobileNet's multipliers: the paper's alphas and how an alpha is written, from the registry.
 _MULTIPLIERS = model_info("mobilenet_v1").multipliers
 ALPHAS, alpha_text = _MULTIPLIERS.alphas, _MULTIPLIERS.alpha_text
-QUICK_ALPHAS, QUICK_RESOLUTIONS = experiment_defaults.QUICK_ALPHAS, experiment_defaults.QUICK_RESOLUTIONS
+QUICK_ALPHAS = experiment_defaults.QUICK_ALPHAS
+QUICK_RESOLUTIONS = experiment_defaults.QUICK_RESOLUTIONS
 DIGITS_SIDE = experiment_defaults.MULTIPLIERS_SIDE["digits"]  # read by experiments.runner
 OTHER_SIDE = experiment_defaults.MULTIPLIERS_SIDE["other"]
 # Accuracy differences below this (a fraction) do not break a trend.
 ACCURACY_TOLERANCE = 0.01
+
+
+def paper_claim() -> str:
+    """The paper's claim, its multipliers from the registry (:data:`ALPHAS`, the
+    resolutions) and its figures from :mod:`tfresnet.models.published`."""
+    wide, thin = max(ALPHAS), min(ALPHAS)
+    sides = _MULTIPLIERS.resolutions
+    top1 = {a: published.TOP1[("mobilenet_v1", a, max(sides))][0] for a in (wide, thin)}
+    mmacs = {a: published.MACS[("mobilenet_v1", a, max(sides))][0] / 1e6 for a in (wide, thin)}
+    return (f"Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width multiplier "
+            f"alpha ({alpha_text(wide)} to {alpha_text(thin)}) or the resolution "
+            f"({max(sides)} to {min(sides)}) trades accuracy smoothly for multiply-adds "
+            f"(ImageNet top-1 {top1[wide]:g}% at {mmacs[wide]:.0f}M MACs down to "
+            f"{top1[thin]:g}% at {mmacs[thin]:.0f}M for alpha {alpha_text(thin)})")
+
+
+PAPER = paper_claim()
 
 
 def experiment_args(args, s: Settings) -> dict:
