@@ -156,3 +156,35 @@ def test_the_phases_are_the_users_config_replaced():
     for key in ("batch_size", "seed", "strategy", "steps_per_epoch", "mixed_precision",
                 "momentum", "callbacks", "recipe_overrides", "cache_features", "verbose"):
         assert getattr(head, key) == getattr(user, key), key
+
+
+def test_the_cli_says_the_librarys_errors_in_its_flags():
+    """One mapping (command.flag_words) from the settings' names to tfresnet.train's flags:
+    after "Received:" ``--flag=value``, before it ``--flag value``; a setting whose flag
+    has another name (sync_batchnorm: --sync-bn) by its flag; other words unchanged."""
+    words = command.flag_words
+    assert words("the global batch (8 x 1 replicas = 8) is larger than the 5 training "
+                 "images. Received: batch_size=8") == (
+        "the global batch (8 x 1 replicas = 8) is larger than the 5 training images. "
+        "Received: --batch-size=8")
+    assert words("image_size must be a positive integer. Received: image_size=-3") == (
+        "--image-size must be a positive integer. Received: --image-size=-3")
+    assert words("with `sync_batchnorm` set, out_dir='r' holds a run. Received: "
+                 "sync_batchnorm=True, out_dir='r'") == (
+        "with --sync-bn set, --out r holds a run. Received: --sync-bn, --out=r")
+    assert words("a batch_sizes=3 of the epochs. Received: weights_x=1") == (
+        "a batch_sizes=3 of the epochs. Received: weights_x=1")
+
+
+def test_a_bad_value_through_the_cli_names_the_flag(capsys, tmp_path):
+    """The library refuses a batch larger than the data in its words; the command's one
+    line says --batch-size, exit status 2, no traceback."""
+    from tfresnet.utils import cli
+    with pytest.raises(SystemExit) as stop:
+        cli.run(command.main, ["--batch-size", "2000", "--epochs", "1", "--strategy",
+                               "default", "--out", str(tmp_path / "r")], prog=command.PROG)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"{command.PROG}: error: the global batch (2000 x 1 replicas")
+    assert err.strip().endswith("Received: --batch-size=2000"), err
+    assert not (tmp_path / "r").exists()

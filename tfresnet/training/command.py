@@ -207,14 +207,16 @@ def setting_flags() -> dict:
 
 def flag_words(text: str) -> str:
     """A library error's text in this command's flags: a setting written ``name=value``
-    becomes ``--flag value`` (after "Received:", ``--flag=value``), a setting in backticks
+    becomes ``--flag value`` (after "Received:", ``--flag=value``; ``True``: the bare
+    flag), a setting in backticks
     or leading the message becomes ``--flag``; text that names no setting is unchanged."""
     table = setting_flags()
     names = "|".join(sorted(table, key=len, reverse=True))
 
     def spelled(part, joiner):
         part = re.sub(rf"(?<![\w-])({names})=('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)]+)",
-                      lambda m: f"{table[m[1]]}{joiner}{_unquoted(m[2])}", part)
+                      lambda m: table[m[1]] if m[2] == "True" else
+                      f"{table[m[1]]}{joiner}{_unquoted(m[2])}", part)
         return re.sub(rf"`({names})`", lambda m: table[m[1]], part)
 
     text = re.sub(rf"^({names})(?=[\s:])", lambda m: table[m[1]], text)
