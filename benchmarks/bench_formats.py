@@ -20,16 +20,10 @@ INT8 3x or more.
 
 from __future__ import annotations
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from export.convert import formats  # noqa: E402  (no TensorFlow until a conversion)
-from tfresnet.utils import cli  # noqa: E402
-from tfresnet.utils import fileio
-from tfresnet.utils import flags  # noqa: E402
-from tfresnet.utils import quiet
+from export.convert import formats  # no TensorFlow until a conversion
+from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python benchmarks/bench_formats.py"
 MODELS = ("mobilenet_v1", "resnet50")

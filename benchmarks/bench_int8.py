@@ -23,15 +23,9 @@ missed.
 
 from __future__ import annotations
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tfresnet.utils import cli  # noqa: E402
-from tfresnet.utils import fileio
-from tfresnet.utils import flags  # noqa: E402
-from tfresnet.utils import quiet
+from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python benchmarks/bench_int8.py"
 MIN_SPEEDUP = 2.0

@@ -27,11 +27,7 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tfresnet.utils import cli  # noqa: E402
-from tfresnet.utils import flags  # noqa: E402
-from tfresnet.utils import quiet
+from tfresnet.utils import cli, flags, quiet
 
 PROG = "python benchmarks/bench_transfer.py"
 

@@ -16,20 +16,32 @@ import math
 import os
 import time
 
-import numpy as np
 import keras
+import numpy as np
 
-from tfresnet import data
-from tfresnet.utils import cli
-from tfresnet.utils import plots
-from tfresnet.models import registry
-from tfresnet.utils.flags import MAX_LR
-from experiments import figures
 from experiments import defaults as experiment_defaults
-from experiments.common import (finish, Result, Settings, command_line, conclusion,
-                                curves_csv, failure_lines, judged, markdown_table, pct,
-                                response_layers, run_failure, setup_lines, train_curve,
-                                without_batchnorm)
+from experiments import figures
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    response_layers,
+    run_failure,
+    setup_lines,
+    train_curve,
+    without_batchnorm,
+)
+from tfresnet import data
+from tfresnet.models import registry
+from tfresnet.utils import cli, plots
+from tfresnet.utils.flags import MAX_LR
 
 NAME = "batchnorm"
 PAPER = ("Ioffe & Szegedy 2015 (BatchNorm), Fig. 2 / Table 2: BN reaches the baseline's best "

@@ -8,12 +8,9 @@ experiment's defaults, which the help names: :mod:`experiments.defaults`.
 
 from __future__ import annotations
 
-from experiments import EXPERIMENTS
-from experiments import defaults
+from experiments import EXPERIMENTS, defaults
 from experiments.defaults import PROG
-from tfresnet.utils import cli
-from tfresnet.utils import flags
-from tfresnet.utils import quiet
+from tfresnet.utils import cli, flags, quiet
 from tfresnet.utils.flags import MAX_EPOCHS, MAX_LR, MAX_RUNS, MAX_STEPS
 
 # A CIFAR ResNet depth (the flags defaults.DEPTH_FLAGS): its bound here, its 6n+2 rule

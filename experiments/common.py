@@ -24,12 +24,8 @@ import time
 
 import keras
 
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.utils import stats
-from tfresnet.utils import tables
 from experiments.defaults import PROG
-
+from tfresnet.utils import cli, fileio, stats, tables
 
 CSV_COLUMNS = ("model", "step", "train_error", "val_error", "loss")
 # Two final errors closer than this (a fraction: 0.5 percentage points) count as equal.

@@ -27,17 +27,29 @@ import os
 import statistics
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 import tfresnet
-from tfresnet import data
-from experiments import figures
 from experiments import defaults as experiment_defaults
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
-                                failure_lines, judged, markdown_table, pct, setup_lines,
-                                train_curve, without_batchnorm)
+from experiments import figures
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    setup_lines,
+    train_curve,
+    without_batchnorm,
+)
+from tfresnet import data
 
 NAME = "gradients"
 PAPER = ("He et al. 2016 (ResNet), Sec. 1 and 4.1: vanishing/exploding gradients are largely "

@@ -15,13 +15,24 @@ import math
 import os
 import time
 
-from tfresnet.utils import plots
+from experiments import defaults as experiment_defaults
+from experiments.common import (
+    PROG,
+    Result,
+    Settings,
+    check_positive,
+    conclusion,
+    finish,
+    judged,
+    markdown_table,
+    near_chance,
+    pct,
+    training_lines,
+)
 from tfresnet.models import published
 from tfresnet.models.registry import model_info
 from tfresnet.training import runschema
-from experiments import defaults as experiment_defaults
-from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
-                                judged, markdown_table, near_chance, pct, training_lines)
+from tfresnet.utils import plots
 
 NAME = "multipliers"
 DEFAULTS = experiment_defaults.DEFAULTS[NAME]

@@ -17,17 +17,29 @@ import os
 import statistics
 import time
 
-import numpy as np
 import keras
+import numpy as np
 
 import tfresnet
-from tfresnet import data
-from experiments import figures
 from experiments import defaults as experiment_defaults
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
-                                failure_lines, judged, markdown_table, pct,
-                                response_layers, setup_lines, train_curve)
+from experiments import figures
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    response_layers,
+    setup_lines,
+    train_curve,
+)
 from experiments.degradation import check_depths
+from tfresnet import data
 
 NAME = "responses"
 PAPER = ("He et al. 2016 (ResNet), Fig. 7: the standard deviations of the 3x3 layers' "

@@ -15,12 +15,11 @@ import importlib
 import math
 import os
 
-from tfresnet import check_cifar_depth, data
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.models.variant import check_input_memory
 from experiments.common import Settings, text_table
 from experiments.defaults import DEFAULT_OUT, DEPTH_FLAGS, DIGITS_SIDE, LOG_POINTS, PROG, QUICK
+from tfresnet import check_cifar_depth, data
+from tfresnet.models.variant import check_input_memory
+from tfresnet.utils import cli, fileio
 
 
 def module(name: str):

@@ -26,16 +26,26 @@ import time
 import keras
 
 import tfresnet
-from tfresnet.utils import cli
-from tfresnet.utils import plots
+from experiments import defaults as experiment_defaults
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    setup_lines,
+    train_curve,
+)
 from tfresnet.models import published
 from tfresnet.models.profiling import profile
 from tfresnet.models.registry import model_info
 from tfresnet.models.variant import ModelVariant
-from experiments import defaults as experiment_defaults
-from experiments.common import (finish, Result, Settings, command_line, conclusion,
-                                curves_csv, failure_lines, judged, markdown_table, pct,
-                                setup_lines, train_curve)
+from tfresnet.utils import cli, plots
 
 NAME = "separable"
 # MobileNet's alpha and resolution rules and how an alpha is written, from the registry.

@@ -17,12 +17,23 @@ import time
 import keras
 
 import tfresnet
-from tfresnet.utils import plots
-from tfresnet.models.profiling import profile
 from experiments import defaults as experiment_defaults
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
-                                failure_lines, judged, markdown_table, pct, setup_lines,
-                                train_curve)
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    setup_lines,
+    train_curve,
+)
+from tfresnet.models.profiling import profile
+from tfresnet.utils import plots
 
 NAME = "shortcuts"
 PAPER = ("He et al. 2016 (ResNet), Table 3: ResNet-34 with shortcut options A / B / C has "

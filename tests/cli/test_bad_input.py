@@ -18,9 +18,9 @@ import threading
 import time
 
 import pytest
-from helpers.cli_refusal import refused
 
 from export import compare, tflite
+from helpers.cli_refusal import refused
 from tfresnet import train
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

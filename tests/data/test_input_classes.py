@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.cli_refusal import refused
 from export import metadata, tflite
 from export.job.plan import load_images
+from helpers.cli_refusal import refused
 from tfresnet import train
 from tfresnet.training import command as train_command
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
+from tfresnet.utils import cli, fileio
 
 HUGE = 200 * 2 ** 30  # a sparse 200 GB file: no disk used
 

@@ -13,15 +13,14 @@ import re
 import struct
 import types
 
+import keras
 import numpy as np
 import pytest
-from helpers.cli_refusal import refused
-import keras
 
 import tfresnet
+from experiments import batchnorm, command, common, gradients, multipliers, responses, separable, shortcuts
+from helpers.cli_refusal import refused
 from tfresnet import data
-from experiments import (batchnorm, command, common, gradients, multipliers, responses,
-                         separable, shortcuts)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -14,10 +14,15 @@ import pytest
 
 from tfresnet import train
 from tfresnet.models import registry
-from tfresnet.training import api, command
-from tfresnet.training import transfer, transfer_fit
-from tfresnet.training.config import (FIT_SETTINGS, RUN_SETTINGS, TRANSFER_SETTINGS,
-                                      UNRECORDED, FitConfig, TransferConfig)
+from tfresnet.training import api, command, transfer, transfer_fit
+from tfresnet.training.config import (
+    FIT_SETTINGS,
+    RUN_SETTINGS,
+    TRANSFER_SETTINGS,
+    UNRECORDED,
+    FitConfig,
+    TransferConfig,
+)
 
 
 def test_fit_has_no_defaults_of_its_own():

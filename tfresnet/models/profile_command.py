@@ -9,10 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.utils import flags
-from tfresnet.utils import quiet
+from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python -m tfresnet.profile"
 

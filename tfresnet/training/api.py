@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import math
 
-from tfresnet.training import fitting
-from tfresnet.training import transfer_fit
+from tfresnet.training import fitting, transfer_fit
 from tfresnet.training.config import FitConfig
 from tfresnet.training.fitting import FitResult
 

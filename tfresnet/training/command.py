@@ -15,13 +15,14 @@ import os
 import re
 import sys
 
-from tfresnet.training import phases
-from tfresnet.training import recipes
-from tfresnet.utils import cli
-from tfresnet.utils import flags
-from tfresnet.utils import quiet
-from tfresnet.utils.flags import DEFAULT_WORKER_TIMEOUT, MAX_EPOCHS, MAX_STEPS_PER_EXECUTION, \
-    MAX_WORKER_TIMEOUT
+from tfresnet.training import phases, recipes
+from tfresnet.utils import cli, flags, quiet
+from tfresnet.utils.flags import (
+    DEFAULT_WORKER_TIMEOUT,
+    MAX_EPOCHS,
+    MAX_STEPS_PER_EXECUTION,
+    MAX_WORKER_TIMEOUT,
+)
 
 PROG = "python -m tfresnet.train"
 

@@ -14,24 +14,26 @@ import math
 import os
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
-from tfresnet.data import pipelines
-from tfresnet.data import sources
+from tfresnet.data import pipelines, sources
 from tfresnet.data.split import DataSplit
-from tfresnet.training import precise_bn
-from tfresnet.training import recipes
 from tfresnet.models import registry
-from tfresnet.training import rundir
-from tfresnet.training import transfer
+from tfresnet.models.variant import ModelVariant
+from tfresnet.training import precise_bn, recipes, rundir, transfer
 from tfresnet.training.config import RUN_SETTINGS, FitConfig
-from tfresnet.training.optim import compile_model, lr_schedule, make_optimizer, model_depth, \
-    portable_model, prepare_model
+from tfresnet.training.optim import (
+    compile_model,
+    lr_schedule,
+    make_optimizer,
+    model_depth,
+    portable_model,
+    prepare_model,
+)
 from tfresnet.training.runschema import RUN_FILES
 from tfresnet.training.strategy import is_chief, make_strategy, strategy_name
-from tfresnet.models.variant import ModelVariant
 from tfresnet.utils import stats
 from tfresnet.utils.flags import STEPS_PER_EXECUTION, divides_epoch
 
