@@ -165,20 +165,28 @@ def test_the_phases_are_the_users_config_replaced():
 
 def test_the_cli_says_the_librarys_errors_in_its_flags():
     """One mapping (command.flag_words) from the settings' names to tfresnet.train's flags:
-    after "Received:" ``--flag=value``, before it ``--flag value``; a setting whose flag
-    has another name (sync_batchnorm: --sync-bn) by its flag; other words unchanged."""
-    words = command.flag_words
+    after "Received:" a setting whose value the flag gave becomes ``--flag=value`` (the
+    bare flag for True; sync_batchnorm's flag is --sync-bn), and a message that starts
+    with its name starts with the flag; anything else is left as written."""
+    args = command.parse(["--batch-size", "8", "--image-size", "3", "--sync-bn",
+                          "--out", "r", "--seed", "0"])
+
+    def words(text):
+        return command.flag_words(text, args)
+
     assert words("the global batch (8 x 1 replicas = 8) is larger than the 5 training "
                  "images. Received: batch_size=8") == (
         "the global batch (8 x 1 replicas = 8) is larger than the 5 training images. "
         "Received: --batch-size=8")
-    assert words("image_size must be a positive integer. Received: image_size=-3") == (
-        "--image-size must be a positive integer. Received: --image-size=-3")
-    assert words("with `sync_batchnorm` set, out_dir='r' holds a run. Received: "
-                 "sync_batchnorm=True, out_dir='r'") == (
-        "with --sync-bn set, --out r holds a run. Received: --sync-bn, --out=r")
-    assert words("a batch_sizes=3 of the epochs. Received: weights_x=1") == (
-        "a batch_sizes=3 of the epochs. Received: weights_x=1")
+    assert words("image_size must be at least 8. Received: image_size=3") == (
+        "--image-size must be at least 8. Received: --image-size=3")
+    assert words("a run is in the folder. Received: sync_batchnorm=True, out_dir='r'") == (
+        "a run is in the folder. Received: --sync-bn, --out=r")
+    for kept in ("run.json: 'seed' must be an integer. Received: seed=\"abc\"",  # not the flag's
+                 "the recipe's batch. Received: batch_size=128",  # no flag gave it
+                 "run MobileNet(alpha=0.25, weights='imagenet'). Received: image_size=(3, 3)",
+                 "a batch_sizes=3 of the epochs. Received: weights_x=1"):
+        assert words(kept) == kept
 
 
 def test_a_bad_value_through_the_cli_names_the_flag(capsys, tmp_path):

@@ -166,7 +166,7 @@ def main(argv=None):
     except ValueError as err:  # the one place the library's words become flags
         if cli.is_disk_full(err):
             raise
-        raise cli.UsageError(flag_words(str(err))) from None
+        raise cli.UsageError(flag_words(str(err), args)) from None
     _print_summary(result, transfer=args.weights is not None)
     return result
 
@@ -200,29 +200,40 @@ SETTING_FLAGS = {"sync_batchnorm": "--sync-bn", "out_dir": "--out",
 
 
 def setting_flags() -> dict:
-    """``{setting name: its flag}`` for every setting this command has a flag for."""
-    named = {action.dest: max(action.option_strings, key=len)
-             for action in build_parser()._actions if action.option_strings}
-    return {**{k: v for k, v in named.items() if v.startswith("--")}, **SETTING_FLAGS}
+    """``{setting name: (its flag, the flag's argparse dest)}`` for every setting this
+    command has a flag for."""
+    actions = [a for a in build_parser()._actions if a.option_strings]
+    named = {a.dest: (max(a.option_strings, key=len), a.dest) for a in actions}
+    dests = {flag: dest for flag, dest in named.values()}
+    return {**named, **{name: (flag, dests[flag]) for name, flag in SETTING_FLAGS.items()}}
 
 
-def flag_words(text: str) -> str:
-    """A library error's text in this command's flags: a setting written ``name=value``
-    becomes ``--flag value`` (after "Received:", ``--flag=value``; ``True``: the bare
-    flag), a setting in backticks
-    or leading the message becomes ``--flag``; text that names no setting is unchanged."""
+def flag_words(text: str, args) -> str:
+    """A library error's text in this command's flags (``args``: the parsed flags).
+
+    After "Received:", each setting written ``name=value`` whose value is the one its
+    flag gave becomes ``--flag=value`` (``True``: the bare flag), and a message that
+    starts with that setting's name starts with the flag. Anything else is left as
+    written: a value the flag did not give (a key of a run's config.json, the recipe's
+    batch) and the text before "Received:" (a line of Python the message asks to run)."""
     table = setting_flags()
     names = "|".join(sorted(table, key=len, reverse=True))
-
-    def spelled(part, joiner):
-        part = re.sub(rf"(?<![\w-])({names})=('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)]+)",
-                      lambda m: table[m[1]] if m[2] == "True" else
-                      f"{table[m[1]]}{joiner}{_unquoted(m[2])}", part)
-        return re.sub(rf"`({names})`", lambda m: table[m[1]], part)
-
-    text = re.sub(rf"^({names})(?=[\s:])", lambda m: table[m[1]], text)
     before, received, after = text.partition("Received: ")
-    return spelled(before, " ") + received + spelled(after, "=")
+    said = []
+
+    def one(match):
+        flag, dest = table[match[1]]
+        given = getattr(args, dest, None)
+        if given is None or match[2] not in (repr(given), str(given)):
+            return match[0]
+        said.append(match[1])
+        return flag if given is True else f"{flag}={_unquoted(match[2])}"
+
+    after = re.sub(rf"(?<![\w-])({names})=('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)]+)", one,
+                   after)
+    if said:
+        before = re.sub(rf"^({'|'.join(said)})(?=[\s:])", lambda m: table[m[1]][0], before)
+    return before + received + after
 
 
 def _unquoted(value: str) -> str:
