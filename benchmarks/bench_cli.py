@@ -17,9 +17,7 @@ import subprocess
 import sys
 import time
 
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.utils import flags
+from tfresnet.utils import cli, fileio, flags
 
 PROG = "python benchmarks/bench_cli.py"
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -20,15 +20,10 @@ INT8 3x or more.
 
 from __future__ import annotations
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from export.convert import formats  # noqa: E402  (no TensorFlow until a conversion)
-from tfresnet.utils import cli  # noqa: E402
-from tfresnet.utils import fileio
-from tfresnet.utils import flags  # noqa: E402
+from export.convert import formats  # no TensorFlow until a conversion
+from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python benchmarks/bench_formats.py"
 MODELS = ("mobilenet_v1", "resnet50")
@@ -49,21 +44,14 @@ def build_parser():
     return p
 
 
-def _load():
-    """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
-    global np, convert, latency, data, get_model
-    from tfresnet.utils.quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
+def bench_model(name, fmts, args):
+    """{file name: (bytes, [round medians], best median)} and the ratio lines of one model."""
     import numpy as np
 
     from export import convert
     from export.convert import latency
     from tfresnet import data, get_model
 
-
-def bench_model(name, fmts, args):
-    """{file name: (bytes, [round medians], best median)} and the ratio lines of one model."""
     model = get_model(name)
     side = int(model.input_shape[1])
     calibration, _ = data.as_numpy(data.load("digits", image_size=side).train,
@@ -89,7 +77,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.json:
         fileio.check_writable_file(args.json)
-    _load()
+    quiet.import_tensorflow_quietly()  # its start-up lines hidden, once the flags are checked
     from tfresnet.models import registry
 
     for name in args.models:

@@ -23,14 +23,9 @@ missed.
 
 from __future__ import annotations
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tfresnet.utils import cli  # noqa: E402
-from tfresnet.utils import fileio
-from tfresnet.utils import flags  # noqa: E402
+from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python benchmarks/bench_int8.py"
 MIN_SPEEDUP = 2.0
@@ -47,23 +42,10 @@ def build_parser():
     return p
 
 
-def _load():
-    """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
-    global np, convert, latency, data, get_model, ModelVariant, keras
-    from tfresnet.utils.quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    import numpy as np
-    import keras
-
-    from export import convert
-    from export.convert import latency
-    from tfresnet import data, get_model
-    from tfresnet.models.variant import ModelVariant
-
-
 def convert_pair(model, calibration):
     """(float32 bytes, INT8 bytes) of one Keras model."""
+    from export import convert
+
     return convert.to_float32(model), convert.to_int8(model, calibration, io="uint8")
 
 
@@ -71,7 +53,15 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.json:  # before TensorFlow loads
         fileio.check_writable_file(args.json)
-    _load()
+    quiet.import_tensorflow_quietly()  # its start-up lines hidden, once the flags are checked
+    import keras
+    import numpy as np
+
+    from export import convert
+    from export.convert import latency
+    from tfresnet import data, get_model
+    from tfresnet.models.variant import ModelVariant
+
     ModelVariant("mobilenet_v1", args.alpha, args.res).check(
         classes=1000, flags={"classes": None, "batch": None})
     if args.json:  # before minutes of work, not after

@@ -21,10 +21,7 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tfresnet.utils import cli  # noqa: E402
-from tfresnet.utils import flags  # noqa: E402
+from tfresnet.utils import cli, flags, quiet
 
 PROG = "python benchmarks/bench_train.py"
 
@@ -34,6 +31,10 @@ def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, see
     """images/s of plain model.fit on in-memory arrays (same model, batch, recipe and
     steps per call of the train function)."""
     import keras
+
+    from tfresnet import data
+    from tfresnet.models import registry
+    from tfresnet.training import optim, recipes, rundir
 
     keras.utils.set_random_seed(seed)
     images, labels = data.as_numpy(split.train)
@@ -62,23 +63,14 @@ def build_parser():
     return p
 
 
-def _load():
-    """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
-    global data, train, optim, recipes, rundir, registry, ModelVariant, tf
-    from tfresnet.utils.quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    quiet.import_tensorflow_quietly()  # its start-up lines hidden, once the flags are checked
     import tensorflow as tf
 
     from tfresnet import data, train
-    from tfresnet.models import registry
     from tfresnet.models.variant import ModelVariant
-    from tfresnet.training import optim, recipes, rundir
 
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    _load()
     variant = ModelVariant(args.model, res=args.image_size).check(
         classes=10, batch=args.batch_size or 1,
         flags={"res": "--image-size", "classes": None})

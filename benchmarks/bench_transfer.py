@@ -27,16 +27,15 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tfresnet.utils import cli  # noqa: E402
-from tfresnet.utils import flags  # noqa: E402
+from tfresnet.utils import cli, flags, quiet
 
 PROG = "python benchmarks/bench_transfer.py"
 
 
 def pretrained(variant, split, epochs, seed):
     """The model trained ``epochs`` epochs on ``split`` (None when ``epochs`` is 0)."""
+    from tfresnet import train
+
     if not epochs:
         return None
     kwargs = {"alpha": variant.alpha} if variant.alpha is not None else {}
@@ -47,6 +46,10 @@ def pretrained(variant, split, epochs, seed):
 
 def frozen_net(variant, split, *, weights, source, seed):
     """The registry model for the digits' classes, backbone frozen, new classifier."""
+    import keras
+
+    from tfresnet.training import transfer
+
     keras.utils.set_random_seed(seed)
     kwargs = {"alpha": variant.alpha} if variant.alpha is not None else {}
     if weights:
@@ -82,27 +85,18 @@ def build_parser():
     return p
 
 
-def _load():
-    """TensorFlow (its start-up lines hidden) and the library, once the flags are checked."""
-    global data, train, registry, transfer, ModelVariant, tf, keras
-    from tfresnet.utils.quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    import tensorflow as tf
-    import keras
-
-    from tfresnet import data, train
-    from tfresnet.models import registry
-    from tfresnet.models.variant import ModelVariant
-    from tfresnet.training import transfer
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.weights and not os.path.exists(args.weights):
         raise ValueError(f"--weights must be an existing run folder or file. "
                          f"Received: --weights={args.weights!r}")
-    _load()
+    quiet.import_tensorflow_quietly()  # its start-up lines hidden, once the flags are checked
+    import tensorflow as tf
+
+    from tfresnet import data, train
+    from tfresnet.models import registry
+    from tfresnet.models.variant import ModelVariant
+
     alpha = args.alpha
     if alpha is None and "alpha" in registry.model_info(args.model).extra_args:
         alpha = 0.25

@@ -35,14 +35,10 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tfresnet.utils import cli  # noqa: E402
-from tfresnet.utils import fileio
-from tfresnet.utils import flags  # noqa: E402
+from tfresnet.training.runschema import RUN_FILES
+from tfresnet.utils import cli, fileio, flags
 
 PROG = "python benchmarks/transfer_quality.py"
-from tfresnet.training.runschema import RUN_FILES  # noqa: E402
 
 # name: (registry name, builder kwargs, image side)
 MODELS = {"resnet20": ("resnet20", {}, 32),
@@ -76,6 +72,7 @@ def write_digits(root, classes, side, per_class=None, skip=(), seed=0):
 
 def _accuracy(model, images, labels):
     import numpy as np
+
     from tfresnet.data import normalize
     return float(np.mean(np.argmax(model.predict(normalize(images), verbose=0, batch_size=64),
                                    -1) == labels))
@@ -93,8 +90,7 @@ def measure_one(key, per_class, seed, source_dir, work):
 
     from export import convert
     from tfresnet import data, train
-    from tfresnet.training import checkpoint
-    from tfresnet.training import transfer
+    from tfresnet.training import checkpoint, transfer
 
     name, kwargs, side = MODELS[key]
     few, rest = os.path.join(work, f"few{per_class}_{seed}"), os.path.join(
@@ -140,8 +136,8 @@ def measure_one(key, per_class, seed, source_dir, work):
 def train_source(key, work):
     """The backbone: ``SOURCE_EPOCHS`` epochs on the digits 0-4 (reused when present)."""
     from tfresnet import train
-    from tfresnet.training import recipes
     from tfresnet.models import registry
+    from tfresnet.training import recipes
 
     name, kwargs, side = MODELS[key]
     source_dir = os.path.join(work, f"{key}_digits04")

@@ -7,8 +7,9 @@ and says so when the budget was too small to show the effect, when a run failed,
 that nothing is concluded at ``--quick``.
 
 One module per experiment (its paper, run and summary), the shared machinery in
-:mod:`experiments.common`, every experiment's flags and defaults in :mod:`experiments.flags`
-(no TensorFlow: parsed before it loads), the command line in :mod:`experiments.command`:
+:mod:`experiments.common`, every experiment's defaults in :mod:`experiments.defaults` and its
+flags in :mod:`experiments.command` (no TensorFlow: parsed before it loads), the job that
+loads the data and runs one in :mod:`experiments.runner`:
 
 * ``degradation`` (ResNet paper Fig. 1 and 6): plain vs ResNet, 20 vs 56 layers.
 * ``batchnorm`` (BatchNorm paper Fig. 1 and 2): with and without BN, BN at 5x and 30x

@@ -1,8 +1,8 @@
-"""``python -m experiments NAME [flags]`` (see :mod:`experiments.command`; the flags are
-checked before TensorFlow loads: :mod:`experiments.flags`)."""
+"""``python -m experiments NAME [flags]`` (the command: :mod:`experiments.command`, whose
+``main`` checks the flags before TensorFlow loads)."""
 
 if __name__ == "__main__":
-    from experiments.flags import PROG, parse
-    from tfresnet.utils import flags
+    from experiments.command import PROG, main
+    from tfresnet.utils import cli
 
-    flags.run(parse, "experiments.command:main", prog=PROG)
+    cli.run(main, prog=PROG)

@@ -16,20 +16,32 @@ import math
 import os
 import time
 
-import numpy as np
 import keras
+import numpy as np
 
-from tfresnet import data
-from tfresnet.utils import cli
-from tfresnet.utils import plots
-from tfresnet.models import registry
-from tfresnet.utils.flags import MAX_LR
+from experiments import defaults as experiment_defaults
 from experiments import figures
-from experiments import flags as experiment_flags
-from experiments.common import (finish, Result, Settings, command_line, conclusion,
-                                curves_csv, failure_lines, judged, markdown_table, pct,
-                                response_layers, run_failure, setup_lines, train_curve,
-                                without_batchnorm)
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    response_layers,
+    run_failure,
+    setup_lines,
+    train_curve,
+    without_batchnorm,
+)
+from tfresnet import data
+from tfresnet.models import registry
+from tfresnet.utils import cli, plots
+from tfresnet.utils.flags import MAX_LR
 
 NAME = "batchnorm"
 PAPER = ("Ioffe & Szegedy 2015 (BatchNorm), Fig. 2 / Table 2: BN reaches the baseline's best "
@@ -37,11 +49,11 @@ PAPER = ("Ioffe & Szegedy 2015 (BatchNorm), Fig. 2 / Table 2: BN reaches the bas
          "30x: 1/11, and the best final accuracy); Fig. 1 (b, c): without BN the "
          "distribution of an inner activation's input drifts over training, with BN it "
          "stays stable")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-MULTIPLIERS = experiment_flags.BATCHNORM_MULTIPLIERS
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+MULTIPLIERS = experiment_defaults.BATCHNORM_MULTIPLIERS
 PERCENTILES = (15, 50, 85)
 PROBE_IMAGES = 512  # validation images whose activation input is recorded
-CURVES = experiment_flags.CURVES[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 
 
 def experiment_args(args, s: Settings) -> dict:

@@ -24,24 +24,18 @@ import time
 
 import keras
 
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.utils import tables
-from experiments.flags import PROG
-
+from experiments.defaults import PROG
+from tfresnet.utils import cli, fileio, stats, tables
 
 CSV_COLUMNS = ("model", "step", "train_error", "val_error", "loss")
 # Two final errors closer than this (a fraction: 0.5 percentage points) count as equal.
 TOLERANCE = 0.005
-# A run whose validation accuracy stays within this of chance (a fraction) learned nothing
-# (the experiments' one rule, :func:`near_chance`).
-CHANCE_MARGIN = 0.05
 CURVE_RECIPE = "resnet_cifar"  # the recipe every curve experiment trains with
 
 
 @dataclasses.dataclass
 class Settings:
-    """What one experiment runs with (validated by :func:`experiments.command.settings_from_args`).
+    """What one experiment runs with (validated by :func:`experiments.runner.settings_from_args`).
 
     Attributes:
       name: the experiment.
@@ -379,22 +373,18 @@ def chance_error(classes: int) -> float:
 
 
 def near_chance(accuracy: float, classes: int, margins: int = 1) -> bool:
-    """Whether ``accuracy`` stays within ``margins`` times ``CHANCE_MARGIN`` of guessing's
-    1/classes: the experiments' rule for a run that learned nothing.
-
-    A practical margin, not the training and export gate's significance test
-    (:func:`tfresnet.training.fitting.above_chance`): an experiment asks whether a run
-    learned enough to count as a result, the gate whether a model beats chance at all.
-    """
-    return accuracy <= 1.0 / classes + margins * CHANCE_MARGIN
+    """Whether ``accuracy`` stays near guessing's 1/classes: the package's one rule for a
+    run that learned nothing (:func:`tfresnet.utils.stats.near_chance`, within
+    ``margins`` times its ``CHANCE_MARGIN``), which training's collapse warning reads too."""
+    return stats.near_chance(accuracy, 1.0 / classes, margins)
 
 
 def run_failure(curve: Curve, classes: int) -> str | None:
     """Why ``curve``'s run cannot count as a result, or None when it trained.
 
     "diverged": its training loss became NaN or infinite; "collapsed": it got clearly
-    better than chance, then ended within ``CHANCE_MARGIN`` of chance; "never learned":
-    its best validation accuracy stayed within ``CHANCE_MARGIN`` of chance.
+    better than chance, then ended near chance (:func:`near_chance`); "never learned":
+    its best validation accuracy stayed near chance.
     """
     chance = chance_error(classes)
     bad = [step for step, loss in zip(curve.steps, curve.loss) if not math.isfinite(loss)]

@@ -14,18 +14,29 @@ import time
 import keras
 
 import tfresnet
-from tfresnet.utils import cli
-from tfresnet.utils import plots
-from experiments import flags as experiment_flags
-from experiments.common import (finish, TOLERANCE, Result, Settings, command_line, conclusion,
-                                curves_csv, failure_lines, judged, markdown_table, pct,
-                                setup_lines, train_curve)
+from experiments import defaults as experiment_defaults
+from experiments.common import (
+    TOLERANCE,
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    setup_lines,
+    train_curve,
+)
+from tfresnet.utils import cli, plots
 
 NAME = "degradation"
 PAPER = ("He et al. 2016 (ResNet), Fig. 1 and Fig. 6: plain-56 has a higher training error "
          "than plain-20 on CIFAR-10; ResNet-56 is better than ResNet-20")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-CURVES = experiment_flags.CURVES[NAME]
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 
 
 def check_depths(depths):

@@ -27,25 +27,37 @@ import os
 import statistics
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 import tfresnet
-from tfresnet import data
+from experiments import defaults as experiment_defaults
 from experiments import figures
-from experiments import flags as experiment_flags
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
-                                failure_lines, judged, markdown_table, pct, setup_lines,
-                                train_curve, without_batchnorm)
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    setup_lines,
+    train_curve,
+    without_batchnorm,
+)
+from tfresnet import data
 
 NAME = "gradients"
 PAPER = ("He et al. 2016 (ResNet), Sec. 1 and 4.1: vanishing/exploding gradients are largely "
          "addressed by normalized initialization and BN; plain nets trained with BN show "
          "\"healthy\" backward gradient norms, so their degradation is not caused by "
          "vanishing gradients")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-CURVES = experiment_flags.CURVES[NAME]
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 PROBE_BATCHES = 4        # fixed training batches the norms are averaged over
 VANISHING = 1e-3         # median kernel-gradient norm below this: vanishing
 SPREAD = 10.0            # input-end / output-end ratio beyond this: not even across depth

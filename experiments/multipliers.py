@@ -15,28 +15,54 @@ import math
 import os
 import time
 
-from tfresnet.utils import plots
+from experiments import defaults as experiment_defaults
+from experiments.common import (
+    PROG,
+    Result,
+    Settings,
+    check_positive,
+    conclusion,
+    finish,
+    judged,
+    markdown_table,
+    near_chance,
+    pct,
+    training_lines,
+)
+from tfresnet.models import published
 from tfresnet.models.registry import model_info
 from tfresnet.training import runschema
-from experiments import flags as experiment_flags
-from experiments.common import (finish, PROG, Result, Settings, check_positive, conclusion,
-                                judged, markdown_table, near_chance, pct, training_lines)
+from tfresnet.utils import plots
 
 NAME = "multipliers"
-PAPER = ("Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width multiplier "
-         "alpha (1.0 to 0.25) or the resolution (224 to 128) trades accuracy smoothly for "
-         "multiply-adds (ImageNet top-1 70.6% at 569M MACs down to 50.6% at 41M for alpha "
-         "0.25)")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-CURVES = experiment_flags.CURVES[NAME]
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 # MobileNet's multipliers: the paper's alphas and how an alpha is written, from the registry.
 _MULTIPLIERS = model_info("mobilenet_v1").multipliers
 ALPHAS, alpha_text = _MULTIPLIERS.alphas, _MULTIPLIERS.alpha_text
-QUICK_ALPHAS, QUICK_RESOLUTIONS = experiment_flags.QUICK_ALPHAS, experiment_flags.QUICK_RESOLUTIONS
-DIGITS_SIDE = experiment_flags.MULTIPLIERS_SIDE["digits"]  # read by experiments.command
-OTHER_SIDE = experiment_flags.MULTIPLIERS_SIDE["other"]
+QUICK_ALPHAS = experiment_defaults.QUICK_ALPHAS
+QUICK_RESOLUTIONS = experiment_defaults.QUICK_RESOLUTIONS
+DIGITS_SIDE = experiment_defaults.MULTIPLIERS_SIDE["digits"]  # read by experiments.runner
+OTHER_SIDE = experiment_defaults.MULTIPLIERS_SIDE["other"]
 # Accuracy differences below this (a fraction) do not break a trend.
 ACCURACY_TOLERANCE = 0.01
+
+
+def paper_claim() -> str:
+    """The paper's claim, its multipliers from the registry (:data:`ALPHAS`, the
+    resolutions) and its figures from :mod:`tfresnet.models.published`."""
+    wide, thin = max(ALPHAS), min(ALPHAS)
+    sides = _MULTIPLIERS.resolutions
+    top1 = {a: published.TOP1[("mobilenet_v1", a, max(sides))][0] for a in (wide, thin)}
+    mmacs = {a: published.MACS[("mobilenet_v1", a, max(sides))][0] / 1e6 for a in (wide, thin)}
+    return (f"Howard et al. 2017 (MobileNet), Tables 6 and 7: shrinking the width multiplier "
+            f"alpha ({alpha_text(wide)} to {alpha_text(thin)}) or the resolution "
+            f"({max(sides)} to {min(sides)}) trades accuracy smoothly for multiply-adds "
+            f"(ImageNet top-1 {top1[wide]:g}% at {mmacs[wide]:.0f}M MACs down to "
+            f"{top1[thin]:g}% at {mmacs[thin]:.0f}M for alpha {alpha_text(thin)})")
+
+
+PAPER = paper_claim()
 
 
 def experiment_args(args, s: Settings) -> dict:
@@ -49,7 +75,7 @@ def experiment_args(args, s: Settings) -> dict:
                          flags={"alpha": "--alphas", "res": "--resolutions"})
     return {"alphas": tuple(alphas), "resolutions": tuple(resolutions), "fresh": args.fresh,
             "latency_runs": args.latency_runs
-            or experiment_flags.LATENCY_RUNS["quick" if args.quick else "default"]}
+            or experiment_defaults.LATENCY_RUNS["quick" if args.quick else "default"]}
 
 
 def resolutions_below(side: int) -> tuple:
@@ -61,7 +87,7 @@ def resolutions_below(side: int) -> tuple:
 
 
 def run(s: Settings, split, *, alphas=ALPHAS, resolutions=None,
-        latency_runs=experiment_flags.LATENCY_RUNS["default"], fresh=False, log=print) -> Result:
+        latency_runs=experiment_defaults.LATENCY_RUNS["default"], fresh=False, log=print) -> Result:
     """MobileNet v1 over width multipliers and resolutions, via ``export.compare``.
 
     ``export.compare`` trains each model (``tfresnet.train.fit``, the MobileNet recipe),

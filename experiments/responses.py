@@ -17,24 +17,36 @@ import os
 import statistics
 import time
 
-import numpy as np
 import keras
+import numpy as np
 
 import tfresnet
-from tfresnet import data
+from experiments import defaults as experiment_defaults
 from experiments import figures
-from experiments import flags as experiment_flags
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
-                                failure_lines, judged, markdown_table, pct,
-                                response_layers, setup_lines, train_curve)
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    response_layers,
+    setup_lines,
+    train_curve,
+)
 from experiments.degradation import check_depths
+from tfresnet import data
 
 NAME = "responses"
 PAPER = ("He et al. 2016 (ResNet), Fig. 7: the standard deviations of the 3x3 layers' "
          "responses (after BN, before the nonlinearity or addition) are smaller in ResNets "
          "than in their plain counterparts, and smaller in ResNet-56 than in ResNet-20")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-CURVES = experiment_flags.CURVES[NAME]
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 CSV_COLUMNS = ("model", "layer_index", "layer", "response_std")
 # Median stds within this factor of each other count as equal.
 RATIO_TOLERANCE = 1.05

@@ -26,16 +26,26 @@ import time
 import keras
 
 import tfresnet
-from tfresnet.utils import cli
-from tfresnet.utils import plots
+from experiments import defaults as experiment_defaults
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    setup_lines,
+    train_curve,
+)
 from tfresnet.models import published
 from tfresnet.models.profiling import profile
 from tfresnet.models.registry import model_info
 from tfresnet.models.variant import ModelVariant
-from experiments import flags as experiment_flags
-from experiments.common import (finish, Result, Settings, command_line, conclusion,
-                                curves_csv, failure_lines, judged, markdown_table, pct,
-                                setup_lines, train_curve)
+from tfresnet.utils import cli, plots
 
 NAME = "separable"
 # MobileNet's alpha and resolution rules and how an alpha is written, from the registry.
@@ -45,8 +55,8 @@ PAPER = ("Howard et al. 2017 (MobileNet), Table 4: full convolutions instead of 
          "ones cost 8.6x the mult-adds and 7x the parameters for 1.1 points of ImageNet "
          "accuracy (71.7% vs 70.6%); Table 5: at about equal cost, the thinner network "
          "(0.75 MobileNet, 68.4%) beats the shallower one (Shallow MobileNet, 65.3%)")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-CURVES = experiment_flags.CURVES[NAME]
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 # MobileNet's smallest input side (its side rule's multiple); the 8x8 digits are upsampled
 DIGITS_SIDE = OTHER_SIDE = _MULTIPLIERS.res_multiple
 # Table 4 holds when separable is within this of the full convs (a fraction): the

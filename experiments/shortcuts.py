@@ -17,19 +17,30 @@ import time
 import keras
 
 import tfresnet
-from tfresnet.utils import plots
+from experiments import defaults as experiment_defaults
+from experiments.common import (
+    Result,
+    Settings,
+    command_line,
+    conclusion,
+    curves_csv,
+    failure_lines,
+    finish,
+    judged,
+    markdown_table,
+    pct,
+    setup_lines,
+    train_curve,
+)
 from tfresnet.models.profiling import profile
-from experiments import flags as experiment_flags
-from experiments.common import (finish, Result, Settings, command_line, conclusion, curves_csv,
-                                failure_lines, judged, markdown_table, pct, setup_lines,
-                                train_curve)
+from tfresnet.utils import plots
 
 NAME = "shortcuts"
 PAPER = ("He et al. 2016 (ResNet), Table 3: ResNet-34 with shortcut options A / B / C has "
          "ImageNet top-1 error 25.03 / 24.52 / 24.19%; \"the small differences among A/B/C "
          "indicate that projection shortcuts are not essential\"")
-DEFAULTS = experiment_flags.DEFAULTS[NAME]
-CURVES = experiment_flags.CURVES[NAME]
+DEFAULTS = experiment_defaults.DEFAULTS[NAME]
+CURVES = experiment_defaults.CURVES[NAME]
 OPTIONS = ("A", "B", "C")
 # Final errors within this (a fraction: 1.5 percentage points) count as "close": the
 # paper's A-to-C spread is 0.84 points on 50,000 ImageNet images; the digits'

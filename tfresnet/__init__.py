@@ -35,6 +35,5 @@ if TYPE_CHECKING:  # the public names besides the builders (each imported on fir
     from tfresnet.models.families.resnet import check_cifar_depth, resnet_cifar  # noqa: F401
     from tfresnet.models.modelinfo import ModelInfo  # noqa: F401
     from tfresnet.models.profiling import Profile, profile  # noqa: F401
-    from tfresnet.models.registry import (  # noqa: F401
-        get_model, list_models, model_info, register)
+    from tfresnet.models.registry import get_model, list_models, model_info, register  # noqa: F401
     from tfresnet.models.variant import ModelVariant  # noqa: F401

@@ -18,9 +18,9 @@ import threading
 import time
 
 import pytest
-from helpers.cli_refusal import refused
 
 from export import compare, tflite
+from helpers.cli_refusal import refused
 from tfresnet import train
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -210,6 +210,9 @@ CASES = [
     (T + ["--seed", "-1"], "argument --seed"),
     (T + ["--seed", "99999999999"], "argument --seed"),
     quick(T + ["--dataset", "onecls", "--out", "r"], TWO_CLASSES),
+    # the library's "Received: batch_size=2000" in the command's flags
+    quick(T + ["--batch-size", "2000", "--epochs", "1", "--out", "r"],
+          "training images. Received: --batch-size=2000"),
     (T + ["--lr", "nan"], "argument --lr: expected a finite number"),
     (T + ["--momentum", "1.5"], "argument --momentum"),
     (T + ["--batch-size", "0"], "argument --batch-size"),

@@ -25,12 +25,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export.job import manifest as manifest_lib
 from export import tflite
+from export.job import manifest as manifest_lib
 from tfresnet import train
 from tfresnet.training import fitting
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
+from tfresnet.utils import cli, fileio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPERS = os.path.join(os.path.dirname(HERE), "helpers")

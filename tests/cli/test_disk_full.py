@@ -8,16 +8,15 @@ import contextlib
 import os
 import subprocess
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from export.job import manifest
 from tfresnet import train
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
 from tfresnet.training import rundir
+from tfresnet.utils import cli, fileio
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ import h5py
 import numpy as np
 import pytest
 
-from helpers.cli_refusal import refused
-from helpers.hostile_files import declare, keras_zip
 from export import tflite
 from export.compare import job as compare_job
 from export.compare.flags import PROG as COMPARE_PROG
+from helpers.cli_refusal import refused
+from helpers.hostile_files import declare, keras_zip
 from tfresnet import train
 from tfresnet.training import checkpoint
 from tfresnet.utils import kerasfiles

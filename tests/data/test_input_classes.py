@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.cli_refusal import refused
 from export import metadata, tflite
 from export.job.plan import load_images
+from helpers.cli_refusal import refused
 from tfresnet import train
-from tfresnet.training import train as train_cli
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
+from tfresnet.training import command as train_command
+from tfresnet.utils import cli, fileio
 
 HUGE = 200 * 2 ** 30  # a sparse 200 GB file: no disk used
 
@@ -363,7 +362,7 @@ def test_ctrl_c_is_one_line_with_the_resume_hint_when_there_is_a_backup(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_cli, "_fit_from_args", interrupted)
+    monkeypatch.setattr(train_command, "_fit_from_args", interrupted)
     with pytest.raises(SystemExit) as stop:
         cli.run(train.main, ["--out", str(out)], prog=train.PROG)
     err = capsys.readouterr().err.strip()

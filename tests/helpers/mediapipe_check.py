@@ -31,9 +31,8 @@ def classify(model_path, image_paths, max_results=-1):
       list of dicts, one per image: ``image``, ``top1`` {index, score, category_name}
       and ``categories`` (best first).
     """
-    from mediapipe.tasks.python import BaseOptions
-    from mediapipe.tasks.python import vision
     import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
 
     options = vision.ImageClassifierOptions(
         base_options=BaseOptions(model_asset_path=model_path), max_results=max_results)

@@ -2,8 +2,8 @@
 tests/export_job/test_export.py (the QAT export) and tests/conversion/test_formats.py (every format)."""
 
 import json
-import re
 import pathlib
+import re
 
 import pytest
 from PIL import Image

@@ -6,6 +6,7 @@ import importlib.util
 import pathlib
 
 import pytest
+
 from helpers.cli_refusal import refused
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

@@ -21,7 +21,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_imports import ROOT, module_files
 
 LIBRARY = ("tfresnet", "export")

@@ -18,7 +18,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_imports import PACKAGES, ROOT
 
 

@@ -13,14 +13,14 @@ import math
 import re
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
+import tfresnet
 from helpers import reference
 from helpers.legacy_files import save_h5_weights
-import tfresnet
 from helpers.twins import DEEPER_TWIN_OF, fast_unless_in
 from tfresnet.models import published
 from tfresnet.models import weights as weights_lib

@@ -14,14 +14,14 @@ import re
 import subprocess
 import sys
 
-import pytest
 import keras
+import pytest
 
-from helpers import reference
 import tfresnet
-from tfresnet.utils import cli
+from helpers import reference
 from tfresnet.models import published
 from tfresnet.models.profiling import format_count, profile
+from tfresnet.utils import cli
 
 # The module (tfresnet/__init__.py also has a function `profile`).
 profile_lib = importlib.import_module("tfresnet.models.profiling")

@@ -35,11 +35,11 @@ def test_check_names_the_flag(variant, flags, text):
 
 def test_the_res_helps_state_the_rule_mobilenet_builds_with():
     """MobileNet's side rule is its five stride-2 layers; the TF-free --res helps read it."""
+    from experiments.command import build_parser as experiments_parser
     from tfresnet.models.families import mobilenet
     from tfresnet.models.profile_command import build_parser as profile_parser
     from tfresnet.models.registry import model_info
-    from tfresnet.training.flags import build_parser as train_parser
-    from experiments.flags import build_parser as experiments_parser
+    from tfresnet.training.command import build_parser as train_parser
     multiple = model_info("mobilenet_v1").multipliers.res_multiple
     halvings = sum(stride == 2 for _, stride, _ in mobilenet.MOBILENET_V1_SPEC)
     assert multiple == 2 ** halvings == 32

@@ -13,15 +13,14 @@ import re
 import struct
 import types
 
+import keras
 import numpy as np
 import pytest
-from helpers.cli_refusal import refused
-import keras
 
 import tfresnet
+from experiments import batchnorm, command, common, gradients, multipliers, responses, separable, shortcuts
+from helpers.cli_refusal import refused
 from tfresnet import data
-from experiments import (batchnorm, command, common, gradients, multipliers, responses,
-                         separable, shortcuts)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -326,9 +325,13 @@ def test_failed_runs_are_named():
     assert common.run_failure(_curve("n", [0.88, 0.89]), 10).startswith("never learned")
 
 
-def test_curves_and_the_multipliers_grid_judge_chance_by_one_margin(monkeypatch):
+def test_curves_the_multipliers_grid_and_training_judge_chance_by_one_margin(monkeypatch):
+    """tfresnet.utils.stats.CHANCE_MARGIN is the one margin of "at chance": moving it moves
+    the experiments' verdicts and training's collapse warning alike."""
+    from tfresnet.training import fitting
+    from tfresnet.utils import stats
     # 10 classes: chance is 10%. At the default 5-point margin 35% learned; at a 30-point
-    # margin both experiments call it a run that never learned.
+    # margin both experiments call it a run that never learned, and training a collapse.
     point = {"alpha": 0.25, "res": 32, "macs": 1e6, "params": 1000, "accuracy_float32": 0.35,
              "accuracy_int8": 0.35, "float32_ms": 1.0, "int8_ms": 1.0}
     settings = types.SimpleNamespace(runs=5)
@@ -336,12 +339,17 @@ def test_curves_and_the_multipliers_grid_judge_chance_by_one_margin(monkeypatch)
     def verdicts():
         summary = multipliers.multipliers_summary(_settings(), _split(), [point], settings,
                                                   [("a", _config())])
-        return (common.run_failure(_curve("n", [0.6, 0.65]), 10), "FAILED" in summary)
+        run = types.SimpleNamespace(  # a training run at 35%, the majority share 10%
+            history={"loss": [2.0, 1.9]}, labels=list("0123456789"), val_accuracy=0.35,
+            best_val_accuracy=0.35, data=types.SimpleNamespace(
+                val_labels=lambda: np.arange(100) % 10))
+        return (common.run_failure(_curve("n", [0.6, 0.65]), 10), "FAILED" in summary,
+                [w.split(":")[0] for w in fitting.health_warnings(run)])
 
-    assert verdicts() == (None, False)
-    monkeypatch.setattr(common, "CHANCE_MARGIN", 0.3)
-    failure, failed = verdicts()
-    assert failure.startswith("never learned") and failed
+    assert verdicts() == (None, False, [])
+    monkeypatch.setattr(stats, "CHANCE_MARGIN", 0.3)
+    failure, failed, warned = verdicts()
+    assert failure.startswith("never learned") and failed and warned == ["collapsed"]
 
 
 def _split():
@@ -505,15 +513,15 @@ def test_separable_networks_cost_what_the_paper_says_in_proportion():
 
 
 def test_each_description_names_the_defaults_the_experiment_runs_with(monkeypatch):
-    from experiments import flags as experiment_flags
+    from experiments import defaults as experiment_defaults
     rated = {}
-    for name, d in experiment_flags.DEFAULTS.items():  # figures no experiment uses
+    for name, d in experiment_defaults.DEFAULTS.items():  # figures no experiment uses
         rated[name] = "lr" in d  # multipliers: the recipe's rate
-        monkeypatch.setitem(experiment_flags.DEFAULTS, name, {
+        monkeypatch.setitem(experiment_defaults.DEFAULTS, name, {
             **d, "batch_size": 77, **({"lr": 0.0123} if rated[name] else {})})
-    monkeypatch.setattr(experiment_flags, "GRADIENTS_DEPTH", 44)
-    monkeypatch.setattr(experiment_flags, "SEPARABLE_ALPHA", 0.75)
-    choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
+    monkeypatch.setattr(experiment_defaults, "GRADIENTS_DEPTH", 44)
+    monkeypatch.setattr(experiment_defaults, "SEPARABLE_ALPHA", 0.75)
+    choices = command.build_parser()._subparsers._group_actions[0].choices
     for name, parser in choices.items():
         text = " ".join(parser.description.split())
         assert (", batch 77, lr 0.0123" if rated[name] else ", batch 77.") in text, name
@@ -525,9 +533,9 @@ def test_each_description_names_the_defaults_the_experiment_runs_with(monkeypatc
 
 
 def test_the_multipliers_grid_defaults_are_the_ones_its_help_names(monkeypatch):
-    from experiments import flags as experiment_flags
-    monkeypatch.setitem(experiment_flags.LATENCY_RUNS, "quick", 7)
-    choices = experiment_flags.build_parser()._subparsers._group_actions[0].choices
+    from experiments import defaults as experiment_defaults
+    monkeypatch.setitem(experiment_defaults.LATENCY_RUNS, "quick", 7)
+    choices = command.build_parser()._subparsers._group_actions[0].choices
     text = " ".join(choices["multipliers"].format_help().split())
     assert "timed runs per latency (default 50; --quick: 7)" in text
     assert "--quick: 0.5 0.25" in text and "(default: 64 for digits" in text
@@ -535,3 +543,16 @@ def test_the_multipliers_grid_defaults_are_the_ones_its_help_names(monkeypatch):
                                  latency_runs=None, fresh=False)
     assert multipliers.experiment_args(args, _settings(quick=True)) == {
         "alphas": (0.5, 0.25), "resolutions": (32,), "fresh": False, "latency_runs": 7}
+
+
+def test_the_multipliers_claim_reads_its_alphas_and_figures_from_their_owners(monkeypatch):
+    """The summary's paper line: the registry's alphas and resolutions, the published
+    top-1 and MACs; another grid in the registry changes it."""
+    assert multipliers.PAPER.endswith(
+        "alpha (1.0 to 0.25) or the resolution (224 to 128) trades accuracy smoothly for "
+        "multiply-adds (ImageNet top-1 70.6% at 569M MACs down to 50.6% at 41M for alpha "
+        "0.25)")
+    monkeypatch.setattr(multipliers, "ALPHAS", (0.75, 0.5))
+    assert ("alpha (0.75 to 0.5) or the resolution (224 to 128) trades accuracy smoothly for "
+            "multiply-adds (ImageNet top-1 68.4% at 325M MACs down to 63.7% at 149M for "
+            "alpha 0.5)") in multipliers.paper_claim()

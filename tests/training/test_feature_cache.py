@@ -1,9 +1,9 @@
 """Feature caching in the frozen phase: the classifier trained on the backbone's stored
 features is (nearly) the one trained through the frozen network, the backbone unchanged."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from tfresnet import data, train
 from tfresnet.training import transfer

@@ -14,15 +14,20 @@ import pytest
 
 from tfresnet import train
 from tfresnet.models import registry
-from tfresnet.training import train as train_cli
-from tfresnet.training import transfer, transfer_fit
-from tfresnet.training.config import (FIT_SETTINGS, RUN_SETTINGS, TRANSFER_SETTINGS,
-                                      UNRECORDED, FitConfig, TransferConfig)
+from tfresnet.training import api, command, transfer, transfer_fit
+from tfresnet.training.config import (
+    FIT_SETTINGS,
+    RUN_SETTINGS,
+    TRANSFER_SETTINGS,
+    UNRECORDED,
+    FitConfig,
+    TransferConfig,
+)
 
 
 def test_fit_has_no_defaults_of_its_own():
     """fit's signature holds no setting: every default is FitConfig's."""
-    params = inspect.signature(train_cli.fit).parameters
+    params = inspect.signature(api.fit).parameters
     assert list(params) == ["model", "config", "overrides"]
     assert params["config"].default is None
 
@@ -103,9 +108,8 @@ def test_config_json_is_the_fit_config(tmp_path):
 def test_the_validation_share_and_the_strategy_have_one_default():
     """FitConfig, tfresnet.data.load, make_strategy and the CLI show the same defaults."""
     from tfresnet.data.sources import load
-    from tfresnet.training import flags as train_flags
     from tfresnet.training.strategy import make_strategy
-    args = train_flags.parse([])
+    args = command.parse([])
     assert (args.val_fraction, args.strategy) == (FitConfig().val_fraction,
                                                   FitConfig().strategy) == (0.2, "mirrored")
     assert inspect.signature(load).parameters["val_fraction"].default == 0.2
@@ -119,13 +123,13 @@ def test_the_cli_flags_land_on_the_fields_of_their_name(monkeypatch, tmp_path):
         seen.update(model=model, config=config)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_cli, "fit", capture)
+    monkeypatch.setattr(api, "fit", capture)
     with pytest.raises(KeyboardInterrupt):
-        train_cli.main(["--model", "mobilenet_v1", "--alpha", "0.5", "--epochs", "3",
-                        "--batch-size", "4", "--sync-bn", "--lr-factor", "0.5", "--seed",
-                        "5", "--weights", "imagenet", "--freeze-epochs", "1",
-                        "--fine-tune-batchnorm", "--out", str(tmp_path / "r"),
-                        "--strategy", "default", "--val-fraction", "0.3"])
+        command.main(["--model", "mobilenet_v1", "--alpha", "0.5", "--epochs", "3",
+                      "--batch-size", "4", "--sync-bn", "--lr-factor", "0.5", "--seed",
+                      "5", "--weights", "imagenet", "--freeze-epochs", "1",
+                      "--fine-tune-batchnorm", "--out", str(tmp_path / "r"),
+                      "--strategy", "default", "--val-fraction", "0.3"])
     config = seen["config"]
     assert seen["model"] == "mobilenet_v1"
     assert config == FitConfig.create(
@@ -157,3 +161,43 @@ def test_the_phases_are_the_users_config_replaced():
     for key in ("batch_size", "seed", "strategy", "steps_per_epoch", "mixed_precision",
                 "momentum", "callbacks", "recipe_overrides", "cache_features", "verbose"):
         assert getattr(head, key) == getattr(user, key), key
+
+
+def test_the_cli_says_the_librarys_errors_in_its_flags():
+    """One mapping (command.flag_words) from the settings' names to tfresnet.train's flags:
+    after "Received:" a setting whose value the flag gave becomes ``--flag=value`` (the
+    bare flag for True; sync_batchnorm's flag is --sync-bn), and a message that starts
+    with its name starts with the flag; anything else is left as written."""
+    args = command.parse(["--batch-size", "8", "--image-size", "3", "--sync-bn",
+                          "--out", "r", "--seed", "0"])
+
+    def words(text):
+        return command.flag_words(text, args)
+
+    assert words("the global batch (8 x 1 replicas = 8) is larger than the 5 training "
+                 "images. Received: batch_size=8") == (
+        "the global batch (8 x 1 replicas = 8) is larger than the 5 training images. "
+        "Received: --batch-size=8")
+    assert words("image_size must be at least 8. Received: image_size=3") == (
+        "--image-size must be at least 8. Received: --image-size=3")
+    assert words("a run is in the folder. Received: sync_batchnorm=True, out_dir='r'") == (
+        "a run is in the folder. Received: --sync-bn, --out=r")
+    for kept in ("run.json: 'seed' must be an integer. Received: seed=\"abc\"",  # not the flag's
+                 "the recipe's batch. Received: batch_size=128",  # no flag gave it
+                 "run MobileNet(alpha=0.25, weights='imagenet'). Received: image_size=(3, 3)",
+                 "a batch_sizes=3 of the epochs. Received: weights_x=1"):
+        assert words(kept) == kept
+
+
+def test_a_bad_value_through_the_cli_names_the_flag(capsys, tmp_path):
+    """The library refuses a batch larger than the data in its words; the command's one
+    line says --batch-size, exit status 2, no traceback."""
+    from tfresnet.utils import cli
+    with pytest.raises(SystemExit) as stop:
+        cli.run(command.main, ["--batch-size", "2000", "--epochs", "1", "--strategy",
+                               "default", "--out", str(tmp_path / "r")], prog=command.PROG)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"{command.PROG}: error: the global batch (2000 x 1 replicas")
+    assert err.strip().endswith("Received: --batch-size=2000"), err
+    assert not (tmp_path / "r").exists()

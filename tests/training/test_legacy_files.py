@@ -14,9 +14,9 @@ import shutil
 import zipfile
 
 import h5py
+import keras
 import numpy as np
 import pytest
-import keras
 
 from helpers.legacy_files import KERAS2_OUTPUTS, KERAS2_RUN, write_keras2_model
 from tfresnet import train

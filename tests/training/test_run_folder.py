@@ -10,12 +10,11 @@ import zipfile
 
 import pytest
 
-from helpers.cli_refusal import refused
 from export import tflite
 from export.job.pipeline import PROG as EXPORT_PROG
+from helpers.cli_refusal import refused
 from tfresnet import train
-from tfresnet.training import rundir
-from tfresnet.training import runschema
+from tfresnet.training import rundir, runschema
 
 GOOD_CONFIG = {"model": "mobilenet_v1", "registry": True,
                "model_kwargs": {"alpha": 0.25, "res": 32}, "classes": 10,

@@ -8,19 +8,16 @@ strategy trains on 2 replicas here.
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
-from helpers.cli_refusal import refused
 import tensorflow as tf
-import keras
 
+from helpers.cli_refusal import refused
 from tfresnet import data, train
-from tfresnet.training import optim
-from tfresnet.training.config import FitConfig
-from tfresnet.training import rundir
-from tfresnet.training import strategy
-from tfresnet.training import recipes
 from tfresnet.models import registry
+from tfresnet.training import optim, recipes, rundir, strategy
+from tfresnet.training.config import FitConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from helpers.mw_worker import small_cnn  # noqa: E402

@@ -7,25 +7,22 @@ Slow tests (``-m slow``): the small-folder command, and transfer against its cei
 """
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
-from helpers.cli_refusal import refused
-from helpers.legacy_files import save_h5_weights
-import keras
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from helpers.cli_refusal import refused
+from helpers.legacy_files import save_h5_weights
 from tfresnet import data, train
-from tfresnet.training import fitting
-from tfresnet.training import transfer_fit
-from tfresnet.training import phases
 from tfresnet.models import registry
-from tfresnet.training import transfer
+from tfresnet.training import fitting, phases, transfer, transfer_fit
 
 FAST = dict(strategy="default", batch_size=8, verbose=0)
 HERE = os.path.dirname(os.path.abspath(__file__))

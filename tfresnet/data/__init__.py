@@ -18,8 +18,13 @@ __getattr__, __dir__ = front_door(__name__)  # the names below, imported on firs
 if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images  # noqa: F401
     from tfresnet.data.pipelines import (  # noqa: F401
-        CIFAR_PAD, default_flip,
-        MEAN, normalize, pipeline, SHUFFLE_BUFFER,
-        STD)
+        CIFAR_PAD,
+        MEAN,
+        SHUFFLE_BUFFER,
+        STD,
+        default_flip,
+        normalize,
+        pipeline,
+    )
     from tfresnet.data.sources import as_numpy, load, shipped_name  # noqa: F401
     from tfresnet.data.split import DataSplit, fit_image  # noqa: F401

@@ -16,9 +16,8 @@ import unicodedata
 import numpy as np
 import tensorflow as tf
 
-from tfresnet.utils import quiet
-from tfresnet.utils import cli
 from tfresnet.data.split import DataSplit, fit_image, stratified_split
+from tfresnet.utils import cli, quiet
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # First bytes of each accepted format: a cheap check that finds files that are not

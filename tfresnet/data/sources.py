@@ -35,7 +35,6 @@ from tfresnet.data.split import DataSplit, stratified_split
 from tfresnet.data.tfds import load_tfds, tfds_names
 from tfresnet.utils.flags import DEFAULT_VAL_FRACTION
 
-
 # --------------------------------------------------------------------------- load
 
 

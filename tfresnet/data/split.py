@@ -38,6 +38,11 @@ class DataSplit:
     flip_ok: bool = True
     skipped: tuple = ()
 
+    def val_labels(self) -> np.ndarray:
+        """The validation images' integer labels, in the dataset's order."""
+        return np.fromiter((int(y) for y in self.val.map(
+            lambda image, label: label).as_numpy_iterator()), dtype=np.int64)
+
 
 
 def stratified_split(labels, val_fraction, seed):

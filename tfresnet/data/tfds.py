@@ -16,8 +16,8 @@ import tempfile
 
 import tensorflow as tf
 
-from tfresnet.utils import quiet
 from tfresnet.data.split import DataSplit, fit_image
+from tfresnet.utils import quiet
 
 
 @functools.lru_cache(maxsize=1)

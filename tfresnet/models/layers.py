@@ -8,8 +8,8 @@ kernel). BatchNormalization on TF's fused kernel is in :mod:`tfresnet.models.bat
 
 from __future__ import annotations
 
-import tensorflow as tf
 import keras
+import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="tfresnet")

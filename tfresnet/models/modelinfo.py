@@ -8,6 +8,7 @@ import dataclasses
 import math
 from typing import Any, Callable
 
+
 @dataclasses.dataclass(frozen=True)
 class Multipliers:
     """A family's width and resolution multipliers (MobileNet's alpha and rho), given by

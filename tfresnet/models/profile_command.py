@@ -1,14 +1,15 @@
-"""The ``python -m tfresnet.profile`` command: its flags (no TensorFlow), then
-:func:`main`, which imports the registry and :mod:`tfresnet.models.profiling` after the
-flags are checked (``tfresnet/profile.py`` is the entry)."""
+"""``python -m tfresnet.profile``: its flags, then :func:`main`, which profiles.
+
+The top of this module imports no TensorFlow (``--help`` and a bad flag answer before it
+loads); :func:`main` parses, then imports TensorFlow quietly, the registry and
+:mod:`tfresnet.models.profiling` (``tfresnet/profile.py`` is the entry)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 
-from tfresnet.utils import cli
-from tfresnet.utils import flags
+from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python -m tfresnet.profile"
 
@@ -46,16 +47,26 @@ def parse(argv=None):
 
 _PUBLISHED_KEYS = ("trainable", "non_trainable", "params_source", "macs", "macs_source")
 
+
 def main(argv=None) -> int:
     """``python -m tfresnet.profile``: the flags checked, then the model built and profiled
     (TensorFlow loads here); returns 0, raises ValueError on bad input."""
+    args = parse(argv)
+    if args.json is not None:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if os.path.isdir(args.json) or not os.path.isdir(folder):
+            raise cli.UsageError(f"--json needs a file path in an existing folder. "
+                                 f"Received: --json {args.json}")
+        try:
+            fileio.check_writable_file(args.json)
+        except cli.UsageError as err:
+            raise cli.UsageError(f"--json: {err}. Received: --json {args.json}") from None
+    quiet.import_tensorflow_quietly()
     from tfresnet.models import published
     from tfresnet.models.profiling import profile, shape_text, totals_text
     from tfresnet.models.registry import list_models, model_info
     from tfresnet.models.variant import ModelVariant
-    from tfresnet.utils import fileio
 
-    args = build_parser().parse_args(argv)
     info = model_info(args.name)
     kwargs = {}
     for flag in ("alpha", "res"):
@@ -71,15 +82,6 @@ def main(argv=None) -> int:
         kwargs["input_shape"] = (args.input_size, args.input_size, info.input_shape[2])
     if args.classes is not None:
         kwargs["classes"] = args.classes
-    if args.json is not None:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if os.path.isdir(args.json) or not os.path.isdir(folder):
-            raise cli.UsageError(f"--json needs a file path in an existing folder. "
-                                 f"Received: --json {args.json}")
-        try:
-            fileio.check_writable_file(args.json)
-        except cli.UsageError as err:
-            raise cli.UsageError(f"--json: {err}. Received: --json {args.json}") from None
     side = args.res or args.input_size or info.input_shape[0]
     if isinstance(side, int) and side > 0 and (args.classes is None or args.classes > 0):
         # absurd sizes are refused before anything is allocated

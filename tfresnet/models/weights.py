@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import keras
+import numpy as np
 
 from tfresnet.utils import kerasfiles
 

@@ -16,8 +16,9 @@ contract in pyproject.toml checks it):
 * :mod:`~tfresnet.training.transfer`: pretrained weights into a new classifier, freezing;
 * :mod:`~tfresnet.training.fitting`: one run; :mod:`~tfresnet.training.transfer_fit`:
   the two phases of a transfer run;
-* :mod:`~tfresnet.training.flags`: the ``python -m tfresnet.train`` flags (no TensorFlow);
-* :mod:`~tfresnet.training.train`: ``fit`` and the CLI's ``main``.
+* :mod:`~tfresnet.training.api`: ``fit`` (one run or a transfer run) and its summary;
+* :mod:`~tfresnet.training.command`: ``python -m tfresnet.train``, its flags (no
+  TensorFlow) then ``main``.
 
 Users reach ``fit`` and what it returns at the ``tfresnet.train`` front door; this
 ``__init__`` only says what the folder holds.

@@ -35,8 +35,14 @@ import os
 import zipfile
 
 from tfresnet.training import runschema
-from tfresnet.utils.kerasfiles import (CONFIG_MAX_BYTES, ZIP, ZIP_CONFIG, file_kind,
-                                       load_weights, written_by_keras2)
+from tfresnet.utils.kerasfiles import (
+    CONFIG_MAX_BYTES,
+    ZIP,
+    ZIP_CONFIG,
+    file_kind,
+    load_weights,
+    written_by_keras2,
+)
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers that hold Python code or name arbitrary TensorFlow functions.

@@ -14,24 +14,26 @@ import math
 import os
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
-from tfresnet.data import pipelines
-from tfresnet.data import sources
+from tfresnet.data import pipelines, sources
 from tfresnet.data.split import DataSplit
-from tfresnet.training import precise_bn
-from tfresnet.training import recipes
 from tfresnet.models import registry
-from tfresnet.training import rundir
-from tfresnet.training import transfer
+from tfresnet.models.variant import ModelVariant
+from tfresnet.training import precise_bn, recipes, rundir, transfer
 from tfresnet.training.config import RUN_SETTINGS, FitConfig
-from tfresnet.training.optim import compile_model, lr_schedule, make_optimizer, model_depth, \
-    portable_model, prepare_model
+from tfresnet.training.optim import (
+    compile_model,
+    lr_schedule,
+    make_optimizer,
+    model_depth,
+    portable_model,
+    prepare_model,
+)
 from tfresnet.training.runschema import RUN_FILES
 from tfresnet.training.strategy import is_chief, make_strategy, strategy_name
-from tfresnet.models.variant import ModelVariant
 from tfresnet.utils import stats
 from tfresnet.utils.flags import STEPS_PER_EXECUTION, divides_epoch
 
@@ -42,7 +44,7 @@ DEFAULT_RECIPE = "resnet_imagenet"  # for a keras.Model no registry name matches
 
 @dataclasses.dataclass
 class FitResult:
-    """What :func:`tfresnet.training.train.fit` returns.
+    """What :func:`tfresnet.training.api.fit` returns.
 
     Attributes:
       model: the trained model as plain float32 Keras layers outside any strategy
@@ -516,40 +518,24 @@ def accuracy(model, dataset) -> float:
     return correct / max(total, 1)
 
 
+# export.job.gates still reads the chance gate here; it is tfresnet.utils.stats's (remove
+# these three names once export reads them there, majority_share as
+# stats.majority_share(split.val_labels())).
+CHANCE_P_VALUE = stats.CHANCE_P_VALUE
+above_chance = stats.above_chance
+
+
 def majority_share(split) -> float:
-    """Share of the validation images in the largest class: what a model that always
-    answers one class scores."""
-    counts = np.bincount(np.fromiter(
-        (int(y) for y in split.val.map(lambda image, label: label).as_numpy_iterator()),
-        dtype=np.int64))
-    return float(counts.max() / counts.sum()) if counts.size else float("nan")
-
-
-COLLAPSE_MARGIN = 0.02  # val accuracy within this of the majority share: collapsed
-CHANCE_P_VALUE = 0.01   # what above_chance asks of a model before it is shipped
-
-
-def chance_p_value(correct, total, share) -> float:
-    """P(at least ``correct`` right of ``total``) for a model no better than chance,
-    i.e. right with probability ``share`` (the majority-class share: what answering the
-    largest class scores; random guessing scores less): the one-sided exact binomial
-    test of "accuracy <= share" (:func:`tfresnet.utils.stats.at_least`)."""
-    return stats.at_least(correct, total, share)
-
-
-def above_chance(correct, total, share, p_value=CHANCE_P_VALUE) -> tuple[bool, float]:
-    """(True when ``correct`` of ``total`` is more than chance ``share`` would reach
-    but ``p_value`` of the time, the p-value): see :func:`chance_p_value`."""
-    p = chance_p_value(correct, total, share)
-    return p < p_value, p
+    """:func:`tfresnet.utils.stats.majority_share` of ``split``'s validation labels."""
+    return stats.majority_share(split.val_labels())
 
 
 def health_warnings(result) -> list[str]:
     """Plain-words warnings about a finished run: collapse and divergence.
 
-    * collapsed: the validation accuracy (final and best) stays within
-      ``COLLAPSE_MARGIN`` of the majority-class share, i.e. the model answers one
-      class whatever the image;
+    * collapsed: the validation accuracy (final and best) is near the majority-class
+      share (:func:`tfresnet.utils.stats.near_chance`, the one rule for "at chance"),
+      i.e. the model answers one class whatever the image;
     * diverged: a non-finite training loss, or a final training loss above both the
       first epoch's and chance level (ln of the number of classes).
     """
@@ -564,12 +550,12 @@ def health_warnings(result) -> list[str]:
             out.append(f"diverged: the training loss rose from {losses[0]:.3g} to "
                        f"{losses[-1]:.3g}, above chance level {chance:.3g}; lower the "
                        f"learning rate (--lr)")
-    share = majority_share(result.data)
+    share = stats.majority_share(result.data.val_labels())
     best = max(result.val_accuracy, result.best_val_accuracy
                if math.isfinite(result.best_val_accuracy) else 0.0)
-    if math.isfinite(share) and best <= share + COLLAPSE_MARGIN:
+    if math.isfinite(share) and stats.near_chance(best, share):
         out.append(f"collapsed: validation accuracy {result.val_accuracy:.4f} (best "
-                   f"{best:.4f}) is the majority-class share {share:.4f}: the model "
+                   f"{best:.4f}) is about the majority-class share {share:.4f}: the model "
                    f"answers one class whatever the image; try a smaller --batch-size, a "
                    f"lower --lr, more epochs, or --weights to start from a trained backbone")
     return out

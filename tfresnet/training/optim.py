@@ -9,8 +9,8 @@ into a compiled model.
 
 from __future__ import annotations
 
-import tensorflow as tf
 import keras
+import tensorflow as tf
 
 
 def model_depth(model) -> int:

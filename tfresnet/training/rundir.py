@@ -33,10 +33,9 @@ import time
 
 import keras
 
-from tfresnet.utils import kerasfiles
-from tfresnet.utils import fileio
 from tfresnet.training import runschema
 from tfresnet.training.optim import current_lr
+from tfresnet.utils import fileio, kerasfiles
 
 RUN_DIRS = ("logs", "backup")
 # What keras.callbacks.BackupAndRestore writes in backup/ (and its previous checkpoint).

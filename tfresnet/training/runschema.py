@@ -17,9 +17,8 @@ import math
 import os
 import typing
 
-from tfresnet.utils import cli
+from tfresnet.utils import cli, fileio
 from tfresnet.utils.flags import MAX_EPOCHS
-from tfresnet.utils import fileio
 
 
 class RunFiles(typing.NamedTuple):

@@ -53,17 +53,16 @@ from __future__ import annotations
 import difflib
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
-from tfresnet.training import checkpoint
-from tfresnet.utils import kerasfiles
-from tfresnet.training.phases import ALL
-from tfresnet.utils import fileio
 from tfresnet.data import pipelines
 from tfresnet.models import registry
 from tfresnet.models import weights as weights_lib
+from tfresnet.training import checkpoint
+from tfresnet.training.phases import ALL
+from tfresnet.utils import fileio, kerasfiles
 
 HEAD = "predictions"              # the classifier layer every registry model ends with
 DEFAULT_AUGMENT = "none"          # the frozen phase can then reuse the backbone's features

@@ -13,7 +13,6 @@ import tempfile
 
 from tfresnet.utils.cli import UsageError, disk_full, is_disk_full, size_text
 
-
 # TFLite's own limit for one flatbuffer (and so for any model file this package reads).
 MODEL_MAX_BYTES = 2 ** 31
 

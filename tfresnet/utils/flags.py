@@ -4,8 +4,9 @@ Every CLI (``tfresnet.train``, ``tfresnet.profile``, ``export.tflite``, ``export
 ``export.debug``, ``experiments``, the benchmarks) adds its model, data, seed, strategy,
 output and length flags with these functions, so one flag has one name, one type, one
 bound and one meaning everywhere. Nothing here imports TensorFlow: a CLI builds its
-parser and checks its flags first (``--help`` and a bad flag answer at once), then
-:func:`run` imports TensorFlow quietly and runs the job. Choices that only the registry
+parser and checks its flags first (``--help`` and a bad flag answer at once), then its
+``main`` imports TensorFlow quietly and runs the job (export's commands still do that
+through :func:`run`). Choices that only the registry
 knows (model names) are checked by the job, after that import, with the same one-line
 error.
 """

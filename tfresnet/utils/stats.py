@@ -1,10 +1,11 @@
-"""The one statistical rule of the package's gates: a one-sided exact binomial test.
+"""What "chance" and "clearly" mean, once for the package.
 
-Every gate that judges a count of held-out images uses it, so that a small folder is
-never refused for one image and a large one never passes a clear loss:
+The gates judge a count of held-out images with one rule, a one-sided exact binomial
+test, so that a small folder is never refused for one image and a large one never
+passes a clear loss:
 
-* the chance gate (``tfresnet.training.fitting.above_chance``): is the float model's
-  count of right answers above what the majority class would score?
+* the chance gate (:func:`above_chance`): is the float model's count of right answers
+  above what the majority class would score (:func:`majority_share`)?
 * the agreement gate of the export (``export.job.gates.agreement_check``): is the
   INT8 file's count of answers agreeing with its Keras model clearly below
   ``--min-agreement``?
@@ -13,11 +14,20 @@ never refused for one image and a large one never passes a clear loss:
   clearly more of them?
 
 The tails are scipy.stats.binom's (exact, no normal approximation).
+
+The warnings that a run learned nothing (training's "collapsed", the experiments' "never
+learned") ask a plainer question, with one margin: is an accuracy within
+:data:`CHANCE_MARGIN` of chance (:func:`near_chance`)?
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 CLEAR_P_VALUE = 0.05  # "statistically clear": a one-sided p-value below this
+CHANCE_P_VALUE = 0.01  # what above_chance asks of a model before it is shipped
+# An accuracy within this (a fraction: 5 percentage points) of chance's learned nothing.
+CHANCE_MARGIN = 0.05
 
 
 def at_least(k: int, n: int, p: float) -> float:
@@ -47,3 +57,37 @@ def paired_p_value(a_only: int, b_only: int) -> float:
     1/2: the p-value is P(X >= b_only) for X ~ Binomial(a_only + b_only, 1/2).
     """
     return at_least(b_only, a_only + b_only, 0.5)
+
+
+def majority_share(labels) -> float:
+    """Share of ``labels`` (integer class labels) in the largest class: what a model that
+    always answers one class scores; NaN for no labels."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64).ravel())
+    return float(counts.max() / counts.sum()) if counts.sum() else float("nan")
+
+
+def chance_p_value(correct, total, share) -> float:
+    """P(at least ``correct`` right of ``total``) for a model no better than chance,
+    i.e. right with probability ``share`` (the majority-class share: what answering the
+    largest class scores; random guessing scores less): the one-sided exact binomial
+    test of "accuracy <= share" (:func:`at_least`)."""
+    return at_least(correct, total, share)
+
+
+def above_chance(correct, total, share, p_value=CHANCE_P_VALUE) -> tuple[bool, float]:
+    """(True when ``correct`` of ``total`` is more than chance ``share`` would reach
+    but ``p_value`` of the time, the p-value): see :func:`chance_p_value`."""
+    p = chance_p_value(correct, total, share)
+    return p < p_value, p
+
+
+def near_chance(accuracy: float, chance: float, margins: float = 1) -> bool:
+    """Whether ``accuracy`` stays within ``margins`` times :data:`CHANCE_MARGIN` of
+    ``chance`` (the majority-class share, or 1/classes on balanced data): the one rule
+    for a run that learned nothing.
+
+    A practical margin, not the gate's significance test (:func:`above_chance`): a
+    warning asks whether a run learned enough to count, the gate whether a model beats
+    chance at all.
+    """
+    return accuracy <= chance + margins * CHANCE_MARGIN
