@@ -7,8 +7,9 @@
 * :mod:`~export.job.result`: ``ExportResult``, the figures; the results JSON from it;
 * :mod:`~export.job.class_report`, :mod:`~export.job.model_card`: per-class figures, the card;
 * :mod:`~export.job.manifest`: the output folder and its ``models.json``;
-* :mod:`~export.job.flags`: the flags, checked before TensorFlow loads;
-* :mod:`~export.job.pipeline`: ``export``, the steps in order (``run``), ``main``.
+* :mod:`~export.job.pipeline`: ``export``, the steps in order (``run``);
+* :mod:`~export.job.command`: ``python -m export.tflite``, the flags (checked before
+  TensorFlow loads) and ``main``.
 """
 
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ __getattr__, __dir__ = front_door(__name__)  # the names below, imported on firs
 
 if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from export.job.config import ExportConfig  # noqa: F401
-    from export.job.flags import build_parser, PROG  # noqa: F401
-    from export.job.pipeline import export, main, run  # noqa: F401
+    from export.job.command import build_parser, main, PROG  # noqa: F401
+    from export.job.pipeline import export, run  # noqa: F401
     from export.job.result import ExportResult  # noqa: F401
     from export.job.plan import ExportPlan, plan_export  # noqa: F401

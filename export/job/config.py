@@ -3,10 +3,10 @@
 :func:`export.job.pipeline.export` (``export.tflite.export``) takes an ``ExportConfig``
 plus keyword overrides (its fields, and :class:`tfresnet.training.config.TransferConfig`'s
 for transfer learning), built by :meth:`ExportConfig.create`; ``python -m export.tflite``
-builds the same object from its flags (:func:`export.job.flags.config_of`). No
+builds the same object from its flags (:func:`export.job.command.config_of`). No
 TensorFlow: every check here runs before it loads. Errors speak the settings' names
 (``... Received: alpha=0``); the command line says its flags instead
-(:func:`export.job.flags.flag_words`).
+(:func:`export.job.command.flag_words`).
 
 The checks that need the model or the data (a model name, MobileNet's alpha and side
 rules, the checkpoint, the classes) are :func:`export.job.plan.plan_export`'s.
@@ -29,13 +29,15 @@ from tfresnet.utils.flags import (AUGMENTATIONS, DEFAULT_STRATEGY, MAX_EPOCHS,
 
 class SettingError(ValueError):
     """A bad setting, said in the settings' names (``... Received: alpha=0``); the command
-    line says its flags instead (:func:`export.job.flags.flag_words`)."""
+    line says its flags instead (:func:`export.job.command.flag_words`)."""
 
 
 DEFAULT_MODEL = "mobilenet_v1"  # without a checkpoint or a model
 DEFAULT_EPOCHS = 4          # float training on the bundled digits when no checkpoint
 QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
 MAX_SEED = 2 ** 32 - 1
+# The settings that take a local path: shipped files name them by base name only.
+PATH_SETTINGS = ("dataset", "calibration_images", "out", "weights", "data_dir", "manual_dir")
 
 
 @dataclasses.dataclass(frozen=True)

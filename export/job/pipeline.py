@@ -33,8 +33,8 @@ The job is split along its steps: :mod:`export.job.config` (the settings),
 :mod:`export.job.plan` (:class:`ExportPlan`), :mod:`export.job.training` (float
 training, QAT), :mod:`export.job.results` (evaluation, the manifest entries, the
 table), :mod:`export.job.result` (the figures, the results JSON),
-:mod:`export.job.flags` (the flags, parsed before TensorFlow loads); this module runs
-the steps in order (:func:`run`) and holds the command line's :func:`main`.
+:mod:`export.job.command` (the flags, parsed before TensorFlow loads, and the command
+line's ``main``); this module runs the steps in order (:func:`run`).
 """
 
 from __future__ import annotations
@@ -47,8 +47,7 @@ from export.convert import formats
 from export.convert.converter import calibration_images, to_float32, to_int8
 from export.job import class_report
 from export.job import model_card
-from export.job.config import ExportConfig, SettingError
-from export.job.flags import PROG, config_of, flag_words, parse
+from export.job.config import ExportConfig
 from export.job.gates import (AgreementError, ChanceError, agreement_check,
                               agreement_refusal, chance_check, choose_int8, loss_warnings)
 from export.job.manifest import publish
@@ -57,12 +56,12 @@ from export.job.result import ExportResult
 from export.job.results import (EXTRA_FORMATS, MIXED_NOTE, NO_QAT_LABEL, Variant, agreeing,
                                 evaluate, float_kept, manifest_entry, manifest_header,
                                 quantization, results_table, shipped_call,
-                                shipped_checkpoint, shipped_command, with_metadata)
+                                shipped_checkpoint, with_metadata)
 from export.job.training import say, train_float, train_qat
 from export.names import LABELS_FILE, MANIFEST
 from tfresnet.data import sources
 
-__all__ = ["AgreementError", "ChanceError", "export", "main", "run"]
+__all__ = ["AgreementError", "ChanceError", "export", "run"]
 
 # How shipped files name the epochs=0 model (the terminal names its cache file too).
 IMAGENET_CHECKPOINT = "the ImageNet classifier (keras.applications weights)"
@@ -398,21 +397,3 @@ def _publish(plan, result: ExportResult, m: _Measured) -> ExportResult:
     say(f"Wrote {', '.join(files)}, {MANIFEST} to {plan.out}")
     return result
 
-
-def main(argv=None):
-    """``python -m export.tflite``: returns the results JSON's content with ``files``
-    and ``table`` (exit status 0), or exits 1 when a gate refuses the model, 2 on bad
-    input (each error in the flags' words, :func:`export.job.flags.flag_words`)."""
-    import sys
-
-    args = parse(argv)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        config = config_of(args, verbose=1 if sys.stdout.isatty() else 2)
-        result = run(plan_export(config, args.checkpoint), command=shipped_command(argv))
-    except (AgreementError, ChanceError) as err:
-        print(f"{PROG}: error: {flag_words(str(err))}", file=sys.stderr)
-        sys.exit(1)
-    except SettingError as err:  # the one place the library's words become flags
-        raise ValueError(flag_words(str(err))) from None
-    return {**result.to_json(), "files": list(result.files), "table": result.table}

@@ -16,8 +16,9 @@ import numpy as np
 from export.convert.converter import Runner, TensorInfo, io_tensors
 from export.convert.formats import FORMATS
 from export.names import LABELS_FILE
-from export.job.flags import PATH_FLAGS, PROG, parse
+from export.job.config import PATH_SETTINGS
 from export.job.plan import AUTHOR, INT8_IO_KINDS
+from export.names import EXPORT_PROG
 from tfresnet.data import pipelines
 from tfresnet.data import sources
 from tfresnet.training.runschema import RUN_FILES
@@ -32,8 +33,6 @@ LABELS = {"float32_keras": "float32 Keras", "qat_keras": "QAT Keras",
 # --float-layers: the PTQ file with those layers float (export.convert.debug.mixed_int8)
 MIXED_NOTE = ("mixed INT8/float: not integer-only (NNAPI/NPU will fall back to CPU for "
               "these ops)")
-# The settings that take a local path: shipped files name them by base name only.
-PATH_SETTINGS = tuple(flag.lstrip("-").replace("-", "_") for flag in PATH_FLAGS)
 # The --formats beside int8: post-training conversions of the float model, float32 I/O.
 EXTRA_FORMATS = ("float16", "dynamic", "int16x8")
 NO_QAT_LABEL = "PTQ INT8 TFLite (no QAT)"  # --qat-epochs 0: the int8 file is the PTQ one
@@ -153,27 +152,6 @@ def shipped_checkpoint(path: str | None) -> str | None:
     return base
 
 
-def shipped_command(argv) -> str:
-    """The command line as shipped files record it: every path a flag took
-    (:data:`export.job.flags.PATH_FLAGS`) by its base name, never a local path."""
-    import shlex
-
-    args = parse(list(argv))
-    paths = {v for v in (getattr(args, flag.lstrip("-").replace("-", "_")) for flag in PATH_FLAGS)
-             if v is not None}
-
-    def shipped(token):
-        flag, eq, value = token.partition("=")
-        if eq and flag.startswith("--") and value in paths:
-            return f"{flag}={shipped(value)}"
-        if token not in paths:
-            return token
-        return (shipped_checkpoint(token) if token == args.checkpoint else
-                sources.shipped_name(token))
-
-    return shlex.join([*PROG.split(), *map(shipped, argv)])
-
-
 def shipped_call(plan) -> str:
     """How shipped files name an ``export.tflite.export(...)`` call: the model given
     (a path by its base name), then every setting that differs from ``ExportConfig()``
@@ -241,7 +219,7 @@ def manifest_entry(plan, v: Variant, accuracy, profile, ship: bool) -> dict:
 
 def manifest_header() -> dict:
     """The top-level models.json fields an export sets."""
-    return {"generator": PROG, "normalization": {"mean": pipelines.MEAN, "std": pipelines.STD,
+    return {"generator": EXPORT_PROG, "normalization": {"mean": pipelines.MEAN, "std": pipelines.STD,
                                                  "rule": "(pixel - mean) / std"}}
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from export.job import flags
+from export.job import command
 from export.job.config import ExportConfig
 from export.job.gates import agreement_check
 from export.job.results import Variant, agreeing
@@ -93,8 +93,8 @@ def test_float_layers_are_checked_before_training(tmp_path):
 
 
 def test_the_command_line_s_defaults_are_the_config_s():
-    assert flags.config_of(flags.parse([])) == ExportConfig()
-    assert flags.config_of(flags.parse(["--qat-epochs", "2", "--weights", "imagenet"])) == \
+    assert command.config_of(command.parse([])) == ExportConfig()
+    assert command.config_of(command.parse(["--qat-epochs", "2", "--weights", "imagenet"])) == \
         ExportConfig.create(qat_epochs=2, weights="imagenet")
 
 

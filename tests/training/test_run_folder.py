@@ -12,7 +12,7 @@ import pytest
 
 from helpers.cli_refusal import refused
 from export import tflite
-from export.job.pipeline import PROG as EXPORT_PROG
+from export.tflite import PROG as EXPORT_PROG
 from tfresnet import train
 from tfresnet.training import rundir
 from tfresnet.training import runschema
