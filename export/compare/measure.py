@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from export.compare.flags import DEFAULT_ROUNDS
+from export.compare.defaults import DEFAULT_ROUNDS
 from export.convert import latency as latency_lib
 from tfresnet.models.registry import model_info
 from tfresnet.training.runschema import RUN_FILES
