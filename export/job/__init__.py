@@ -2,8 +2,13 @@
 
 * :mod:`~export.job.config`: the settings, ``ExportConfig``, checked once;
 * :mod:`~export.job.plan`: the settings resolved, the model and data loaded, ``ExportPlan``;
-* :mod:`~export.job.training`: float training, QAT fine-tuning, the calibration sample;
-* :mod:`~export.job.results`: evaluation, the metadata text, manifest entries, the table;
+* :mod:`~export.job.train_steps`: the float training and the QAT fine-tuning;
+* :mod:`~export.job.evaluate`: the Keras models and the files on the held-out data;
+* :mod:`~export.job.file_metadata`: the metadata each file carries;
+* :mod:`~export.job.manifest_fields`: a file's ``models.json`` entry, the header;
+* :mod:`~export.job.shipped`: how shipped files name local paths and the call;
+* :mod:`~export.job.table`: the table printed at the end;
+* :mod:`~export.job.progress`: the progress lines;
 * :mod:`~export.job.result`: ``ExportResult``, the figures; the results JSON from it;
 * :mod:`~export.job.class_report`, :mod:`~export.job.model_card`: per-class figures, the card;
 * :mod:`~export.job.manifest`: the output folder and its ``models.json``;

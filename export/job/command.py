@@ -187,7 +187,7 @@ def parse(argv=None):
 def shipped_command(argv) -> str:
     """The command line as shipped files record it: every path a flag took
     (:data:`PATH_FLAGS`) by its base name, never a local path."""
-    from export.job.results import shipped_checkpoint
+    from export.job.shipped import shipped_checkpoint
     from tfresnet.data.sources import shipped_name
 
     args = parse(list(argv))

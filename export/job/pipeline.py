@@ -30,9 +30,12 @@ labels (:func:`export.job.plan.imagenet_labels`), calibrated on the unlabeled im
 also measure the INT8 file's top-1 agreement with the float model (no accuracy: no labels).
 
 The job is split along its steps: :mod:`export.job.config` (the settings),
-:mod:`export.job.plan` (:class:`ExportPlan`), :mod:`export.job.training` (float
-training, QAT), :mod:`export.job.results` (evaluation, the manifest entries, the
-table), :mod:`export.job.result` (the figures, the results JSON),
+:mod:`export.job.plan` (:class:`ExportPlan`), :mod:`export.job.train_steps` (float
+training, QAT), :mod:`export.job.evaluate` (the models and files on the held-out data),
+:mod:`export.job.file_metadata` (what each file carries), :mod:`export.job.manifest_fields`
+(its ``models.json`` entry), :mod:`export.job.table` (the table),
+:mod:`export.job.shipped` (how shipped files name paths and the call),
+:mod:`export.job.result` (the figures, the results JSON),
 :mod:`export.job.command` (the flags, parsed before TensorFlow loads, and the command
 line's ``main``); this module runs the steps in order (:func:`run`).
 """
@@ -53,11 +56,14 @@ from export.job.gates import (AgreementError, ChanceError, agreement_check,
 from export.job.manifest import publish
 from export.job.plan import FILE_KINDS, LATENCY_ROUNDS, ExportPlan, plan_export
 from export.job.result import ExportResult
-from export.job.results import (EXTRA_FORMATS, MIXED_NOTE, NO_QAT_LABEL, Variant, agreeing,
-                                evaluate, float_kept, manifest_entry, manifest_header,
-                                quantization, results_table, shipped_call,
-                                shipped_checkpoint, with_metadata)
-from export.job.training import say, train_float, train_qat
+from export.job.evaluate import NO_QAT_LABEL, Variant, agreeing, evaluate
+from export.job.file_metadata import with_metadata
+from export.job.manifest_fields import (EXTRA_FORMATS, manifest_entry,
+                                        manifest_header, quantization)
+from export.job.progress import say
+from export.job.shipped import shipped_call, shipped_checkpoint
+from export.job.table import table_text
+from export.job.train_steps import float_kept, train_float, train_qat
 from export.names import LABELS_FILE, MANIFEST
 from tfresnet.data import sources
 
@@ -264,7 +270,7 @@ def _result(plan, m: _Measured, *, command, float_fit, qat_fit, calibrated) -> E
     kept = float_kept(plan, float_fit)
     details = _details(plan, m, command=command, float_fit=float_fit, qat_fit=qat_fit,
                        calibrated=calibrated, kept=kept, comparisons=comparisons)
-    table = _table(plan, m, rows, agreement, kept, warnings)
+    table = table_text(plan, m, rows, agreement, kept, warnings)
     entries = [{**manifest_entry(plan, v, row["accuracy"], m.profile, ship=v is m.shipped),
                 "warnings": warnings} for v, row in zip(m.variants, rows) if v.tflite]
     return ExportResult(
@@ -332,29 +338,6 @@ def _details(plan, m, *, command, float_fit, qat_fit, calibrated, kept,
             "worst": [{"layer": r.layer, "op": r.op, "rmse_over_scale": r.normalised,
                        "mac_share": r.mac_share} for r in debug.worst(m.debug_rows)]}
     return details
-
-
-def _table(plan, m, rows, agreement, kept, warnings) -> str:
-    """The comparison table printed at the end, with its notes."""
-    table = results_table(rows, agreement, m.count, reference=m.reference.label,
-                          int8=m.shipped.label, images=m.images)
-    if m.shipped.kind == "ptq_int8":
-        table += (f"\nThe post-training file ships as {m.shipped.file}: right on "
-                  f"{m.shipped.correct} of {m.count} held-out images, the quantization-aware "
-                  f"one ({m.by_kind['int8'].file}) on {m.by_kind['int8'].correct}")
-    if kept:
-        table += f"\nfloat32 Keras: {model_card.kept_text(kept)} kept (the best held-out accuracy)"
-    if not plan.qat:
-        table += "\nNo quantization-aware training (qat_epochs=0): post-training INT8 only."
-    if plan.config.float_layers:
-        table += (f"\n{MIXED_NOTE}: {', '.join(plan.config.float_layers)} in "
-                  f"{plan.file('mixed_int8')}")
-    if m.debug_rows is not None:
-        from export.convert import debug
-        table += f"\n{debug.worst_text(m.debug_rows)}"
-    if m.per_class and m.per_class["text"]:
-        table += f"\n{m.per_class['text']}"
-    return table + "".join(f"\nWARNING {w}" for w in warnings)
 
 
 def _file_contents(plan, m, result=None) -> dict:

@@ -10,7 +10,7 @@ import pytest
 from export.job import command
 from export.job.config import ExportConfig
 from export.job.gates import agreement_check
-from export.job.results import Variant, agreeing
+from export.job.evaluate import Variant, agreeing
 from export.tflite import ExportResult, export
 from tfresnet import train
 from tfresnet.utils import fileio

@@ -13,7 +13,7 @@ import pytest
 
 from export.job import gates, manifest, model_card
 from export.job.command import flag_words, parse, shipped_command
-from export.job.results import Variant
+from export.job.evaluate import Variant
 from tfresnet.data.sources import shipped_name
 from tfresnet.utils import stats
 
