@@ -225,20 +225,22 @@ class ExportConfig:
         :class:`TransferConfig`'s (``weights=``, ``freeze_epochs=``, ...).
 
         Raises:
-          ValueError: an override that is no setting (named, with the closest one), or a
-            bad value.
+          TypeError: an override that is no setting (named, with the closest one), as
+            Python says an unexpected keyword and ``FitConfig.create`` says it; a
+            ``config`` that is no ExportConfig.
+          ValueError: a bad value (:class:`SettingError`).
         """
         config = cls() if config is None else config
         if not isinstance(config, cls):
-            raise SettingError(f"config must be an ExportConfig. Received: config={config!r}")
+            raise TypeError(f"config must be an ExportConfig. Received: config={config!r}")
         unknown = sorted(set(overrides) - set(cls.names()))
         if unknown:
             close = difflib.get_close_matches(unknown[0], cls.names(), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise SettingError(f"export() has no setting {unknown[0]!r}: {hint}its settings "
-                             f"are ExportConfig's and TransferConfig's fields "
-                             f"({', '.join(cls.names())}). "
-                             f"Received: {unknown[0]}={overrides[unknown[0]]!r}")
+            raise TypeError(f"export() got an unexpected keyword argument {unknown[0]!r}: "
+                            f"{hint}its settings are ExportConfig's and TransferConfig's "
+                            f"fields ({', '.join(cls.names())}). "
+                            f"Received: {unknown[0]}={overrides[unknown[0]]!r}")
         return apply_overrides(config, overrides)
 
     @classmethod

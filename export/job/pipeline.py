@@ -91,8 +91,10 @@ def export(model_or_run=None, config: ExportConfig | None = None,
       agreement, warnings, the shipped file's manifest entry, the results JSON path.
 
     Raises:
-      ValueError: an unknown setting or a bad value (one line, naming it), before
-        anything is trained or written.
+      TypeError: an unknown setting (named, with the closest one), before anything is
+        trained or written.
+      ValueError: a bad value (one line, naming it), before anything is trained or
+        written.
       AgreementError, ChanceError: the gates refused the model; nothing was written.
     """
     plan = plan_export(ExportConfig.create(config, **overrides), model_or_run)
