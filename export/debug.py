@@ -13,10 +13,7 @@ import sys
 
 from export.convert.debug import DEBUG_IMAGES
 from export.convert.defaults import CALIBRATION_IMAGES
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.utils import flags
-from tfresnet.utils import quiet
+from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python -m export.debug"
 

@@ -20,8 +20,8 @@ from tfresnet.utils.lazy import front_door
 __getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
 if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
-    from export.job.config import ExportConfig  # noqa: F401
     from export.job.command import PROG, main  # noqa: F401
+    from export.job.config import ExportConfig  # noqa: F401
     from export.job.pipeline import export  # noqa: F401
     from export.job.result import ExportResult  # noqa: F401
 

@@ -16,5 +16,11 @@ __getattr__, __dir__ = front_door(__name__)  # the names below, imported on firs
 
 if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from export.compare.command import main  # noqa: F401
-    from export.compare.job import Config, Report, Settings, checkpoint_config, compare  # noqa: F401
-    from export.compare.job import make_configs  # noqa: F401
+    from export.compare.job import (  # noqa: F401
+        Config,
+        Report,
+        Settings,
+        checkpoint_config,
+        compare,
+        make_configs,
+    )

@@ -11,10 +11,7 @@ from export.compare.defaults import DEFAULT_OUT, DEFAULT_ROUNDS, QUICK_CALIBRATI
 from export.convert.defaults import CALIBRATION_IMAGES
 from export.job.config import DEFAULT_EPOCHS  # export.tflite's short run
 from tfresnet.training.recipes import SHORT_RUN_BATCH_SIZE
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.utils import flags
-from tfresnet.utils import quiet
+from tfresnet.utils import cli, fileio, flags, quiet
 from tfresnet.utils.flags import MAX_RUNS
 
 PROG = "python -m export.compare"
@@ -114,8 +111,7 @@ def main(argv=None) -> int:
     the models named are checked and compared; returns 0 (bad input: UsageError)."""
     args = parse(argv)
     quiet.import_tensorflow_quietly()
-    from export.compare.job import (check_checkpoint, check_unique, checkpoint_config,
-                                    compare, make_configs)
+    from export.compare.job import check_checkpoint, check_unique, checkpoint_config, compare, make_configs
     from export.compare.report import summary_text
 
     settings = settings_from_args(args)

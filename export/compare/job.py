@@ -46,19 +46,27 @@ import tempfile
 import time
 
 from export.compare.defaults import DEFAULT_OUT
-from export.compare.measure import (Settings, add_round, cache_path,
-                                    calibration_for, export_model,
-                                    load_avg, load_cached, measure_config, model_and_data,
-                                    repeat_entries, rounds_done, time_files)
+from export.compare.measure import (
+    Settings,
+    add_round,
+    cache_path,
+    calibration_for,
+    export_model,
+    load_avg,
+    load_cached,
+    measure_config,
+    model_and_data,
+    repeat_entries,
+    rounds_done,
+    time_files,
+)
 from export.compare.plots import write_plots
-from export.compare.report import (csv_text, flat_row, machine_text, progress_text,
-                                   report_text, round_text)
+from export.compare.report import csv_text, flat_row, machine_text, progress_text, report_text, round_text
 from export.convert.source import load_source
-from tfresnet.training import checkpoint
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
 from tfresnet.models.registry import model_info
 from tfresnet.models.variant import ModelVariant
+from tfresnet.training import checkpoint
+from tfresnet.utils import cli, fileio
 
 __all__ = ["Config", "Report", "Settings", "checkpoint_config", "compare",
            "make_configs"]

@@ -57,6 +57,7 @@ def load_avg() -> float | None:
 def model_and_data(config, settings: Settings, out: str, log):
     """(keras model, DataSplit or None, data note) for a config."""
     import keras
+
     from tfresnet.data import sources
     from tfresnet.models.registry import get_model
     from tfresnet.training import checkpoint, train
@@ -147,8 +148,7 @@ def measure_config(config, settings: Settings, out: str, log=print):
     }
     add_round(record, time_files(files, settings))
     if split is not None:
-        from tfresnet.data import pipelines
-        from tfresnet.data import sources
+        from tfresnet.data import pipelines, sources
         images, labels = sources.as_numpy(split.val, limit=settings.eval_images)
         record["accuracy"] = {fmt: _accuracy(b, images, labels) if b is not None else None
                               for fmt, b in files.items()}

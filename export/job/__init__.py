@@ -24,8 +24,8 @@ from tfresnet.utils.lazy import front_door
 __getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
 if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
+    from export.job.command import PROG, build_parser, main  # noqa: F401
     from export.job.config import ExportConfig  # noqa: F401
-    from export.job.command import build_parser, main, PROG  # noqa: F401
     from export.job.pipeline import export, run  # noqa: F401
-    from export.job.result import ExportResult  # noqa: F401
     from export.job.plan import ExportPlan, plan_export  # noqa: F401
+    from export.job.result import ExportResult  # noqa: F401

@@ -17,15 +17,18 @@ import sys
 
 from export.convert import formats
 from export.convert.defaults import IO_NAMES
-from export.job.config import (DEFAULT_EPOCHS, DEFAULT_MODEL, PATH_SETTINGS, QAT_LR_FACTOR,
-                               ExportConfig, SettingError)
+from export.job.config import (
+    DEFAULT_EPOCHS,
+    DEFAULT_MODEL,
+    PATH_SETTINGS,
+    QAT_LR_FACTOR,
+    ExportConfig,
+    SettingError,
+)
 from export.job.gates import AgreementError, ChanceError
 from export.names import EXPORT_PROG as PROG
 from tfresnet.training.flags import add_transfer
-from tfresnet.utils import cli
-from tfresnet.utils import flags
-from tfresnet.utils import quiet
-from tfresnet.utils import stats
+from tfresnet.utils import cli, flags, quiet, stats
 from tfresnet.utils.flags import MAX_EPOCHS
 
 DEFAULTS = ExportConfig()

@@ -24,8 +24,16 @@ from export.convert import formats as formats_lib
 from export.convert.defaults import CALIBRATION_IMAGES, IO_NAMES
 from tfresnet.training import recipes
 from tfresnet.training.config import TransferConfig, apply_overrides, setting_names
-from tfresnet.utils.flags import (AUGMENTATIONS, DEFAULT_STRATEGY, MAX_EPOCHS,
-                                  MAX_IMAGES, MAX_LR, MAX_THREADS, STRATEGIES)
+from tfresnet.utils.flags import (
+    AUGMENTATIONS,
+    DEFAULT_STRATEGY,
+    MAX_EPOCHS,
+    MAX_IMAGES,
+    MAX_LR,
+    MAX_THREADS,
+    STRATEGIES,
+)
+
 
 class SettingError(ValueError):
     """A bad setting, said in the settings' names (``... Received: alpha=0``); the command

@@ -8,8 +8,7 @@ from export.job.manifest_fields import EXTRA_FORMATS, MIXED_NOTE
 from export.job.plan import AUTHOR, INT8_IO_KINDS
 from export.metadata import writer as metadata
 from tfresnet import __version__
-from tfresnet.data import pipelines
-from tfresnet.data import sources
+from tfresnet.data import pipelines, sources
 
 
 def with_metadata(plan, model_bytes, kind, ships="int8"):

@@ -10,8 +10,7 @@ import hashlib
 from export.convert.converter import TensorInfo, io_tensors
 from export.convert.formats import FORMATS
 from export.names import EXPORT_PROG, LABELS_FILE
-from tfresnet.data import pipelines
-from tfresnet.data import sources
+from tfresnet.data import pipelines, sources
 
 # The --formats beside int8: post-training conversions of the float model, float32 I/O.
 EXTRA_FORMATS = ("float16", "dynamic", "int16x8")

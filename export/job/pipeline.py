@@ -48,19 +48,24 @@ import os
 from export import names
 from export.convert import formats
 from export.convert.converter import calibration_images, to_float32, to_int8
-from export.job import class_report
-from export.job import model_card
+from export.job import class_report, model_card
 from export.job.config import ExportConfig
-from export.job.gates import (AgreementError, ChanceError, agreement_check,
-                              agreement_refusal, chance_check, choose_int8, loss_warnings)
-from export.job.manifest import publish
-from export.job.plan import FILE_KINDS, LATENCY_ROUNDS, ExportPlan, plan_export
-from export.job.result import ExportResult
 from export.job.evaluate import NO_QAT_LABEL, Variant, agreeing, evaluate
 from export.job.file_metadata import with_metadata
-from export.job.manifest_fields import (EXTRA_FORMATS, manifest_entry,
-                                        manifest_header, quantization)
+from export.job.gates import (
+    AgreementError,
+    ChanceError,
+    agreement_check,
+    agreement_refusal,
+    chance_check,
+    choose_int8,
+    loss_warnings,
+)
+from export.job.manifest import publish
+from export.job.manifest_fields import EXTRA_FORMATS, manifest_entry, manifest_header, quantization
+from export.job.plan import FILE_KINDS, LATENCY_ROUNDS, ExportPlan, plan_export
 from export.job.progress import say
+from export.job.result import ExportResult
 from export.job.shipped import shipped_call, shipped_checkpoint
 from export.job.table import table_text
 from export.job.train_steps import float_kept, train_float, train_qat

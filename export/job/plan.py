@@ -24,8 +24,8 @@ from export.convert.source import DEFAULT_DATASET, DEFAULT_VAL_FRACTION, Source,
 from export.job.config import DEFAULT_MODEL, ExportConfig, SettingError
 from export.job.manifest import read_manifest
 from export.names import MANIFEST
-from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
 from tfresnet.data import sources
+from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
 from tfresnet.data.split import DataSplit, fit_image
 from tfresnet.utils.flags import DEFAULT_SEED
 

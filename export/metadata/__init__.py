@@ -14,7 +14,7 @@ from tfresnet.utils.lazy import front_door
 __getattr__, __dir__ = front_door(__name__)  # the names below, imported on first use
 
 if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
+    from export.metadata.command import main  # noqa: F401
     from export.metadata.flatbuffer import set_signature  # noqa: F401
     from export.metadata.reader import read_metadata  # noqa: F401
-    from export.metadata.command import main  # noqa: F401
     from export.metadata.writer import add_metadata  # noqa: F401

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.utils import quiet
+from tfresnet.utils import cli, fileio, quiet
 
 PROG = "python -m export.metadata"
 

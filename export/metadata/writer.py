@@ -42,14 +42,28 @@ import zipfile
 
 import flatbuffers
 import numpy as np
-
 from tensorflow.lite.python import schema_py_generated as schema
 
-from export.metadata.schema import (
-    ASSOCIATED_FILE, CONTENT, FEATURE_PROPERTIES, IMAGE_PROPERTIES, IMAGE_PROPS, IMAGE_SIZE,
-    METADATA_IDENTIFIER, METADATA_NAME, MODEL, NORMALIZATION, NORMALIZATION_OPTIONS,
-    PROCESS_UNIT, RGB, STATS, SUBGRAPH, TENSOR, TENSOR_AXIS_LABELS)
 from export.metadata.flatbuffer import as_str, pack_model, unpack_model
+from export.metadata.schema import (
+    ASSOCIATED_FILE,
+    CONTENT,
+    FEATURE_PROPERTIES,
+    IMAGE_PROPERTIES,
+    IMAGE_PROPS,
+    IMAGE_SIZE,
+    METADATA_IDENTIFIER,
+    METADATA_NAME,
+    MODEL,
+    NORMALIZATION,
+    NORMALIZATION_OPTIONS,
+    PROCESS_UNIT,
+    RGB,
+    STATS,
+    SUBGRAPH,
+    TENSOR,
+    TENSOR_AXIS_LABELS,
+)
 from export.names import INPUT_NAME, LABELS_FILE, OUTPUT_NAME
 
 MIN_PARSER_VERSION = "1.0.0"
