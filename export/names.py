@@ -5,6 +5,9 @@ signature (``serving_default(image) -> probabilities``), the flatbuffer tensors 
 it (what ``Interpreter.get_input_details()`` / ``get_output_details()`` show) and the
 metadata's tensor entries all use ``INPUT_NAME`` and ``OUTPUT_NAME``.
 
+The command: ``EXPORT_PROG``, how ``python -m export.tflite`` names itself (its help and
+errors) and how ``models.json`` names the tool that wrote it (``generator``).
+
 File names: ``MANIFEST`` and ``LABELS_FILE`` in the export folder (``labels.txt`` is the
 run folder's name too, :data:`tfresnet.training.runschema.RUN_FILES`), and the suffixes
 of the per-model reports after a file stem.
@@ -13,6 +16,8 @@ of the per-model reports after a file stem.
 from __future__ import annotations
 
 from tfresnet.training.runschema import RUN_FILES
+
+EXPORT_PROG = "python -m export.tflite"
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "image"

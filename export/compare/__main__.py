@@ -1,7 +1,7 @@
-"""``python -m export.compare``: see :mod:`export.compare.job` (flags checked before
-TensorFlow loads: :mod:`export.compare.flags`)."""
+"""``python -m export.compare``: :func:`export.compare.command.main` (its flags are
+checked before TensorFlow loads)."""
 
-from export.compare.flags import PROG, parse
-from tfresnet.utils import flags
+from export.compare.command import PROG, main
+from tfresnet.utils import cli
 
-flags.run(parse, "export.compare.job:main", prog=PROG)
+cli.run(main, prog=PROG)

@@ -28,7 +28,7 @@ model's results are kept in ``--out``/models/KEY.json as soon as it is measured,
 an interrupted run continues where it stopped; ``--fresh`` measures everything again.
 The work is split: :mod:`export.compare.measure` (measuring), :mod:`export.compare.report`
 (rows, report text, CSV) and :mod:`export.compare.plots` (the PNGs); this module holds
-the grid, the passes over it and the command line.
+the grid and the passes over it; the command line is :mod:`export.compare.command`.
 
 Latency is timed in ``--rounds`` passes over the whole grid (default 5), and each figure
 is the round with the lowest median (``export.convert.latency.best_round``): on a shared machine
@@ -45,25 +45,31 @@ import os
 import tempfile
 import time
 
-from export.compare import flags
-from export.compare.flags import DEFAULT_OUT
-from export.compare.measure import (Settings, add_round, cache_path,
-                                    calibration_for, export_model,
-                                    load_avg, load_cached, measure_config, model_and_data,
-                                    repeat_entries, rounds_done, time_files)
+from export.compare.defaults import DEFAULT_OUT
+from export.compare.measure import (
+    Settings,
+    add_round,
+    cache_path,
+    calibration_for,
+    export_model,
+    load_avg,
+    load_cached,
+    measure_config,
+    model_and_data,
+    repeat_entries,
+    rounds_done,
+    time_files,
+)
 from export.compare.plots import write_plots
-from export.compare.report import (csv_text, flat_row, machine_text, progress_text,
-                                   report_text, round_text, summary_text)
-from export.convert.defaults import CALIBRATION_IMAGES
+from export.compare.report import csv_text, flat_row, machine_text, progress_text, report_text, round_text
 from export.convert.source import load_source
-from tfresnet.training import checkpoint
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
 from tfresnet.models.registry import model_info
 from tfresnet.models.variant import ModelVariant
+from tfresnet.training import checkpoint
+from tfresnet.utils import cli, fileio
 
 __all__ = ["Config", "Report", "Settings", "checkpoint_config", "compare",
-           "main", "make_configs"]
+           "make_configs"]
 
 
 
@@ -185,7 +191,8 @@ def checkpoint_config(path: str) -> tuple[Config, dict]:
                   source.side, checkpoint=os.path.abspath(path)), source.record
 
 
-def _check_checkpoint(path: str):
+def check_checkpoint(path: str):
+    """A ``--checkpoint`` that names no run folder or model file: one line in its words."""
     try:
         checkpoint.locate(path)
     except ValueError as err:
@@ -309,38 +316,3 @@ def compare(configs: list[Config], settings: Settings, *, out: str = DEFAULT_OUT
 
 # --------------------------------------------------------------------------------------
 # Command line.
-
-def settings_from_args(args) -> Settings:
-    """Validates the flags that are not about models; raises UsageError."""
-    flags.check(args)
-    calibration = args.calibration or (flags.QUICK_CALIBRATION_IMAGES if args.quick
-                                       else CALIBRATION_IMAGES)
-    return Settings(quick=args.quick, threads=tuple(args.threads), runs=args.runs,
-                    warmup=args.warmup, min_seconds=args.min_seconds,
-                    calibration_images=calibration, seed=args.seed, rounds=args.rounds,
-                    dataset=None if args.quick else args.dataset,
-                    epochs=None if args.quick else args.epochs,
-                    steps_per_epoch=None if args.quick else args.steps_per_epoch,
-                    batch_size=None if args.quick else args.batch_size,
-                    eval_images=None if args.quick else args.eval_images)
-
-
-def main(argv=None) -> int:
-    args = flags.parse(argv)
-    settings = settings_from_args(args)
-    configs = make_configs(args.model, alphas=args.alpha, resolutions=args.res)
-    for path in args.checkpoint:
-        _check_checkpoint(path)
-    configs += [checkpoint_config(path)[0] for path in args.checkpoint]
-    check_unique(configs)
-    print(f"Comparing {len(configs)} model{'s' if len(configs) > 1 else ''} into {args.out}",
-          flush=True)
-    report = compare(configs, settings, out=args.out, fresh=args.fresh,
-                     repeat=args.repeat_check,
-                     log=lambda text: print(text, flush=True))
-    print()
-    print(summary_text(report.rows, list(settings.threads)))
-    print(f"\nReport: {report.files['report']} (the published figures beside ours, "
-          f"repeatability, plots); every figure: {report.files['csv']}, "
-          f"{report.files['json']}")
-    return 0

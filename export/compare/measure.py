@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from export.compare.flags import DEFAULT_ROUNDS
+from export.compare.defaults import DEFAULT_ROUNDS
 from export.convert import latency as latency_lib
 from tfresnet.models.registry import model_info
 from tfresnet.training.runschema import RUN_FILES
@@ -57,9 +57,11 @@ def load_avg() -> float | None:
 def model_and_data(config, settings: Settings, out: str, log):
     """(keras model, DataSplit or None, data note) for a config."""
     import keras
+
     from tfresnet.data import sources
     from tfresnet.models.registry import get_model
-    from tfresnet.training import checkpoint, train
+    from tfresnet.training import api as train
+    from tfresnet.training import checkpoint
     keras.utils.set_random_seed(settings.seed)
     if config.checkpoint:
         model, run_config, _ = checkpoint.load_run(config.checkpoint)
@@ -147,8 +149,7 @@ def measure_config(config, settings: Settings, out: str, log=print):
     }
     add_round(record, time_files(files, settings))
     if split is not None:
-        from tfresnet.data import pipelines
-        from tfresnet.data import sources
+        from tfresnet.data import pipelines, sources
         images, labels = sources.as_numpy(split.val, limit=settings.eval_images)
         record["accuracy"] = {fmt: _accuracy(b, images, labels) if b is not None else None
                               for fmt, b in files.items()}

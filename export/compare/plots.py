@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 
-from tfresnet.utils import plots
 from tfresnet.models.registry import model_info
-
+from tfresnet.utils import plots
 
 # --------------------------------------------------------------------------------------
 # Plots (one point per model, labelled, log x like the MobileNet paper's figures).

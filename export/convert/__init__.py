@@ -15,7 +15,15 @@ __getattr__, __dir__ = front_door(__name__)  # the names below, imported on firs
 
 if TYPE_CHECKING:  # the public names, declared once (read by front_door too)
     from export.convert.converter import (  # noqa: F401
-        calibration_data, converter_for, graph_ops, io_tensors,
-        IO_TYPES, non_integer_ops, Runner, to_float32, to_int8)
-    from export.convert.formats import check_format, convert_format, FORMATS  # noqa: F401
+        IO_TYPES,
+        Runner,
+        calibration_data,
+        converter_for,
+        graph_ops,
+        io_tensors,
+        non_integer_ops,
+        to_float32,
+        to_int8,
+    )
+    from export.convert.formats import FORMATS, check_format, convert_format  # noqa: F401
     from export.convert.qat import quantize_model  # noqa: F401

@@ -31,9 +31,8 @@ from export.convert.defaults import IO_NAMES
 from export.convert.latency import read_tflite
 from export.metadata.flatbuffer import model_bytes, set_signature
 from export.names import INPUT_NAME, OUTPUT_NAME, SIGNATURE
+from tfresnet.data import pipelines, sources
 from tfresnet.utils import quiet
-from tfresnet.data import pipelines
-from tfresnet.data import sources
 
 IO_TYPES = {name: tf.as_dtype(name) for name in IO_NAMES}  # uint8, int8, float32
 # The input quantization that encodes (pixel - 128) / 128: 1/128 and 128 (uint8) or 0 (int8).

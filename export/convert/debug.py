@@ -1,4 +1,4 @@
-"""Where INT8 loses accuracy: per-layer quantization error, ``python -m export.debug``.
+"""Where INT8 loses accuracy: per-layer quantization error (the library of ``python -m export.debug``).
 
 :func:`layer_errors` runs ``tf.lite.experimental.QuantizationDebugger`` on a float
 Keras model: it converts the model to post-training INT8 with the calibration images
@@ -12,8 +12,8 @@ layer's share of the model's multiply-adds (``tfresnet.profile``). The worst lay
 the one with the largest scale-normalised error.
 
 :func:`report_files` gives the CSV, the JSON and a PNG bar chart of one report;
-``python -m export.debug RUN`` (a ``tfresnet.train`` run folder or ``.keras`` file)
-writes them and prints the five worst layers; ``python -m export.tflite
+``python -m export.debug RUN`` (a ``tfresnet.train`` run folder or ``.keras`` file;
+:mod:`export.debug`) writes them and prints the five worst layers; ``python -m export.tflite
 --debug-quantization`` writes them beside the exported files.
 """
 
@@ -24,14 +24,11 @@ import csv
 import dataclasses
 import io
 import math
-import os
 import re
-import sys
 
 from export.convert.formats import WEIGHT_OPS
 from export.names import INPUT_NAME, OUTPUT_NAME, QUANT_DEBUG_SUFFIXES, SIGNATURE
 
-PROG = "python -m export.debug"
 WORST = 5               # the layers printed
 DEBUG_IMAGES = 32       # images the debugger compares float and INT8 on
 ROUNDING_ERROR = 1 / math.sqrt(12)  # rmse / scale of a uniformly rounded tensor
@@ -306,58 +303,3 @@ def bar_png(rows, title: str) -> bytes:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return buffer.getvalue()
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def build_parser():
-    """The ``python -m export.debug`` flags (no TensorFlow)."""
-    from export.convert.defaults import CALIBRATION_IMAGES
-    from tfresnet.utils import cli
-    from tfresnet.utils import flags
-
-    p = cli.ArgumentParser(prog=PROG, description=(
-        "Per-layer INT8 quantization error of a trained float model (TensorFlow's "
-        "QuantizationDebugger): writes STEM_quant_debug.csv/.json/.png into --out and "
-        "prints the five worst layers."))
-    p.add_argument("model", type=cli.non_empty, help="a tfresnet.train run folder or .keras file")
-    flags.add_dataset(p, default=None, dirs=False, help="calibration data (default: the "
-                      "data the run was trained on, else the bundled digits)")
-    flags.add_calibration(p, default=CALIBRATION_IMAGES, help="training images that "
-                          "calibrate the INT8 conversion")
-    p.add_argument("--images", type=cli.positive_int(flags.MAX_IMAGES), default=DEBUG_IMAGES,
-                   help="images float and INT8 are compared on")
-    flags.add_out(p, default=".")
-    return p
-
-
-def parse(argv=None):
-    return build_parser().parse_args(argv)
-
-
-def main(argv=None):
-    """``python -m export.debug``: returns the rows (exit status 0), 2 on bad input."""
-    args = build_parser().parse_args(argv)
-    from tfresnet.utils import fileio
-
-    out = fileio.check_writable_dir(args.out)
-    from export.convert.converter import calibration_images
-    from export.convert.source import DEFAULT_DATASET, load_source
-    from tfresnet.data import sources
-
-    source = load_source(args.model)
-    model, seed = source.model, source.seed or 0
-    split = sources.load(args.dataset or source.dataset or DEFAULT_DATASET,
-                         image_size=(source.side, source.side), seed=seed,
-                         val_fraction=source.val_fraction)
-    calibration = calibration_images(split, args.calibration, seed)
-    debug_images, _ = sources.as_numpy(split.val, limit=args.images)
-    rows = layer_errors(model, calibration, debug_images)
-    stem = os.path.basename(os.path.normpath(args.model)).removesuffix(".keras")
-    os.makedirs(out, exist_ok=True)
-    for name, content in report_files(rows, stem).items():
-        fileio.write_bytes(os.path.join(out, name), content)
-    print(worst_text(rows))
-    print(f"Wrote {stem}_quant_debug.csv, .json, .png to {out}", file=sys.stderr)
-    return rows

@@ -21,8 +21,7 @@ import time
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from tfresnet.utils import quiet
-from tfresnet.utils import fileio
+from tfresnet.utils import fileio, quiet
 
 
 @dataclasses.dataclass(frozen=True)

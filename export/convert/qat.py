@@ -61,8 +61,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfresnet.data import pipelines
-from tfresnet.models import layers
-from tfresnet.models import registry
+from tfresnet.models import layers, registry
 
 EMA_DECAY = 0.999  # tfmot MovingAverageQuantizer's ema_decay
 NUM_BITS = 8

@@ -3,10 +3,10 @@
 :func:`export.job.pipeline.export` (``export.tflite.export``) takes an ``ExportConfig``
 plus keyword overrides (its fields, and :class:`tfresnet.training.config.TransferConfig`'s
 for transfer learning), built by :meth:`ExportConfig.create`; ``python -m export.tflite``
-builds the same object from its flags (:func:`export.job.flags.config_of`). No
+builds the same object from its flags (:func:`export.job.command.config_of`). No
 TensorFlow: every check here runs before it loads. Errors speak the settings' names
 (``... Received: alpha=0``); the command line says its flags instead
-(:func:`export.job.flags.flag_words`).
+(:func:`export.job.command.flag_words`).
 
 The checks that need the model or the data (a model name, MobileNet's alpha and side
 rules, the checkpoint, the classes) are :func:`export.job.plan.plan_export`'s.
@@ -24,18 +24,28 @@ from export.convert import formats as formats_lib
 from export.convert.defaults import CALIBRATION_IMAGES, IO_NAMES
 from tfresnet.training import recipes
 from tfresnet.training.config import TransferConfig, apply_overrides, setting_names
-from tfresnet.utils.flags import (AUGMENTATIONS, DEFAULT_STRATEGY, MAX_EPOCHS,
-                                  MAX_IMAGES, MAX_LR, MAX_THREADS, STRATEGIES)
+from tfresnet.utils.flags import (
+    AUGMENTATIONS,
+    DEFAULT_STRATEGY,
+    MAX_EPOCHS,
+    MAX_IMAGES,
+    MAX_LR,
+    MAX_THREADS,
+    STRATEGIES,
+)
+
 
 class SettingError(ValueError):
     """A bad setting, said in the settings' names (``... Received: alpha=0``); the command
-    line says its flags instead (:func:`export.job.flags.flag_words`)."""
+    line says its flags instead (:func:`export.job.command.flag_words`)."""
 
 
 DEFAULT_MODEL = "mobilenet_v1"  # without a checkpoint or a model
 DEFAULT_EPOCHS = 4          # float training on the bundled digits when no checkpoint
 QAT_LR_FACTOR = 0.1         # QAT fine-tunes at this fraction of the float learning rate
 MAX_SEED = 2 ** 32 - 1
+# The settings that take a local path: shipped files name them by base name only.
+PATH_SETTINGS = ("dataset", "calibration_images", "out", "weights", "data_dir", "manual_dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,20 +233,22 @@ class ExportConfig:
         :class:`TransferConfig`'s (``weights=``, ``freeze_epochs=``, ...).
 
         Raises:
-          ValueError: an override that is no setting (named, with the closest one), or a
-            bad value.
+          TypeError: an override that is no setting (named, with the closest one), as
+            Python says an unexpected keyword and ``FitConfig.create`` says it; a
+            ``config`` that is no ExportConfig.
+          ValueError: a bad value (:class:`SettingError`).
         """
         config = cls() if config is None else config
         if not isinstance(config, cls):
-            raise SettingError(f"config must be an ExportConfig. Received: config={config!r}")
+            raise TypeError(f"config must be an ExportConfig. Received: config={config!r}")
         unknown = sorted(set(overrides) - set(cls.names()))
         if unknown:
             close = difflib.get_close_matches(unknown[0], cls.names(), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise SettingError(f"export() has no setting {unknown[0]!r}: {hint}its settings "
-                             f"are ExportConfig's and TransferConfig's fields "
-                             f"({', '.join(cls.names())}). "
-                             f"Received: {unknown[0]}={overrides[unknown[0]]!r}")
+            raise TypeError(f"export() got an unexpected keyword argument {unknown[0]!r}: "
+                            f"{hint}its settings are ExportConfig's and TransferConfig's "
+                            f"fields ({', '.join(cls.names())}). "
+                            f"Received: {unknown[0]}={overrides[unknown[0]]!r}")
         return apply_overrides(config, overrides)
 
     @classmethod

@@ -43,22 +43,20 @@ def chance_check(plan, correct, count):
 
     Chance is the majority-class share of the held-out images; the model passes when
     random guessing would reach its count of correct answers less than
-    ``tfresnet.training.fitting.CHANCE_P_VALUE`` of the time (one-sided exact binomial test).
+    ``tfresnet.utils.stats.CHANCE_P_VALUE`` of the time (one-sided exact binomial test).
 
     Raises:
       ChanceError: when it does not pass and ``plan.config.allow_chance`` is False.
     """
-    from tfresnet.training import fitting
-
-    share = fitting.majority_share(plan.split)
-    passed, p = fitting.above_chance(correct, count, share)
+    share = stats.majority_share(plan.split.val_labels())
+    passed, p = stats.above_chance(correct, count, share)
     if passed:
         return None
     text = (f"the float model's held-out accuracy {100 * correct / max(count, 1):.2f}% "
             f"({correct} of {count}) is not above chance: the largest class holds "
             f"{100 * share:.2f}% of the held-out images, and a model answering at chance "
             f"gets {correct} or more right {100 * p:.1f}% of the time (one-sided binomial "
-            f"test; below {100 * fitting.CHANCE_P_VALUE:g}% required)")
+            f"test; below {100 * stats.CHANCE_P_VALUE:g}% required)")
     if not plan.config.allow_chance:
         raise ChanceError(
             f"{text}; nothing was written. Try more `epochs`, `weights` from a trained "

@@ -48,8 +48,7 @@ import signal
 import threading
 
 from export.names import LABELS_FILE, MANIFEST, REPORT_SUFFIXES
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
+from tfresnet.utils import cli, fileio
 
 MANIFEST_FORMAT = 1
 

@@ -30,11 +30,14 @@ labels (:func:`export.job.plan.imagenet_labels`), calibrated on the unlabeled im
 also measure the INT8 file's top-1 agreement with the float model (no accuracy: no labels).
 
 The job is split along its steps: :mod:`export.job.config` (the settings),
-:mod:`export.job.plan` (:class:`ExportPlan`), :mod:`export.job.training` (float
-training, QAT), :mod:`export.job.results` (evaluation, the manifest entries, the
-table), :mod:`export.job.result` (the figures, the results JSON),
-:mod:`export.job.flags` (the flags, parsed before TensorFlow loads); this module runs
-the steps in order (:func:`run`) and holds the command line's :func:`main`.
+:mod:`export.job.plan` (:class:`ExportPlan`), :mod:`export.job.train_steps` (float
+training, QAT), :mod:`export.job.evaluate` (the models and files on the held-out data),
+:mod:`export.job.file_metadata` (what each file carries), :mod:`export.job.manifest_fields`
+(its ``models.json`` entry), :mod:`export.job.table` (the table),
+:mod:`export.job.shipped` (how shipped files name paths and the call),
+:mod:`export.job.result` (the figures, the results JSON),
+:mod:`export.job.command` (the flags, parsed before TensorFlow loads, and the command
+line's ``main``); this module runs the steps in order (:func:`run`).
 """
 
 from __future__ import annotations
@@ -45,24 +48,31 @@ import os
 from export import names
 from export.convert import formats
 from export.convert.converter import calibration_images, to_float32, to_int8
-from export.job import class_report
-from export.job import model_card
-from export.job.config import ExportConfig, SettingError
-from export.job.flags import PROG, config_of, flag_words, parse
-from export.job.gates import (AgreementError, ChanceError, agreement_check,
-                              agreement_refusal, chance_check, choose_int8, loss_warnings)
+from export.job import class_report, model_card
+from export.job.config import ExportConfig
+from export.job.evaluate import NO_QAT_LABEL, Variant, agreeing, evaluate
+from export.job.file_metadata import with_metadata
+from export.job.gates import (
+    AgreementError,
+    ChanceError,
+    agreement_check,
+    agreement_refusal,
+    chance_check,
+    choose_int8,
+    loss_warnings,
+)
 from export.job.manifest import publish
+from export.job.manifest_fields import EXTRA_FORMATS, manifest_entry, manifest_header, quantization
 from export.job.plan import FILE_KINDS, LATENCY_ROUNDS, ExportPlan, plan_export
+from export.job.progress import say
 from export.job.result import ExportResult
-from export.job.results import (EXTRA_FORMATS, MIXED_NOTE, NO_QAT_LABEL, Variant, agreeing,
-                                evaluate, float_kept, manifest_entry, manifest_header,
-                                quantization, results_table, shipped_call,
-                                shipped_checkpoint, shipped_command, with_metadata)
-from export.job.training import say, train_float, train_qat
+from export.job.shipped import shipped_call, shipped_checkpoint
+from export.job.table import table_text
+from export.job.train_steps import float_kept, train_float, train_qat
 from export.names import LABELS_FILE, MANIFEST
 from tfresnet.data import sources
 
-__all__ = ["AgreementError", "ChanceError", "export", "main", "run"]
+__all__ = ["AgreementError", "ChanceError", "export", "run"]
 
 # How shipped files name the epochs=0 model (the terminal names its cache file too).
 IMAGENET_CHECKPOINT = "the ImageNet classifier (keras.applications weights)"
@@ -86,8 +96,10 @@ def export(model_or_run=None, config: ExportConfig | None = None,
       agreement, warnings, the shipped file's manifest entry, the results JSON path.
 
     Raises:
-      ValueError: an unknown setting or a bad value (one line, naming it), before
-        anything is trained or written.
+      TypeError: an unknown setting (named, with the closest one), before anything is
+        trained or written.
+      ValueError: a bad value (one line, naming it), before anything is trained or
+        written.
       AgreementError, ChanceError: the gates refused the model; nothing was written.
     """
     plan = plan_export(ExportConfig.create(config, **overrides), model_or_run)
@@ -108,9 +120,9 @@ def run(plan: ExportPlan, command: str) -> ExportResult:
         (:func:`export.job.gates.agreement_check`; nothing is written).
       ChanceError: a float model not above chance (without ``allow_chance``).
     """
-    from tfresnet.training import train
+    from tfresnet.training.strategy import make_strategy
 
-    strategy = train.make_strategy(plan.config.strategy)
+    strategy = make_strategy(plan.config.strategy)
     float_fit = qat_fit = qat_model = None
     if plan.checkpoint is None:
         float_model, float_fit = train_float(plan, strategy)
@@ -265,7 +277,7 @@ def _result(plan, m: _Measured, *, command, float_fit, qat_fit, calibrated) -> E
     kept = float_kept(plan, float_fit)
     details = _details(plan, m, command=command, float_fit=float_fit, qat_fit=qat_fit,
                        calibrated=calibrated, kept=kept, comparisons=comparisons)
-    table = _table(plan, m, rows, agreement, kept, warnings)
+    table = table_text(plan, m, rows, agreement, kept, warnings)
     entries = [{**manifest_entry(plan, v, row["accuracy"], m.profile, ship=v is m.shipped),
                 "warnings": warnings} for v, row in zip(m.variants, rows) if v.tflite]
     return ExportResult(
@@ -335,29 +347,6 @@ def _details(plan, m, *, command, float_fit, qat_fit, calibrated, kept,
     return details
 
 
-def _table(plan, m, rows, agreement, kept, warnings) -> str:
-    """The comparison table printed at the end, with its notes."""
-    table = results_table(rows, agreement, m.count, reference=m.reference.label,
-                          int8=m.shipped.label, images=m.images)
-    if m.shipped.kind == "ptq_int8":
-        table += (f"\nThe post-training file ships as {m.shipped.file}: right on "
-                  f"{m.shipped.correct} of {m.count} held-out images, the quantization-aware "
-                  f"one ({m.by_kind['int8'].file}) on {m.by_kind['int8'].correct}")
-    if kept:
-        table += f"\nfloat32 Keras: {model_card.kept_text(kept)} kept (the best held-out accuracy)"
-    if not plan.qat:
-        table += "\nNo quantization-aware training (qat_epochs=0): post-training INT8 only."
-    if plan.config.float_layers:
-        table += (f"\n{MIXED_NOTE}: {', '.join(plan.config.float_layers)} in "
-                  f"{plan.file('mixed_int8')}")
-    if m.debug_rows is not None:
-        from export.convert import debug
-        table += f"\n{debug.worst_text(m.debug_rows)}"
-    if m.per_class and m.per_class["text"]:
-        table += f"\n{m.per_class['text']}"
-    return table + "".join(f"\nWARNING {w}" for w in warnings)
-
-
 def _file_contents(plan, m, result=None) -> dict:
     """{name: bytes} of every file but models.json (the results JSON and the model card
     None without ``result``: their names are known first)."""
@@ -398,21 +387,3 @@ def _publish(plan, result: ExportResult, m: _Measured) -> ExportResult:
     say(f"Wrote {', '.join(files)}, {MANIFEST} to {plan.out}")
     return result
 
-
-def main(argv=None):
-    """``python -m export.tflite``: returns the results JSON's content with ``files``
-    and ``table`` (exit status 0), or exits 1 when a gate refuses the model, 2 on bad
-    input (each error in the flags' words, :func:`export.job.flags.flag_words`)."""
-    import sys
-
-    args = parse(argv)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        config = config_of(args, verbose=1 if sys.stdout.isatty() else 2)
-        result = run(plan_export(config, args.checkpoint), command=shipped_command(argv))
-    except (AgreementError, ChanceError) as err:
-        print(f"{PROG}: error: {flag_words(str(err))}", file=sys.stderr)
-        sys.exit(1)
-    except SettingError as err:  # the one place the library's words become flags
-        raise ValueError(flag_words(str(err))) from None
-    return {**result.to_json(), "files": list(result.files), "table": result.table}

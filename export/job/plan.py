@@ -7,8 +7,9 @@ anything is trained or written: the settings resolved against the checkpoint's
 (checked once), the checkpoint (it must be the architecture the settings describe), the
 data and the ``float_layers`` (they must name layers the INT8 file can keep float).
 ``epochs=0`` plans the ImageNet classifier itself (:func:`imagenet_labels`, its images
-from :func:`load_images`). The steps that run a plan are :mod:`export.job.training` and
-:mod:`export.job.results`; :func:`export.job.pipeline.export` calls them in order.
+from :func:`load_images`). The steps that run a plan are :mod:`export.job.train_steps`,
+:mod:`export.job.evaluate` and the modules that name and describe the files;
+:func:`export.job.pipeline.export` calls them in order.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from export.convert.source import DEFAULT_DATASET, DEFAULT_VAL_FRACTION, Source,
 from export.job.config import DEFAULT_MODEL, ExportConfig, SettingError
 from export.job.manifest import read_manifest
 from export.names import MANIFEST
-from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
 from tfresnet.data import sources
+from tfresnet.data.folder import IMAGE_EXTENSIONS, undecodable_images
 from tfresnet.data.split import DataSplit, fit_image
 from tfresnet.utils.flags import DEFAULT_SEED
 
 # The kinds of .tflite file an export writes, in table order (the Keras models first:
-# export.job.results.LABELS).
+# export.job.evaluate.LABELS).
 FILE_KINDS = ("float32", "float16", "dynamic", "int16x8", "ptq_int8", "mixed_int8", "int8")
 # When the post-training INT8 file ships it is STEM_int8.tflite; the QAT one moves aside.
 SHIPPED_PTQ_NAMES = {"ptq_int8": "int8", "int8": "qat_int8"}

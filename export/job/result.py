@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from export.job.results import LABELS
+from export.job.evaluate import LABELS
 
 
 @dataclasses.dataclass(frozen=True)

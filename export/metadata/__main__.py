@@ -1,7 +1,7 @@
-"""``python -m export.metadata``: a ``.tflite``'s metadata, printed as JSON (flags
-checked before TensorFlow loads: :mod:`export.metadata.flags`)."""
+"""``python -m export.metadata``: :func:`export.metadata.command.main` (its flags are
+checked before TensorFlow loads)."""
 
-from export.metadata.flags import PROG, parse
-from tfresnet.utils import flags
+from export.metadata.command import PROG, main
+from tfresnet.utils import cli
 
-flags.run(parse, "export.metadata.writer:main", prog=PROG)
+cli.run(main, prog=PROG)

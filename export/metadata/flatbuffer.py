@@ -13,7 +13,6 @@ import struct
 
 import flatbuffers
 import numpy as np
-
 from tensorflow.lite.python import schema_py_generated as schema
 
 MODEL_IDENTIFIER = b"TFL3"

@@ -10,14 +10,26 @@ import zipfile
 
 from flatbuffers import encode, number_types, packer
 from flatbuffers.table import Table
-
 from tensorflow.lite.python import schema_py_generated as schema
 
-from export.metadata.schema import (
-    ASSOCIATED_FILE, CONTENT, IMAGE_PROPERTIES, IMAGE_PROPS, IMAGE_SIZE, METADATA_IDENTIFIER,
-    METADATA_NAME, MODEL, NORMALIZATION, NORMALIZATION_OPTIONS, PROCESS_UNIT, STATS, SUBGRAPH,
-    TENSOR, TENSOR_AXIS_LABELS)
 from export.metadata.flatbuffer import CORRUPT_ERRORS, as_str, corrupt, model_bytes
+from export.metadata.schema import (
+    ASSOCIATED_FILE,
+    CONTENT,
+    IMAGE_PROPERTIES,
+    IMAGE_PROPS,
+    IMAGE_SIZE,
+    METADATA_IDENTIFIER,
+    METADATA_NAME,
+    MODEL,
+    NORMALIZATION,
+    NORMALIZATION_OPTIONS,
+    PROCESS_UNIT,
+    STATS,
+    SUBGRAPH,
+    TENSOR,
+    TENSOR_AXIS_LABELS,
+)
 from tfresnet.utils.cli import size_text
 from tfresnet.utils.kerasfiles import zip_member_count
 

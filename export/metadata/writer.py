@@ -30,29 +30,41 @@ a model's SignatureDef, :func:`set_signature`, that the converter's fast path do
 write), the schema's tables in :mod:`export.metadata.schema`, the reading in
 :mod:`export.metadata.reader`.
 
-Command line: ``python -m export.metadata model.tflite`` prints a file's metadata as JSON.
+The command ``python -m export.metadata model.tflite``, which prints a file's metadata as
+JSON, is :mod:`export.metadata.command`.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import numbers
 import zipfile
 
 import flatbuffers
 import numpy as np
-
 from tensorflow.lite.python import schema_py_generated as schema
 
-from export.metadata.reader import read_metadata
-from export.metadata.schema import (
-    ASSOCIATED_FILE, CONTENT, FEATURE_PROPERTIES, IMAGE_PROPERTIES, IMAGE_PROPS, IMAGE_SIZE,
-    METADATA_IDENTIFIER, METADATA_NAME, MODEL, NORMALIZATION, NORMALIZATION_OPTIONS,
-    PROCESS_UNIT, RGB, STATS, SUBGRAPH, TENSOR, TENSOR_AXIS_LABELS)
 from export.metadata.flatbuffer import as_str, pack_model, unpack_model
+from export.metadata.schema import (
+    ASSOCIATED_FILE,
+    CONTENT,
+    FEATURE_PROPERTIES,
+    IMAGE_PROPERTIES,
+    IMAGE_PROPS,
+    IMAGE_SIZE,
+    METADATA_IDENTIFIER,
+    METADATA_NAME,
+    MODEL,
+    NORMALIZATION,
+    NORMALIZATION_OPTIONS,
+    PROCESS_UNIT,
+    RGB,
+    STATS,
+    SUBGRAPH,
+    TENSOR,
+    TENSOR_AXIS_LABELS,
+)
 from export.names import INPUT_NAME, LABELS_FILE, OUTPUT_NAME
-from tfresnet.utils import fileio
 
 MIN_PARSER_VERSION = "1.0.0"
 
@@ -295,17 +307,3 @@ def _append_zip(model_bytes, files):
             archive.writestr(zipfile.ZipInfo(file_name, date_time=(1980, 1, 1, 0, 0, 0)),
                              content)
     return out.getvalue()
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def main(argv=None):
-    """Prints the metadata of a .tflite as JSON (associated files as their sizes)."""
-    from export.metadata.flags import parse
-
-    args = parse(argv)
-    with open(fileio.check_input_file(args.model, "model file"), "rb") as f:
-        meta = read_metadata(f.read())
-    meta["associated_files"] = {name: f"{len(content)} bytes"
-                                for name, content in meta["associated_files"].items()}
-    print(json.dumps(meta, indent=2))

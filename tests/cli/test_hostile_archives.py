@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from export import tflite
-from export.compare import job as compare_job
-from export.compare.flags import PROG as COMPARE_PROG
+from export.compare import command as compare_command
+from export.compare.command import PROG as COMPARE_PROG
 from helpers.cli_refusal import refused
 from helpers.hostile_files import declare, keras_zip
 from tfresnet import train
@@ -123,7 +123,7 @@ def test_every_command_refuses_a_zip_bomb_in_one_line(case, tmp_path, capsys):
     before = sorted(p.name for p in tmp_path.rglob("*"))
     for main, prog, argv in [
             (tflite.main, tflite.PROG, ["--checkpoint", str(path)]),
-            (compare_job.main, COMPARE_PROG, ["--checkpoint", str(path)]),
+            (compare_command.main, COMPARE_PROG, ["--checkpoint", str(path)]),
             (train.main, train.PROG, ["--model", "mobilenet_v1", "--alpha", "0.25",
                                       "--image-size", "32", "--weights", str(path)])]:
         err = refused(main, argv, prog=prog, capsys=capsys, out=tmp_path / "out")

@@ -58,6 +58,7 @@ EXTRA_REFUSALS = [  # checks across flags and choices, still before TensorFlow
     ("export.tflite", ["--alpha", "0"], "Received: --alpha=0"),  # ExportConfig's bounds
     ("export.tflite", ["--res", "0"], "Received: --res=0"),
     ("export.compare", ["--calibration", "0"], "Received: 0"),
+    ("export.metadata", ["missing.tflite"], "no such model file: 'missing.tflite'"),
     ("experiments", ["bogus"], "invalid choice: 'bogus'"),
     ("experiments", ["degradation", "--depths", "20", "99999"], "Received: 99999"),
 ]

@@ -11,12 +11,12 @@ import struct
 
 import numpy as np
 import pytest
-from helpers.cli_refusal import refused
 
 from export import compare
 from export.compare import measure
 from export.compare import report as compare_report
 from export.compare.report import MS_DECIMALS
+from helpers.cli_refusal import refused
 
 # shared/REFERENCE.md: Keras totals (trainable + non-trainable) and million mult-adds.
 MOBILENET_025_PARAMS = 470_072 + 5_472

@@ -8,15 +8,15 @@ outlier-heavy weights is ranked worst.
 import json
 import math
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.cli_refusal import refused
 from export import convert
+from export import debug as debug_command
 from export.convert import debug
-import keras
-
+from helpers.cli_refusal import refused
 from tfresnet.models import registry
 
 PLANTED = "conv3_block2_1_conv"
@@ -83,9 +83,11 @@ def test_report_files(planted):
 
 
 def test_cli_bad_input(tmp_path, capsys):
-    err = refused(debug.main, [str(tmp_path / "missing")], prog=debug.PROG, capsys=capsys)
+    err = refused(debug_command.main, [str(tmp_path / "missing")], prog=debug_command.PROG,
+                  capsys=capsys)
     assert "missing" in err
-    err = refused(debug.main, ["x", "--images", "0"], prog=debug.PROG, capsys=capsys)
+    err = refused(debug_command.main, ["x", "--images", "0"], prog=debug_command.PROG,
+                  capsys=capsys)
     assert "--images" in err and "Received: 0" in err
 
 

@@ -11,17 +11,14 @@ import json
 import numpy as np
 import pytest
 
-from helpers import mediapipe_env
-from helpers import report_checks
-from helpers.cli_refusal import refused
 from export import convert, metadata, tflite
-from export.job import class_report
-from export.convert import debug
-from export.convert import formats
-from export.job import manifest
+from export.convert import debug, formats
+from export.job import class_report, manifest
+from helpers import mediapipe_env, report_checks
+from helpers.cli_refusal import refused
 from tfresnet import data
-from tfresnet.utils import cli
 from tfresnet.models import registry
+from tfresnet.utils import cli
 
 MODELS = {"mobilenet_v1": dict(alpha=0.25), "resnet20": {}}
 

@@ -3,10 +3,10 @@
 No timing assertions: wall times depend on the machine and its load.
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from export.convert import latency
 

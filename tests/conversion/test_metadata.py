@@ -10,18 +10,18 @@ import io
 import json
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 from tensorflow.lite.python import schema_py_generated as schema
 
-from helpers import mediapipe_env
 from export.metadata import add_metadata, main, read_metadata, set_signature
-from tfresnet.utils import cli
+from helpers import mediapipe_env
 from tfresnet.data import MEAN, STD
+from tfresnet.utils import cli
 
 LABELS = ["red", "green", "blue"]
 SIZE = 32

@@ -16,7 +16,7 @@ import tensorflow as tf
 from sklearn.datasets import load_digits
 
 from export.convert import qat
-from export.convert.converter import graph_ops, io_tensors, Runner, to_int8
+from export.convert.converter import Runner, graph_ops, io_tensors, to_int8
 from tfresnet.data import pipelines
 
 L = keras.layers

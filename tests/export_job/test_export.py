@@ -13,11 +13,10 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import mediapipe_env
-from helpers.cli_refusal import refused
-from helpers import report_checks
 from export import convert, metadata, tflite
 from export.job import manifest
+from helpers import mediapipe_env, report_checks
+from helpers.cli_refusal import refused
 from tfresnet import data, train
 from tfresnet.utils import cli
 

@@ -7,12 +7,13 @@ import os
 
 import pytest
 
-from export.job import flags
+from export.job import command
 from export.job.config import ExportConfig
+from export.job.evaluate import Variant, agreeing
 from export.job.gates import agreement_check
-from export.job.results import Variant, agreeing
 from export.tflite import ExportResult, export
 from tfresnet import train
+from tfresnet.training.config import FitConfig
 from tfresnet.utils import fileio
 
 # CIFAR ResNet-20 at 16x16 on the bundled digits (as tests/export_job/test_export.py's
@@ -70,8 +71,8 @@ def test_the_settings_and_the_call_are_recorded(exported):
 
 def test_unknown_or_bad_settings_are_refused_by_name(fitted, tmp_path):
     out = tmp_path / "assets"
-    with pytest.raises(ValueError, match=r"no setting 'qat_epoch': did you mean "
-                                         r"'qat_epochs'\?.* Received: qat_epoch=1$"):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'qat_epoch': did you "
+                                        r"mean 'qat_epochs'\?.* Received: qat_epoch=1$"):
         export(fitted.model, out=out, qat_epoch=1)
     with pytest.raises(ValueError, match=r"^alpha must be a number > 0\. Received: alpha=0$"):
         export(fitted.model, out=out, alpha=0)
@@ -93,8 +94,8 @@ def test_float_layers_are_checked_before_training(tmp_path):
 
 
 def test_the_command_line_s_defaults_are_the_config_s():
-    assert flags.config_of(flags.parse([])) == ExportConfig()
-    assert flags.config_of(flags.parse(["--qat-epochs", "2", "--weights", "imagenet"])) == \
+    assert command.config_of(command.parse([])) == ExportConfig()
+    assert command.config_of(command.parse(["--qat-epochs", "2", "--weights", "imagenet"])) == \
         ExportConfig.create(qat_epochs=2, weights="imagenet")
 
 
@@ -105,6 +106,18 @@ def test_config_is_checked_once_and_takes_overrides():
     assert ExportConfig.create(config, qat_epochs=3).transfer.weights == "imagenet"
     with pytest.raises(ValueError, match="Received: qat_lr=0.1, qat_epochs=0"):
         ExportConfig.create(qat_lr=0.1, qat_epochs=0)
+
+
+@pytest.mark.parametrize("create", [ExportConfig.create, FitConfig.create],
+                         ids=["ExportConfig", "FitConfig"])
+def test_an_unknown_setting_is_the_same_type_error_in_export_and_fit(create):
+    """As Python refuses an unexpected keyword; a bad value stays a ValueError."""
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'qat_epoch'"):
+        create(qat_epoch=1)
+    with pytest.raises(TypeError, match=r"^config must be an? (Export|Fit)Config"):
+        create(object())
+    with pytest.raises(ValueError, match=r"Received: epochs=-1"):
+        create(epochs=-1)
 
 
 def test_no_held_out_image_is_an_agreement_of_none_not_a_crash():

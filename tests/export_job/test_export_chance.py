@@ -13,9 +13,7 @@ from PIL import Image
 from export import tflite
 from export.job import pipeline
 from export.job.config import ExportConfig
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.training import fitting
+from tfresnet.utils import cli, fileio, stats
 
 PER_CLASS, CLASSES = 19, 5  # 15 training + 4 held-out images a class
 
@@ -31,7 +29,7 @@ PER_CLASS, CLASSES = 19, 5  # 15 training + 4 held-out images a class
 def test_above_chance_is_the_one_sided_binomial_test(correct, total, share, passes):
     from scipy.stats import binomtest
 
-    ok, p = fitting.above_chance(correct, total, share)
+    ok, p = stats.above_chance(correct, total, share)
     assert ok is passes
     if total:  # scipy's own test of the same hypothesis gives the same p-value
         assert p == pytest.approx(binomtest(correct, total, share,

@@ -9,16 +9,16 @@ whose registry entry says ``int8=False`` must fail with the registry's note inst
 
 import re
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 import tfresnet
 from export import convert
 from export.convert import qat
-from tfresnet import data
 from helpers.twins import DEEPER_TWIN_OF, fast_unless_in
+from tfresnet import data
 
 BATCH = 8
 CLASSES = 10

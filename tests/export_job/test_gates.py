@@ -12,11 +12,10 @@ import re
 import pytest
 
 from export.job import gates, manifest, model_card
-from export.job.flags import flag_words, parse
-from export.job.results import Variant, shipped_command
+from export.job.command import flag_words, parse, shipped_command
+from export.job.evaluate import Variant
 from tfresnet.data.sources import shipped_name
 from tfresnet.utils import stats
-
 
 # ----------------------------------------------------------------------------- the one rule
 

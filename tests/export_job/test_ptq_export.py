@@ -6,19 +6,19 @@ the table, the results JSON and models.json; and the ImageNet classifier itself
 import json
 import re
 
+import keras
 import numpy as np
 import pytest
-from helpers.cli_refusal import refused
-from helpers.legacy_files import save_h5_weights
-import keras
 from PIL import Image
 
 from export import convert, tflite
 from export.job import plan
+from helpers.cli_refusal import refused
+from helpers.legacy_files import save_h5_weights
 from tfresnet import data
-from tfresnet.utils import cli
-from tfresnet.training import transfer
 from tfresnet.models import weights as weights_lib
+from tfresnet.training import transfer
+from tfresnet.utils import cli
 
 
 def _run(argv, capsys):

@@ -8,17 +8,15 @@ import sys
 
 import numpy as np
 import pytest
-from helpers.cli_refusal import refused
 from PIL import Image
 
-from helpers import mediapipe_env
 from export import convert, tflite
 from export.convert import qat
+from helpers import mediapipe_env
+from helpers.cli_refusal import refused
 from tfresnet import data, train
-from tfresnet.training import optim
+from tfresnet.training import optim, phases, transfer
 from tfresnet.utils import cli
-from tfresnet.training import phases
-from tfresnet.training import transfer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "training"))  # test_transfer moved to tests/training
@@ -72,7 +70,7 @@ def test_qat_twin_under_a_strategy_and_qat_unfreeze():
     float model's frozen layers named; ``--qat-unfreeze`` trains every layer."""
     import tensorflow as tf
 
-    from export.job import training
+    from export.job import train_steps
     from tfresnet.models import registry
 
     model = transfer.freeze_backbone(registry.get_model("resnet20", classes=5,
@@ -80,11 +78,11 @@ def test_qat_twin_under_a_strategy_and_qat_unfreeze():
     weighted = [layer.name for layer in model.layers if layer.weights]
     strategy = tf.distribute.MirroredStrategy()
     assert strategy.num_replicas_in_sync == 2  # tests/conftest.py: two logical CPUs
-    twin, frozen = training.qat_twin(model, strategy)
+    twin, frozen = train_steps.qat_twin(model, strategy)
     assert len(frozen) == len(weighted) - 1 and len(twin.trainable_weights) == 2
     assert "quant_predictions" not in frozen
     assert all(isinstance(w.value, tf.distribute.DistributedValues) for w in twin.weights)
-    twin, frozen = training.qat_twin(model, strategy, unfreeze=True)
+    twin, frozen = train_steps.qat_twin(model, strategy, unfreeze=True)
     assert frozen == []
     everything = registry.get_model("resnet20", classes=5, input_shape=(16, 16, 3))
     assert len(twin.trainable_weights) == len(everything.trainable_weights)

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from export import tflite
-from export.job.pipeline import PROG as EXPORT_PROG
+from export.tflite import PROG as EXPORT_PROG
 from helpers.cli_refusal import refused
 from tfresnet import train
 from tfresnet.training import rundir, runschema
@@ -177,15 +177,15 @@ def test_a_run_folder_linking_outside_is_refused_on_resume(link, tmp_path, capsy
 @pytest.mark.parametrize("link", ["labels.txt", "config.json", "backup"])
 def test_a_run_folder_linking_outside_is_refused_by_every_reader(link, tmp_path, capsys):
     """export --checkpoint, export.compare --checkpoint, --weights RUN and load_run."""
-    from export.compare import job as compare_job
-    from export.compare.flags import PROG as COMPARE_PROG
+    from export.compare import command as compare_command
+    from export.compare.command import PROG as COMPARE_PROG
     from tfresnet.training import checkpoint
 
     run = linked_run(tmp_path, link, LINKS[link])
     before = listing(tmp_path)
     link_refused(refused(tflite.main, ["--checkpoint", str(run)], prog=EXPORT_PROG,
                          capsys=capsys, out=tmp_path / "out"), link)
-    link_refused(refused(compare_job.main, ["--checkpoint", str(run)], prog=COMPARE_PROG,
+    link_refused(refused(compare_command.main, ["--checkpoint", str(run)], prog=COMPARE_PROG,
                          capsys=capsys, out=tmp_path / "out"), link)
     link_refused(refused(train.main, ["--model", "mobilenet_v1", "--alpha", "0.25",
                                       "--image-size", "32", "--weights", str(run)],

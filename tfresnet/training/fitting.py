@@ -518,18 +518,6 @@ def accuracy(model, dataset) -> float:
     return correct / max(total, 1)
 
 
-# export.job.gates still reads the chance gate here; it is tfresnet.utils.stats's (remove
-# these three names once export reads them there, majority_share as
-# stats.majority_share(split.val_labels())).
-CHANCE_P_VALUE = stats.CHANCE_P_VALUE
-above_chance = stats.above_chance
-
-
-def majority_share(split) -> float:
-    """:func:`tfresnet.utils.stats.majority_share` of ``split``'s validation labels."""
-    return stats.majority_share(split.val_labels())
-
-
 def health_warnings(result) -> list[str]:
     """Plain-words warnings about a finished run: collapse and divergence.
 

@@ -16,18 +16,13 @@ import shutil
 import keras
 import tensorflow as tf
 
-from tfresnet.training import checkpoint
-from tfresnet.utils import fileio
 from tfresnet.data import sources
 from tfresnet.data.split import DataSplit
-from tfresnet.training import fitting
-from tfresnet.training import phases
-from tfresnet.training import rundir
-from tfresnet.training import transfer
+from tfresnet.training import checkpoint, fitting, phases, rundir, transfer
+from tfresnet.training.config import FIT_SETTINGS, TRANSFER_SETTINGS, FitConfig, TransferConfig
 from tfresnet.training.runschema import RUN_FILES
 from tfresnet.training.strategy import make_strategy
-from tfresnet.training.config import FIT_SETTINGS, TRANSFER_SETTINGS, FitConfig, \
-    TransferConfig
+from tfresnet.utils import fileio
 
 
 def _say(text, verbose):

@@ -5,15 +5,12 @@ Every CLI (``tfresnet.train``, ``tfresnet.profile``, ``export.tflite``, ``export
 output and length flags with these functions, so one flag has one name, one type, one
 bound and one meaning everywhere. Nothing here imports TensorFlow: a CLI builds its
 parser and checks its flags first (``--help`` and a bad flag answer at once), then its
-``main`` imports TensorFlow quietly and runs the job (export's commands still do that
-through :func:`run`). Choices that only the registry
+``main`` imports TensorFlow quietly and runs the job. Choices that only the registry
 knows (model names) are checked by the job, after that import, with the same one-line
 error.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from tfresnet.utils import cli
 
@@ -182,16 +179,3 @@ def add_timing(p, *, runs, rounds, runs_help="timed runs per measurement",
 def add_json(p):
     p.add_argument("--json", type=cli.non_empty, metavar="PATH",
                    help="also write the figures to this JSON file")
-
-
-# ---------------------------------------------------------------------------- running
-def run(parse, main, *, prog, argv=None):
-    """The body of a CLI's ``__main__``: ``parse(argv)`` checks the flags without
-    TensorFlow (``--help`` exits 0, bad input is one line and exit 2), then TensorFlow is
-    imported quietly and ``main`` ("module:function") runs with the same ``argv``."""
-    from tfresnet.utils import quiet
-
-    cli.run(parse, argv, prog=prog)
-    quiet.import_tensorflow_quietly()
-    module, name = main.split(":")
-    return cli.run(getattr(importlib.import_module(module), name), argv, prog=prog)

@@ -1,29 +1,40 @@
-"""The ``python -m export.tflite`` flags, each an :class:`export.job.config.ExportConfig`
-setting under its name (``qat_epochs``: ``--qat-epochs``) with the config's default, and
-the one place that puts the library's errors in the flags' words (:func:`flag_words`).
-No TensorFlow: :func:`parse` builds the config, so every check that needs no model or
-data runs before it loads (the rest: :func:`export.job.plan.plan_export`)."""
+"""``python -m export.tflite``: its flags, then :func:`main`, which runs the export job.
+
+Every flag is an :class:`export.job.config.ExportConfig` setting under its name
+(``qat_epochs``: ``--qat-epochs``) with the config's default; :func:`flag_words` is the one
+place that puts the library's errors in the flags' words. The top of this module imports
+no TensorFlow: :func:`parse` builds the config, so every check that needs no model or data
+runs before it loads (the rest: :func:`export.job.plan.plan_export`); :func:`main` then
+imports TensorFlow quietly and the job (:mod:`export.job.pipeline`).
+"""
 
 from __future__ import annotations
 
 import ast
 import re
+import shlex
+import sys
 
 from export.convert import formats
 from export.convert.defaults import IO_NAMES
-from export.job.config import (DEFAULT_EPOCHS, DEFAULT_MODEL, QAT_LR_FACTOR, ExportConfig,
-                               SettingError)
-from tfresnet.training.flags import add_transfer
-from tfresnet.utils import cli
-from tfresnet.utils import flags
-from tfresnet.utils import stats
+from export.job.config import (
+    DEFAULT_EPOCHS,
+    DEFAULT_MODEL,
+    PATH_SETTINGS,
+    QAT_LR_FACTOR,
+    ExportConfig,
+    SettingError,
+)
+from export.job.gates import AgreementError, ChanceError
+from export.names import EXPORT_PROG as PROG
+from tfresnet.training.command import add_transfer
+from tfresnet.utils import cli, flags, quiet, stats
 from tfresnet.utils.flags import MAX_EPOCHS
 
-PROG = "python -m export.tflite"
 DEFAULTS = ExportConfig()
-# The flags that take a local path: shipped files name them by base name only.
-PATH_FLAGS = ("--checkpoint", "--dataset", "--calibration-images", "--out", "--weights",
-              "--data-dir", "--manual-dir")
+# The flags that take a local path (the model given, and the path settings): shipped
+# files name them by base name only (shipped_command).
+PATH_FLAGS = ("--checkpoint", *(f"--{name.replace('_', '-')}" for name in PATH_SETTINGS))
 
 
 def build_parser():
@@ -174,3 +185,46 @@ def parse(argv=None):
     except SettingError as err:
         raise cli.UsageError(flag_words(str(err))) from None
     return args
+
+
+def shipped_command(argv) -> str:
+    """The command line as shipped files record it: every path a flag took
+    (:data:`PATH_FLAGS`) by its base name, never a local path."""
+    from export.job.shipped import shipped_checkpoint
+    from tfresnet.data.sources import shipped_name
+
+    args = parse(list(argv))
+    paths = {v for v in (getattr(args, flag.lstrip("-").replace("-", "_")) for flag in PATH_FLAGS)
+             if v is not None}
+
+    def shipped(token):
+        flag, eq, value = token.partition("=")
+        if eq and flag.startswith("--") and value in paths:
+            return f"{flag}={shipped(value)}"
+        if token not in paths:
+            return token
+        return shipped_checkpoint(token) if token == args.checkpoint else shipped_name(token)
+
+    return shlex.join([*PROG.split(), *map(shipped, argv)])
+
+
+def main(argv=None):
+    """``python -m export.tflite``: the flags checked, then TensorFlow and the job loaded
+    and run; returns the results JSON's content with ``files`` and ``table`` (exit status
+    0), or exits 1 when a gate refuses the model, 2 on bad input (each error in the flags'
+    words, :func:`flag_words`)."""
+    args = parse(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    quiet.import_tensorflow_quietly()
+    from export.job.pipeline import run
+    from export.job.plan import plan_export
+
+    try:
+        config = config_of(args, verbose=1 if sys.stdout.isatty() else 2)
+        result = run(plan_export(config, args.checkpoint), command=shipped_command(argv))
+    except (AgreementError, ChanceError) as err:
+        print(f"{PROG}: error: {flag_words(str(err))}", file=sys.stderr)
+        sys.exit(1)
+    except SettingError as err:  # the one place the library's words become flags
+        raise ValueError(flag_words(str(err))) from None
+    return {**result.to_json(), "files": list(result.files), "table": result.table}

@@ -1,22 +1,20 @@
-"""The ``python -m export.compare`` flags and the checks across them; no TensorFlow
-(the models' names and files are checked by :func:`export.compare.job.main`)."""
+"""``python -m export.compare``: its flags and the checks across them, then :func:`main`.
+
+The top of this module imports no TensorFlow: :func:`parse` checks every flag first;
+:func:`main` then imports TensorFlow quietly and the job (:mod:`export.compare.job`),
+which checks the models' names and files and runs the comparison.
+"""
 
 from __future__ import annotations
 
-import os
-
+from export.compare.defaults import DEFAULT_OUT, DEFAULT_ROUNDS, QUICK_CALIBRATION_IMAGES
 from export.convert.defaults import CALIBRATION_IMAGES
 from export.job.config import DEFAULT_EPOCHS  # export.tflite's short run
 from tfresnet.training.recipes import SHORT_RUN_BATCH_SIZE
-from tfresnet.utils import cli
-from tfresnet.utils import fileio
-from tfresnet.utils import flags
+from tfresnet.utils import cli, fileio, flags, quiet
 from tfresnet.utils.flags import MAX_RUNS
 
 PROG = "python -m export.compare"
-DEFAULT_OUT = os.path.join("reports", "compare")
-DEFAULT_ROUNDS = 5          # timing passes over the grid (--rounds)
-QUICK_CALIBRATION_IMAGES = 8  # --quick: random images, for size and latency only
 
 
 def build_parser():
@@ -88,3 +86,48 @@ def parse(argv=None):
     args = build_parser().parse_args(argv)
     check(args)
     return args
+
+
+def settings_from_args(args):
+    """The :class:`export.compare.measure.Settings` of the flags that are not about
+    models; raises UsageError."""
+    from export.compare.measure import Settings
+
+    check(args)
+    calibration = args.calibration or (QUICK_CALIBRATION_IMAGES if args.quick
+                                       else CALIBRATION_IMAGES)
+    return Settings(quick=args.quick, threads=tuple(args.threads), runs=args.runs,
+                    warmup=args.warmup, min_seconds=args.min_seconds,
+                    calibration_images=calibration, seed=args.seed, rounds=args.rounds,
+                    dataset=None if args.quick else args.dataset,
+                    epochs=None if args.quick else args.epochs,
+                    steps_per_epoch=None if args.quick else args.steps_per_epoch,
+                    batch_size=None if args.quick else args.batch_size,
+                    eval_images=None if args.quick else args.eval_images)
+
+
+def main(argv=None) -> int:
+    """``python -m export.compare``: the flags checked, then TensorFlow and the job loaded;
+    the models named are checked and compared; returns 0 (bad input: UsageError)."""
+    args = parse(argv)
+    quiet.import_tensorflow_quietly()
+    from export.compare.job import check_checkpoint, check_unique, checkpoint_config, compare, make_configs
+    from export.compare.report import summary_text
+
+    settings = settings_from_args(args)
+    configs = make_configs(args.model, alphas=args.alpha, resolutions=args.res)
+    for path in args.checkpoint:
+        check_checkpoint(path)
+    configs += [checkpoint_config(path)[0] for path in args.checkpoint]
+    check_unique(configs)
+    print(f"Comparing {len(configs)} model{'s' if len(configs) > 1 else ''} into {args.out}",
+          flush=True)
+    report = compare(configs, settings, out=args.out, fresh=args.fresh,
+                     repeat=args.repeat_check,
+                     log=lambda text: print(text, flush=True))
+    print()
+    print(summary_text(report.rows, list(settings.threads)))
+    print(f"\nReport: {report.files['report']} (the published figures beside ours, "
+          f"repeatability, plots); every figure: {report.files['csv']}, "
+          f"{report.files['json']}")
+    return 0

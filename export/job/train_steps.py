@@ -1,9 +1,10 @@
-"""The export job's training steps: the float model and its quantization-aware fine-tuning.
+"""The export job's two training steps: the float model (when none is given) and its
+quantization-aware fine-tuning.
 
 Both train with ``tfresnet.train.fit`` on the plan's data with the short-run preset
 (``tfresnet.training.recipes.short_run_settings``, :func:`training_settings`); QAT wraps the
-float model with ``export.convert.qat.quantize_model`` inside the strategy's scope. Also
-the job's progress line (:func:`say`).
+float model with ``export.convert.qat.quantize_model`` inside the strategy's scope.
+:func:`float_kept` says which epoch of the float training the export took.
 """
 
 from __future__ import annotations
@@ -13,12 +14,8 @@ import math
 
 from export.convert import qat
 from export.job.config import QAT_LR_FACTOR
+from export.job.progress import say
 from tfresnet.training import recipes
-
-
-def say(text):
-    """One progress line of the export on the terminal."""
-    print(f"[export] {text}", flush=True)
 
 
 def training_settings(plan, qat: bool) -> dict:
@@ -37,7 +34,7 @@ def training_settings(plan, qat: bool) -> dict:
 
 def train_float(plan, strategy):
     """Trains the float model on the plan's data (when there is no checkpoint)."""
-    from tfresnet.training import train
+    from tfresnet.training import api as train
 
     c = plan.config
     say(f"No trained model given: training the float {plan.stem} on {plan.split.name} "
@@ -78,7 +75,7 @@ def train_qat(plan, float_model, strategy, float_fit=None):
     After a transfer run (``float_fit`` with phases) QAT goes on at the fine-tuning
     phase's rate (without ``--qat-lr``): the float rule's rate would undo what the low
     fine-tuning rate kept."""
-    from tfresnet.training import train
+    from tfresnet.training import api as train
 
     say(f"Quantization-aware fine-tuning for {plan.config.qat_epochs} epoch(s)")
     qat_model, frozen = qat_twin(float_model, strategy, unfreeze=plan.config.qat_unfreeze)
@@ -93,3 +90,21 @@ def train_qat(plan, float_model, strategy, float_fit=None):
         settings["lr"] = tuned[-1]["lr"]
     result = train.fit(qat_model, strategy=strategy, **settings)
     return result.model, result
+
+
+def float_kept(plan, fit) -> dict | None:
+    """Which epoch of the float training the export took (``fit``: trained here, else
+    the checkpoint's config.json): ``{"epoch", "of", "phase", "phase_epoch",
+    "val_accuracy"}`` (``phase`` a transfer run's, else None); None when not recorded
+    (a bare ``.keras`` file)."""
+    result = ((fit.config.get("result") if fit is not None else
+               plan.source and plan.source.result) or {})
+    epoch = fit.kept_epoch if fit is not None else result.get("kept_epoch")
+    if not epoch:
+        return None
+    kept = result.get("kept") or {}
+    final = len(fit.history.get("epoch", [])) if fit is not None else result.get("final_epoch")
+    accuracy = (fit.val_accuracy if fit is not None else
+                kept.get("val_accuracy", result.get("val_accuracy")))
+    return {"epoch": epoch, "of": final, "phase": kept.get("phase"),
+            "phase_epoch": kept.get("phase_epoch"), "val_accuracy": accuracy}
