@@ -10,8 +10,6 @@ imports TensorFlow quietly and the job (:mod:`export.job.pipeline`).
 
 from __future__ import annotations
 
-import ast
-import re
 import shlex
 import sys
 
@@ -144,36 +142,10 @@ def config_of(args, **settings) -> ExportConfig:
 
 def flag_words(text: str) -> str:
     """A :class:`export.job.config.SettingError`'s text (or a gate's refusal) in the flags'
-    words: a setting written ``name=value`` becomes
-    ``--flag value`` (after "Received:", ``--flag=value``; ``True``: the bare flag), a
-    setting in backticks or leading the message becomes ``--flag`` (``checkpoint``, the
-    model given, is ``--checkpoint``)."""
-    names = "|".join(sorted((*ExportConfig.names(), "checkpoint"), key=len, reverse=True))
-
-    def flag(name):
-        return "--" + name.replace("_", "-")
-
-    def value_text(value):
-        if value.startswith(("'", '"', "[", "(")):
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                return value
-        return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-
-    def spelled(part, joiner):
-        def one(match):
-            name, value = match[1], match[2]
-            if value == "True":
-                return flag(name)
-            return f"{flag(name)}{joiner}{value_text(value)}"
-        part = re.sub(rf"(?<![\w-])({names})=('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)]+)",
-                      one, part)
-        return re.sub(rf"`({names})`", lambda m: flag(m[1]), part)
-
-    text = re.sub(rf"^({names})(?=[\s:])", lambda m: flag(m[1]), text)
-    before, received, after = text.partition("Received: ")
-    return spelled(before, " ") + received + spelled(after, "=")
+    words (:func:`tfresnet.utils.cli.flag_words` with every setting's flag, its name with
+    dashes, and ``checkpoint``, the model given, as ``--checkpoint``)."""
+    return cli.flag_words(text, {name: "--" + name.replace("_", "-")
+                                 for name in (*ExportConfig.names(), "checkpoint")})
 
 
 def parse(argv=None):

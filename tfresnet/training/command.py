@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 
 from tfresnet.training import phases, recipes
@@ -209,33 +208,10 @@ def setting_flags() -> dict:
 
 
 def flag_words(text: str, args) -> str:
-    """A library error's text in this command's flags (``args``: the parsed flags).
-
-    After "Received:", each setting written ``name=value`` whose value is the one its
-    flag gave becomes ``--flag=value`` (``True``: the bare flag), and a message that
-    starts with that setting's name starts with the flag. Anything else is left as
-    written: a value the flag did not give (a key of a run's config.json, the recipe's
-    batch) and the text before "Received:" (a line of Python the message asks to run)."""
+    """A library error's or warning's text in this command's flags (``args``: the parsed
+    flags; :func:`tfresnet.utils.cli.flag_words` with this command's table): after
+    "Received:" only the values its flags gave become flags, so a key of a run's
+    config.json or the recipe's batch stays as written."""
     table = setting_flags()
-    names = "|".join(sorted(table, key=len, reverse=True))
-    before, received, after = text.partition("Received: ")
-    said = []
-
-    def one(match):
-        flag, dest = table[match[1]]
-        given = getattr(args, dest, None)
-        if given is None or match[2] not in (repr(given), str(given)):
-            return match[0]
-        said.append(match[1])
-        return flag if given is True else f"{flag}={_unquoted(match[2])}"
-
-    after = re.sub(rf"(?<![\w-])({names})=('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)]+)", one,
-                   after)
-    if said:
-        before = re.sub(rf"^({'|'.join(said)})(?=[\s:])", lambda m: table[m[1]][0], before)
-    return before + received + after
-
-
-def _unquoted(value: str) -> str:
-    """``'x'`` as the user typed it, ``x``; any other value as written."""
-    return value[1:-1] if len(value) > 1 and value[0] == value[-1] == "'" else value
+    return cli.flag_words(text, {name: flag for name, (flag, _) in table.items()},
+                          {name: getattr(args, dest, None) for name, (_, dest) in table.items()})

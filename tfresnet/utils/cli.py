@@ -5,6 +5,7 @@ run never leaves one half-written is :mod:`tfresnet.utils.fileio`."""
 from __future__ import annotations
 
 import argparse
+import ast
 import errno
 import math
 import os
@@ -165,6 +166,66 @@ def disk_full(path, *, temporary=False) -> UsageError:
     return UsageError(f"no space left on the device holding {folder!r}{left}: the write "
                       f"failed and the files there are as they were before it; free some "
                       f"space and run the same command again")
+
+
+# ----------------------------------------------------------------------------- flag words
+# The library raises in its settings' words (``Received: batch_size=8``); a CLI says them in
+# its flags (``Received: --batch-size=8``) through this one function and its own table.
+
+_VALUE = r"('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)]+)"
+
+
+def flag_words(text: str, flags: dict, given: dict | None = None) -> str:
+    """A library error's (or warning's) text in a command's flags.
+
+    Args:
+      text: the message, in the settings' words.
+      flags: ``{setting name: its flag}`` (``{"out_dir": "--out"}``), the command's table.
+      given: ``{setting name: the value its flag gave}`` (None: a flag gave every value).
+
+    A setting in backticks becomes its flag. A setting written ``name=value`` becomes
+    ``--flag=value`` after "Received:" (``True``: the bare flag) and ``--flag value``
+    before it, and a message that starts with a setting's name starts with its flag.
+    With ``given``, only the values the flags gave are rewritten, after "Received:" only
+    (the text before it may quote a line of Python to run), and a leading name only when
+    its value was; any other ``name=value`` (a key of a run's config.json, the recipe's
+    batch) is left as written.
+    """
+    if not flags:
+        return text
+    names = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
+    said = []
+
+    def spelled(part, joiner):
+        def one(match):
+            name, value = match[1], match[2]
+            if given is not None:
+                if given.get(name) is None or value not in (repr(given[name]),
+                                                            str(given[name])):
+                    return match[0]
+            said.append(name)
+            return flags[name] if value == "True" else f"{flags[name]}{joiner}{_value_text(value)}"
+        return re.sub(rf"(?<![\w-])({names})={_VALUE}", one, part)
+
+    before, received, after = text.partition("Received: ")
+    after = spelled(after, "=")
+    if given is None:
+        before = spelled(before, " ")
+    leading = names if given is None else "|".join(map(re.escape, said))
+    if leading:
+        before = re.sub(rf"^({leading})(?=[\s:])", lambda m: flags[m[1]], before)
+    text = before + received + after
+    return re.sub(rf"`({names})`", lambda m: flags[m[1]], text)
+
+
+def _value_text(value: str) -> str:
+    """A value as the user types it: ``'x'`` is ``x``, ``['a', 'b']`` is ``a b``."""
+    if value.startswith(("'", '"', "[", "(")):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _path_in(text):
