@@ -140,12 +140,16 @@ def config_of(args, **settings) -> ExportConfig:
     return ExportConfig.create(**given, **settings)
 
 
-def flag_words(text: str) -> str:
+def flag_words(text: str, args=None) -> str:
     """A :class:`export.job.config.SettingError`'s text (or a gate's refusal) in the flags'
     words (:func:`tfresnet.utils.cli.flag_words` with every setting's flag, its name with
-    dashes, and ``checkpoint``, the model given, as ``--checkpoint``)."""
-    return cli.flag_words(text, {name: "--" + name.replace("_", "-")
-                                 for name in (*ExportConfig.names(), "checkpoint")})
+    dashes, and ``checkpoint``, the model given, as ``--checkpoint``). With ``args`` (the
+    parsed flags), for an error from the library below the config (the training, the
+    model's checks): only the values the flags gave."""
+    table = {name: "--" + name.replace("_", "-")
+             for name in (*ExportConfig.names(), "checkpoint")}
+    given = None if args is None else {name: getattr(args, name, None) for name in table}
+    return cli.flag_words(text, table, given)
 
 
 def parse(argv=None):
@@ -199,4 +203,8 @@ def main(argv=None):
         sys.exit(1)
     except SettingError as err:  # the one place the library's words become flags
         raise ValueError(flag_words(str(err))) from None
+    except ValueError as err:
+        if cli.is_disk_full(err):
+            raise
+        raise ValueError(flag_words(str(err), args)) from None
     return {**result.to_json(), "files": list(result.files), "table": result.table}

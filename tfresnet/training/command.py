@@ -166,7 +166,7 @@ def main(argv=None):
         if cli.is_disk_full(err):
             raise
         raise cli.UsageError(flag_words(str(err), args)) from None
-    _print_summary(result, transfer=args.weights is not None)
+    _print_summary(result, args)
     return result
 
 
@@ -184,13 +184,14 @@ def _fit_from_args(args, out, model_kwargs, overrides, strategy):
     return api.fit(args.model, config)
 
 
-def _print_summary(result, *, transfer):
+def _print_summary(result, args):
+    """The summary table (and a transfer run's phases), its warnings in the flags' words."""
     from tfresnet.training.api import summary_table
     from tfresnet.training.transfer_fit import transfer_summary
 
-    print(summary_table(result))
-    if transfer:
-        print(transfer_summary(result))
+    print(flag_words(summary_table(result), args))
+    if args.weights is not None:
+        print(flag_words(transfer_summary(result), args))
 
 
 # Settings (FitConfig's and the recipe's fields) whose flag is not their name with dashes.

@@ -45,8 +45,8 @@ class TransferConfig:
                      if getattr(self, f.name) is not None]
             if given:
                 raise ValueError(
-                    f"--{given[0].replace('_', '-')} applies to transfer learning: add "
-                    f"--weights (imagenet, a .h5 file or a run). "
+                    f"`{given[0]}` applies to transfer learning: add "
+                    f"`weights` (imagenet, a .h5 file or a run). "
                     f"Received: {given[0]}={getattr(self, given[0])!r}")
 
 

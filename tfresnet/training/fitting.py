@@ -531,19 +531,19 @@ def health_warnings(result) -> list[str]:
     losses = [v for v in result.history.get("loss", []) if v is not None]
     if any(not math.isfinite(v) for v in losses):
         out.append("diverged: the training loss became NaN or infinite; lower the "
-                   "learning rate (--lr)")
+                   "learning rate (`lr`)")
     elif len(losses) > 1:
         chance = math.log(max(len(result.labels), 2))
         if losses[-1] > losses[0] and losses[-1] > chance:
             out.append(f"diverged: the training loss rose from {losses[0]:.3g} to "
                        f"{losses[-1]:.3g}, above chance level {chance:.3g}; lower the "
-                       f"learning rate (--lr)")
+                       f"learning rate (`lr`)")
     share = stats.majority_share(result.data.val_labels())
     best = max(result.val_accuracy, result.best_val_accuracy
                if math.isfinite(result.best_val_accuracy) else 0.0)
     if math.isfinite(share) and stats.near_chance(best, share):
         out.append(f"collapsed: validation accuracy {result.val_accuracy:.4f} (best "
                    f"{best:.4f}) is about the majority-class share {share:.4f}: the model "
-                   f"answers one class whatever the image; try a smaller --batch-size, a "
-                   f"lower --lr, more epochs, or --weights to start from a trained backbone")
+                   f"answers one class whatever the image; try a smaller `batch_size`, a "
+                   f"lower `lr`, more `epochs`, or `weights` to start from a trained backbone")
     return out

@@ -36,7 +36,7 @@ import dataclasses
 import math
 import numbers
 
-ALL = "all"                      # --unfreeze-from: every layer
+ALL = "all"                      # unfreeze_from: every layer
 DEFAULT_EPOCHS = 10
 PHASE_DIRS = ("1_head", "2_fine_tune")  # each phase's run, inside the run directory
 PHASES = ("head", "fine_tune")
@@ -147,20 +147,20 @@ def plan_phases(epochs=None, freeze_epochs=None, unfreeze_from=None, fine_tune_l
     if freeze_epochs is not None and (
             isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, numbers.Integral)
             or freeze_epochs < 0):
-        raise ValueError(f"--freeze-epochs must be an integer >= 0. "
-                         f"Received: --freeze-epochs={freeze_epochs!r}")
+        raise ValueError(f"freeze_epochs must be an integer >= 0. "
+                         f"Received: freeze_epochs={freeze_epochs!r}")
     if freeze_epochs is not None and freeze_epochs > epochs:
-        raise ValueError(f"--freeze-epochs ({freeze_epochs}) is larger than --epochs "
+        raise ValueError(f"`freeze_epochs` ({freeze_epochs}) is larger than `epochs` "
                          f"({epochs}): the frozen epochs are the first of all the epochs. "
-                         f"Received: --freeze-epochs={freeze_epochs}, --epochs={epochs}")
+                         f"Received: freeze_epochs={freeze_epochs}, epochs={epochs}")
     if fine_tune_lr is not None and (isinstance(fine_tune_lr, bool)
                                      or not isinstance(fine_tune_lr, (int, float))
                                      or not math.isfinite(fine_tune_lr) or fine_tune_lr <= 0):
-        raise ValueError(f"--fine-tune-lr must be a number > 0. "
-                         f"Received: --fine-tune-lr={fine_tune_lr!r}")
+        raise ValueError(f"fine_tune_lr must be a number > 0. "
+                         f"Received: fine_tune_lr={fine_tune_lr!r}")
     if unfreeze_from is not None and (not isinstance(unfreeze_from, str) or not unfreeze_from):
-        raise ValueError(f"--unfreeze-from must be 'all', a stage or a layer name. "
-                         f"Received: --unfreeze-from={unfreeze_from!r}")
+        raise ValueError(f"unfreeze_from must be 'all', a stage or a layer name. "
+                         f"Received: unfreeze_from={unfreeze_from!r}")
     fine_tune_epochs = epochs - (math.ceil(epochs / 2) if freeze_epochs is None
                                  else freeze_epochs)
     return Phases(int(epochs), None if freeze_epochs is None else int(freeze_epochs),

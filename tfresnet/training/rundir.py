@@ -245,16 +245,16 @@ def plan_run_dir(out_dir, config, overwrite):
     if overwrite:
         return "overwrite"
     if _is_finished(out_dir):
-        raise ValueError(f"{out_dir!r} already holds a finished run: pass --overwrite "
-                         f"(overwrite=True) to replace it, or choose another --out")
+        raise ValueError(f"{out_dir!r} already holds a finished run: pass "
+                         f"`overwrite=True` to replace it, or choose another `out_dir`")
     if not os.path.lexists(os.path.join(out_dir, runschema.RUN_FILES.config)):
         raise ValueError(f"{out_dir!r} holds files of another run but no config.json: "
-                         f"pass --overwrite to start again")
+                         f"pass `overwrite=True` to start again")
     if has_backup(out_dir) and not any(os.path.exists(os.path.join(out_dir, "backup", n))
                                        for n in KERAS_BACKUP_FILES):
         raise ValueError(f"{out_dir!r} holds a run interrupted under an earlier release "
                          f"(Keras 2, tf_keras), whose backup/ this release cannot resume: "
-                         f"pass --overwrite (overwrite=True) to start it again")
+                         f"pass `overwrite=True` to start it again")
     saved = runschema.check_run_folder(out_dir)  # its history too, before any write
     saved, config = _flatten(saved), _flatten(json.loads(run_json(config)))
     differ = sorted(k for k in set(saved) | set(config)
@@ -262,7 +262,7 @@ def plan_run_dir(out_dir, config, overwrite):
     if differ:
         was = ", ".join(f"{k}={saved.get(k)!r} (now {config.get(k)!r})" for k in differ[:4])
         raise ValueError(f"{out_dir!r} holds an interrupted run with other settings: {was}; "
-                         f"rerun the same command to resume, or pass --overwrite")
+                         f"resume with the same settings, or pass `overwrite=True`")
     return "resume"
 
 

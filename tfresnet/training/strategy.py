@@ -228,11 +228,11 @@ def wait_for_workers(config, timeout, *, poll=0.5):
             if waited >= timeout:
                 raise ValueError(f"the other workers {', '.join(waiting)} did not come up "
                                  f"within {timeout:g} s: start them with the same TF_CONFIG "
-                                 f"cluster, or raise --worker-timeout. Received: "
-                                 f"--worker-timeout={timeout:g}")
+                                 f"cluster, or raise `worker_timeout`. Received: "
+                                 f"worker_timeout={timeout:g}")
             if not said and waited >= WAIT_NOTICE_SECONDS:
                 print(f"waiting for the other workers of TF_CONFIG's cluster: "
-                      f"{', '.join(waiting)} (up to {timeout:g} s, --worker-timeout)",
+                      f"{', '.join(waiting)} (up to {timeout:g} s, worker_timeout)",
                       flush=True)
                 said = True
             time.sleep(poll)

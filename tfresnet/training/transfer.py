@@ -281,7 +281,7 @@ def load_weights(weights, name, *, classes, labels=None, model_kwargs=None, imag
 
 
 def stages(model) -> list[str]:
-    """Names ``--unfreeze-from`` takes besides layer names: ``conv4`` (from
+    """Names ``unfreeze_from`` takes besides layer names: ``conv4`` (from
     ``conv4_block1_...``), the layer-name prefixes before ``_block``."""
     seen = []
     for layer in model.layers:
@@ -310,7 +310,7 @@ def unfreeze_index(model, unfreeze_from) -> int:
     close = difflib.get_close_matches(str(unfreeze_from), stages(model) + names, n=3)
     hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
     choices = ", ".join(stages(model)) or ", ".join(names[1:4]) + ", ..."
-    raise ValueError(f"unknown --unfreeze-from {unfreeze_from!r} for {model.name}: {hint}give "
+    raise ValueError(f"unknown `unfreeze_from` {unfreeze_from!r} for {model.name}: {hint}give "
                      f"'all', a stage ({choices}) or a layer name. "
                      f"Received: unfreeze_from={unfreeze_from!r}")
 

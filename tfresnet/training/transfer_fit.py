@@ -194,7 +194,7 @@ def _choose(results, records):
     return 0, (f"fine-tuning did not improve on the frozen backbone: kept the phase-1 "
                f"(head) model, val accuracy {head['val_accuracy']:.4f} vs "
                f"{tuned.get('val_accuracy', float('nan')):.4f} at fine-tuning's best epoch; "
-               f"try a lower --fine-tune-lr or a later --unfreeze-from")
+               f"try a lower `fine_tune_lr` or a later `unfreeze_from`")
 
 
 def _finish(results, records, config, run_dir):
@@ -273,5 +273,5 @@ def transfer_summary(result) -> str:
     if kept:
         lines.append(f"kept: the {kept['phase']} phase's epoch {kept['phase_epoch']} (run "
                      f"epoch {kept['run_epoch']}), val accuracy {kept['val_accuracy']:.4f}: "
-                     f"model.keras, what export.tflite --checkpoint ships")
+                     f"model.keras, the model the export ships")
     return "\n".join(lines)

@@ -183,7 +183,8 @@ def flag_words(text: str, flags: dict, given: dict | None = None) -> str:
       flags: ``{setting name: its flag}`` (``{"out_dir": "--out"}``), the command's table.
       given: ``{setting name: the value its flag gave}`` (None: a flag gave every value).
 
-    A setting in backticks becomes its flag. A setting written ``name=value`` becomes
+    A setting in backticks becomes its flag (```name=value```: ``--flag value``, the
+    bare flag for ``True``). A setting written ``name=value`` becomes
     ``--flag=value`` after "Received:" (``True``: the bare flag) and ``--flag value``
     before it, and a message that starts with a setting's name starts with its flag.
     With ``given``, only the values the flags gave are rewritten, after "Received:" only
@@ -215,7 +216,13 @@ def flag_words(text: str, flags: dict, given: dict | None = None) -> str:
     if leading:
         before = re.sub(rf"^({leading})(?=[\s:])", lambda m: flags[m[1]], before)
     text = before + received + after
-    return re.sub(rf"`({names})`", lambda m: flags[m[1]], text)
+
+    def quoted(match):
+        name, value = match[1], match[2]
+        if value is None or value == "True":
+            return flags[name]
+        return f"{flags[name]} {_value_text(value)}"
+    return re.sub(rf"`({names})(?:=([^`]*))?`", quoted, text)
 
 
 def _value_text(value: str) -> str:
