@@ -28,6 +28,8 @@ import sys
 from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python benchmarks/bench_int8.py"
+# The model variant's settings (its errors' words) as this script's flags.
+FLAGS = {"alpha": "--alpha", "res": "--res"}
 MIN_SPEEDUP = 2.0
 MAX_GAP = 0.05
 
@@ -62,8 +64,10 @@ def main(argv=None):
     from tfresnet import data, get_model
     from tfresnet.models.variant import ModelVariant
 
-    ModelVariant("mobilenet_v1", args.alpha, args.res).check(
-        classes=1000, flags={"classes": None, "batch": None})
+    try:
+        ModelVariant("mobilenet_v1", args.alpha, args.res).check(classes=1000)
+    except ValueError as err:  # the library's words in this script's flags
+        raise cli.UsageError(cli.flag_words(str(err), FLAGS)) from None
     if args.json:  # before minutes of work, not after
         fileio.check_writable_file(args.json)
     calibration, _ = data.as_numpy(data.load("digits", image_size=args.res).train, limit=100)

@@ -24,6 +24,8 @@ import time
 from tfresnet.utils import cli, flags, quiet
 
 PROG = "python benchmarks/bench_train.py"
+# The model variant's settings (its errors' words) as this script's flags.
+FLAGS = {"model": "--model", "res": "--image-size", "batch_size": "--batch-size"}
 
 
 def plain_fit(split, info, *, image_size, global_batch, epochs, jit_compile, seed,
@@ -71,9 +73,11 @@ def main(argv=None):
     from tfresnet import data, train
     from tfresnet.models.variant import ModelVariant
 
-    variant = ModelVariant(args.model, res=args.image_size).check(
-        classes=10, batch=args.batch_size or 1,
-        flags={"res": "--image-size", "classes": None})
+    try:
+        variant = ModelVariant(args.model, res=args.image_size).check(
+            classes=10, batch=args.batch_size or 1)
+    except ValueError as err:  # the library's words in this script's flags
+        raise cli.UsageError(cli.flag_words(str(err), FLAGS)) from None
     info = variant.info
     size = (args.image_size, args.image_size)
     split = data.load("digits", image_size=size, seed=args.seed)

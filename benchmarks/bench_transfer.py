@@ -30,6 +30,9 @@ import time
 from tfresnet.utils import cli, flags, quiet
 
 PROG = "python benchmarks/bench_transfer.py"
+# The model variant's settings (its errors' words) as this script's flags.
+FLAGS = {"model": "--model", "alpha": "--alpha", "res": "--image-size",
+         "batch_size": "--batch-size"}
 
 
 def pretrained(variant, split, epochs, seed):
@@ -100,9 +103,11 @@ def main(argv=None):
     alpha = args.alpha
     if alpha is None and "alpha" in registry.model_info(args.model).extra_args:
         alpha = 0.25
-    variant = ModelVariant(args.model, alpha, args.image_size).check(
-        classes=10, batch=args.batch_size or 1,
-        flags={"res": "--image-size", "classes": None})
+    try:
+        variant = ModelVariant(args.model, alpha, args.image_size).check(
+            classes=10, batch=args.batch_size or 1)
+    except ValueError as err:  # the library's words in this script's flags
+        raise cli.UsageError(cli.flag_words(str(err), FLAGS)) from None
     size = (variant.side, variant.side)
     split = data.load("digits", image_size=size, seed=args.seed)
     source = None if args.weights else pretrained(variant, split, args.pretrain_epochs,

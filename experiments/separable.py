@@ -80,7 +80,7 @@ def experiment_args(args, s: Settings) -> dict:
     # the widest of the four networks (its side rule too), as tfresnet.train and
     # export.tflite check it
     ModelVariant("mobilenet_v1", args.alpha, s.image_size).check(
-        classes=2, batch=s.batch_size, flags={"res": "--image-size", "classes": None})
+        classes=2, batch=s.batch_size)
     return {"alpha": args.alpha}
 
 

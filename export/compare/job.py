@@ -160,9 +160,11 @@ def make_configs(models, *, alphas=None, resolutions=None, flags=None) -> list[C
             for s in sides:
                 where = flags["res"] if takes_res and not side else f"{name}@SIDE"
                 config = Config(name, None if alpha is None else float(alpha), int(s))
-                config.variant.check(
-                    classes=1000, flags={"alpha": flags["alpha"], "res": where,
-                                         "batch": None, "classes": None})
+                try:
+                    config.variant.check(classes=1000)
+                except ValueError as err:  # the variant's words in the caller's flags
+                    raise cli.UsageError(cli.flag_words(
+                        str(err), {"alpha": flags["alpha"], "res": where})) from None
                 configs.append(config)
     if alphas and not takes_any_alpha:
         raise cli.UsageError(f"{flags['alpha']} applies to models with a width multiplier "

@@ -37,10 +37,6 @@ SHIPPED_PTQ_NAMES = {"ptq_int8": "int8", "int8": "qat_int8"}
 INT8_IO_KINDS = ("int8", "ptq_int8", "qat_int8", "mixed_int8")  # their names carry io
 LATENCY_ROUNDS = 5          # the TFLite files are timed side by side, best round quoted
 AUTHOR = "tfresnet"
-# How the model variant's own checks name their values in the library's words
-# (ModelVariant.check's default is the command line's).
-VARIANT_WORDS = {"name": "model", "alpha": "alpha", "res": "res", "classes": None,
-                 "batch": "batch_size"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +155,7 @@ class ExportPlan:
 def _said(check, *args, **kwargs):
     """``check(*args, **kwargs)``, its ValueError a SettingError: a check that names the
     values it refuses as the settings do (``ModelVariant.check`` with
-    :data:`VARIANT_WORDS`, the registry, ``export.convert.debug.check_float_layers``)."""
+    its API words, the registry, ``export.convert.debug.check_float_layers``)."""
     try:
         return check(*args, **kwargs)
     except SettingError:
@@ -219,7 +215,7 @@ def _resolve_model(config: ExportConfig, source: Source | None):
         alpha = None
     variant = ModelVariant(name, alpha, res)
     try:
-        return _said(variant.check, classes=2, batch=config.batch_size, flags=VARIANT_WORDS)
+        return _said(variant.check, classes=2, batch=config.batch_size)
     except SettingError as err:
         if config.res is not None or source is None:
             raise
@@ -308,8 +304,7 @@ def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
                                          image_size=(variant.side, variant.side))  # fails fast
         transfer.unfreeze_index(model, config.transfer.unfreeze_from)
     else:  # checked for this many classes; built once, when it is trained
-        _said(variant.check, classes=len(labels), batch=config.batch_size,
-              flags=VARIANT_WORDS)
+        _said(variant.check, classes=len(labels), batch=config.batch_size)
     if config.float_layers:
         from export.convert import debug
         _said(debug.check_float_layers, model if model is not None else

@@ -37,16 +37,15 @@ class Multipliers:
                     f"channel); the paper uses {', '.join(map(self.alpha_text, self.alphas))}")
         return ""
 
-    def check_alpha(self, alpha, name: str = "alpha"):
-        """ValueError when ``alpha`` cannot be built; ``name``: how the caller calls it
-        (``"alpha"``, ``"--alpha"``)."""
+    def check_alpha(self, alpha):
+        """ValueError when ``alpha`` cannot be built (``... Received: alpha=0``)."""
         if self.alpha_problem(alpha):
-            raise ValueError(f"{name} {self.alpha_problem(alpha)}. Received: {name}={alpha!r}")
+            raise ValueError(f"alpha {self.alpha_problem(alpha)}. Received: alpha={alpha!r}")
 
-    def check_res(self, res, name: str = "res", model: str = ""):
+    def check_res(self, res, model: str = ""):
         """ValueError when ``res`` cannot be built (see :meth:`check_alpha`)."""
         if self.res_problem(res, model):
-            raise ValueError(f"{name} {self.res_problem(res, model)}. Received: {name}={res!r}")
+            raise ValueError(f"res {self.res_problem(res, model)}. Received: res={res!r}")
 
     def res_problem(self, res, model: str = "") -> str:
         """Why ``res`` cannot be built ("" when it can); ``model`` names whose rule it is."""

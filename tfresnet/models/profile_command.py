@@ -85,9 +85,13 @@ def main(argv=None) -> int:
     side = args.res or args.input_size or info.input_shape[0]
     if isinstance(side, int) and side > 0 and (args.classes is None or args.classes > 0):
         # absurd sizes are refused before anything is allocated
-        ModelVariant(args.name, args.alpha if args.alpha and args.alpha > 0 else None,
-                     side).check_memory(classes=args.classes or 1000, flags={
-                         "res": "--res" if args.res else "--input-size", "batch": None})
+        try:
+            ModelVariant(args.name, args.alpha if args.alpha and args.alpha > 0 else None,
+                         side).check_memory(classes=args.classes or 1000)
+        except ValueError as err:  # the library's words in this command's flags
+            raise cli.UsageError(cli.flag_words(str(err), {
+                "alpha": "--alpha", "classes": "--classes",
+                "res": "--res" if args.res else "--input-size"})) from None
     model = info.builder(**kwargs)
     result = profile(model, print_table=not args.quiet)
     figures = published.lookup(args.name, alpha=kwargs.get("alpha"),

@@ -87,47 +87,44 @@ class ModelVariant:
         return registry.get_model(self.name, classes=classes, **self.builder_kwargs(),
                                   **kwargs)
 
-    def check(self, *, classes: int = 1000, batch: int = 1, flags=None) -> "ModelVariant":
-        """Returns self when the variant can be built here; else ValueError naming the flag.
+    def check(self, *, classes: int = 1000, batch: int = 1) -> "ModelVariant":
+        """Returns self when the variant can be built here; else ValueError in the API's
+        words (``model``, ``alpha``, ``res``, ``classes``, ``batch_size``: ``Received:
+        alpha=0``), which a command line says in its flags (:func:`tfresnet.utils.cli.flag_words`).
 
         Args:
           classes, batch: the classifier's classes and the images per step, for the
             memory estimate.
-          flags: how the CLI calls each value, e.g. ``{"res": "--image-size"}``
-            (default ``--model``, ``--alpha``, ``--res``, ``--classes``, ``--batch-size``).
         """
-        flag = {"name": "--model", "alpha": "--alpha", "res": "--res",
-                "classes": "--classes", "batch": "--batch-size", **(flags or {})}
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"{flag['name']} must name a model: "
-                             f"{', '.join(registry.list_models())}. Received: {self.name!r}")
+            raise ValueError(f"model must name a model: "
+                             f"{', '.join(registry.list_models())}. Received: model={self.name!r}")
         try:
             info = self.info
         except ValueError as err:
-            raise ValueError(f"{flag['name']}: {err}") from None
+            raise ValueError(f"model: {err}") from None
         rule = info.multipliers
         if self.alpha is not None:
             if rule is None:
                 takes = ", ".join(dict.fromkeys(  # the families with a width multiplier
                     registry.model_info(n).family for n in registry.list_models()
                     if registry.model_info(n).multipliers is not None))
-                raise ValueError(f"{flag['alpha']} applies to {takes} only. Received: "
-                                 f"{flag['name']}={self.name}, {flag['alpha']}={self.alpha}")
-            rule.check_alpha(self.alpha, flag["alpha"])
+                raise ValueError(f"alpha applies to {takes} only. Received: "
+                                 f"model={self.name}, alpha={self.alpha}")
+            rule.check_alpha(self.alpha)
         side = self.side
         if isinstance(side, bool) or not isinstance(side, int):
-            raise ValueError(f"{flag['res']} must be an integer. Received: "
-                             f"{flag['res']}={side!r}")
+            raise ValueError(f"res must be an integer. Received: res={side!r}")
         if rule is not None:
-            rule.check_res(side, flag["res"], self.name)
+            rule.check_res(side, model=self.name)
         if side < info.min_side:
-            raise ValueError(f"{flag['res']} must be at least {info.min_side} for "
-                             f"{self.name}. Received: {flag['res']}={side}")
-        for key, value in (("classes", classes), ("batch", batch)):
+            raise ValueError(f"res must be at least {info.min_side} for "
+                             f"{self.name}. Received: res={side}")
+        for key, value in (("classes", classes), ("batch_size", batch)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{flag[key]} must be a positive integer. Received: "
-                                 f"{flag[key]}={value!r}")
-        self.check_memory(classes=classes, batch=batch, flags=flags)
+                raise ValueError(f"{key} must be a positive integer. Received: "
+                                 f"{key}={value!r}")
+        self.check_memory(classes=classes, batch=batch)
         return self
 
     def memory_estimate(self, *, classes: int = 1000, batch: int = 1) -> tuple[int, int]:
@@ -148,34 +145,34 @@ class ModelVariant:
         activations = batch * (self.side ** 2 * 3 + first)
         return 4 * weights, 4 * activations
 
-    def check_memory(self, *, classes: int = 1000, batch: int = 1, flags=None) -> None:
-        """ValueError when :meth:`memory_estimate` exceeds this machine's memory."""
-        flag = {"alpha": "--alpha", "res": "--res", "classes": "--classes",
-                "batch": "--batch-size", **(flags or {})}
+    def check_memory(self, *, classes: int = 1000, batch: int = 1) -> None:
+        """ValueError when :meth:`memory_estimate` exceeds this machine's memory (in the
+        API's words, see :meth:`check`)."""
         weights, activations = self.memory_estimate(classes=classes, batch=batch)
         have = machine_memory()
         if weights + activations <= have:
             return
         if weights >= activations:
-            given = [(flag["alpha"], self.alpha), (flag["classes"], classes)]
+            given = [("alpha", self.alpha), ("classes", classes)]
             what = "its weights"
         else:
-            given = [(flag["res"], self.side), (flag["batch"], batch)]
+            given = [("res", self.side), ("batch_size", batch)]
             what = f"{batch} input image(s) of {self.side}x{self.side}x3 and the first layer"
         given = [f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
-                 for name, value in given if name and value is not None]
+                 for name, value in given if value is not None]
         raise ValueError(
             f"{self.stem} cannot fit in this machine's memory: {what} alone need at least "
             f"{(weights + activations) / GIB:,.1f} GiB (float32) and the machine has "
             f"{have / GIB:,.1f} GiB. Received: {', '.join(given)}")
 
 
-def check_input_memory(side: int, batch: int, *, flag: str = "--image-size") -> None:
+def check_input_memory(side: int, batch: int) -> None:
     """ValueError when one batch of ``side`` x ``side`` RGB float32 images alone cannot
-    fit in this machine's memory (for jobs whose model is chosen later)."""
+    fit in this machine's memory (for jobs whose model is chosen later), in the API's
+    words (``image_size``)."""
     need, have = 4 * batch * side * side * 3, machine_memory()
     if need > have:
-        raise ValueError(f"{flag} {side} cannot fit in this machine's memory: {batch} "
+        raise ValueError(f"`image_size` {side} cannot fit in this machine's memory: {batch} "
                          f"image(s) of {side}x{side}x3 alone need {need / GIB:,.1f} GiB "
                          f"(float32) and the machine has {have / GIB:,.1f} GiB. "
-                         f"Received: {flag}={side}")
+                         f"Received: image_size={side}")

@@ -21,7 +21,7 @@ import tensorflow as tf
 from tfresnet.data import pipelines, sources
 from tfresnet.data.split import DataSplit
 from tfresnet.models import registry
-from tfresnet.models.variant import ModelVariant
+from tfresnet.models.variant import ModelVariant, check_input_memory
 from tfresnet.training import precise_bn, recipes, rundir, transfer
 from tfresnet.training.config import RUN_SETTINGS, FitConfig
 from tfresnet.training.optim import (
@@ -263,10 +263,10 @@ def _settle(model, c: FitConfig, phase) -> _Run:
     per_replica = c.batch_size or max(1, recipe.ref_batch // replicas)
     global_batch = per_replica * replicas
     if name is not None:  # refuse what cannot fit before the data or model is allocated
+        if "res" not in kwargs:  # the side is image_size's: said in its name
+            check_input_memory(max(size), per_replica)
         ModelVariant(name, kwargs.get("alpha"), kwargs.get("res") or max(size)).check_memory(
-            classes=2, batch=per_replica,
-            flags={"res": "image_size", "alpha": "alpha", "batch": "batch_size",
-                   "classes": None})
+            classes=2, batch=per_replica)
 
     if isinstance(c.dataset, DataSplit):
         split = c.dataset
