@@ -120,7 +120,7 @@ def load_folder(root, size, seed, val_fraction, skip_bad_images=False):
         path, reason = next(iter(bad.items()))
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise ValueError(f"unreadable image {path!r}: {reason}{more}; remove it or pass "
-                         f"--skip-bad-images (skip_bad_images=True) to leave such files out")
+                         f"`skip_bad_images=True` to leave such files out")
     for path, reason in bad.items():
         print(f"warning: skipping unreadable image {path!r}: {reason}", file=sys.stderr)
     paths, labels = [], []

@@ -172,7 +172,7 @@ def disk_full(path, *, temporary=False) -> UsageError:
 # The library raises in its settings' words (``Received: batch_size=8``); a CLI says them in
 # its flags (``Received: --batch-size=8``) through this one function and its own table.
 
-_VALUE = r"('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)]+)"
+_VALUE = r"('[^']*'|\[[^\]]*\]|\([^)]*\)|[^\s,;)`]+)"
 
 
 def flag_words(text: str, flags: dict, given: dict | None = None) -> str:
@@ -208,6 +208,13 @@ def flag_words(text: str, flags: dict, given: dict | None = None) -> str:
             return flags[name] if value == "True" else f"{flags[name]}{joiner}{_value_text(value)}"
         return re.sub(rf"(?<![\w-])({names})={_VALUE}", one, part)
 
+    def quoted(match):
+        name, value = match[1], match[2]
+        if value is None or value == "True":
+            return flags[name]
+        return f"{flags[name]} {_value_text(value)}"
+
+    text = re.sub(rf"`({names})(?:=([^`]*))?`", quoted, text)
     before, received, after = text.partition("Received: ")
     after = spelled(after, "=")
     if given is None:
@@ -215,14 +222,7 @@ def flag_words(text: str, flags: dict, given: dict | None = None) -> str:
     leading = names if given is None else "|".join(map(re.escape, said))
     if leading:
         before = re.sub(rf"^({leading})(?=[\s:])", lambda m: flags[m[1]], before)
-    text = before + received + after
-
-    def quoted(match):
-        name, value = match[1], match[2]
-        if value is None or value == "True":
-            return flags[name]
-        return f"{flags[name]} {_value_text(value)}"
-    return re.sub(rf"`({names})(?:=([^`]*))?`", quoted, text)
+    return before + received + after
 
 
 def _value_text(value: str) -> str:
