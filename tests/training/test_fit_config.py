@@ -62,10 +62,10 @@ def test_an_unknown_override_is_refused_by_name(name):
     ({"precise_bn": "no"}, "precise_bn must be True or False. Received: precise_bn='no'"),
     ({"steps_per_execution": 0},
      "steps_per_execution must be a positive integer. Received: steps_per_execution=0"),
-    ({"freeze_epochs": 2}, "--freeze-epochs applies to transfer learning: add --weights "
+    ({"freeze_epochs": 2}, "`freeze_epochs` applies to transfer learning: add `weights` "
                            "(imagenet, a .h5 file or a run). Received: freeze_epochs=2"),
     ({"weights": "imagenet", "epochs": 2, "freeze_epochs": 3},
-     "--freeze-epochs (3) is larger than --epochs (2)"),
+     "`freeze_epochs` (3) is larger than `epochs` (2)"),
 ])
 def test_settings_are_checked_once_with_the_one_line_messages(overrides, message):
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(
@@ -74,6 +74,7 @@ def test_settings_are_checked_once_with_the_one_line_messages(overrides, message
     with pytest.raises(ValueError) as err:  # fit refuses it the same way
         train.fit("resnet20", **overrides)
     assert str(err.value).startswith(message)
+    assert "--" not in str(err.value)  # the API's words; the command line says its flags
 
 
 def test_overrides_replace_a_given_config():
