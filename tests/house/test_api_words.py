@@ -14,29 +14,30 @@ from tfresnet.utils import cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LIBRARY = ("tfresnet", "export")
-# The command modules (their parsers and the errors they map) and the compare job, whose
-# grid (make_configs) is told its caller's flags.
-COMMANDS = {"command.py", "profile_command.py", "debug.py", "__main__.py"}
-FLAG_TALK = {"export/compare/job.py"}
+# The command modules (their parsers and the errors they map), the flag helpers, and the
+# compare job, whose grid (make_configs) and plot are told its command's flags.
+COMMANDS = {"command.py", "profile_command.py", "debug.py", "__main__.py", "flags.py", "cli.py"}
+FLAG_TALK = {"export/compare/job.py", "export/compare/plots.py"}
 FLAG = re.compile(r"(?<![\w-])--[a-z]")
 
 
-def _strings(node):
-    for n in ast.walk(node):
-        if isinstance(n, ast.Constant) and isinstance(n.value, str):
-            yield n.value
-
-
 def _said(tree):
-    """(line, text) of every string a raise or a warning says: the exception's arguments,
-    and the strings of a function whose name says it returns warnings."""
+    """(line, text) of every string the module may print or raise: not a docstring, not
+    a help text (``help=``, a ``*HELP*`` table)."""
+    quiet = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Raise) and node.exc is not None:
-            yield from ((node.lineno, s) for s in _strings(node.exc))
-        elif isinstance(node, ast.FunctionDef) and "warning" in node.name:
-            body = node.body[1:] if ast.get_docstring(node) else node.body
-            for statement in body:
-                yield from ((statement.lineno, s) for s in _strings(statement))
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)):
+            quiet.add(id(body[0].value))
+        helps = ([node.value] if isinstance(node, ast.keyword) and node.arg == "help" else
+                 [node.value] if isinstance(node, ast.Assign) and any(
+                     isinstance(t, ast.Name) and "HELP" in t.id for t in node.targets) else [])
+        for value in helps:
+            quiet.update(id(n) for n in ast.walk(value))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in quiet:
+            yield node.lineno, node.value
 
 
 def test_the_library_raises_and_warns_in_its_settings_words():

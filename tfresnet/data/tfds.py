@@ -116,11 +116,11 @@ def load_tfds(spec, size, data_dir, manual_dir, val_fraction):
 
 def _how_to_prepare(builder, spec):
     files = _expected_archives(builder)
-    manual = (f"--manual-dir with {' and '.join(files)}" if files else
-              "--manual-dir with the files its instructions name"
+    manual = (f"`manual_dir` with {' and '.join(files)}" if files else
+              "`manual_dir` with the files its instructions name"
               if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None) else
-              "--manual-dir with its original archives")
-    return (f"pass --data-dir with a copy prepared elsewhere (e.g. tfds.builder('"
+              "`manual_dir` with its original archives")
+    return (f"pass `data_dir` with a copy prepared elsewhere (e.g. tfds.builder('"
             f"{spec[5:]}').download_and_prepare() on a machine online) or {manual}")
 
 
