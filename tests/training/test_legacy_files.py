@@ -120,7 +120,7 @@ def test_interrupted_keras2_run_is_refused_in_one_line(run):
     (run / "backup" / "chief" / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"')
     config = runschema.read_config(str(run))
     with pytest.raises(ValueError, match="interrupted under an earlier release .Keras 2, "
-                                         "tf_keras.*--overwrite"):
+                                         "tf_keras.*`overwrite=True`"):
         rundir.plan_run_dir(str(run), config, overwrite=False)
 
 
