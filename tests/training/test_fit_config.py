@@ -183,6 +183,11 @@ def test_the_cli_says_the_librarys_errors_in_its_flags():
         "--image-size must be at least 8. Received: --image-size=3")
     assert words("a run is in the folder. Received: sync_batchnorm=True, out_dir='r'") == (
         "a run is in the folder. Received: --sync-bn, --out=r")
+    # a setting in backticks is its flag, given or not (the summary's health warnings)
+    assert words("try a smaller `batch_size`, a lower `lr`, more `epochs`, or `weights`; "
+                 "pass `overwrite=True` or another `out_dir`") == (
+        "try a smaller --batch-size, a lower --lr, more --epochs, or --weights; "
+        "pass --overwrite or another --out")
     for kept in ("run.json: 'seed' must be an integer. Received: seed=\"abc\"",  # not the flag's
                  "the recipe's batch. Received: batch_size=128",  # no flag gave it
                  "run MobileNet(alpha=0.25, weights='imagenet'). Received: image_size=(3, 3)",
