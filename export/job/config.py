@@ -249,7 +249,12 @@ class ExportConfig:
                             f"{hint}its settings are ExportConfig's and TransferConfig's "
                             f"fields ({', '.join(cls.names())}). "
                             f"Received: {unknown[0]}={overrides[unknown[0]]!r}")
-        return apply_overrides(config, overrides)
+        try:
+            return apply_overrides(config, overrides)
+        except SettingError:
+            raise
+        except ValueError as err:  # TransferConfig's and the phases' checks: a setting's
+            raise SettingError(str(err)) from None
 
     @classmethod
     def names(cls) -> tuple:
