@@ -70,7 +70,21 @@ def main(argv=None):
     quiet.import_tensorflow_quietly()
     from experiments import runner
 
-    return runner.run(args)
+    try:
+        return runner.run(args)
+    except cli.UsageError:
+        raise
+    except ValueError as err:  # the one place the library's words become flags
+        if cli.is_disk_full(err):
+            raise
+        raise cli.UsageError(cli.flag_words(str(err), FLAGS)) from None
+
+
+# The library's settings (the words of its errors: the model variant's, the memory check's,
+# the data's) as the experiments' flags; the multipliers grid says its own
+# (export.compare.make_configs).
+FLAGS = {"alpha": "--alpha", "res": "--image-size", "image_size": "--image-size",
+         "batch_size": "--batch-size", "data_dir": "--data-dir", "manual_dir": "--manual-dir"}
 
 
 # ----------------------------------------------------------------- each experiment's flags

@@ -21,11 +21,6 @@ from tfresnet import check_cifar_depth, data
 from tfresnet.models.variant import check_input_memory
 from tfresnet.utils import cli, fileio
 
-# The library's settings (the words of its errors: the model variant's, the memory check's)
-# as the experiments' flags; the multipliers grid says its own (export.compare.make_configs).
-FLAGS = {"alpha": "--alpha", "res": "--image-size", "image_size": "--image-size",
-         "batch_size": "--batch-size"}
-
 
 def module(name: str):
     """The module of experiment ``name``."""
@@ -79,17 +74,12 @@ def run(args):
     _check_depths(args)
     s = settings_from_args(args)
     m = module(s.name)
-    try:
-        kwargs = m.experiment_args(args, s)
-        check_input_memory(max(kwargs.get("resolutions", (s.image_size,))), s.batch_size)
-    except cli.UsageError:
-        raise
-    except ValueError as err:  # the library's words in the experiments' flags
-        raise cli.UsageError(cli.flag_words(str(err), FLAGS)) from None
+    kwargs = m.experiment_args(args, s)
     if m.CURVES and s.image_size < DIGITS_SIDE:
         raise cli.UsageError(f"--image-size must be at least {DIGITS_SIDE}. "
                              f"Received: {s.image_size}")
     fileio.check_writable_dir(s.out)  # checked now, created when the first file is written
+    check_input_memory(max(kwargs.get("resolutions", (s.image_size,))), s.batch_size)
     side = min(kwargs.get("resolutions", (s.image_size,)))
     split = data.load(s.dataset, image_size=side, data_dir=s.data_dir,
                       manual_dir=s.manual_dir, seed=s.seed)

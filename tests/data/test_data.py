@@ -182,7 +182,7 @@ def test_tfds_not_prepared_fails_fast_with_how_to(tmp_path):
     start = time.monotonic()
     text = _one_line_error("not prepared", data.load, "tfds:cifar10", image_size=32,
                            data_dir=str(tmp_path))
-    for words in ("cifar10", "--data-dir", "--manual-dir", "cifar-10-binary.tar.gz"):
+    for words in ("cifar10", "`data_dir`", "`manual_dir`", "cifar-10-binary.tar.gz"):  # the API's words
         assert words in text
     text = _one_line_error("lacks cifar-10-binary.tar.gz", data.load, "tfds:cifar10",
                            image_size=32, data_dir=str(tmp_path), manual_dir=str(tmp_path))
