@@ -197,7 +197,8 @@ def main(argv=None):
 
     try:
         config = config_of(args, verbose=1 if sys.stdout.isatty() else 2)
-        result = run(plan_export(config, args.checkpoint), command=shipped_command(argv))
+        result = run(plan_export(config, args.checkpoint), command=shipped_command(argv),
+                     show=lambda table: print(flag_words(table, args), flush=True))
     except (AgreementError, ChanceError) as err:
         print(f"{PROG}: error: {flag_words(str(err))}", file=sys.stderr)
         sys.exit(1)

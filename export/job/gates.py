@@ -62,7 +62,7 @@ def chance_check(plan, correct, count):
             f"{text}; nothing was written. Try more `epochs`, `weights` from a trained "
             f"backbone, more images a class, or a lower `lr`; allow_chance=True ships it "
             f"anyway")
-    return f"at chance: {text}; shipped anyway (allow_chance=True)"
+    return f"at chance: {text}; shipped anyway (`allow_chance=True`)"
 
 
 def agreement_check(agreeing: int, count: int, required: float) -> dict:

@@ -106,9 +106,14 @@ def export(model_or_run=None, config: ExportConfig | None = None,
     return run(plan, command=shipped_call(plan))
 
 
-def run(plan: ExportPlan, command: str) -> ExportResult:
+def _print(text):
+    print(text, flush=True)
+
+
+def run(plan: ExportPlan, command: str, show=_print) -> ExportResult:
     """Runs the export the plan describes and writes its files; ``command``: how the
-    results JSON and the model card name the call that made them.
+    results JSON and the model card name the call that made them; ``show`` prints the
+    results table (a command line says its warnings in its flags).
 
     Of the QAT and PTQ INT8 files the one right on more held-out images ships as
     ``STEM_int8.tflite`` (:func:`export.job.gates.choose_int8`); files an earlier export
@@ -139,7 +144,7 @@ def run(plan: ExportPlan, command: str) -> ExportResult:
     measured = _measure(plan, float_model, qat_model, variants, debug_rows)
     result = _result(plan, measured, command=command, float_fit=float_fit, qat_fit=qat_fit,
                      calibrated=len(calibration))
-    print(result.table, flush=True)
+    show(result.table)
     if not result.agreement_test["passed"]:
         raise agreement_refusal(result.agreement_test, file=result.shipped_file,
                                 reference=result.to_json()["agreement_reference"],

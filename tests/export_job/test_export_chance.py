@@ -74,10 +74,12 @@ def test_a_model_at_chance_is_refused_then_shipped_with_allow_chance(tmp_path, c
     saved = json.loads((out / "resnet20_32_results.json").read_text())
     assert saved["calibration_images"] == 75
     chance = [w for w in saved["warnings"] if w.startswith("at chance: ")]
-    assert len(chance) == 1 and chance[0].endswith("shipped anyway (allow_chance=True)")
+    assert len(chance) == 1 and chance[0].endswith("shipped anyway (`allow_chance=True`)")
     entries = json.loads((out / "models.json").read_text())["models"]
     assert entries and all(chance[0] in e["warnings"] for e in entries)
     assert f"WARNING {chance[0]}" in results["table"]
+    # the printed table says the warnings in the command's flags
+    assert "shipped anyway (--allow-chance)" in capsys.readouterr().out
 
 
 def test_training_warnings_travel_from_a_checkpoint(tmp_path):
