@@ -2,7 +2,7 @@
 
 The command: its flags (the top of this module imports no TensorFlow), then :func:`main`,
 which checks the output folder, imports TensorFlow quietly and the debugger
-(:mod:`export.convert.debug`), loads the run with its saved settings
+(:mod:`export.convert.int8_errors`), loads the run with its saved settings
 (:func:`export.convert.source.load_source`) and writes the report.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
-from export.convert.debug import DEBUG_IMAGES
 from export.convert.defaults import CALIBRATION_IMAGES
+from export.convert.int8_errors import DEBUG_IMAGES
 from tfresnet.utils import cli, fileio, flags, quiet
 
 PROG = "python -m export.debug"
@@ -45,7 +45,7 @@ def main(argv=None):
     out = fileio.check_writable_dir(args.out)
     quiet.import_tensorflow_quietly()
     from export.convert.converter import calibration_images
-    from export.convert.debug import layer_errors, report_files, worst_text
+    from export.convert.int8_errors import layer_errors, report_files, worst_text
     from export.convert.source import DEFAULT_DATASET, load_source
     from tfresnet.data import sources
 

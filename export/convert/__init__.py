@@ -4,7 +4,7 @@
 * :mod:`~export.convert.formats`: float16, dynamic range, int16x8 and their graph checks;
 * :mod:`~export.convert.qat`: quantization-aware training (the QAT twin of a Keras model);
 * :mod:`~export.convert.latency`: one latency harness (LiteRT, XNNPACK);
-* :mod:`~export.convert.debug`: where INT8 loses accuracy, layer by layer.
+* :mod:`~export.convert.int8_errors`: where INT8 loses accuracy, layer by layer.
 """
 
 from typing import TYPE_CHECKING

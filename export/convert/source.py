@@ -1,7 +1,7 @@
 """A trained float model with the settings its run saved: the one reader of them.
 
 The export (:func:`export.job.plan.plan_export`), the per-layer error command
-(:mod:`export.convert.debug`) and the comparison (:mod:`export.compare`) take a model
+(:mod:`export.convert.int8_errors`) and the comparison (:mod:`export.compare`) take a model
 from a ``tfresnet.train`` run folder, a ``.keras`` file, a ``FitResult`` or a Keras
 model in memory; :func:`load_source` reads its ``config.json`` once into a
 :class:`Source`: the registry model it is, its builder arguments, the data it was

@@ -14,7 +14,7 @@ from tfresnet.data import pipelines, sources
 
 # The --formats beside int8: post-training conversions of the float model, float32 I/O.
 EXTRA_FORMATS = ("float16", "dynamic", "int16x8")
-# --float-layers: the PTQ file with those layers float (export.convert.debug.mixed_int8)
+# --float-layers: the PTQ file with those layers float (export.convert.int8_errors.mixed_int8)
 MIXED_NOTE = ("mixed INT8/float: not integer-only (NNAPI/NPU will fall back to CPU for "
               "these ops)")
 

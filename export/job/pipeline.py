@@ -173,15 +173,15 @@ def _convert(plan, float_model, qat_model, calibration):
             converted[kind] = formats.convert_format(float_model, kind, calibration)
     debug_rows = None
     if plan.config.float_layers or plan.config.debug_quantization:
-        from export.convert import debug
+        from export.convert import int8_errors
     if plan.config.float_layers:
-        converted["mixed_int8"] = debug.mixed_int8(float_model, calibration,
+        converted["mixed_int8"] = int8_errors.mixed_int8(float_model, calibration,
                                                    plan.config.float_layers, io=plan.io)
-        say(f"float_layers: {', '.join(debug.float_layers_of(converted['mixed_int8']))} "
+        say(f"float_layers: {', '.join(int8_errors.float_layers_of(converted['mixed_int8']))} "
             f"compute in float in {plan.file('mixed_int8')}")
     if plan.config.debug_quantization:
         say("Measuring the per-layer INT8 error (debug_quantization)")
-        debug_rows = debug.layer_errors(float_model, calibration)
+        debug_rows = int8_errors.layer_errors(float_model, calibration)
     variants = [Variant(kind) for kind in keras_kinds] + [
         Variant(kind, converted[kind],
                 name=None if plan.qat or kind != "int8" else NO_QAT_LABEL)
@@ -344,11 +344,11 @@ def _details(plan, m, *, command, float_fit, qat_fit, calibrated, kept,
     if c.float_layers:
         details["float_layers"] = list(c.float_layers)
     if m.debug_rows is not None:
-        from export.convert import debug
+        from export.convert import int8_errors
         details["quantization_debug"] = {
             "file": f"{plan.report_stem}{names.QUANT_DEBUG_SUFFIXES[1]}",
             "worst": [{"layer": r.layer, "op": r.op, "rmse_over_scale": r.normalised,
-                       "mac_share": r.mac_share} for r in debug.worst(m.debug_rows)]}
+                       "mac_share": r.mac_share} for r in int8_errors.worst(m.debug_rows)]}
     return details
 
 
@@ -360,8 +360,8 @@ def _file_contents(plan, m, result=None) -> dict:
     if m.per_class:
         files[plan.confusion_file] = m.per_class["png"]
     if m.debug_rows is not None:
-        from export.convert import debug
-        files.update(debug.report_files(m.debug_rows, plan.report_stem))
+        from export.convert import int8_errors
+        files.update(int8_errors.report_files(m.debug_rows, plan.report_stem))
     record = None if result is None else result.to_json()
     files[plan.results_file] = record and _json_bytes(record)
     files[plan.model_card_file] = record and model_card.model_card(record).encode()

@@ -155,7 +155,7 @@ class ExportPlan:
 def _said(check, *args, **kwargs):
     """``check(*args, **kwargs)``, its ValueError a SettingError: a check that names the
     values it refuses as the settings do (``ModelVariant.check`` with
-    its API words, the registry, ``export.convert.debug.check_float_layers``)."""
+    its API words, the registry, ``export.convert.int8_errors.check_float_layers``)."""
     try:
         return check(*args, **kwargs)
     except SettingError:
@@ -306,8 +306,8 @@ def plan_export(config: ExportConfig, model_or_run=None) -> ExportPlan:
     else:  # checked for this many classes; built once, when it is trained
         _said(variant.check, classes=len(labels), batch=config.batch_size)
     if config.float_layers:
-        from export.convert import debug
-        _said(debug.check_float_layers, model if model is not None else
+        from export.convert import int8_errors
+        _said(int8_errors.check_float_layers, model if model is not None else
               variant.build(classes=len(labels)), config.float_layers)
     return ExportPlan(config=config, variant=variant, split=split, labels=labels,
                       source=source, out=out)
@@ -379,8 +379,8 @@ def _plan_imagenet(config, variant, out) -> ExportPlan:
     split = DataSplit(train=ds, val=ds, labels=labels, num_train=len(images),
                       num_val=len(images), name=name, image_size=(variant.side, variant.side))
     if config.float_layers:
-        from export.convert import debug
-        debug.check_float_layers(model, config.float_layers)
+        from export.convert import int8_errors
+        int8_errors.check_float_layers(model, config.float_layers)
     config = dataclasses.replace(config, calibration=min(config.calibration, len(images)))
     return ExportPlan(config=config, variant=variant, split=split, labels=tuple(labels),
                       source=Source(model=model, path=f"ImageNet classifier ({note})"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from export.convert.debug import worst_text
+from export.convert.int8_errors import worst_text
 from export.job import model_card
 from export.job.manifest_fields import MIXED_NOTE
 from tfresnet.utils import tables

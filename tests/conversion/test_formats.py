@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from export import convert, metadata, tflite
-from export.convert import debug, formats
+from export.convert import formats, int8_errors
 from export.job import class_report, manifest
 from helpers import mediapipe_env, report_checks
 from helpers.cli_refusal import refused
@@ -159,7 +159,7 @@ def test_debug_quantization_report_is_written(exported):
 def test_float_layers_file_is_mixed(exported):
     out, results = exported
     path = out / f"{STEM}_mixed_int8.tflite"
-    assert debug.float_layers_of(path) == ["conv2_block1_1_relu"]
+    assert int8_errors.float_layers_of(path) == ["conv2_block1_1_relu"]
     assert "not integer-only (NNAPI/NPU will fall back to CPU for these ops): " \
         "conv2_block1_1_conv" in results["table"]
     assert convert.io_tensors(path.read_bytes())["input"].dtype == "uint8"  # --io kept
