@@ -258,7 +258,7 @@ def _settle(model, c: FitConfig, phase) -> _Run:
         recipe_reason += f"; {phase.optimizer} at a constant rate for the {phase.kind} phase"
     size = resolve_image_size(c.image_size, info, model, kwargs)
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
-    strat = c.strategy if isinstance(c.strategy, tf.distribute.Strategy) else make_strategy(c.strategy)
+    strat = make_strategy(c.strategy)
     replicas = strat.num_replicas_in_sync
     per_replica = c.batch_size or max(1, recipe.ref_batch // replicas)
     global_batch = per_replica * replicas

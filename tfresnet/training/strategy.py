@@ -31,9 +31,13 @@ def make_strategy(name: str = DEFAULT_STRATEGY, *,
     process (a TensorFlow rule). It is made once every worker of the cluster is up
     (:func:`wait_for_workers`, at most ``worker_timeout`` seconds).
 
+    A strategy object given for ``name`` is returned as it is.
+
     Raises:
       ValueError: for an unknown name or a missing/bad ``TF_CONFIG``.
     """
+    if isinstance(name, tf.distribute.Strategy):
+        return name
     if name == "mirrored":
         return mirrored_strategy()
     if name == "multiworker":

@@ -14,7 +14,6 @@ import os
 import shutil
 
 import keras
-import tensorflow as tf
 
 from tfresnet.data import sources
 from tfresnet.data.split import DataSplit
@@ -56,8 +55,7 @@ def fit_transfer(model, config: FitConfig) -> fitting.FitResult:
     # One strategy for both phases, made before any other TensorFlow op (as
     # MultiWorkerMirroredStrategy needs), so that what its replicas refuse is refused
     # before the run folder is written.
-    strat = (c.strategy if isinstance(c.strategy, tf.distribute.Strategy)
-             else make_strategy(c.strategy))
+    strat = make_strategy(c.strategy)
     fitting.check_steps_per_execution(c, strat.num_replicas_in_sync)
     name, info, kwargs = fitting.resolve_model(model, c.model_kwargs)
     size = fitting.resolve_image_size(c.image_size, info, None, kwargs)
