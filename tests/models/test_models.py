@@ -24,6 +24,7 @@ from helpers.legacy_files import save_h5_weights
 from helpers.twins import DEEPER_TWIN_OF, fast_unless_in
 from tfresnet.models import published
 from tfresnet.models import weights as weights_lib
+from tfresnet.models.layers import StaticFlatten
 from tfresnet.models.profiling import profile
 
 MODELS = tfresnet.list_models()
@@ -203,6 +204,18 @@ def test_keras_file_round_trip(name, tmp_path):
     assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
     np.testing.assert_array_equal(loaded(x, training=False).numpy(),
                                   model(x, training=False).numpy())
+
+
+def test_static_flatten_is_flatten_with_sizes_fixed_at_build():
+    """AlexNet's StaticFlatten gives Keras' Flatten's outputs, and its traced graph (batch
+    unknown, as in an exported model) reads no size at run time, where Keras 3's does."""
+    x = np.random.default_rng(0).normal(size=(3, 5, 4, 2)).astype("float32")
+    np.testing.assert_array_equal(StaticFlatten()(x).numpy(), keras.layers.Flatten()(x).numpy())
+    spec = tf.TensorSpec((None, 5, 4, 2))
+    op_types = {layer: {op.type for op in tf.function(layer.call).get_concrete_function(spec)
+                        .graph.get_operations()}
+                for layer in (StaticFlatten(), keras.layers.Flatten())}
+    assert [("Shape" in types) for types in op_types.values()] == [False, True]
 
 
 def test_twins_are_registered_and_run_fast():

@@ -1,12 +1,15 @@
-"""The two layers no standard Keras layer provides.
+"""The layers no standard Keras layer provides, and a Flatten with a static graph.
 
-Both are serializable (``tfresnet>ChannelPad``, ``tfresnet>LocalResponseNormalization``),
-so saved models load in safe mode. Their quantization rules live with the export
-code (``export/convert/qat.py``: ChannelPad keeps its input's range; LRN has no integer
-kernel). BatchNormalization on TF's fused kernel is in :mod:`tfresnet.models.batchnorm`.
+All are serializable (``tfresnet>ChannelPad``, ``tfresnet>LocalResponseNormalization``,
+``tfresnet>StaticFlatten``), so saved models load in safe mode. Their quantization rules
+live with the export code (``export/convert/qat.py``: ChannelPad and StaticFlatten keep
+their input's range; LRN has no integer kernel). BatchNormalization on TF's fused kernel
+is in :mod:`tfresnet.models.batchnorm`.
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 import tensorflow as tf
@@ -37,6 +40,24 @@ class ChannelPad(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "pad": self.pad}
+
+
+@keras.saving.register_keras_serializable(package="tfresnet")
+class StaticFlatten(keras.layers.Flatten):
+    """``keras.layers.Flatten`` that reshapes to ``(-1, n)`` when the sizes after the
+    batch are known, as tf_keras' Flatten did.
+
+    Keras 3's Flatten reshapes to ``(batch, -1)`` with the batch size read at run time,
+    which puts three int32 ops (SHAPE, STRIDED_SLICE, PACK) before the RESHAPE of every
+    TFLite file of the model; this one converts to the RESHAPE alone, the graph the
+    tf_keras release (and tfmot's INT8 file) had. Same outputs, same config.
+    """
+
+    def call(self, inputs):
+        sizes = tuple(inputs.shape[1:])
+        if self.data_format == "channels_first" or not all(isinstance(d, int) for d in sizes):
+            return super().call(inputs)
+        return tf.reshape(inputs, (-1, math.prod(sizes)))
 
 
 @keras.saving.register_keras_serializable(package="tfresnet")

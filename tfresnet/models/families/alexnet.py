@@ -23,7 +23,7 @@ import keras
 
 from tfresnet.models import _builder
 from tfresnet.models.batchnorm import BatchNormalization
-from tfresnet.models.layers import LocalResponseNormalization
+from tfresnet.models.layers import LocalResponseNormalization, StaticFlatten
 from tfresnet.models.registry import register
 
 # One row per conv: (filters, kernel, stride, groups, max-pool after).
@@ -83,7 +83,7 @@ def _alexnet(spec, *, norm, conv1_pad, default_side, default_name, input_shape, 
         if pool:
             x = keras.layers.MaxPooling2D(3, strides=2, name=f"pool{index}")(x)
     if include_top:
-        x = keras.layers.Flatten(name="flatten")(x)
+        x = StaticFlatten(name="flatten")(x)
         for i, units in enumerate(FC_UNITS, start=6):
             x = keras.layers.Dense(units, activation="relu", name=f"fc{i}")(x)
             x = keras.layers.Dropout(0.5, name=f"fc{i}_dropout")(x)
